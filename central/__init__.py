@@ -1,0 +1,1 @@
+"""The central service: ingest, store, review, sanctions, notices, display, API, UI."""

@@ -1,0 +1,1 @@
+"""The gateway process: capture, detect, track, read the signal, apply the rule, faces, outbox."""

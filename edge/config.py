@@ -1,0 +1,169 @@
+"""Camera configuration: one YAML file per camera, validated with pydantic.
+
+Every error names the file and the key path and says what was expected, e.g.::
+
+    config/cam.yaml: crossing.zone: expected at least 3 [x, y] points, got 2
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message is one line for the operator."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Point = tuple[float, float]
+NonNeg = Annotated[float, Field(ge=0)]
+
+
+class SignalConfig(_Strict):
+    """How the pedestrian signal's phase is read."""
+
+    source: Literal["roi", "controller"] = "roi"
+    # Pedestrian signal head in pixels: [x, y, w, h]. Required for source "roi".
+    roi: tuple[int, int, int, int] | None = None
+    # Lamp colours differ by country: red/green (most of Europe), orange/white (US hand/man).
+    stop_colour: Literal["red", "orange"] = "red"
+    walk_colour: Literal["green", "white"] = "green"
+    # A new state is accepted only after this many consecutive frames agree (flicker, noise).
+    hysteresis_frames: Annotated[int, Field(ge=1, le=100)] = 3
+    # Share of the ROI's lamp half that must be lit in the lamp colour to count as lit.
+    min_lit_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.04
+    # Minimum HSV value (brightness) of a lit lamp pixel.
+    min_value: Annotated[int, Field(ge=0, le=255)] = 120
+
+    @field_validator("roi")
+    @classmethod
+    def _roi_positive(cls, v: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+        if v is not None and (v[2] <= 0 or v[3] <= 0 or v[0] < 0 or v[1] < 0):
+            raise ValueError("expected [x, y, w, h] with x, y >= 0 and w, h > 0")
+        return v
+
+
+class CrossingConfig(_Strict):
+    """The crossing rule: entering the carriageway while red for longer than ``grace_s``."""
+
+    zone: list[Point]
+    grace_s: NonNeg = 0.5
+    # The foot point must stay inside this long before it counts as an entry (no flicker).
+    debounce_s: NonNeg = 0.3
+
+    @field_validator("zone")
+    @classmethod
+    def _polygon(cls, v: list[Point]) -> list[Point]:
+        if len(v) < 3:
+            raise ValueError(f"expected at least 3 [x, y] points, got {len(v)}")
+        return v
+
+
+class DetectorConfig(_Strict):
+    """Which ONNX model finds pedestrians and how its outputs are laid out."""
+
+    # A name from models/manifest.json (sha256-checked) or a path to the user's own .onnx file.
+    model: str = "pedestrian_ssdlite_mnv2"
+    layout: Literal["ssd", "yolov5", "yolov8"] = "ssd"
+    score_threshold: Annotated[float, Field(gt=0, le=1)] = 0.5
+    nms_iou: Annotated[float, Field(gt=0, le=1)] = 0.45
+    # YOLO: square network input size and the class index of "person" (0 in COCO).
+    input_size: Annotated[int, Field(ge=32)] = 640
+    person_class_ids: list[int] = [0]
+    threads: Annotated[int, Field(ge=1, le=64)] = 2
+
+
+class MotionConfig(_Strict):
+    """Skip the detector while nothing moves (as NVRs do)."""
+
+    enabled: bool = True
+    # Per-pixel grey-level difference that counts as change.
+    pixel_threshold: Annotated[int, Field(ge=1, le=255)] = 25
+    # Share of (downscaled) pixels that must change for the frame to count as motion.
+    min_area_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.0015
+    # Keep running the detector this long after the last motion (tracks need to end cleanly).
+    hold_s: NonNeg = 1.0
+
+
+class TrackerConfig(_Strict):
+    high_threshold: Annotated[float, Field(gt=0, le=1)] = 0.5
+    low_threshold: Annotated[float, Field(gt=0, le=1)] = 0.2
+    match_iou: Annotated[float, Field(gt=0, le=1)] = 0.2
+    # A track lost for longer than this is ended (short occlusions survive).
+    max_lost_s: NonNeg = 1.5
+    min_hits: Annotated[int, Field(ge=1)] = 2
+
+
+class CameraConfig(_Strict):
+    """One camera as configured on a gateway."""
+
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    # Video file, stream URL (rtsp://, http://) or device index; optional for offline use.
+    source: str | int | None = None
+    # Frames analysed per second; None analyses every frame the source gives.
+    fps: Annotated[float, Field(gt=0, le=120)] | None = None
+    place: str = ""
+    signal: SignalConfig
+    crossing: CrossingConfig
+    detector: DetectorConfig = DetectorConfig()
+    motion: MotionConfig = MotionConfig()
+    tracker: TrackerConfig = TrackerConfig()
+
+    @model_validator(mode="after")
+    def _roi_needed(self) -> CameraConfig:
+        if self.signal.source == "roi" and self.signal.roi is None:
+            raise ValueError("signal.roi: required when signal.source is 'roi'")
+        return self
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    extra = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{path}: {loc}: {msg}{extra}" if loc else f"{path}: {msg}{extra}"
+
+
+def load_yaml_mapping(path: Path) -> dict:
+    """Read a YAML file that must hold a mapping; errors name the file."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} not valid YAML: {getattr(e, 'problem', e)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return data
+
+
+def load_camera_config(path: str | Path) -> CameraConfig:
+    """Load and validate a camera YAML file.
+
+    Raises:
+        ConfigError: with one line naming the file, the key and what was expected.
+    """
+    p = Path(path)
+    data = load_yaml_mapping(p)
+    try:
+        return CameraConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(p, e)) from None

@@ -1,0 +1,246 @@
+"""The wire contract between edge and central: topics, message schemas, signing.
+
+This is the only module both roles import. Everything here is versioned by
+``SCHEMA_VERSION``; a consumer rejects (dead-letters) what it cannot parse.
+
+Signing: the device signs the canonical JSON of a message without its ``signature``
+field (keys sorted, no whitespace, UTF-8) with its Ed25519 key. Evidence images travel
+inside the signed body as base64 JPEG, so an edited image breaks the signature.
+
+>>> key = generate_device_key()
+>>> ack = Ack(device_id="gw-1", event_id=new_event_id(), status="stored")
+>>> signed = sign_message(ack, key)
+>>> verify_message(signed, public_key_bytes(key))
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "jaywatch/v1"
+DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+MAX_EVIDENCE_IMAGES = 8
+MAX_IMAGE_B64 = 2_000_000  # ~1.5 MB JPEG per image; bigger payloads are dead-lettered
+
+
+# --- topics -------------------------------------------------------------------------------
+
+
+def violation_topic(device_id: str) -> str:
+    """Edge → central, QoS 1. One topic per device so the broker ACL can pin it."""
+    return f"{TOPIC_ROOT}/{device_id}/violation"
+
+
+def ack_topic(device_id: str) -> str:
+    """Central → edge: application-level ack after the DB commit."""
+    return f"{TOPIC_ROOT}/{device_id}/ack"
+
+
+def status_topic(device_id: str) -> str:
+    """Retained heartbeat and last will of a device."""
+    return f"{TOPIC_ROOT}/{device_id}/status"
+
+
+GALLERY_TOPIC = f"{TOPIC_ROOT}/gallery"
+VIOLATION_WILDCARD = f"{TOPIC_ROOT}/+/violation"
+STATUS_WILDCARD = f"{TOPIC_ROOT}/+/status"
+
+
+def display_topic(screen_id: str) -> str:
+    return f"{TOPIC_ROOT}/display/{screen_id}"
+
+
+def shared_subscription(topic_filter: str, group: str = "central") -> str:
+    """MQTT 5 shared subscription: any number of central workers split the stream."""
+    return f"$share/{group}/{topic_filter}"
+
+
+# --- messages -----------------------------------------------------------------------------
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    device_id: DeviceId
+    created: datetime = Field(default_factory=utcnow)
+    signature: str | None = None  # base64 Ed25519 over canonical_bytes()
+
+
+class SignalEvidence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phase: Literal["red", "green", "dark", "unknown"]
+    red_for_s: Annotated[float, Field(ge=0, le=86_400)]
+    source: Literal["roi", "controller"] = "roi"
+    roi: tuple[int, int, int, int] | None = None
+
+
+class EvidenceImage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["before", "entry", "after", "face"]
+    frame: Annotated[int, Field(ge=0)]
+    t: Annotated[float, Field(ge=0)]
+    jpeg_b64: Annotated[str, Field(max_length=MAX_IMAGE_B64)]
+    # Which faces were blurred in this image: every bystander always; the violator unless matched.
+    blurred_faces: Annotated[int, Field(ge=0)] = 0
+
+
+class MatchResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    person_id: Annotated[str, Field(min_length=1, max_length=128)]
+    score: float
+    backend: Annotated[str, Field(max_length=64)] = ""
+    threshold: float | None = None
+    gallery_version: Annotated[str, Field(max_length=128)] = ""
+
+
+class ViolationEvent(WireModel):
+    kind: Literal["violation"] = "violation"
+    event_id: Annotated[str, Field(min_length=36, max_length=36)] = Field(
+        default_factory=new_event_id
+    )
+    camera_id: DeviceId
+    occurred: datetime  # wall-clock time of the entry frame
+    t: Annotated[float, Field(ge=0)]  # seconds from stream/video start
+    frame: Annotated[int, Field(ge=0)]
+    track_id: Annotated[int, Field(ge=0)]
+    bbox: tuple[float, float, float, float]  # x1, y1, x2, y2 pixels, entry frame
+    signal: SignalEvidence
+    zone: Annotated[list[tuple[float, float]], Field(min_length=3, max_length=64)]
+    grace_s: Annotated[float, Field(ge=0)]
+    offence_code: Annotated[str, Field(max_length=32)] = "PED_RED"
+    evidence: Annotated[list[EvidenceImage], Field(max_length=MAX_EVIDENCE_IMAGES)] = []
+    match: MatchResult | None = None
+
+
+class Ack(WireModel):
+    kind: Literal["ack"] = "ack"
+    event_id: str
+    status: Literal["stored", "duplicate", "rejected"]
+    reason: str = ""
+
+
+class CameraHealth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    camera_id: str
+    up: bool
+    fps: float = 0.0
+    last_frame: datetime | None = None
+    error: str = ""
+
+
+class DeviceStatus(WireModel):
+    kind: Literal["status"] = "status"
+    online: bool
+    cameras: list[CameraHealth] = []
+    outbox_depth: int = 0
+    disk_free_bytes: int | None = None
+    disk_low: bool = False
+    models: dict[str, str] = {}
+    gallery_version: str = ""
+
+
+class GalleryAnnouncement(WireModel):
+    kind: Literal["gallery"] = "gallery"
+    version: str
+    sha256: str
+    url: str
+
+
+class DisplayItem(BaseModel):
+    """One anonymised infraction for a public screen: never a name, phone or ID."""
+
+    model_config = ConfigDict(extra="forbid")
+    item_id: str
+    place: str
+    occurred: datetime
+    offence: str
+    fine: str
+    image_url: str | None = None
+    withdrawn: bool = False
+
+
+M = TypeVar("M", bound=WireModel)
+
+
+# --- signing ------------------------------------------------------------------------------
+
+
+def canonical_bytes(msg: WireModel) -> bytes:
+    """The exact bytes that are signed: the JSON body without ``signature``."""
+    body = msg.model_dump(mode="json", exclude={"signature"})
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def generate_device_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def public_key_bytes(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+
+
+def sign_message(msg: M, key: Ed25519PrivateKey) -> M:
+    sig = key.sign(canonical_bytes(msg))
+    return msg.model_copy(update={"signature": base64.b64encode(sig).decode()})
+
+
+def verify_message(msg: WireModel, public_key: bytes) -> bool:
+    """True only for a message signed by the holder of ``public_key``."""
+    if not msg.signature:
+        return False
+    try:
+        sig = base64.b64decode(msg.signature, validate=True)
+        Ed25519PublicKey.from_public_bytes(public_key).verify(sig, canonical_bytes(msg))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+MESSAGE_KINDS: dict[str, type[WireModel]] = {
+    "violation": ViolationEvent,
+    "ack": Ack,
+    "status": DeviceStatus,
+    "gallery": GalleryAnnouncement,
+}
+
+
+def parse_message(payload: bytes | str) -> WireModel:
+    """Parse any contract message by its ``kind``.
+
+    Raises:
+        ValueError: naming the field and what was expected (pydantic's ValidationError
+            is a ValueError), or that the payload is not JSON.
+    """
+    try:
+        data: Any = json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"payload is not JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError("payload: expected a JSON object")
+    kind = data.get("kind")
+    model = MESSAGE_KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise ValueError(f"kind: expected one of {sorted(MESSAGE_KINDS)}, got {kind!r}")
+    return model.model_validate(data)
