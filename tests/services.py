@@ -1,0 +1,211 @@
+"""Real services for tests: a mosquitto broker per test (own port, own settings) and
+PostgreSQL databases. No mocks: these are the programs production runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+@dataclass
+class Broker:
+    """A mosquitto process on a free loopback port; restartable for fault tests.
+
+    ``passwords`` (user → password) turns on authentication, ``acl`` is the text of an
+    ACL file, ``tls`` serves TLS with a throwaway CA (``cafile`` for clients).
+    Persistence is on, so QoS 1 sessions survive ``restart()``.
+    """
+
+    workdir: Path
+    passwords: dict[str, str] | None = None
+    acl: str | None = None
+    tls: bool = False
+    extra: str = ""
+    host: str = "127.0.0.1"
+    port: int = field(default_factory=free_port)
+    cafile: Path | None = None
+    proc: subprocess.Popen | None = None
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"listener {self.port} {self.host}",
+            "user root",
+            "persistence true",
+            f"persistence_location {self.workdir}/",
+            "autosave_interval 1",
+            f"log_dest file {self.workdir}/mosquitto.log",
+            "max_queued_messages 100000",
+            "max_inflight_messages 100",
+        ]
+        if self.passwords:
+            pwfile = self.workdir / "passwd"
+            pwfile.write_text("")
+            for user, pw in self.passwords.items():
+                subprocess.run([MOSQUITTO_PASSWD, "-b", str(pwfile), user, pw], check=True)
+            lines += ["allow_anonymous false", f"password_file {pwfile}"]
+        else:
+            lines.append("allow_anonymous true")
+        if self.acl is not None:
+            (self.workdir / "acl").write_text(self.acl)
+            lines.append(f"acl_file {self.workdir / 'acl'}")
+        if self.tls:
+            self.cafile = make_test_ca(self.workdir)
+            lines += [
+                f"cafile {self.cafile}",
+                f"certfile {self.workdir / 'server.crt'}",
+                f"keyfile {self.workdir / 'server.key'}",
+            ]
+        if self.extra:
+            lines.append(self.extra)
+        self.conf = self.workdir / "mosquitto.conf"
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    def start(self) -> Broker:
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_port(self.host, self.port)
+        except TimeoutError:
+            self.proc.kill()
+            err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            log = (self.workdir / "mosquitto.log").read_text() if (self.workdir / "mosquitto.log").exists() else ""
+            raise RuntimeError(f"mosquitto did not start: {err} {log}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: the broker loses what it had not saved (autosave is 1 s)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    def restart(self, down_s: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
+
+def make_test_ca(d: Path) -> Path:
+    """A throwaway CA and a server certificate for 127.0.0.1/localhost (cryptography)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jaywatch test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    (d / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (d / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (d / "server.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return d / "ca.crt"
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def pg_admin_url() -> str:
+    """Admin URL of the test PostgreSQL server (env JAYWATCH_TEST_PG_URL overrides).
+
+    CI starts PostgreSQL when the machine has none (scripts/services.sh); a test run
+    without it fails loudly rather than skipping silently.
+    """
+    return os.environ.get("JAYWATCH_TEST_PG_URL", DEFAULT_PG_ADMIN_URL)
+
+
+@contextlib.contextmanager
+def fresh_pg_database(admin_url: str) -> Iterator[str]:
+    """Create an empty database, yield its SQLAlchemy URL, drop it afterwards."""
+    import sqlalchemy as sa
+
+    name = f"jw_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = sa.engine.make_url(admin_url).set(database=name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
