@@ -48,6 +48,13 @@ class SignalConfig(_Strict):
     min_lit_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.04
     # Minimum HSV value (brightness) of a lit lamp pixel.
     min_value: Annotated[int, Field(ge=0, le=255)] = 120
+    # "stacked": stop lamp in the ROI's upper half, walk lamp in the lower half (a pedestrian
+    # head). "single": decide by colour alone over the whole ROI (one-lamp heads, countdown
+    # displays, or a head whose lamps are side by side).
+    layout: Literal["stacked", "single"] = "stacked"
+    # Source "controller": a feed silent for longer than this reads UNKNOWN (the controller
+    # must repeat its phase at least this often).
+    controller_timeout_s: Annotated[float, Field(gt=0)] = 10.0
 
     @field_validator("roi")
     @classmethod
