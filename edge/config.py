@@ -115,6 +115,14 @@ class TrackerConfig(_Strict):
     min_hits: Annotated[int, Field(ge=1)] = 2
 
 
+class EvidenceConfig(_Strict):
+    """Which frames go with a violation: before the entry, at it, and after it."""
+
+    before_s: Annotated[float, Field(ge=0, le=10)] = 1.0
+    after_s: Annotated[float, Field(ge=0, le=10)] = 1.0
+    jpeg_quality: Annotated[int, Field(ge=50, le=100)] = 90
+
+
 class CameraConfig(_Strict):
     """One camera as configured on a gateway."""
 
@@ -129,6 +137,7 @@ class CameraConfig(_Strict):
     detector: DetectorConfig = DetectorConfig()
     motion: MotionConfig = MotionConfig()
     tracker: TrackerConfig = TrackerConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
 
     @model_validator(mode="after")
     def _roi_needed(self) -> CameraConfig:
