@@ -111,10 +111,9 @@ class CrossingRule:
         feet = foot_points(tracks.xyxy)
         inside = points_in_polygon(feet, self.zone)
         out: list[Entry] = []
-        for tid, box, foot, now_in in zip(
+        for tid, box, now_in in zip(
             tracks.track_ids.tolist(),
             tracks.xyxy.tolist(),
-            feet.tolist(),
             inside.tolist(),
             strict=True,
         ):
