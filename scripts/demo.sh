@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The main job on a fresh Debian machine: set up, then process the sample intersection
+# video and print the violations (one JSON line each), evidence written to out/demo/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JAYWATCH_BROWSER=0 scripts/setup.sh
+SCENE=${1:-sample_media/scenes/real_vtest}
+video=$(ls "$SCENE"/*.mp4 "$SCENE"/*.avi 2>/dev/null | head -1)
+exec .venv/bin/jaywatch edge process "$video" --camera "$SCENE/camera.yaml" --out out/demo --json
