@@ -1,0 +1,193 @@
+"""Gateway configuration (config/edge.yaml): device identity, broker, key, outbox, cameras.
+
+Relative paths in the file are resolved against the file's own directory, so a config
+directory can be moved as a whole. Everything is checked at start: a gateway that will
+run unattended for months must fail on the first day with one clear line, e.g.::
+
+    config/edge.yaml: broker.port: Input should be less than or equal to 65535
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge.config import (
+    CameraConfig,
+    ConfigError,
+    _format_validation_error,
+    load_camera_config,
+    load_yaml_mapping,
+)
+from jaywatch.wire import DeviceId
+
+PosFloat = Annotated[float, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerConfig(_Strict):
+    """How this device reaches the MQTT broker (one username/password per device)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8883
+    tls: bool = True
+    # CA bundle that signed the broker's certificate; None uses the system store.
+    ca_file: Path | None = None
+    # Defaults to the device id: the broker ACL pins each username to its own topics.
+    username: str | None = None
+    # A file holding only the password (kept out of the YAML, which is often shared).
+    password_file: Path | None = None
+    client_id: str | None = None  # defaults to the device id
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    # How long the broker keeps this device's session (queued acks) while it is offline.
+    session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
+    reconnect_min_s: PosFloat = 1.0
+    reconnect_max_s: PosFloat = 60.0
+
+    def read_password(self) -> str | None:
+        """The password from ``password_file`` (trailing newline stripped), or None."""
+        if self.password_file is None:
+            return None
+        try:
+            return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as e:
+            raise ConfigError(f"{self.password_file}: cannot read broker password ({e})") from None
+
+
+class OutboxConfig(_Strict):
+    path: Path = Path("/var/lib/jaywatch/outbox.sqlite")
+    # Unacked events per camera on the wire at once (the oldest first). 1 gives strict
+    # arrival order at central; more gives throughput over slow links.
+    window_per_camera: Annotated[int, Field(ge=1, le=10_000)] = 64
+    # First resend of an unacked event after this long; doubles per attempt, with jitter.
+    retry_base_s: PosFloat = 10.0
+    retry_max_s: PosFloat = 600.0
+    # Below this much free disk the gateway reports disk_low (it never drops events).
+    min_free_bytes: Annotated[int, Field(ge=0)] = 512 * 1024 * 1024
+
+
+class HealthConfig(_Strict):
+    interval_s: PosFloat = 30.0
+    # Prometheus metrics; None disables the endpoint. Loopback by default (scraped locally
+    # or through a tunnel; a gateway should not expose ports on the street).
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = 9108
+    metrics_host: str = "127.0.0.1"
+
+
+class GatewayConfig(_Strict):
+    device_id: DeviceId
+    broker: BrokerConfig = BrokerConfig()
+    key_file: Path
+    outbox: OutboxConfig = OutboxConfig()
+    cameras: Annotated[list[Path], Field(min_length=1)]
+    health: HealthConfig = HealthConfig()
+    # Base64 raw Ed25519 key of central; when set, acks must carry its signature.
+    central_public_key: str | None = None
+
+    @model_validator(mode="after")
+    def _distinct_cameras(self) -> GatewayConfig:
+        if len(set(self.cameras)) != len(self.cameras):
+            raise ValueError("cameras: the same camera file is listed twice")
+        return self
+
+    @property
+    def mqtt_username(self) -> str:
+        return self.broker.username or self.device_id
+
+    @property
+    def mqtt_client_id(self) -> str:
+        return self.broker.client_id or self.device_id
+
+    def central_key_bytes(self) -> bytes | None:
+        import base64
+        import binascii
+
+        if self.central_public_key is None:
+            return None
+        try:
+            raw = base64.b64decode(self.central_public_key, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ConfigError("central_public_key: expected base64 of a 32-byte Ed25519 key")
+        return raw
+
+    def load_cameras(self) -> list[CameraConfig]:
+        """Load every camera file; camera ids must be unique on a gateway."""
+        cams = [load_camera_config(p) for p in self.cameras]
+        seen: dict[str, Path] = {}
+        for path, cam in zip(self.cameras, cams, strict=True):
+            if cam.id in seen:
+                raise ConfigError(
+                    f"{path}: id: camera id {cam.id!r} is also used by {seen[cam.id]}"
+                )
+            seen[cam.id] = path
+        return cams
+
+
+def _resolve(base: Path, p: Path | None) -> Path | None:
+    if p is None:
+        return None
+    p = p.expanduser()
+    return p if p.is_absolute() else (base / p)
+
+
+def load_gateway_config(path: str | Path, *, check_files: bool = True) -> GatewayConfig:
+    """Load, validate and resolve the gateway config.
+
+    With ``check_files`` the camera files are loaded and validated too, and the key,
+    password and CA files must exist, so a broken install fails at start rather than at
+    the first violation.
+
+    Raises:
+        ConfigError: one line naming the file, the key and what was expected.
+    """
+    p = Path(path)
+    data = load_yaml_mapping(p)
+    try:
+        cfg = GatewayConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(p, e)) from None
+    base = p.resolve().parent
+    broker = cfg.broker.model_copy(
+        update={
+            "ca_file": _resolve(base, cfg.broker.ca_file),
+            "password_file": _resolve(base, cfg.broker.password_file),
+        }
+    )
+    cfg = cfg.model_copy(
+        update={
+            "broker": broker,
+            "key_file": _resolve(base, cfg.key_file),
+            "outbox": cfg.outbox.model_copy(update={"path": _resolve(base, cfg.outbox.path)}),
+            "cameras": [_resolve(base, c) for c in cfg.cameras],
+        }
+    )
+    try:
+        cfg.central_key_bytes()
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
+    if check_files:
+        for key, f in (
+            ("key_file", cfg.key_file),
+            ("broker.password_file", cfg.broker.password_file),
+            ("broker.ca_file", cfg.broker.ca_file),
+        ):
+            if f is not None and not f.is_file():
+                hint = (
+                    " (create it with `jaywatch edge keygen --out FILE`)"
+                    if key == "key_file"
+                    else ""
+                )
+                raise ConfigError(f"{p}: {key}: file not found: {f}{hint}")
+        if not cfg.outbox.path.parent.is_dir():
+            raise ConfigError(
+                f"{p}: outbox.path: directory does not exist: {cfg.outbox.path.parent}"
+            )
+        cfg.load_cameras()
+    return cfg
