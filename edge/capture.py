@@ -9,6 +9,7 @@ seconds since the capture started, from a monotonic clock.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+# FFmpeg prints its own complaints ("moov atom not found") to stderr; our errors say it
+# once, clearly. Read by OpenCV when it first opens a video, so set before that.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 class CaptureError(RuntimeError):

@@ -29,7 +29,7 @@ def make_face_stage(cfg: CameraConfig, gallery: Path | None) -> FaceStage | None
     """The face stage: always present to blur faces in evidence; matches only with a gallery."""
     try:
         from edge.faces.stage import build_face_stage
-    except ModuleNotFoundError:
+    except ImportError:
         if gallery is not None:
             raise OfflineRunError("--gallery given but the face stage is not installed") from None
         return None
