@@ -1,0 +1,77 @@
+"""Configuration of the violator face stage (``faces:`` in a camera config).
+
+The thresholds shipped here come from ``python -m edge.faces.evaluate`` (docs/face-accuracy.md);
+they are similarities (cosine of L2-normalised embeddings, higher = more alike) for both
+backends, so one matcher serves both while their numbers are never mixed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Backend = Literal["sface", "dlib"]
+BACKENDS: tuple[Backend, ...] = ("sface", "dlib")
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IndexConfig(_Strict):
+    """Gallery search: exact numpy below ``exact_max_entries``, a usearch HNSW index above."""
+
+    exact_max_entries: Annotated[int, Field(ge=0)] = 20_000
+    # HNSW graph degree and beam widths (usearch names); higher = better recall, slower.
+    connectivity: Annotated[int, Field(ge=4, le=128)] = 16
+    expansion_add: Annotated[int, Field(ge=8, le=1024)] = 128
+    expansion_search: Annotated[int, Field(ge=8, le=1024)] = 64
+    threads: Annotated[int, Field(ge=0, le=64)] = 0  # 0 = all cores (index build only)
+
+
+class FacesConfig(_Strict):
+    """What the face stage does for a track the crossing rule flagged (and for nobody else)."""
+
+    enabled: bool = True
+    backend: Backend = "sface"
+    # Model names known to edge.model_files (sha256-checked) or paths to .onnx files.
+    detector_model: str = "face_yunet_2023mar"
+    sface_model: str = "face_sface_2021dec"
+    threads: Annotated[int, Field(ge=1, le=64)] = 1
+    # YuNet score (sqrt(cls*obj)) to accept a face for matching; anonymising uses a lower
+    # one because a missed blur costs more than an extra one.
+    detector_score: Annotated[float, Field(gt=0, lt=1)] = 0.7
+    anonymise_score: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    # Person-box crops are upscaled at most this much before detection (small, far faces).
+    detect_max_upscale: Annotated[float, Field(ge=1, le=8)] = 3.0
+    # Cosine similarity a person's combined score must reach, per backend.
+    thresholds: dict[Backend, Fraction] = {"sface": 0.40, "dlib": 0.90}
+    # Best person must beat the second-best person by at least this much.
+    margin: Fraction = 0.05
+    top_k: Annotated[int, Field(ge=1, le=1000)] = 10
+    # Quality gate for one face.
+    min_face_px: Annotated[int, Field(ge=8, le=1024)] = 32
+    min_sharpness: Annotated[float, Field(ge=0)] = 20.0
+    # Best-shot buffer and decision rule.
+    max_faces_per_track: Annotated[int, Field(ge=1, le=64)] = 5
+    min_faces_to_decide: Annotated[int, Field(ge=1, le=64)] = 2
+    decide_after_s: Annotated[float, Field(gt=0)] = 3.0
+    index: IndexConfig = IndexConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FacesConfig:
+        if self.min_faces_to_decide > self.max_faces_per_track:
+            raise ValueError(
+                "min_faces_to_decide: must not exceed max_faces_per_track "
+                f"({self.min_faces_to_decide} > {self.max_faces_per_track})"
+            )
+        if self.backend not in self.thresholds:
+            raise ValueError(f"thresholds: no threshold for backend {self.backend!r}")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        """Threshold of the configured backend."""
+        return self.thresholds[self.backend]

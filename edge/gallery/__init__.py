@@ -1,0 +1,1 @@
+"""Enrolled-person gallery: versioned file, exact/approximate search, ``jaywatch gallery``."""

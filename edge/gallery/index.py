@@ -1,0 +1,92 @@
+"""Nearest-neighbour search over one backend's unit-length embeddings (inner product).
+
+Exact numpy search is used up to ``exact_max_entries``: at that size one matrix-vector
+product is a fraction of a millisecond and always right. Above it, a usearch HNSW index
+(why usearch: it is a single self-contained wheel already in the edge extra, builds and
+searches multi-threaded in-process, needs no BLAS/OpenMP stack like faiss, and is
+maintained; hnswlib has had no release since 2023).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from edge.faces.config import IndexConfig
+
+
+class SearchIndex(Protocol):
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, ids)``, each ``(Q, k')`` with ``k' = min(k, N)``; best first.
+
+        Scores are inner products (cosine for unit vectors); ids index the gallery rows.
+        """
+        ...
+
+
+class ExactIndex:
+    def __init__(self, embeddings: np.ndarray) -> None:
+        self._emb = np.ascontiguousarray(embeddings, np.float32)
+
+    def __len__(self) -> int:
+        return len(self._emb)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        q = np.atleast_2d(np.asarray(queries, np.float32))
+        k = min(k, len(self._emb))
+        if k == 0:
+            return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+        sims = q @ self._emb.T
+        if k < sims.shape[1]:
+            part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        else:
+            part = np.broadcast_to(np.arange(sims.shape[1]), sims.shape).copy()
+        top = np.take_along_axis(sims, part, 1)
+        order = np.argsort(-top, axis=1, kind="stable")
+        return np.take_along_axis(top, order, 1), np.take_along_axis(part, order, 1).astype(
+            np.int64
+        )
+
+
+class UsearchIndex:
+    """HNSW over inner product; keys are the gallery row numbers."""
+
+    def __init__(self, embeddings: np.ndarray, cfg: IndexConfig) -> None:
+        from usearch.index import Index
+
+        emb = np.ascontiguousarray(embeddings, np.float32)
+        self._index = Index(
+            ndim=emb.shape[1],
+            metric="ip",
+            dtype="f32",
+            connectivity=cfg.connectivity,
+            expansion_add=cfg.expansion_add,
+            expansion_search=cfg.expansion_search,
+        )
+        self._n = len(emb)
+        if self._n:
+            self._index.add(np.arange(self._n, dtype=np.uint64), emb, threads=cfg.threads)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        q = np.atleast_2d(np.asarray(queries, np.float32))
+        k = min(k, self._n)
+        if k == 0:
+            return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+        res = self._index.search(q, k, threads=1)
+        keys = np.asarray(res.keys, np.int64).reshape(len(q), -1)[:, :k]
+        dist = np.asarray(res.distances, np.float32).reshape(len(q), -1)[:, :k]
+        # usearch "ip" distance is 1 - <a, b>; unfilled slots (k > reachable) carry huge keys.
+        valid = (keys >= 0) & (keys < self._n)
+        scores = np.where(valid, 1.0 - dist, -np.inf).astype(np.float32)
+        return scores, np.where(valid, keys, -1)
+
+
+def build_index(embeddings: np.ndarray, cfg: IndexConfig) -> SearchIndex:
+    """Exact up to ``cfg.exact_max_entries`` entries, HNSW above."""
+    if len(embeddings) <= cfg.exact_max_entries:
+        return ExactIndex(embeddings)
+    return UsearchIndex(embeddings, cfg)
