@@ -44,7 +44,8 @@ class SignalConfig(_Strict):
     walk_colour: Literal["green", "white"] = "green"
     # A new state is accepted only after this many consecutive frames agree (flicker, noise).
     hysteresis_frames: Annotated[int, Field(ge=1, le=100)] = 3
-    # Share of the ROI's lamp half that must be lit in the lamp colour to count as lit.
+    # Share of the ROI's lamp half (the whole ROI for layout "single") that must be lit in
+    # the lamp colour to count as lit; below half of it the lamp is dark, between: unsure.
     min_lit_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.04
     # Minimum HSV value (brightness) of a lit lamp pixel.
     min_value: Annotated[int, Field(ge=0, le=255)] = 120
