@@ -35,12 +35,10 @@ class Letterbox:
 
     def to_frame(self, xyxy: np.ndarray) -> np.ndarray:
         """Map ``(N, 4)`` boxes from network-input pixels back to frame pixels, clipped."""
-        out = np.empty_like(xyxy, dtype=np.float32)
-        out[:, [0, 2]] = (xyxy[:, [0, 2]] - self.pad_x) / self.scale
-        out[:, [1, 3]] = (xyxy[:, [1, 3]] - self.pad_y) / self.scale
-        np.clip(out[:, [0, 2]], 0, self.frame_w, out=out[:, [0, 2]])
-        np.clip(out[:, [1, 3]], 0, self.frame_h, out=out[:, [1, 3]])
-        return out
+        pad = np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y], np.float32)
+        limit = np.array([self.frame_w, self.frame_h, self.frame_w, self.frame_h], np.float32)
+        out = (np.asarray(xyxy, np.float32).reshape(-1, 4) - pad) / np.float32(self.scale)
+        return np.clip(out, 0, limit).astype(np.float32, copy=False)
 
 
 def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
