@@ -28,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="write evidence JPEGs and violations.jsonl here")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--fps", type=float, help="analysis rate (overrides the camera YAML)")
+    p.add_argument(
+        "--phases",
+        type=Path,
+        help="signal controller phase log (JSON lines) for cameras with signal.source: controller",
+    )
     p.set_defaults(func=_cmd_process)
 
     # Other edge commands (keygen, run) and the gallery group register themselves here.
@@ -64,6 +69,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
             out_dir=args.out,
             as_json=args.json,
             fps=args.fps,
+            phases=args.phases,
         )
     except OfflineRunError as e:
         return _fail(str(e), e.exit_code)

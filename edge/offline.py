@@ -53,6 +53,26 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return tuple(errors)
 
 
+def _feed_controller(
+    pipeline: CameraPipeline, cfg: CameraConfig, camera: Path, phases: Path | None
+) -> None:
+    """Offline, a controller-fed camera reads its phases from a recorded log."""
+    if cfg.signal.source != "controller":
+        if phases is not None:
+            raise OfflineRunError(f"--phases given but {camera}: signal.source is 'roi'")
+        return
+    if phases is None:
+        raise OfflineRunError(
+            f"{camera}: signal.source is 'controller': give the phase log with --phases FILE"
+        )
+    from edge.signal.controller import PhaseFeedError, load_phase_feed
+
+    try:
+        pipeline.signal.extend(load_phase_feed(phases))  # type: ignore[attr-defined]
+    except PhaseFeedError as e:
+        raise OfflineRunError(str(e)) from None
+
+
 def write_evidence(out_dir: Path, v: Violation) -> list[str]:
     names = []
     for shot in v.evidence:
@@ -77,6 +97,7 @@ def process_video(
     out_dir: Path | None = None,
     as_json: bool = True,
     fps: float | None = None,
+    phases: Path | None = None,
 ) -> int:
     """Run one camera's pipeline over a file; print violations as they finish."""
     user_errors = _user_errors()
@@ -86,6 +107,7 @@ def process_video(
             raise OfflineRunError(f"{gallery}: gallery file not found")
         source = VideoFileSource(video, fps if fps is not None else cfg.fps)
         pipeline: CameraPipeline = build_pipeline(cfg, make_face_stage(cfg, gallery))
+        _feed_controller(pipeline, cfg, camera, phases)
     except CaptureError as e:
         raise OfflineRunError(str(e)) from None
     except user_errors as e:

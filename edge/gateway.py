@@ -1,0 +1,222 @@
+"""The gateway process: several cameras, one outbox, one MQTT link, one health reporter.
+
+    camera worker (thread per camera) ─► pipeline ─► signed event ─► outbox (durable)
+                                                                      └► MQTT link ─► central
+    health reporter ─► retained status;  SIGTERM ─► stop sources, flush, close
+
+Each camera has its own thread, so one stuck or dropped stream never stalls the others
+(OpenCV decoding and onnxruntime inference release the GIL). A worker that crashes is
+restarted with back-off and reported down in the health status; the process keeps
+running.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from edge.capture import LiveSource, VideoFileSource, is_live_source
+from edge.config import CameraConfig
+from edge.gateway_config import GatewayConfig
+from edge.pipeline import CameraPipeline, FaceStage
+from edge.violation import Violation
+from jaywatch import wire
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CameraStatus:
+    up: bool = False
+    fps: float = 0.0
+    last_frame: datetime | None = None
+    error: str = ""
+    violations: int = 0
+    finished: bool = False  # a file source that reached its end
+
+
+@dataclass
+class CameraWorker:
+    """Runs one camera's pipeline in its own thread and hands events to ``sink``."""
+
+    cfg: CameraConfig
+    device_id: str
+    sink: Callable[[wire.ViolationEvent], None]
+    faces: FaceStage | None = None
+    restart_backoff_s: float = 2.0
+    status: CameraStatus = field(default_factory=CameraStatus)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._source: LiveSource | VideoFileSource | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"camera-{self.cfg.id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if isinstance(self._source, LiveSource):
+            self._source.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _emit(self, v: Violation, started_wall: datetime) -> None:
+        event = v.to_wire(
+            device_id=self.device_id,
+            occurred=started_wall + timedelta(seconds=v.entry.t),
+            zone=[tuple(p) for p in self.cfg.crossing.zone],
+            grace_s=self.cfg.crossing.grace_s,
+            signal_source=self.cfg.signal.source,
+            signal_roi=self.cfg.signal.roi,
+        )
+        self.sink(event)
+        self.status.violations += 1
+
+    def _run(self) -> None:
+        from edge.pipeline import build_pipeline
+
+        backoff = self.restart_backoff_s
+        while not self._stop.is_set():
+            try:
+                pipeline: CameraPipeline = build_pipeline(self.cfg, self.faces)
+                self._consume(pipeline)
+                if self.status.finished:
+                    return
+                backoff = self.restart_backoff_s
+            except Exception as e:  # a camera must never take the gateway down
+                self.status.up = False
+                self.status.error = f"{type(e).__name__}: {e}"
+                log.exception("camera %s worker failed; restarting in %.0f s", self.cfg.id, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 60.0)
+
+    def _consume(self, pipeline: CameraPipeline) -> None:
+        src = self.cfg.source
+        if src is None:
+            raise ValueError(
+                f"camera {self.cfg.id}: source: not set (a file path, URL or device index)"
+            )
+        live = is_live_source(src)
+        self._source = (
+            LiveSource(src, self.cfg.fps) if live else VideoFileSource(Path(str(src)), self.cfg.fps)
+        )
+        started_wall = datetime.now(UTC)
+        window_t, window_n = time.monotonic(), 0
+        for frame in self._source:
+            if self._stop.is_set():
+                break
+            for v in pipeline.process(frame):
+                self._emit(v, started_wall)
+            now = time.monotonic()
+            window_n += 1
+            self.status.up, self.status.error = True, ""
+            self.status.last_frame = datetime.now(UTC)
+            if now - window_t >= 2.0:
+                self.status.fps = window_n / (now - window_t)
+                window_t, window_n = now, 0
+        for v in pipeline.flush():
+            self._emit(v, started_wall)
+        self.status.up = False
+        if not live:
+            self.status.finished = True
+
+
+class Gateway:
+    """Everything one gateway runs, wired from its config."""
+
+    def __init__(
+        self,
+        cfg: GatewayConfig,
+        faces_for: Callable[[CameraConfig], FaceStage | None] | None = None,
+    ) -> None:
+        from edge.health import GatewayMetrics, HealthReporter
+        from edge.keys import load_device_key
+        from edge.outbox import Outbox, RetryPolicy
+        from edge.transport.mqtt import MqttLink
+
+        self.cfg = cfg
+        self.key = load_device_key(cfg.key_file)
+        self.cameras = cfg.load_cameras()
+        self.metrics = GatewayMetrics()
+        self.outbox = Outbox(
+            cfg.outbox.path,
+            retry=RetryPolicy(base_s=cfg.outbox.retry_base_s, max_s=cfg.outbox.retry_max_s),
+            min_free_bytes=cfg.outbox.min_free_bytes,
+        )
+        self.link = MqttLink(
+            cfg.device_id,
+            cfg.broker,
+            self.outbox,
+            device_key=self.key,
+            central_public_key=cfg.central_key_bytes(),
+            window_per_camera=cfg.outbox.window_per_camera,
+            metrics=self.metrics,
+        )
+        self.workers = [
+            CameraWorker(c, cfg.device_id, self._sink, faces_for(c) if faces_for else None)
+            for c in self.cameras
+        ]
+        self.health = HealthReporter(
+            cfg.device_id,
+            self.outbox,
+            self.link.publish_status,
+            interval_s=cfg.health.interval_s,
+            cameras=self._camera_health,
+            models=self._models,
+            metrics=self.metrics,
+        )
+        self.link.add_connect_listener(self.health.trigger)
+
+    def _sink(self, event: wire.ViolationEvent) -> None:
+        signed = wire.sign_message(event, self.key)
+        self.outbox.put_event(signed)  # durable before this returns
+
+    def _camera_health(self) -> list[wire.CameraHealth]:
+        return [
+            wire.CameraHealth(
+                camera_id=w.cfg.id,
+                up=w.status.up,
+                fps=round(w.status.fps, 2),
+                last_frame=w.status.last_frame,
+                error=w.status.error[:500],
+            )
+            for w in self.workers
+        ]
+
+    def _models(self) -> dict[str, str]:
+        return {w.cfg.id: w.cfg.detector.model for w in self.workers}
+
+    def start(self) -> None:
+        if self.cfg.health.metrics_port is not None:
+            self.metrics.serve(self.cfg.health.metrics_port, self.cfg.health.metrics_host)
+        self.link.start()
+        self.health.start()
+        for w in self.workers:
+            w.start()
+
+    def files_done(self) -> bool:
+        return all(w.status.finished for w in self.workers)
+
+    def stop(self, drain_s: float = 0.0) -> None:
+        """Graceful stop: no new frames, pending violations flushed into the outbox,
+        optionally wait up to ``drain_s`` for central's acks, then close."""
+        for w in self.workers:
+            w.stop()
+        deadline = time.monotonic() + drain_s
+        while drain_s and self.outbox.depth() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.health.stop()
+        self.link.stop()
+        self.metrics.shutdown()
+        self.outbox.close()
