@@ -63,7 +63,11 @@ def make_event(
         signal=SignalEvidence(phase="red", red_for_s=4.5, roi=(0, 0, 10, 20)),
         zone=[(0.0, 100.0), (640.0, 100.0), (640.0, 480.0)],
         grace_s=0.5,
-        evidence=[EvidenceImage(role="entry", frame=i, t=float(i), jpeg_b64=base64.b64encode(jpeg).decode())]
+        evidence=[
+            EvidenceImage(
+                role="entry", frame=i, t=float(i), jpeg_b64=base64.b64encode(jpeg).decode()
+            )
+        ]
         if jpeg
         else [],
     )
@@ -79,7 +83,7 @@ def wait_until(pred: Callable[[], bool], timeout: float, what: str = "condition"
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def broker_config(broker, **kw: object) -> BrokerConfig:  # noqa: ANN001 (tests.services.Broker)
+def broker_config(broker, **kw: object) -> BrokerConfig:
     """A gateway BrokerConfig pointing at a test broker (fast reconnects)."""
     fields: dict[str, object] = {
         "host": broker.host,
@@ -115,7 +119,9 @@ class Acker:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5
+        )
         if self.username:
             c.username_pw_set(self.username, self.password)
         if self.cafile:
@@ -139,11 +145,9 @@ class Acker:
         self.client.loop_stop()
         self._subscribed.clear()
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if not reason_code.is_failure:
-            client.subscribe(
-                [(shared_subscription(VIOLATION_WILDCARD), 1), (STATUS_WILDCARD, 1)]
-            )
+            client.subscribe([(shared_subscription(VIOLATION_WILDCARD), 1), (STATUS_WILDCARD, 1)])
 
     def _ack(self, device_id: str, event_id: str, status: str, reason: str = "") -> None:
         ack = Ack(device_id=device_id, event_id=event_id, status=status, reason=reason)  # type: ignore[arg-type]
@@ -151,7 +155,7 @@ class Acker:
             ack = sign_message(ack, self.central_key)
         self.client.publish(ack_topic(device_id), ack.model_dump_json(), qos=1)
 
-    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         topic_device = msg.topic.split("/")[2]
         try:
             m = parse_message(msg.payload)
@@ -176,4 +180,9 @@ class Acker:
                 self.store[m.event_id] = m
                 self.stored_acks += 1
                 status = "stored"
-        self._ack(topic_device, m.event_id, status, "signature check failed" if status == "rejected" else "")
+        self._ack(
+            topic_device,
+            m.event_id,
+            status,
+            "signature check failed" if status == "rejected" else "",
+        )

@@ -50,31 +50,48 @@ def test_events_are_delivered_acked_and_removed(broker, tmp_path, key) -> None:
 
 def test_status_heartbeat_last_will_gallery_and_metrics(broker, tmp_path, key) -> None:
     central_key = generate_device_key()
-    acker = Acker(broker.host, broker.port, {DEV: public_key_bytes(key)}, central_key=central_key).start()
+    acker = Acker(
+        broker.host, broker.port, {DEV: public_key_bytes(key)}, central_key=central_key
+    ).start()
     metrics = GatewayMetrics()
     port = metrics.serve(0)
     with Outbox(tmp_path / "o.sqlite") as ob:
         link = MqttLink(DEV, broker_config(broker), ob, device_key=key, metrics=metrics)
         got_gallery: list[bytes] = []
         link.subscribe(GALLERY_TOPIC, lambda _t, p: got_gallery.append(p))
-        cams = [CameraHealth(camera_id="cam0", up=True, fps=7.5), CameraHealth(camera_id="cam1", up=False)]
+        cams = [
+            CameraHealth(camera_id="cam0", up=True, fps=7.5),
+            CameraHealth(camera_id="cam1", up=False),
+        ]
         reporter = HealthReporter(
-            DEV, ob, link.publish_status, interval_s=0.2, cameras=lambda: cams,
-            models={"pedestrian": "ssdlite-1"}.copy, metrics=metrics,
+            DEV,
+            ob,
+            link.publish_status,
+            interval_s=0.2,
+            cameras=lambda: cams,
+            models={"pedestrian": "ssdlite-1"}.copy,
+            metrics=metrics,
         )
         link.add_connect_listener(reporter.trigger)
         link.start()
         assert link.wait_connected(10)
         ob.put_event(make_event(DEV, "cam0", key, 0))
         reporter.start()
-        wait_until(lambda: DEV in acker.statuses and acker.statuses[DEV].online, 10, "online status")
+        wait_until(
+            lambda: DEV in acker.statuses and acker.statuses[DEV].online, 10, "online status"
+        )
         st = acker.statuses[DEV]
         assert verify_message(st, public_key_bytes(key))
         assert [c.camera_id for c in st.cameras] == ["cam0", "cam1"]
         assert st.models == {"pedestrian": "ssdlite-1"}
         assert st.disk_free_bytes and st.disk_free_bytes > 0
         # gallery announcement from central reaches the gateway's subscription
-        ann = sign_message(GalleryAnnouncement(device_id="central", version="v7", sha256="ab" * 32, url="https://c/g"), central_key)
+        ann = sign_message(
+            GalleryAnnouncement(
+                device_id="central", version="v7", sha256="ab" * 32, url="https://c/g"
+            ),
+            central_key,
+        )
         acker.client.publish(GALLERY_TOPIC, ann.model_dump_json(), qos=1, retain=True)
         wait_until(lambda: bool(got_gallery), 10, "gallery announcement")
         wait_until(lambda: ob.depth() == 0, 10, "ack")
