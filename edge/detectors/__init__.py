@@ -39,6 +39,7 @@ def create_detector(cfg: DetectorConfig) -> Detector:
             path,
             score_threshold=cfg.score_threshold,
             class_ids=(SSD_PEDESTRIAN_CLASS,),
+            nms_iou=cfg.nms_iou,
         )
     from edge.detectors.yolo import YoloDetector
 

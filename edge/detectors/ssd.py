@@ -1,9 +1,14 @@
 """The shipped pedestrian detector: SSDLite-MobileNetV2 from the TF Object Detection API.
 
-The graph carries its own normalisation and NMS, so the plugin only feeds a 300x300 RGB
-uint8 image and thresholds the scores. The frame is stretched to 300x300 without keeping
-its aspect ratio because that is how the model was trained and how its package used it
-(models/README.md); the normalised boxes then map back to the frame by plain scaling.
+The graph carries its own normalisation and NMS, so the plugin feeds a 300x300 RGB uint8
+image, thresholds the scores and keeps the pedestrian class. The graph's NMS runs at IoU 0.6
+(read from the file); it leaves pairs of boxes on one person (measured: IoU 0.58 on a
+mirrored vtest frame), which would start two tracks, so a second pass at
+``detector.nms_iou`` (0.45 by default, as for YOLO) removes them.
+
+The frame is stretched to 300x300 without keeping its aspect ratio because that is how
+the model was trained and how its package used it (models/README.md); the normalised
+boxes then map back to the frame by plain scaling.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 from edge.detectors.base import Detections
 from edge.detectors.frame import check_bgr_frame
 from edge.detectors.model_io import ModelIO
+from edge.detectors.nms import batched_nms
 
 # Output names of a TF Object Detection API graph as tf2onnx names them.
 _BOXES, _SCORES, _CLASSES = "detection_boxes", "detection_scores", "detection_classes"
@@ -44,6 +50,7 @@ class SsdDetector:
         *,
         score_threshold: float,
         class_ids: Sequence[int] = (1,),
+        nms_iou: float | None = None,
         input_size: int = 300,
     ) -> None:
         io = ModelIO.of(session, model_path)
@@ -62,6 +69,7 @@ class SsdDetector:
         self._output_names = [io.outputs[i].name for i in idx]  # type: ignore[index]
         self._score_threshold = float(score_threshold)
         self._class_ids = np.asarray(sorted(set(class_ids)), np.int32)
+        self._nms_iou = nms_iou
         self._size = int(input_size)
         self.model_path = model_path
 
@@ -81,4 +89,7 @@ class SsdDetector:
         keep = (scores >= self._score_threshold) & np.isin(class_ids, self._class_ids)
         yxyx = boxes[keep].astype(np.float32) * np.array([h, w, h, w], np.float32)
         xyxy = np.clip(yxyx[:, [1, 0, 3, 2]], 0, np.array([w, h, w, h], np.float32))
-        return Detections(xyxy, scores[keep].astype(np.float32), class_ids[keep])
+        det = Detections(xyxy, scores[keep].astype(np.float32), class_ids[keep])
+        if self._nms_iou is None or len(det) < 2:
+            return det
+        return det.filter(batched_nms(det.xyxy, det.scores, det.class_ids, self._nms_iou))
