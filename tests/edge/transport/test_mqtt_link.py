@@ -105,3 +105,26 @@ def test_status_heartbeat_last_will_gallery_and_metrics(broker, tmp_path, key) -
     assert verify_message(acker.statuses[DEV], public_key_bytes(key))
     acker.client.publish(GALLERY_TOPIC, b"", retain=True)
     acker.stop()
+
+
+def test_window_of_one_keeps_strict_per_camera_order_through_resends(broker, tmp_path, key) -> None:
+    """Central starts late (events before it are lost at the broker and resent): with a
+    window of 1, central still first sees each camera's events in the order they were put."""
+    with Outbox(tmp_path / "o.sqlite", retry=RetryPolicy(base_s=0.3, max_s=0.6)) as ob:
+        link = MqttLink(DEV, broker_config(broker), ob, device_key=key, window_per_camera=1)
+        link.start()
+        assert link.wait_connected(10)
+        events = [make_event(DEV, f"cam{i % 2}", key, i) for i in range(40)]
+        for ev in events:
+            ob.put_event(ev)
+        wait_until(lambda: link.stats.resent >= 2, 10, "resends while central is away")
+        acker = Acker(broker.host, broker.port, {DEV: public_key_bytes(key)}).start()
+        wait_until(lambda: ob.depth() == 0, 30, "outbox to drain")
+        link.stop()
+    for cam in ("cam0", "cam1"):
+        first_seen: list[str] = []
+        for ev in acker.arrivals:
+            if ev.camera_id == cam and ev.event_id not in first_seen:
+                first_seen.append(ev.event_id)
+        assert first_seen == [e.event_id for e in events if e.camera_id == cam]
+    acker.stop()
