@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from edge.faces.config import FacesConfig
+
 
 class ConfigError(ValueError):
     """A config file that cannot be used; the message is one line for the operator."""
@@ -139,6 +141,7 @@ class CameraConfig(_Strict):
     motion: MotionConfig = MotionConfig()
     tracker: TrackerConfig = TrackerConfig()
     evidence: EvidenceConfig = EvidenceConfig()
+    faces: FacesConfig = FacesConfig()
 
     @model_validator(mode="after")
     def _roi_needed(self) -> CameraConfig:

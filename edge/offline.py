@@ -26,14 +26,19 @@ class OfflineRunError(Exception):
 
 
 def make_face_stage(cfg: CameraConfig, gallery: Path | None) -> FaceStage | None:
-    """The face stage: always present to blur faces in evidence; matches only with a gallery."""
-    try:
-        from edge.faces.stage import build_face_stage
-    except ImportError:
+    """The violator face stage for one camera.
+
+    Always built when faces are enabled, gallery or not: evidence images get every
+    face blurred (an unidentified violator's too); with a gallery it also matches.
+    """
+    if not cfg.faces.enabled:
         if gallery is not None:
-            raise OfflineRunError("--gallery given but the face stage is not installed") from None
+            raise OfflineRunError(f"--gallery given but faces.enabled is false for camera {cfg.id}")
         return None
-    return build_face_stage(getattr(cfg, "faces", None), gallery)
+    from edge.faces.stage import ViolatorFaces
+    from edge.gallery.store import Gallery
+
+    return ViolatorFaces(cfg.faces, Gallery.load(gallery) if gallery is not None else None)
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -45,7 +50,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     except ModuleNotFoundError:
         pass
     try:
-        from edge.gallery import GalleryError  # type: ignore[attr-defined]
+        from edge.gallery.store import GalleryError
 
         errors.append(GalleryError)
     except (ModuleNotFoundError, ImportError):

@@ -161,6 +161,7 @@ class CameraPipeline:
     def _complete(self, p: _Pending) -> Violation:
         match: Match | None = None
         faces_used = 0
+        decision = None
         if self.faces is not None:
             decision = self.faces.decide(p.entry.track_id)
             faces_used = int(getattr(decision, "faces_used", 0))
@@ -192,6 +193,10 @@ class CameraPipeline:
                     blurred,
                 )
             )
+        face_jpeg = getattr(decision, "face_jpeg", None) if self.faces is not None else None
+        if match is not None and face_jpeg:
+            # The matched violator's face crop, for the reviewer to compare with the gallery.
+            shots.append(EvidenceShot("face", p.entry.frame, p.entry.t, face_jpeg, 0))
         self.stats.violations += 1
         return Violation(self.cfg.id, p.entry, shots, match, faces_used)
 

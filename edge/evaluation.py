@@ -1,0 +1,95 @@
+"""Score the pipeline against a scene's ground truth (precision and recall).
+
+A ground-truth file (``sample_media/scenes/*/ground_truth.json``) lists the expected
+violations with their entry time and foot point, and the tolerance for matching.
+Matching is one-to-one and greedy by time difference, so a double report of one
+violation counts as a false positive, never as two hits.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SceneScore:
+    scene: str
+    expected: int
+    reported: int
+    matched: int
+    missed: list[str]  # ground-truth ids not found
+    false_positives: list[dict[str, Any]]  # reported violations matching nothing
+
+    @property
+    def precision(self) -> float:
+        return self.matched / self.reported if self.reported else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.expected if self.expected else 1.0
+
+
+def match_violations(
+    expected: list[dict[str, Any]], reported: list[dict[str, Any]], dt_s: float, foot_px: float
+) -> list[tuple[int, int]]:
+    """Pairs (expected index, reported index), one-to-one, closest in time first.
+
+    >>> exp = [{"t_entry_s": 5.0, "foot_xy": [100, 200]}]
+    >>> rep = [{"t": 5.4, "foot": [110, 205]}, {"t": 5.5, "foot": [112, 204]}]
+    >>> match_violations(exp, rep, dt_s=1.0, foot_px=30)
+    [(0, 0)]
+    """
+    candidates = []
+    for i, e in enumerate(expected):
+        for j, r in enumerate(reported):
+            dt = abs(float(r["t"]) - float(e["t_entry_s"]))
+            dx = float(r["foot"][0]) - float(e["foot_xy"][0])
+            dy = float(r["foot"][1]) - float(e["foot_xy"][1])
+            if dt <= dt_s and (dx * dx + dy * dy) ** 0.5 <= foot_px:
+                candidates.append((dt, i, j))
+    pairs, used_e, used_r = [], set(), set()
+    for _dt, i, j in sorted(candidates):
+        if i not in used_e and j not in used_r:
+            pairs.append((i, j))
+            used_e.add(i)
+            used_r.add(j)
+    return sorted(pairs)
+
+
+def score_scene(ground_truth: Path, reported: list[dict[str, Any]]) -> SceneScore:
+    gt = json.loads(ground_truth.read_text())
+    expected = gt["expected_violations"]
+    tol = gt.get("match_tolerance", {})
+    pairs = match_violations(
+        expected, reported, float(tol.get("dt_s", 1.0)), float(tol.get("foot_px", 40))
+    )
+    got_e = {i for i, _ in pairs}
+    got_r = {j for _, j in pairs}
+    return SceneScore(
+        scene=str(gt.get("scene", ground_truth.parent.name)),
+        expected=len(expected),
+        reported=len(reported),
+        matched=len(pairs),
+        missed=[str(e.get("id", i)) for i, e in enumerate(expected) if i not in got_e],
+        false_positives=[r for j, r in enumerate(reported) if j not in got_r],
+    )
+
+
+def run_scene(scene_dir: Path, gallery: Path | None = None) -> list[dict[str, Any]]:
+    """Run the offline pipeline over a scene folder; returns the violation records."""
+    from edge.capture import VideoFileSource
+    from edge.config import load_camera_config
+    from edge.offline import make_face_stage
+    from edge.pipeline import build_pipeline
+
+    gt = json.loads((scene_dir / "ground_truth.json").read_text())
+    cfg = load_camera_config(scene_dir / gt.get("camera_yaml", "camera.yaml"))
+    pipeline = build_pipeline(cfg, make_face_stage(cfg, gallery))
+    out = []
+    for frame in VideoFileSource(scene_dir / gt["video"], cfg.fps):
+        out += [v.to_json() for v in pipeline.process(frame)]
+    out += [v.to_json() for v in pipeline.flush()]
+    return out
