@@ -1,0 +1,96 @@
+"""Central configuration (YAML → pydantic). Errors name the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    cafile: str | None = None  # set → TLS
+    client_id: str = "central-1"  # unique per worker: the persistent session is keyed on it
+    group: str = "central"  # $share group all workers join
+    session_expiry_s: int = Field(3600, ge=0)
+    keepalive_s: int = Field(30, ge=5)
+
+
+class IngestSettings(Strict):
+    batch_max: int = Field(200, ge=1, le=10_000)
+    # Wait this long for more messages before committing a partial batch.
+    linger_ms: float = Field(2.0, ge=0, le=1000)
+    max_payload_bytes: int = Field(16_000_000, ge=1024)
+    dead_letter_raw_bytes: int = Field(65_536, ge=256)  # raw payload kept per dead letter
+
+
+class ScoreSettings(Strict):
+    start: int = Field(12, ge=1)
+    floor: int = Field(0, ge=0)
+    points_expire_days: int = Field(730, ge=1)
+
+
+class RetentionSettings(Strict):
+    """Days each kind of record is kept; ``None`` keeps it forever."""
+
+    dead_letters_days: int | None = 30
+    unidentified_events_days: int | None = 30
+    dismissed_events_days: int | None = 90
+    closed_fine_evidence_days: int | None = 365  # evidence of paid/void fines, after closure
+    sessions_days: int | None = 7
+
+
+class ApiSettings(Strict):
+    session_hours: float = Field(12, gt=0)
+    secure_cookies: bool = True
+    public_rate_per_minute: int = Field(20, ge=1)
+    base_url: str = "http://127.0.0.1:8000"
+
+
+class CentralConfig(Strict):
+    database_url: str = "sqlite:///var/jaywatch/central.db"
+    evidence_dir: str = "var/jaywatch/evidence"
+    fines_file: str = "config/fines.yaml"
+    default_region: str = Field("GB", min_length=2, max_length=2)  # for phone numbers
+    mqtt: MqttSettings = MqttSettings()
+    ingest: IngestSettings = IngestSettings()
+    score: ScoreSettings = ScoreSettings()
+    retention: RetentionSettings = RetentionSettings()
+    api: ApiSettings = ApiSettings()
+
+
+def format_validation_error(path: Path | str, e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        parts.append(f"{path}: {key}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def load_yaml(path: Path | str) -> object:
+    p = Path(path)
+    try:
+        return yaml.safe_load(p.read_text()) or {}
+    except FileNotFoundError:
+        raise ValueError(f"{p}: file not found") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"{p}: not valid YAML: {e}") from None
+
+
+def load_config(path: Path | str | None) -> CentralConfig:
+    """Load the central config; ``None`` gives the defaults (demo: SQLite on disk)."""
+    if path is None:
+        return CentralConfig()
+    data = load_yaml(path)
+    try:
+        return CentralConfig.model_validate(data)
+    except ValidationError as e:
+        raise ValueError(format_validation_error(path, e)) from None

@@ -1,0 +1,1 @@
+"""MQTT ingest: validate, verify, store idempotently in batches, ack after commit."""

@@ -1,0 +1,212 @@
+"""The MQTT 5 ingest worker.
+
+One paho client per worker on a shared subscription (``$share/<group>/…``), QoS 1,
+persistent session (clean_start=False + session expiry), manual PUBACKs:
+
+1. the network thread only queues messages;
+2. the worker thread takes whatever has arrived (up to ``batch_max``), classifies it,
+   stores it in ONE transaction and commits;
+3. only then it publishes the application acks to the devices and PUBACKs the broker.
+
+A crash anywhere before the commit leaves the messages unacknowledged at the broker,
+which redelivers them; the event-id uniqueness turns that redelivery into 'duplicate'.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy.orm import Session, sessionmaker
+
+from central.config import IngestSettings, MqttSettings
+from central.ingest.classify import Incoming, KeyCache, Rejected, classify
+from central.ingest.store import Outcome, dead_letter_row, load_device_keys, store_batch
+from central.store.evidence import EvidenceStore
+from central.store.models import DeadLetter
+from jaywatch import wire
+
+log = logging.getLogger(__name__)
+
+
+def make_client(m: MqttSettings, client_id: str, receive_maximum: int) -> mqtt.Client:
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        manual_ack=True,
+    )
+    if m.username:
+        client.username_pw_set(m.username, m.password)
+    if m.cafile:
+        client.tls_set(ca_certs=m.cafile)
+    client.reconnect_delay_set(0.2, 5)
+    client.max_inflight_messages_set(1000)
+    return client
+
+
+@dataclass
+class IngestWorker:
+    """Start with ``start()``, stop with ``stop()``; ``counts`` tells what happened."""
+
+    mqtt_settings: MqttSettings
+    settings: IngestSettings
+    sessions: sessionmaker[Session]
+    evidence: EvidenceStore
+    client_id: str | None = None
+    counts: Counter = field(default_factory=Counter)
+    _queue: queue.Queue = field(default_factory=queue.Queue)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _connected: threading.Event = field(default_factory=threading.Event)
+    _generation: int = 0
+
+    def __post_init__(self) -> None:
+        self.client_id = self.client_id or self.mqtt_settings.client_id
+        self.keys = KeyCache(self._load_keys)
+        self.client = make_client(
+            self.mqtt_settings, self.client_id, min(65535, 2 * self.settings.batch_max)
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._thread = threading.Thread(target=self._run, name=f"ingest-{self.client_id}")
+
+    def _load_keys(self) -> dict[str, bytes]:
+        with self.sessions() as s:
+            return load_device_keys(s)
+
+    # --- MQTT callbacks (network thread) -------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object
+    ) -> None:
+        if getattr(rc, "is_failure", False):
+            log.error("MQTT connect refused: %s", rc)
+            return
+        self._generation += 1
+        opts = SubscribeOptions(qos=1)
+        client.subscribe(
+            [
+                (wire.shared_subscription(wire.VIOLATION_WILDCARD, self.mqtt_settings.group), opts),
+                (wire.shared_subscription(wire.STATUS_WILDCARD, self.mqtt_settings.group), opts),
+            ]
+        )
+        self._connected.set()
+        log.info("ingest %s connected (generation %d)", self.client_id, self._generation)
+
+    def _on_disconnect(self, *_a: object) -> None:
+        self._connected.clear()
+
+    def _on_message(self, _c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
+        self._queue.put(Incoming(m.topic, bytes(m.payload), m.mid, self._generation))
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self, wait_connected: float = 10.0) -> IngestWorker:
+        m = self.mqtt_settings
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = m.session_expiry_s
+        props.ReceiveMaximum = min(65535, 2 * self.settings.batch_max)
+        self.client.connect_async(
+            m.host, m.port, m.keepalive_s, clean_start=False, properties=props
+        )
+        self.client.loop_start()
+        self._thread.start()
+        if wait_connected and not self._connected.wait(wait_connected):
+            log.warning(
+                "ingest %s: not connected after %.0fs, retrying", self.client_id, wait_connected
+            )
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while not self._stop.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
+    # --- worker thread --------------------------------------------------------------------
+
+    def _take_batch(self) -> list[Incoming]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.settings.linger_ms / 1000
+        while len(batch) < self.settings.batch_max:
+            try:
+                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self._take_batch()
+            if not batch:
+                continue
+            while not self._stop.is_set():
+                try:
+                    outcomes = self._process(batch)
+                except Exception:  # never let the worker die: back off and retry
+                    log.exception("ingest: storing a batch failed; retrying in 1 s")
+                    self.counts["retries"] += 1
+                    self._stop.wait(1.0)
+                    continue
+                self._acknowledge(batch, outcomes)
+                break
+
+    def _process(self, batch: list[Incoming]) -> list[Outcome]:
+        limit = self.settings.max_payload_bytes
+        classified = [classify(m, self.keys, limit) for m in batch]
+        raw = self.settings.dead_letter_raw_bytes
+        try:
+            with self.sessions.begin() as s:
+                return store_batch(s, classified, self.evidence, raw)
+        except Exception:
+            log.warning("ingest: batch of %d failed; storing one by one", len(batch), exc_info=True)
+        # One by one: a message the DB refuses (a poison message) is dead-lettered alone.
+        outcomes = []
+        for c in classified:
+            try:
+                with self.sessions.begin() as s:
+                    outcomes += store_batch(s, [c], self.evidence, raw)
+            except Exception as e:
+                r = Rejected(c.msg, f"storage refused: {type(e).__name__}: {e}")
+                with self.sessions.begin() as s:  # if this fails too, the DB is down: retry all
+                    s.add(DeadLetter(**dead_letter_row(r, raw)))
+                outcomes.append(Outcome("rejected", None, None, r.reason))
+        return outcomes
+
+    def _acknowledge(self, batch: list[Incoming], outcomes: list[Outcome]) -> None:
+        for m, o in zip(batch, outcomes, strict=True):
+            self.counts[o.status] += 1
+            if o.device_id and o.event_id:
+                ack = wire.Ack(
+                    device_id=o.device_id,
+                    event_id=o.event_id,
+                    status=o.status if o.status in ("stored", "duplicate") else "rejected",
+                    reason=o.reason[:500],
+                )
+                self.client.publish(wire.ack_topic(o.device_id), ack.model_dump_json(), qos=1)
+            # A PUBACK for a message from an older connection would ack the wrong packet
+            # id; the broker redelivers it on the new connection instead.
+            if m.generation == self._generation:
+                self.client.ack(m.mid, 1)

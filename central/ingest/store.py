@@ -1,0 +1,156 @@
+"""Store a batch of classified messages in one transaction, idempotently on event id.
+
+``INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING`` makes the DB itself decide
+what is new, so two workers that receive the same replayed event can never both
+store it; the loser reports 'duplicate'.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from central.ingest.classify import AcceptedEvent, AcceptedStatus, Classified, Rejected
+from central.store.evidence import EvidenceStore
+from central.store.models import DeadLetter, Device, Event, Evidence, Person, utcnow
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # stored | duplicate | rejected | status
+    device_id: str | None
+    event_id: str | None
+    reason: str = ""
+
+
+def _clean(text: str, limit: int = 2000) -> str:
+    return text.replace("\x00", "\\x00")[:limit]
+
+
+def dead_letter_row(r: Rejected, raw_limit: int) -> dict[str, Any]:
+    p = r.msg.payload
+    return {
+        "received": utcnow(),
+        "topic": _clean(r.msg.topic, 512),
+        "reason": _clean(r.reason),
+        "raw": p[:raw_limit],
+        "size": len(p),
+        "sha256": hashlib.sha256(p).hexdigest(),
+    }
+
+
+def _insert(session: Session) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def event_payload(a: AcceptedEvent, shas: list[str]) -> dict[str, Any]:
+    """The signed message as JSON with each image replaced by its sha256 (images live in
+    the evidence store); ``rebuild_signed`` reverses this to re-check the signature."""
+    body = a.event.model_dump(mode="json")
+    for img, sha in zip(body["evidence"], shas, strict=True):
+        img["jpeg_b64"] = None
+        img["sha256"] = sha
+    return body
+
+
+def store_batch(
+    session: Session, items: list[Classified], evidence: EvidenceStore, raw_limit: int
+) -> list[Outcome]:
+    """Write everything in ``items`` (caller commits); one Outcome per item, in order."""
+    events = [c for c in items if isinstance(c, AcceptedEvent)]
+    outcomes: dict[int, Outcome] = {}
+    if events:
+        match_ids = {e.event.match.person_id for e in events if e.event.match}
+        enrolled = set()
+        if match_ids:
+            enrolled = set(
+                session.execute(
+                    sa.select(Person.id).where(Person.id.in_(match_ids), Person.erased_at.is_(None))
+                ).scalars()
+            )
+        rows, shas_by_eid, seen = [], {}, set()
+        now = utcnow()
+        for a in events:
+            ev = a.event
+            if ev.event_id in seen:
+                continue
+            seen.add(ev.event_id)
+            shas = [evidence.put(img) for img in a.images]
+            shas_by_eid[ev.event_id] = (a, shas)
+            matched = ev.match is not None and ev.match.person_id in enrolled
+            rows.append(
+                {
+                    "event_id": ev.event_id,
+                    "device_id": ev.device_id,
+                    "camera_id": ev.camera_id,
+                    "occurred": ev.occurred,
+                    "received": now,
+                    "offence_code": ev.offence_code,
+                    "status": "pending_review" if matched else "unidentified",
+                    "match_person_id": ev.match.person_id if matched else None,
+                    "match_score": ev.match.score if matched else None,
+                    "payload": event_payload(a, shas),
+                }
+            )
+        stmt = (
+            _insert(session)(Event)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(Event.id, Event.event_id)
+        )
+        inserted = {eid: pk for pk, eid in session.execute(stmt, rows).all()} if rows else {}
+        ev_rows = []
+        for eid, pk in inserted.items():
+            a, shas = shas_by_eid[eid]
+            for pos, (img, sha, data) in enumerate(
+                zip(a.event.evidence, shas, a.images, strict=True)
+            ):
+                ev_rows.append(
+                    {
+                        "event_pk": pk,
+                        "position": pos,
+                        "role": img.role,
+                        "sha256": sha,
+                        "size": len(data),
+                    }
+                )
+        if ev_rows:
+            session.execute(sa.insert(Evidence), ev_rows)
+        stored_once: set[str] = set()
+        for i, c in enumerate(items):
+            if isinstance(c, AcceptedEvent):
+                eid = c.event.event_id
+                new = eid in inserted and eid not in stored_once
+                stored_once.add(eid)
+                outcomes[i] = Outcome("stored" if new else "duplicate", c.event.device_id, eid)
+    for i, c in enumerate(items):
+        if isinstance(c, AcceptedStatus):
+            s = c.status
+            session.execute(
+                sa.update(Device)
+                .where(Device.id == s.device_id)
+                .values(
+                    last_seen=utcnow(),
+                    online=s.online,
+                    outbox_depth=s.outbox_depth,
+                    status=s.model_dump(mode="json", exclude={"signature"}),
+                )
+            )
+            outcomes[i] = Outcome("status", s.device_id, None)
+    dead = [(i, c) for i, c in enumerate(items) if isinstance(c, Rejected)]
+    if dead:
+        session.execute(sa.insert(DeadLetter), [dead_letter_row(c, raw_limit) for _, c in dead])
+        for i, c in dead:
+            outcomes[i] = Outcome("rejected", c.device_id, c.event_id, c.reason)
+    return [outcomes[i] for i in range(len(items))]
+
+
+def load_device_keys(session: Session) -> dict[str, bytes]:
+    rows = session.execute(
+        sa.select(Device.id, Device.public_key).where(Device.disabled.is_(False))
+    ).all()
+    return {d: bytes(k) for d, k in rows}

@@ -1,0 +1,68 @@
+"""Engines and sessions: SQLite (WAL) by default, PostgreSQL by URL; migrations on start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
+
+def make_engine(url: str, **kw: Any) -> sa.Engine:
+    """An engine with the pragmas every SQLite connection needs (WAL, FKs, busy wait).
+
+    pysqlite's own transaction handling is switched off so SQLAlchemy's BEGIN really
+    starts a transaction before the first SELECT (consistent read-then-write).
+    """
+    u = sa.make_url(url)
+    if u.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True, **kw)
+    if u.database and u.database != ":memory:":
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kw)
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _rec: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def session_factory(engine: sa.Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (``alembic upgrade``), idempotently."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def open_db(url: str) -> tuple[sa.Engine, sessionmaker[Session]]:
+    """Migrate, then return an engine and a session factory: what every entry point uses."""
+    migrate(url)
+    engine = make_engine(url)
+    return engine, session_factory(engine)

@@ -1,0 +1,240 @@
+"""SQLAlchemy 2 models. The schema itself is owned by the Alembic migrations in
+central/migrations; a test checks that the two agree.
+
+Times are stored as naive UTC and always returned timezone-aware (``UTCDateTime``),
+so SQLite and PostgreSQL behave the same.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+EVENT_STATUSES = ("pending_review", "unidentified", "confirmed", "dismissed")
+FINE_STATUSES = ("issued", "paid", "void")
+APPEAL_STATUSES = ("pending", "upheld", "denied")
+ROLES = ("operator", "supervisor", "auditor", "admin")
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass timezone-aware UTC times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: sa.JSON,
+        list[Any]: sa.JSON,
+    }
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    mqtt_username: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    place: Mapped[str] = mapped_column(sa.String(200), default="")
+    cameras: Mapped[list[Any]] = mapped_column(default=list)  # [{"camera_id", "place"}]
+    registered: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled: Mapped[bool] = mapped_column(default=False)
+    # Health, from DeviceStatus heartbeats.
+    last_seen: Mapped[datetime | None]
+    online: Mapped[bool | None]
+    outbox_depth: Mapped[int | None]
+    status: Mapped[dict[str, Any] | None]
+
+
+class Person(Base):
+    __tablename__ = "persons"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    phone: Mapped[str | None] = mapped_column(sa.String(20))  # E.164
+    lawful_basis: Mapped[str] = mapped_column(sa.String(200))
+    enrolled: Mapped[datetime] = mapped_column(default=utcnow)
+    erased_at: Mapped[datetime | None]
+
+
+class Event(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    device_id: Mapped[str] = mapped_column(sa.ForeignKey("devices.id"), index=True)
+    camera_id: Mapped[str] = mapped_column(sa.String(64))
+    occurred: Mapped[datetime] = mapped_column(index=True)
+    received: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    offence_code: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    reason_code: Mapped[str | None] = mapped_column(sa.String(32))
+    match_person_id: Mapped[str | None] = mapped_column(sa.ForeignKey("persons.id"), index=True)
+    match_score: Mapped[float | None]
+    payload: Mapped[dict[str, Any]]  # the signed message, images replaced by sha256 refs
+    decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_pk: Mapped[int] = mapped_column(
+        sa.ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int]
+    role: Mapped[str] = mapped_column(sa.String(16))
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    size: Mapped[int]
+
+
+class Fine(Base):
+    __tablename__ = "fines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    access_code_hash: Mapped[str] = mapped_column(sa.String(64))
+    # unique: one fine per event, whatever happens upstream.
+    event_pk: Mapped[int] = mapped_column(sa.ForeignKey("events.id"), unique=True)
+    person_id: Mapped[str] = mapped_column(sa.ForeignKey("persons.id"), index=True)
+    offence_code: Mapped[str] = mapped_column(sa.String(32))
+    amount_cents: Mapped[int]
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    points: Mapped[int]
+    occurred: Mapped[datetime]
+    issued: Mapped[datetime]
+    due: Mapped[datetime]
+    status: Mapped[str] = mapped_column(sa.String(8), index=True)
+    payment_ref: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
+    paid_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+
+class LedgerEntry(Base):
+    """Score ledger: deductions (with expiry) and restorations that cancel one."""
+
+    __tablename__ = "ledger"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[str] = mapped_column(sa.ForeignKey("persons.id"), index=True)
+    fine_id: Mapped[int | None] = mapped_column(sa.ForeignKey("fines.id"))
+    kind: Mapped[str] = mapped_column(sa.String(16))  # deduction | restoration
+    points: Mapped[int]
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    restores_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger.id"), unique=True)
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+
+
+class Appeal(Base):
+    __tablename__ = "appeals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fine_id: Mapped[int] = mapped_column(sa.ForeignKey("fines.id"), index=True)
+    submitted: Mapped[datetime] = mapped_column(default=utcnow)
+    grounds: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(8), index=True)
+    decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class DisplayEntry(Base):
+    """One anonymised line on public screens; withdrawn when paid or appeal upheld."""
+
+    __tablename__ = "display_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    fine_id: Mapped[int] = mapped_column(sa.ForeignKey("fines.id"), unique=True)
+    place: Mapped[str] = mapped_column(sa.String(200))
+    occurred: Mapped[datetime]
+    offence: Mapped[str] = mapped_column(sa.String(200))
+    fine_text: Mapped[str] = mapped_column(sa.String(64))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class Notice(Base):
+    """SMS outbox, written in the decision's transaction; an SMS sender drains it."""
+
+    __tablename__ = "notices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[str] = mapped_column(sa.ForeignKey("persons.id"), index=True)
+    fine_id: Mapped[int | None] = mapped_column(sa.ForeignKey("fines.id"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    params: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending", index=True)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class DeadLetter(Base):
+    __tablename__ = "dead_letters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    topic: Mapped[str] = mapped_column(sa.String(512))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    raw: Mapped[bytes] = mapped_column(sa.LargeBinary)  # first N bytes
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditEntry(Base):
+    """Append-only hash chain: ``hash = sha256(canonical(entry incl. prev_hash))``.
+    ``prev_hash`` is unique, so two writers can never fork the chain."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    target: Mapped[str] = mapped_column(sa.String(200))
+    details: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled: Mapped[bool] = mapped_column(default=False)
+
+
+class ApiSession(Base):
+    __tablename__ = "api_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    expires: Mapped[datetime] = mapped_column(index=True)
+
+
+class GalleryVersion(Base):
+    """A new row on every enrol/erase; edges learn the number over MQTT (retained)."""
+
+    __tablename__ = "gallery_versions"
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str] = mapped_column(sa.String(64))
+    person_ids_sha256: Mapped[str] = mapped_column(sa.String(64))

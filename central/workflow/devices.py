@@ -1,0 +1,87 @@
+"""Device registry: public keys for signature checks, MQTT credentials, cameras, health."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from central import audit
+from central.store.models import Device
+from central.workflow.common import Actor, Conflict, require_role
+from jaywatch import wire
+
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def parse_public_key(text: str) -> bytes:
+    """A raw 32-byte Ed25519 public key given as base64 or hex."""
+    t = text.strip()
+    for decode in (bytes.fromhex, lambda s: base64.b64decode(s, validate=True)):
+        try:
+            key = decode(t)
+        except (ValueError, binascii.Error):
+            continue
+        if len(key) == 32:
+            return key
+    raise ValueError("public key: expected 32 raw Ed25519 bytes as base64 or hex")
+
+
+@dataclass(frozen=True)
+class DeviceCredentials:
+    device_id: str
+    mqtt_username: str
+    mqtt_password: str
+
+    def acl(self) -> str:
+        """Mosquitto ACL lines pinning the device to its own topics."""
+        d = self.device_id
+        return "\n".join(
+            [
+                f"user {self.mqtt_username}",
+                f"topic write {wire.violation_topic(d)}",
+                f"topic readwrite {wire.status_topic(d)}",
+                f"topic read {wire.ack_topic(d)}",
+                f"topic read {wire.GALLERY_TOPIC}",
+            ]
+        )
+
+
+def register_device(
+    session: Session,
+    actor: Actor,
+    device_id: str,
+    public_key: bytes,
+    place: str = "",
+    cameras: dict[str, str] | None = None,
+) -> DeviceCredentials:
+    """Register a gateway; the password is returned once and never stored here (it goes
+    into the broker's password file)."""
+    require_role(actor, "admin", "system")
+    if not _DEVICE_ID.match(device_id):
+        raise ValueError(f"device id {device_id!r}: expected 1-64 of [A-Za-z0-9_.-]")
+    if len(public_key) != 32:
+        raise ValueError("public key: expected 32 bytes (raw Ed25519)")
+    if session.get(Device, device_id) is not None:
+        raise Conflict(f"device {device_id}: already registered")
+    creds = DeviceCredentials(device_id, f"dev-{device_id}", secrets.token_urlsafe(24))
+    session.add(
+        Device(
+            id=device_id,
+            public_key=public_key,
+            mqtt_username=creds.mqtt_username,
+            place=place,
+            cameras=[{"camera_id": c, "place": p} for c, p in (cameras or {}).items()],
+        )
+    )
+    audit.record(session, actor.label, "device.register", f"device:{device_id}", {"place": place})
+    return creds
+
+
+def list_devices(session: Session) -> list[Device]:
+    return list(session.execute(sa.select(Device).order_by(Device.id)).scalars())

@@ -1,0 +1,120 @@
+"""Enrolment, erasure and audited reads of persons; each change bumps the gallery version."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from central import audit
+from central.phones import to_e164
+from central.store.models import Event, GalleryVersion, Person, utcnow
+from central.workflow.common import Actor, Conflict, NotFound, Rules, require_role
+from central.workflow.score import current_score
+
+ENROL_ROLES = ("supervisor", "admin")
+READ_ROLES = ("operator", "supervisor", "auditor", "admin")
+
+
+def bump_gallery(session: Session, reason: str) -> GalleryVersion:
+    """New gallery version; its hash covers the ids of everyone still enrolled."""
+    ids = session.execute(
+        sa.select(Person.id).where(Person.erased_at.is_(None)).order_by(Person.id)
+    ).scalars()
+    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+    last = session.execute(sa.select(sa.func.max(GalleryVersion.version))).scalar() or 0
+    gv = GalleryVersion(version=last + 1, reason=reason, person_ids_sha256=digest)
+    session.add(gv)
+    session.flush()
+    return gv
+
+
+def current_gallery(session: Session) -> GalleryVersion | None:
+    return session.execute(
+        sa.select(GalleryVersion).order_by(GalleryVersion.version.desc()).limit(1)
+    ).scalar()
+
+
+def enrol(
+    session: Session,
+    actor: Actor,
+    rules: Rules,
+    phone: str,
+    lawful_basis: str,
+    name: str | None = None,
+    person_id: str | None = None,
+) -> Person:
+    require_role(actor, *ENROL_ROLES)
+    if not lawful_basis.strip():
+        raise ValueError("lawful_basis: required (the legal ground for processing)")
+    p = Person(
+        id=person_id or str(uuid.uuid4()),
+        name=name,
+        phone=to_e164(phone, rules.default_region),
+        lawful_basis=lawful_basis.strip(),
+    )
+    session.add(p)
+    session.flush()
+    gv = bump_gallery(session, "enrol")
+    audit.record(session, actor.label, "person.enrol", f"person:{p.id}", {"gallery": gv.version})
+    return p
+
+
+def erase(session: Session, actor: Actor, person_id: str) -> GalleryVersion:
+    """Erase personal data; the person leaves the next gallery version.
+
+    Fines already issued keep their amounts (a legal obligation) but lose the link to
+    name and phone; unreviewed matches become unidentified so nobody confirms them.
+    """
+    require_role(actor, *ENROL_ROLES)
+    p = session.get(Person, person_id)
+    if p is None or p.erased_at is not None:
+        raise NotFound(f"person {person_id}: not found")
+    p.name = None
+    p.phone = None
+    p.erased_at = utcnow()
+    session.execute(
+        sa.update(Event)
+        .where(Event.match_person_id == person_id, Event.status == "pending_review")
+        .values(status="unidentified", match_person_id=None, match_score=None)
+    )
+    gv = bump_gallery(session, "erase")
+    audit.record(
+        session, actor.label, "person.erase", f"person:{person_id}", {"gallery": gv.version}
+    )
+    return gv
+
+
+@dataclass(frozen=True)
+class PersonView:
+    id: str
+    name: str | None
+    phone: str | None
+    lawful_basis: str
+    enrolled: datetime
+    erased: bool
+    score: int
+
+
+def read_person(session: Session, actor: Actor, rules: Rules, person_id: str) -> PersonView:
+    """Personal data: every read is audited."""
+    require_role(actor, *READ_ROLES)
+    p = session.get(Person, person_id)
+    if p is None:
+        raise NotFound(f"person {person_id}: not found")
+    audit.record(session, actor.label, "person.read", f"person:{person_id}")
+    if p.erased_at is not None:
+        raise Conflict(f"person {person_id}: erased")
+    return PersonView(
+        id=p.id,
+        name=p.name,
+        phone=p.phone,
+        lawful_basis=p.lawful_basis,
+        enrolled=p.enrolled,
+        erased=False,
+        score=current_score(session, rules, p.id),
+    )

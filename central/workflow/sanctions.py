@@ -1,0 +1,238 @@
+"""After a fine exists: payments, appeals, and the public display feed.
+
+Paying or winning an appeal withdraws the display entry in the same transaction
+(principle 4: the record is cleared at once, everywhere).
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from central import audit
+from central.fines import format_money
+from central.store.models import Appeal, DisplayEntry, Fine, LedgerEntry, Notice, utcnow
+from central.workflow.common import Actor, Conflict, NotFound, hash_code, require_role
+from jaywatch.wire import DisplayItem
+
+PAYMENT_ROLES = ("citizen", "system", "admin")
+APPEAL_SUBMIT_ROLES = ("citizen", "supervisor")
+APPEAL_DECIDE_ROLES = ("supervisor",)
+
+
+def fine_by_reference(session: Session, reference: str, lock: bool = True) -> Fine:
+    q = sa.select(Fine).where(Fine.reference == reference)
+    if lock:
+        q = q.with_for_update()
+    f = session.execute(q).scalar()
+    if f is None:
+        raise NotFound(f"fine {reference}: not found")
+    return f
+
+
+def check_access_code(session: Session, reference: str, code: str) -> Fine | None:
+    """The fine if reference and code match, else None — one answer for both failures
+    so a caller cannot learn which references exist."""
+    f = session.execute(sa.select(Fine).where(Fine.reference == reference.strip())).scalar()
+    expected = f.access_code_hash if f else hash_code("\x00never")
+    ok = hmac.compare_digest(expected, hash_code(code))
+    return f if (f is not None and ok) else None
+
+
+def _withdraw_display(session: Session, fine_id: int, now: datetime) -> None:
+    session.execute(
+        sa.update(DisplayEntry)
+        .where(DisplayEntry.fine_id == fine_id, DisplayEntry.withdrawn_at.is_(None))
+        .values(withdrawn_at=now)
+    )
+
+
+def record_payment(
+    session: Session,
+    actor: Actor,
+    reference: str,
+    payment_ref: str,
+    amount_cents: int,
+    now: datetime | None = None,
+) -> tuple[Fine, bool]:
+    """Record a payment; idempotent on ``payment_ref``. Returns (fine, newly_recorded)."""
+    require_role(actor, *PAYMENT_ROLES)
+    now = now or utcnow()
+    payment_ref = payment_ref.strip()
+    if not payment_ref:
+        raise ValueError("payment_ref: required")
+    other = session.execute(sa.select(Fine).where(Fine.payment_ref == payment_ref)).scalar()
+    fine = fine_by_reference(session, reference)
+    if other is not None:
+        if other.id == fine.id:
+            return fine, False  # the same payment reported again
+        raise Conflict(f"payment {payment_ref}: already recorded for another fine")
+    if fine.status != "issued":
+        raise Conflict(f"fine {reference}: is {fine.status}, cannot be paid")
+    if amount_cents != fine.amount_cents:
+        raise Conflict(
+            f"amount: expected {format_money(fine.amount_cents, fine.currency)}, "
+            f"got {format_money(amount_cents, fine.currency)}"
+        )
+    fine.status = "paid"
+    fine.payment_ref = payment_ref
+    fine.paid_at = now
+    fine.closed_at = now
+    _withdraw_display(session, fine.id, now)
+    session.add(
+        Notice(
+            person_id=fine.person_id,
+            fine_id=fine.id,
+            kind="payment_received",
+            params={
+                "reference": fine.reference,
+                "amount": format_money(amount_cents, fine.currency),
+            },
+            created=now,
+        )
+    )
+    audit.record(
+        session, actor.label, "fine.pay", f"fine:{reference}", {"payment_ref": payment_ref}
+    )
+    return fine, True
+
+
+def submit_appeal(
+    session: Session, actor: Actor, reference: str, grounds: str, now: datetime | None = None
+) -> Appeal:
+    """The person (or a supervisor on their behalf) appeals an unpaid fine, once."""
+    require_role(actor, *APPEAL_SUBMIT_ROLES)
+    grounds = grounds.strip()
+    if not grounds or len(grounds) > 5000:
+        raise ValueError("grounds: required, at most 5000 characters")
+    fine = fine_by_reference(session, reference)
+    if fine.status != "issued":
+        raise Conflict(f"fine {reference}: is {fine.status}, cannot be appealed")
+    earlier = session.execute(sa.select(Appeal.id).where(Appeal.fine_id == fine.id)).first()
+    if earlier is not None:
+        raise Conflict(f"fine {reference}: already appealed")
+    now = now or utcnow()
+    a = Appeal(fine_id=fine.id, grounds=grounds, status="pending", submitted=now)
+    session.add(a)
+    session.flush()
+    session.add(
+        Notice(
+            person_id=fine.person_id,
+            fine_id=fine.id,
+            kind="appeal_received",
+            params={"reference": fine.reference, "appeal": a.id},
+            created=now,
+        )
+    )
+    audit.record(session, actor.label, "appeal.submit", f"fine:{reference}", {"appeal": a.id})
+    return a
+
+
+def decide_appeal(
+    session: Session,
+    actor: Actor,
+    appeal_id: int,
+    uphold: bool,
+    note: str = "",
+    now: datetime | None = None,
+) -> Appeal:
+    """Supervisor decision. Upheld: fine void, points restored, display withdrawn."""
+    require_role(actor, *APPEAL_DECIDE_ROLES)
+    now = now or utcnow()
+    a = session.execute(sa.select(Appeal).where(Appeal.id == appeal_id).with_for_update()).scalar()
+    if a is None:
+        raise NotFound(f"appeal {appeal_id}: not found")
+    if a.status != "pending":
+        raise Conflict(f"appeal {appeal_id}: already {a.status}")
+    fine = session.execute(
+        sa.select(Fine).where(Fine.id == a.fine_id).with_for_update()
+    ).scalar_one()
+    a.status = "upheld" if uphold else "denied"
+    a.decided_by = actor.user_id
+    a.decided_at = now
+    a.note = note
+    restored = 0
+    if uphold:
+        fine.status = "void"
+        fine.voided_at = now
+        fine.closed_at = now
+        deductions = session.execute(
+            sa.select(LedgerEntry).where(
+                LedgerEntry.fine_id == fine.id, LedgerEntry.kind == "deduction"
+            )
+        ).scalars()
+        for d in deductions:
+            session.add(
+                LedgerEntry(
+                    person_id=d.person_id,
+                    fine_id=fine.id,
+                    kind="restoration",
+                    points=d.points,
+                    created=now,
+                    restores_id=d.id,
+                    reason=f"appeal {a.id} upheld",
+                )
+            )
+            restored += d.points
+        _withdraw_display(session, fine.id, now)
+    session.add(
+        Notice(
+            person_id=fine.person_id,
+            fine_id=fine.id,
+            kind="appeal_upheld" if uphold else "appeal_denied",
+            params={"reference": fine.reference, "note": note, "points_restored": restored},
+            created=now,
+        )
+    )
+    audit.record(
+        session,
+        actor.label,
+        "appeal.uphold" if uphold else "appeal.deny",
+        f"appeal:{a.id}",
+        {"fine": fine.reference, "points_restored": restored},
+    )
+    return a
+
+
+def pending_appeals(session: Session, actor: Actor, limit: int = 50) -> list[Appeal]:
+    require_role(actor, *APPEAL_DECIDE_ROLES)
+    rows = list(
+        session.execute(
+            sa.select(Appeal)
+            .where(Appeal.status == "pending")
+            .order_by(Appeal.submitted)
+            .limit(limit)
+        ).scalars()
+    )
+    audit.record(session, actor.label, "appeal.list", "appeals", {"appeals": [a.id for a in rows]})
+    return rows
+
+
+def display_feed(
+    session: Session, limit: int = 50, withdrawn_since: datetime | None = None
+) -> list[DisplayItem]:
+    """Anonymised items for public screens, newest first: never a name, phone or face.
+
+    With ``withdrawn_since`` the feed also lists items withdrawn after that time
+    (``withdrawn=True``) so a screen removes them at once.
+    """
+    cond = DisplayEntry.withdrawn_at.is_(None)
+    if withdrawn_since is not None:
+        cond = sa.or_(cond, DisplayEntry.withdrawn_at > withdrawn_since)
+    rows = session.execute(
+        sa.select(DisplayEntry).where(cond).order_by(DisplayEntry.occurred.desc()).limit(limit)
+    ).scalars()
+    return [
+        DisplayItem(
+            item_id=r.item_id,
+            place=r.place,
+            occurred=r.occurred,
+            offence=r.offence,
+            fine=r.fine_text,
+            withdrawn=r.withdrawn_at is not None,
+        )
+        for r in rows
+    ]

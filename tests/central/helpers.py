@@ -1,0 +1,82 @@
+"""Builders for central tests: signed events from a registered device, a ready Context."""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from PIL import Image
+
+from central.config import CentralConfig
+from central.context import Context
+from central.workflow.common import SYSTEM, Actor
+from central.workflow.devices import register_device
+from jaywatch import wire
+
+REPO = Path(__file__).resolve().parents[2]
+OPERATOR = Actor("olive", "operator", None)
+SUPERVISOR = Actor("sam", "supervisor", None)
+ADMIN = Actor("ada", "admin", None)
+AUDITOR = Actor("aud", "auditor", None)
+
+
+def make_context(db_url: str, tmp_path: Path, **overrides: object) -> Context:
+    cfg = CentralConfig(
+        database_url=db_url,
+        evidence_dir=str(tmp_path / "evidence"),
+        fines_file=str(REPO / "config" / "fines.yaml"),
+        **overrides,  # type: ignore[arg-type]
+    )
+    return Context.from_config(cfg)
+
+
+def jpeg(seed: int = 0, size: int = 32) -> bytes:
+    """A real (tiny) JPEG whose pixels depend on ``seed``."""
+    img = Image.new("RGB", (size, size), ((seed * 37) % 256, (seed * 91) % 256, 120))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def add_device(ctx: Context, device_id: str = "gw-1") -> Ed25519PrivateKey:
+    key = wire.generate_device_key()
+    with ctx.sessions.begin() as s:
+        register_device(
+            s, SYSTEM, device_id, wire.public_key_bytes(key), "Main St", {"cam-1": "Main St / 5th"}
+        )
+    return key
+
+
+def violation(
+    key: Ed25519PrivateKey,
+    device_id: str = "gw-1",
+    person_id: str | None = None,
+    occurred: datetime | None = None,
+    images: int = 1,
+    sign: bool = True,
+) -> wire.ViolationEvent:
+    ev = wire.ViolationEvent(
+        device_id=device_id,
+        camera_id="cam-1",
+        occurred=occurred or datetime.now(UTC) - timedelta(minutes=1),
+        t=12.5,
+        frame=300,
+        track_id=7,
+        bbox=(10.0, 20.0, 60.0, 180.0),
+        signal=wire.SignalEvidence(phase="red", red_for_s=4.2),
+        zone=[(0.0, 0.0), (100.0, 0.0), (100.0, 50.0)],
+        grace_s=1.0,
+        evidence=[
+            wire.EvidenceImage(
+                role="entry", frame=300 + i, t=12.5, jpeg_b64=base64.b64encode(jpeg(i)).decode()
+            )
+            for i in range(images)
+        ],
+        match=wire.MatchResult(person_id=person_id, score=0.91, backend="test")
+        if person_id
+        else None,
+    )
+    return wire.sign_message(ev, key) if sign else ev
