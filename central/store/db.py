@@ -54,8 +54,12 @@ def alembic_config(url: str) -> Any:
     return cfg
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (``alembic upgrade``), idempotently."""
+def migrate(url: str, revision: str = "heads") -> None:
+    """Bring the schema to ``revision`` (``alembic upgrade``), idempotently.
+
+    ``heads``: sub-packages (e.g. the SMS sender) add their own migration branches off
+    the base revision, so there may be several heads; all are applied.
+    """
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
