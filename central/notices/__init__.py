@@ -1,0 +1,5 @@
+"""SMS notices: templates, providers (SMPP, HTTP gateways, log) and the exactly-once sender.
+
+The outbox rows (``central.store.models.Notice``) are written by the workflow in the
+decision's transaction; this package only drains them.
+"""

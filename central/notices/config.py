@@ -1,0 +1,179 @@
+"""Notice configuration (YAML → pydantic): provider, retry policy, templates per language.
+
+Kept in its own file (config/notices.example.yaml) so the SMS credentials live apart
+from the central config. Errors name the file and the key.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from central.config import format_validation_error, load_yaml
+
+# Used when the config names no templates (the demo); config/notices.example.yaml has more.
+DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
+    "en": {
+        "fine_issued": (
+            "Red-light crossing: {offence} at {place} on {when}. Fine {amount}, due {due}, "
+            "{points} points. Ref {reference} code {access_code}. Evidence, payment and "
+            "appeal: {url}"
+        ),
+        "payment_received": "Payment of {amount} received for ref {reference}. Thank you.",
+        "appeal_received": "Your appeal for ref {reference} was received. We will tell you "
+        "the decision by SMS.",
+        "appeal_upheld": "Your appeal for ref {reference} was upheld: the fine is void and "
+        "{points_restored} points are restored.",
+        "appeal_denied": "Your appeal for ref {reference} was denied. {note} Details: {url}",
+    }
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SmppSettings(Strict):
+    kind: Literal["smpp"]
+    host: str
+    port: int = Field(2775, ge=1, le=65535)
+    system_id: str = Field(min_length=1, max_length=15)
+    password: str = Field("", max_length=8)
+    system_type: str = ""
+    source_addr: str = Field("JAYWATCH", min_length=1, max_length=20)
+    # 5 = alphanumeric sender id; 1 = international number.
+    source_addr_ton: int = Field(5, ge=0, le=6)
+    source_addr_npi: int = Field(0, ge=0, le=18)
+    timeout_s: float = Field(10.0, gt=0)
+    registered_delivery: bool = True  # ask the SMSC for delivery receipts
+
+
+class HttpGatewaySettings(Strict):
+    """Generic JSON gateway: POST {"to", "text", "reference"} with an Idempotency-Key."""
+
+    kind: Literal["http"]
+    url: str = Field(pattern=r"^https?://")
+    token: str | None = None  # sent as "Authorization: Bearer <token>"
+    sender: str = "JAYWATCH"
+    # True only if the gateway de-duplicates on the Idempotency-Key header: then a
+    # notice whose submission was interrupted is safely resubmitted with the same key.
+    honours_idempotency_key: bool = True
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class TwilioSettings(Strict):
+    """Twilio's Messages resource (form POST, basic auth); base_url is overridable."""
+
+    kind: Literal["twilio"]
+    account_sid: str = Field(min_length=1)
+    auth_token: str = Field(min_length=1)
+    from_: str | None = Field(None, alias="from")
+    messaging_service_sid: str | None = None
+    status_callback: str | None = None  # URL Twilio posts delivery status to
+    base_url: str = Field("https://api.twilio.com", pattern=r"^https?://")
+    timeout_s: float = Field(10.0, gt=0)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _sender(self) -> TwilioSettings:
+        if not (self.from_ or self.messaging_service_sid):
+            raise ValueError("set 'from' (a number or sender id) or 'messaging_service_sid'")
+        return self
+
+
+class LogSettings(Strict):
+    """Demo provider: writes the SMS to the log and reports it delivered."""
+
+    kind: Literal["log"]
+
+
+ProviderSettings = Annotated[
+    SmppSettings | HttpGatewaySettings | TwilioSettings | LogSettings,
+    Field(discriminator="kind"),
+]
+
+
+class RetrySettings(Strict):
+    max_attempts: int = Field(6, ge=1, le=100)
+    backoff_base_s: float = Field(30.0, ge=0)  # delay after attempt n: base * 2**(n-1)
+    backoff_max_s: float = Field(3600.0, ge=0)
+    # A notice left in 'submitting' longer than this is treated as orphaned by a
+    # crashed worker (see worker.py for what happens to it).
+    claim_lease_s: float = Field(300.0, gt=0)
+
+
+class NoticesConfig(Strict):
+    provider: ProviderSettings = LogSettings(kind="log")
+    retry: RetrySettings = RetrySettings()
+    batch_size: int = Field(20, ge=1, le=1000)
+    poll_interval_s: float = Field(2.0, gt=0)
+    max_parts: int = Field(6, ge=1, le=255)  # longer texts are a template error
+    timezone: str = "UTC"  # how times are written in the SMS
+    # {reference} is replaced; the citizen's page with evidence, payment and appeal.
+    notice_url: str = "http://127.0.0.1:8000/n/{reference}"
+    default_language: str = "en"
+    # E.164 country calling code → language, e.g. {"30": "el", "20": "ar"}.
+    language_by_country_code: dict[str, str] = {}
+    # language → notice kind → template (str.format fields, e.g. "{reference}").
+    templates: dict[str, dict[str, str]] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name, e.g. Europe/Athens)"
+            ) from None
+        return v
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for lang, kinds in v.items():
+            for kind, text in kinds.items():
+                template_fields(text, f"templates.{lang}.{kind}")
+        return v
+
+    @model_validator(mode="after")
+    def _languages(self) -> NoticesConfig:
+        if self.templates and self.default_language not in self.templates:
+            raise ValueError(f"default_language {self.default_language!r} has no templates")
+        for cc, lang in self.language_by_country_code.items():
+            if lang not in self.templates:
+                raise ValueError(f"language_by_country_code.{cc}: no templates for {lang!r}")
+        return self
+
+
+def template_fields(text: str, where: str) -> set[str]:
+    """The named fields of a template; positional or malformed fields are refused."""
+    fields: set[str] = set()
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as e:
+        raise ValueError(f"{where}: malformed template ({e})") from None
+    for _lit, name, _spec, _conv in parsed:
+        if name is None:
+            continue
+        base = name.split(".")[0].split("[")[0]
+        if not base.isidentifier():
+            raise ValueError(f"{where}: field {{{name}}} must be a name, e.g. {{reference}}")
+        fields.add(base)
+    return fields
+
+
+def load_notices_config(path: Path | str | None) -> NoticesConfig:
+    """``None`` → defaults (log provider, no templates: every notice uses the fallback)."""
+    if path is None:
+        return NoticesConfig()
+    data = load_yaml(path)
+    try:
+        return NoticesConfig.model_validate(data)
+    except ValidationError as e:
+        raise ValueError(format_validation_error(path, e)) from None

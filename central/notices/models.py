@@ -1,0 +1,60 @@
+"""Tables of the SMS sender, beside the outbox (``notices``) the workflow writes.
+
+``notice_deliveries``: one row per notice, written BEFORE anything is sent (claim),
+holding what is about to be submitted (destination, text, idempotency key) and the
+retry schedule. ``notice_parts``: one row per SMS part the provider accepted, with its
+message id, so delivery receipts find their notice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from central.store.models import Base
+
+# Notice.status values this package sets (the workflow writes 'pending').
+PENDING = "pending"
+SUBMITTING = "submitting"  # claimed; a submission may be in flight
+SENT = "sent"  # every part accepted by the provider, ids recorded
+DELIVERED = "delivered"  # every part's delivery receipt says delivered
+CHECK_REQUIRED = "check_required"  # interrupted mid-submission; a person decides
+PAPER_REQUIRED = "paper_required"  # SMS impossible or failed for good: send on paper
+NOTICE_STATUSES = (PENDING, SUBMITTING, SENT, DELIVERED, CHECK_REQUIRED, PAPER_REQUIRED)
+
+
+class NoticeDelivery(Base):
+    __tablename__ = "notice_deliveries"
+    notice_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(sa.String(16))
+    idempotency_key: Mapped[str] = mapped_column(sa.String(64))
+    to_e164: Mapped[str | None] = mapped_column(sa.String(20))
+    language: Mapped[str | None] = mapped_column(sa.String(16))
+    text: Mapped[str | None] = mapped_column(sa.Text)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(128))
+    claimed_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    submitted_at: Mapped[datetime | None]
+    part_count: Mapped[int | None]
+    delivered_at: Mapped[datetime | None]
+    delivery_state: Mapped[str | None] = mapped_column(sa.String(16))  # last receipt state
+
+
+class NoticePart(Base):
+    __tablename__ = "notice_parts"
+    __table_args__ = (sa.UniqueConstraint("provider", "message_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("notices.id", ondelete="CASCADE"), index=True
+    )
+    part_no: Mapped[int]
+    provider: Mapped[str] = mapped_column(sa.String(16))
+    message_id: Mapped[str] = mapped_column(sa.String(128))
+    submitted_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(sa.String(16), default="submitted")
+    receipt_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(sa.String(200))

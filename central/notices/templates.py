@@ -1,0 +1,96 @@
+"""Notice text: the template for the notice's kind in the recipient's language.
+
+The language follows the phone's country calling code (config), falling back to the
+default. The fields are the notice's params plus ``url`` (the citizen's page for this
+reference) and ``when`` (the offence time in the configured time zone).
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+
+from central.notices.config import NoticesConfig
+
+
+class TemplateError(ValueError):
+    """The notice cannot be rendered: names the template and what is missing."""
+
+
+@dataclass(frozen=True)
+class RenderedNotice:
+    language: str
+    text: str
+
+
+def language_for(config: NoticesConfig, to_e164: str) -> str:
+    try:
+        cc = str(phonenumbers.parse(to_e164, None).country_code)
+    except phonenumbers.NumberParseException:
+        return config.default_language
+    return config.language_by_country_code.get(cc, config.default_language)
+
+
+def _when(value: Any, tz: ZoneInfo) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        return None
+    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def template_values(config: NoticesConfig, params: dict[str, Any]) -> dict[str, Any]:
+    values = dict(params)
+    if "reference" in params:
+        values.setdefault("url", config.notice_url.format(reference=params["reference"]))
+    when = _when(params.get("occurred"), ZoneInfo(config.timezone))
+    if when is not None:
+        values.setdefault("when", when)
+    return values
+
+
+class _Strict(string.Formatter):
+    def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
+        if isinstance(key, int):
+            raise TemplateError(f"positional field {{{key}}}")
+        if key not in kwargs:
+            raise KeyError(key)
+        value = kwargs[key]
+        if value is None:
+            raise KeyError(key)
+        return value
+
+
+def render(
+    config: NoticesConfig, kind: str, params: dict[str, Any], to_e164: str
+) -> RenderedNotice:
+    """Render or raise :class:`TemplateError` naming ``templates.<lang>.<kind>`` and the field."""
+    lang = language_for(config, to_e164)
+    templates = config.templates.get(lang) or {}
+    where = f"templates.{lang}.{kind}"
+    if kind not in templates:
+        fallback = config.templates.get(config.default_language, {})
+        if kind not in fallback:
+            raise TemplateError(f"{where}: no template for notice kind {kind!r}")
+        lang, templates = config.default_language, fallback
+        where = f"templates.{lang}.{kind}"
+    values = template_values(config, params)
+    try:
+        text = _Strict().format(templates[kind], **values)
+    except KeyError as e:
+        have = ", ".join(sorted(k for k, v in values.items() if v is not None))
+        raise TemplateError(
+            f"{where}: field {e.args[0]!r} missing from the notice (has: {have})"
+        ) from None
+    except (ValueError, IndexError, AttributeError) as e:
+        raise TemplateError(f"{where}: {e}") from None
+    return RenderedNotice(lang, text.strip())
