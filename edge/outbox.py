@@ -28,7 +28,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +169,20 @@ class Outbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def _bookkeeping(self) -> Iterator[None]:
+        """Commit without fsync (``synchronous=NORMAL``) for sends and acks.
+
+        Losing such a commit in a power cut only repeats a send (central answers
+        "duplicate"); WAL checksums keep the database consistent and earlier fsynced
+        puts intact. Saves two fsyncs per event on the hot path. Caller holds the lock.
+        """
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
+
     # --- writing ------------------------------------------------------------------------
 
     def add_listener(self, fn: Callable[[], None]) -> None:
@@ -239,7 +253,7 @@ class Outbox:
         if not ids:
             return 0
         resent = 0
-        with self._lock:
+        with self._lock, self._bookkeeping():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for eid in ids:
@@ -263,7 +277,7 @@ class Outbox:
     def make_all_due(self) -> None:
         """After a (re)connect: everything unacked is eligible at once (a broker that lost
         its session, or was killed, may have lost what it PUBACKed)."""
-        with self._lock:
+        with self._lock, self._bookkeeping():
             self._db.execute("UPDATE outbox SET next_attempt_at = 0 WHERE next_attempt_at > 0")
 
     def next_due_at(self, *, window: int = 64) -> float | None:
@@ -285,7 +299,7 @@ class Outbox:
 
     def delete(self, event_id: str) -> bool:
         """Remove an event central has stored (ack ``stored`` or ``duplicate``)."""
-        with self._lock:
+        with self._lock, self._bookkeeping():
             return (
                 self._db.execute("DELETE FROM outbox WHERE event_id = ?", (event_id,)).rowcount == 1
             )
@@ -295,7 +309,7 @@ class Outbox:
         ids = list(event_ids)
         if not ids:
             return 0
-        with self._lock:
+        with self._lock, self._bookkeeping():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 n = sum(

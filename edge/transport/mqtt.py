@@ -13,8 +13,10 @@ all unacked rows are made due again; central deduplicates by event id.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +55,13 @@ class LinkStats:
     rejected: int = 0
     ignored_acks: int = 0
     connects: int = 0
+
+
+def _no_delay(client: mqtt.Client, userdata: object, sock: object) -> None:
+    """Disable Nagle: an event or ack is one small write that should leave at once, not
+    wait ~40 ms for the peer's delayed ACK (paho leaves Nagle on)."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
 
 
 class MqttLink:
@@ -120,6 +129,7 @@ class MqttLink:
         )
         c.max_inflight_messages_set(max(20, self.window))
         c.max_queued_messages_set(0)
+        c.on_socket_open = _no_delay
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -162,9 +172,9 @@ class MqttLink:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError) as e:
                 log.warning("offline status not confirmed: %s", e)
+        self._connected.clear()  # a requested disconnect is not worth a warning
         self._client.disconnect()
         self._client.loop_stop()
-        self._connected.clear()
 
     @property
     def connected(self) -> bool:

@@ -8,6 +8,7 @@ once by event id, and answer on the device's ack topic (``stored``, ``duplicate`
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -97,6 +98,10 @@ def broker_config(broker, **kw: object) -> BrokerConfig:
     return BrokerConfig.model_validate({**fields, **kw})
 
 
+def _no_delay(client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 @dataclass
 class Acker:
     """Central stand-in: verify, store once by event id, ack."""
@@ -113,6 +118,7 @@ class Acker:
     arrivals: list[ViolationEvent] = field(default_factory=list)  # every delivery, in order
     rejected: dict[str, str] = field(default_factory=dict)
     statuses: dict[str, DeviceStatus] = field(default_factory=dict)
+    stored_at: dict[str, float] = field(default_factory=dict)  # time.monotonic() of the store
     stored_acks: int = 0
     duplicate_acks: int = 0
 
@@ -127,6 +133,7 @@ class Acker:
         if self.cafile:
             c.tls_set(ca_certs=str(self.cafile))
         c.reconnect_delay_set(1, 2)
+        c.on_socket_open = _no_delay  # acks are small writes: no Nagle delay
         c.on_connect = self._on_connect
         c.on_subscribe = lambda *_a: self._subscribed.set()
         c.on_message = self._on_message
@@ -178,6 +185,7 @@ class Acker:
                 status = "duplicate"
             else:
                 self.store[m.event_id] = m
+                self.stored_at[m.event_id] = time.monotonic()
                 self.stored_acks += 1
                 status = "stored"
         self._ack(
