@@ -95,6 +95,9 @@ class DetectorConfig(_Strict):
     input_size: Annotated[int, Field(ge=32)] = 640
     person_class_ids: list[int] = [0]
     threads: Annotated[int, Field(ge=1, le=64)] = 2
+    # Where the detector looks: "auto" = the crossing zone and the kerb around it (people
+    # there are seen at up to native resolution), "full" = the whole frame, or [x, y, w, h].
+    region: Literal["auto", "full"] | tuple[int, int, int, int] = "auto"
 
 
 class MotionConfig(_Strict):

@@ -204,12 +204,21 @@ class CameraPipeline:
 def build_pipeline(cfg: CameraConfig, faces: FaceStage | None = None) -> CameraPipeline:
     """Create every stage from the camera config (the one place plugins are chosen)."""
     from edge.detectors import create_detector
+    from edge.detectors.region import RegionDetector, auto_region
     from edge.signal import create_signal_reader
     from edge.track import create_tracker
 
+    detector = create_detector(cfg.detector)
+    region = cfg.detector.region
+    if region == "auto":
+        zone = cfg.crossing.zone
+        detector = RegionDetector(detector, lambda w, h: auto_region(zone, w, h))
+    elif region != "full":
+        x, y, w, h = region
+        detector = RegionDetector(detector, (x, y, x + w, y + h))
     return CameraPipeline(
         cfg,
-        detector=create_detector(cfg.detector),
+        detector=detector,
         tracker=create_tracker(cfg.tracker),
         signal=create_signal_reader(cfg.signal),
         faces=faces,
