@@ -116,8 +116,9 @@ class NoticeSender:
     def _is_pg(self, session: Session) -> bool:
         return session.get_bind().dialect.name == "postgresql"
 
-    def claim(self) -> list[Job]:
-        """Mark up to ``batch_size`` due notices 'submitting' and record what will be sent."""
+    def claim(self, exclude: frozenset[int] = frozenset()) -> list[Job]:
+        """Mark up to ``batch_size`` due notices 'submitting' and record what will be sent;
+        ``exclude``: notices already tried in this pass (one attempt per pass)."""
         now = self.clock()
         with self.sessions.begin() as s:
             due = (
@@ -125,6 +126,7 @@ class NoticeSender:
                 .outerjoin(NoticeDelivery, NoticeDelivery.notice_id == Notice.id)
                 .where(
                     Notice.status == PENDING,
+                    Notice.id.not_in(exclude) if exclude else sa.true(),
                     sa.or_(
                         NoticeDelivery.next_attempt_at.is_(None),
                         NoticeDelivery.next_attempt_at <= now,
@@ -370,15 +372,17 @@ class NoticeSender:
         stats = PassStats()
         jobs, stats.check = self.recover_orphans()
         stats.recovered = len(jobs)
+        tried: set[int] = set()
         while True:
             for job in jobs:
+                tried.add(job.notice_id)
                 status = self.submit(job)
                 stats.sent += status in (SENT, DELIVERED)
                 stats.retry += status == PENDING
                 stats.paper += status == PAPER_REQUIRED
                 stats.check += status == CHECK_REQUIRED
                 stats.receipts += self.apply_receipts(0.0)
-            jobs = self.claim()
+            jobs = self.claim(frozenset(tried))
             if not jobs:
                 break
             stats.claimed += len(jobs)
