@@ -125,6 +125,9 @@ class Outbox:
         self._disk = DiskStatus(free_bytes=0, low=False)
         self._lockfile = self._take_process_lock()
         try:
+            # Evidence holds faces: owner-only, like the key (SQLite gives -wal/-shm the
+            # same mode as the database file).
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30
             )
@@ -132,7 +135,7 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA journal_size_limit=67108864")
             self._db.executescript(_SCHEMA)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             self._release_process_lock()
             raise OutboxError(f"{self.path}: cannot open outbox database ({e})") from None
         self._check_disk(force=True)
@@ -231,18 +234,27 @@ class Outbox:
         t = self._clock() if now is None else now
         with self._lock:
             cams = [r[0] for r in self._db.execute("SELECT DISTINCT camera_id FROM outbox")]
-            rows: list[tuple] = []
+            seqs: list[int] = []
             for cam in cams:
-                rows += [
-                    r
-                    for r in self._db.execute(
-                        "SELECT seq, event_id, camera_id, created, payload, attempts,"
-                        " next_attempt_at FROM outbox WHERE camera_id = ? ORDER BY seq LIMIT ?",
+                # metadata first: payloads (evidence JPEGs) are read only for due rows
+                seqs += [
+                    seq
+                    for seq, nxt in self._db.execute(
+                        "SELECT seq, next_attempt_at FROM outbox WHERE camera_id = ?"
+                        " ORDER BY seq LIMIT ?",
                         (cam, window),
                     )
-                    if r[6] <= t
+                    if nxt <= t
                 ]
-        rows.sort(key=lambda r: r[0])
+            seqs.sort()
+            rows = [
+                self._db.execute(
+                    "SELECT seq, event_id, camera_id, created, payload, attempts,"
+                    " next_attempt_at FROM outbox WHERE seq = ?",
+                    (seq,),
+                ).fetchone()
+                for seq in seqs
+            ]
         return [OutboxEntry(*r) for r in rows]
 
     def mark_sent(self, event_ids: Iterable[str], now: float | None = None) -> int:

@@ -169,3 +169,53 @@ def test_kill9_mid_stream_keeps_every_put_exactly_once(tmp_path) -> None:
     assert len(ids) - printed in (0, 1, 2)
     raw = sqlite3.connect(db).execute("SELECT count(*) FROM outbox").fetchone()[0]
     assert raw == len(ids)
+
+
+def test_outbox_files_are_owner_only(tmp_path) -> None:
+    import stat
+
+    with Outbox(tmp_path / "o.sqlite") as ob:
+        ob.put("e", "cam", b"face evidence")
+        for f in ("o.sqlite", "o.sqlite-wal"):
+            assert stat.S_IMODE((tmp_path / f).stat().st_mode) == 0o600, f
+
+
+def test_an_unusable_path_is_one_clear_error(tmp_path) -> None:
+    (tmp_path / "dir.sqlite").mkdir()
+    with pytest.raises(OutboxError, match=r"dir\.sqlite"):
+        Outbox(tmp_path / "dir.sqlite")
+
+
+def test_concurrent_puts_from_many_threads_while_draining(tmp_path) -> None:
+    """Pipeline threads put while the publisher side reads, marks and deletes."""
+    import threading
+
+    with Outbox(tmp_path / "o.sqlite") as ob:
+        done = threading.Event()
+        deleted: list[str] = []
+
+        def drain() -> None:
+            while not done.is_set() or ob.depth():
+                due = ob.due(window=8)
+                ob.mark_sent([e.event_id for e in due])
+                ob.delete_many([e.event_id for e in due])
+                deleted.extend(e.event_id for e in due)
+
+        def produce(t: int) -> None:
+            for i in range(50):
+                assert ob.put(f"t{t}-{i}", f"cam{t}", b"x")
+
+        drainer = threading.Thread(target=drain)
+        drainer.start()
+        producers = [threading.Thread(target=produce, args=(t,)) for t in range(4)]
+        for p in producers:
+            p.start()
+        for p in producers:
+            p.join()
+        done.set()
+        drainer.join(30)
+        assert ob.depth() == 0
+    assert sorted(deleted) == sorted(f"t{t}-{i}" for t in range(4) for i in range(50))
+    for t in range(4):  # each camera drained in the order it was put
+        mine = [d for d in deleted if d.startswith(f"t{t}-")]
+        assert mine == [f"t{t}-{i}" for i in range(50)]
