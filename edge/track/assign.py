@@ -1,4 +1,4 @@
-"""Gated one-to-one matching of tracks to detections on an IoU matrix."""
+"""Gated one-to-one matching of tracks to detections."""
 
 from __future__ import annotations
 
@@ -7,18 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-# Cost of a pair below the IoU gate: large enough that the solver first maximises the
-# number of pairs above the gate, then their total IoU; finite because scipy rejects
-# infeasible (all-inf) rows.
-_GATED_COST = 1.0e6
-
 
 @dataclass(frozen=True, slots=True)
 class Matching:
     """Result of one association pass, as indices into the rows/columns given.
 
     Attributes:
-        pairs: ``(K, 2)`` int64 ``[row, col]`` pairs, each with IoU >= the gate.
+        pairs: ``(K, 2)`` int64 ``[row, col]`` pairs, each allowed by the gate.
         unmatched_rows: row indices left without a partner.
         unmatched_cols: column indices left without a partner.
     """
@@ -28,20 +23,31 @@ class Matching:
     unmatched_cols: np.ndarray
 
 
-def match_iou(iou: np.ndarray, min_iou: float) -> Matching:
-    """Maximum-IoU one-to-one matching, keeping only pairs with ``iou >= min_iou``.
+def match_gated(cost: np.ndarray, allowed: np.ndarray) -> Matching:
+    """Minimum-cost one-to-one matching that uses only ``allowed`` pairs.
+
+    Among all matchings with the most allowed pairs, the one with the least total cost
+    is returned: disallowed pairs get a cost larger than any sum of allowed costs, so
+    the solver never trades a pair away to save cost (scipy rejects infinite entries
+    when a row has no finite option, hence a finite stand-in).
 
     Args:
-        iou: ``(R, C)`` IoU matrix (rows: tracks, columns: detections).
-        min_iou: gate; pairs below it are never returned.
+        cost: ``(R, C)`` finite costs (rows: tracks, columns: detections).
+        allowed: ``(R, C)`` bool gate.
+
+    >>> cost = np.array([[1.0, 0.0], [0.0, 5.0]])
+    >>> m = match_gated(cost, allowed=np.array([[True, True], [True, False]]))
+    >>> m.pairs.tolist(), m.unmatched_rows.tolist(), m.unmatched_cols.tolist()
+    ([[0, 1], [1, 0]], [], [])
     """
-    rows, cols = iou.shape
-    if rows == 0 or cols == 0:
+    rows, cols = cost.shape
+    if rows == 0 or cols == 0 or not allowed.any():
         return Matching(np.zeros((0, 2), np.int64), np.arange(rows), np.arange(cols))
-    ok = iou >= min_iou
-    cost = np.where(ok, 1.0 - iou, _GATED_COST)
-    r, c = linear_sum_assignment(cost)
-    keep = ok[r, c]
+    ok_cost = cost[allowed]
+    shifted = np.where(allowed, cost - ok_cost.min(), 0.0)
+    blocked = (float(shifted.max()) + 1.0) * (min(rows, cols) + 1)
+    r, c = linear_sum_assignment(np.where(allowed, shifted, blocked))
+    keep = allowed[r, c]
     r, c = r[keep], c[keep]
     row_free = np.ones(rows, bool)
     row_free[r] = False

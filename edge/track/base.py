@@ -32,7 +32,9 @@ class Tracks:
 
     @classmethod
     def empty(cls) -> Tracks:
-        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.int64), np.zeros((0,), np.float32))
+        return cls(
+            np.zeros((0, 4), np.float32), np.zeros((0,), np.int64), np.zeros((0,), np.float32)
+        )
 
 
 class Tracker(Protocol):

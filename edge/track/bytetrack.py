@@ -52,7 +52,7 @@ import numpy as np
 
 from edge.config import TrackerConfig
 from edge.detectors.base import Detections
-from edge.track.assign import match_iou
+from edge.track.assign import match_gated
 from edge.track.base import Tracks
 from edge.track.iou import buffered_iou
 from edge.track.kalman import NDIM, BoxKalman, KalmanNoise, cxcywh_to_xyxy, xyxy_to_cxcywh
@@ -62,7 +62,7 @@ _STATE = 2 * NDIM
 # overflow the squared noises, so such boxes are ignored like NaN ones.
 _MAX_ABS_COORD = 1.0e6
 # Largest buffer, as a fraction of the predicted width/height (see _margins).
-_MAX_BUFFER = 0.5
+MAX_BUFFER = 0.5
 
 
 class ByteTracker:
@@ -135,6 +135,7 @@ class ByteTracker:
         high_idx = np.flatnonzero(high)
         low_idx = np.flatnonzero(~high)
         track_boxes = cxcywh_to_xyxy(self._mean)
+        det_cxcywh = xyxy_to_cxcywh(det_xyxy)
         margins = self._margins()
         established = np.flatnonzero(self._ids > 0)
         tentative = np.flatnonzero(self._ids == 0)
@@ -150,7 +151,8 @@ class ByteTracker:
             """One pass; records pairs, returns the unmatched tracks and detections."""
             grow = (margins if buffered else no_margin)[tracks]
             iou = buffered_iou(track_boxes[tracks], det_xyxy[dets], grow)
-            m = match_iou(iou, self.cfg.match_iou)
+            nll = self._kf.nll(self._mean[tracks], self._cov[tracks], det_cxcywh[dets])
+            m = match_gated(nll, iou >= self.cfg.match_iou)
             matched_tracks.append(tracks[m.pairs[:, 0]])
             matched_dets.append(dets[m.pairs[:, 1]])
             return tracks[m.unmatched_rows], dets[m.unmatched_cols]
@@ -173,7 +175,7 @@ class ByteTracker:
         a second, whose σ has grown past a body width, from reaching random boxes.
         """
         sigma = np.sqrt(np.clip(self._cov[:, [0, 1], [0, 1]], 0.0, None))
-        cap = _MAX_BUFFER * np.clip(self._mean[:, 2:4], 0.0, None)
+        cap = MAX_BUFFER * np.clip(self._mean[:, 2:4], 0.0, None)
         return np.minimum(self._buffer_sigmas * sigma, cap)
 
     def _usable(self, detections: Detections) -> tuple[np.ndarray, np.ndarray]:

@@ -139,10 +139,7 @@ class BoxKalman:
         if len(mean) == 0:
             return mean.copy(), cov.copy()
         z = np.asarray(z_cxcywh, np.float64).reshape(-1, NDIM)
-        r_std = self._meas_std[None, :] * _scale(mean[:, 3])[:, None]
-        s = cov[:, :NDIM, :NDIM].copy()
-        i = np.arange(NDIM)
-        s[:, i, i] += r_std**2
+        s = self._innovation_cov(mean, cov)
         ph = cov[:, :, :NDIM]  # P Hᵀ, (N, 8, 4)
         # K = P Hᵀ S⁻¹, solved rather than inverted (S is symmetric positive definite).
         gain = np.linalg.solve(s, ph.transpose(0, 2, 1)).transpose(0, 2, 1)
@@ -151,6 +148,33 @@ class BoxKalman:
         new_cov = cov - gain @ cov[:, :NDIM, :]
         new_cov = 0.5 * (new_cov + new_cov.transpose(0, 2, 1))
         return new_mean, new_cov
+
+    def nll(self, mean: np.ndarray, cov: np.ndarray, z_cxcywh: np.ndarray) -> np.ndarray:
+        """``(N, M)`` negative log-likelihood of each measurement under each track.
+
+        ``d² + ln det S`` (the Gaussian's constant dropped), with ``d²`` the squared
+        Mahalanobis distance of the innovation and ``S`` the innovation covariance.
+        The ``ln det S`` term is what makes it comparable across tracks: an uncertain
+        track (young, or lost for a while) cannot win a detection merely because its
+        wide covariance makes every detection look close.
+        """
+        z = np.asarray(z_cxcywh, np.float64).reshape(-1, NDIM)
+        if len(mean) == 0 or len(z) == 0:
+            return np.zeros((len(mean), len(z)))
+        s = self._innovation_cov(mean, cov)
+        s_inv = np.linalg.inv(s)
+        innov = z[None, :, :] - mean[:, None, :NDIM]  # (N, M, 4)
+        d2 = np.einsum("nmi,nij,nmj->nm", innov, s_inv, innov)
+        _, logdet = np.linalg.slogdet(s)
+        return d2 + logdet[:, None]
+
+    def _innovation_cov(self, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+        """``S = H P Hᵀ + R`` for each track, ``(N, 4, 4)``."""
+        r_std = self._meas_std[None, :] * _scale(mean[:, 3])[:, None]
+        s = cov[:, :NDIM, :NDIM].copy()
+        i = np.arange(NDIM)
+        s[:, i, i] += r_std**2
+        return s
 
 
 def _scale(h: np.ndarray) -> np.ndarray:
