@@ -175,6 +175,10 @@ class MqttLink:
         self._connected.clear()  # a requested disconnect is not worth a warning
         self._client.disconnect()
         self._client.loop_stop()
+        try:
+            self._apply_acks()  # acks that arrived after the publisher stopped
+        except Exception:
+            log.exception("could not apply the last acks (the events will be resent)")
 
     @property
     def connected(self) -> bool:
