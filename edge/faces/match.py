@@ -34,9 +34,8 @@ class GalleryMatcher:
         backend: str,
         model_sha256: str,
         cfg: FacesConfig,
-        source: str = "gallery",
     ) -> None:
-        block = gallery.block(backend, model_sha256, source)
+        block = gallery.block(backend, model_sha256)
         self.backend = backend
         self.gallery_version = gallery.gallery_version
         self._persons = gallery.persons

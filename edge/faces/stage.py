@@ -60,7 +60,6 @@ class ViolatorFaces:
         *,
         detector: YuNetDetector | None = None,
         embedder: Embedder | None = None,
-        gallery_source: str = "gallery",
     ) -> None:
         self.cfg = cfg
         self.detector = detector or YuNetDetector(cfg.detector_model, cfg.threads)
@@ -68,9 +67,7 @@ class ViolatorFaces:
         self._matcher: GalleryMatcher | None = None
         if gallery is not None:
             emb = self.embedder  # checks backend + model sha256 against the gallery now
-            self._matcher = GalleryMatcher(
-                gallery, emb.backend, emb.model_sha256, cfg, gallery_source
-            )
+            self._matcher = GalleryMatcher(gallery, emb.backend, emb.model_sha256, cfg)
         self._tracks: dict[int, TrackFaces] = {}
 
     @property

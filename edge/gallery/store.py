@@ -52,6 +52,7 @@ class Gallery:
     backends: dict[str, BackendBlock]
     gallery_version: int = 1
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    source: str = field(default="gallery", compare=False)  # file it was loaded from (errors)
 
     def header(self) -> dict:
         return {
@@ -66,12 +67,13 @@ class Gallery:
             },
         }
 
-    def block(self, backend: str, model_sha256: str, source: str = "gallery") -> BackendBlock:
+    def block(self, backend: str, model_sha256: str) -> BackendBlock:
         """The embeddings of ``backend``, refusing any other model than ``model_sha256``.
 
         Comparing vectors of two different models gives meaningless scores that still
         look like numbers, so a mismatch is an error, never a warning.
         """
+        source = self.source
         if backend not in self.backends:
             have = ", ".join(sorted(self.backends)) or "none"
             raise GalleryError(
@@ -167,4 +169,4 @@ class Gallery:
             if isinstance(e, GalleryError):
                 raise
             raise GalleryError(f"{path}: malformed header: {e}") from None
-        return cls(persons, backends, version, created)
+        return cls(persons, backends, version, created, source=str(path))

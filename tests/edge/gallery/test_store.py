@@ -108,7 +108,14 @@ def test_missing_file(tmp_path):
 
 def test_model_and_backend_mismatch_refused():
     g = small_gallery()
-    with pytest.raises(GalleryError, match="different models cannot be compared"):
+    with pytest.raises(GalleryError, match=r"^gallery: .*different models cannot be compared"):
         g.block("sface", "cd" * 32)
     with pytest.raises(GalleryError, match="no embeddings for backend 'dlib'"):
         g.block("dlib", "ab" * 32)
+
+
+def test_loaded_gallery_errors_name_the_file(tmp_path):
+    path = tmp_path / "g.npz"
+    small_gallery().save(path)
+    with pytest.raises(GalleryError, match=f"^{path}: backend 'sface' was built with model"):
+        Gallery.load(path).block("sface", "cd" * 32)
