@@ -36,6 +36,11 @@ class GatewayMetrics:
         self.acked = Counter("jaywatch_events_acked", "Events central acked as stored", registry=r)
         self.retries = Counter("jaywatch_events_resent", "Resends of unacked events", registry=r)
         self.rejected = Counter("jaywatch_events_rejected", "Events central rejected", registry=r)
+        self.oldest_age = Gauge(
+            "jaywatch_outbox_oldest_age_seconds",
+            "Age of the oldest unacked event (0 when empty)",
+            registry=r,
+        )
         self.disk_free = Gauge(
             "jaywatch_disk_free_bytes", "Free bytes on the outbox disk", registry=r
         )
@@ -102,6 +107,7 @@ class HealthReporter:
         if self._metrics:
             m = self._metrics
             m.outbox_depth.set(depth)
+            m.oldest_age.set(self.outbox.oldest_age_s() or 0.0)
             m.disk_free.set(disk.free_bytes)
             m.disk_low.set(int(disk.low))
             for c in cams:

@@ -10,9 +10,11 @@ from jaywatch.wire import CameraHealth, DeviceStatus, parse_message
 def test_status_reports_cameras_outbox_depth_and_low_disk(tmp_path) -> None:
     sent: list[DeviceStatus] = []
     metrics = GatewayMetrics()
-    with Outbox(tmp_path / "o.sqlite", min_free_bytes=1 << 62) as ob:
+    now = [1_000.0]
+    with Outbox(tmp_path / "o.sqlite", min_free_bytes=1 << 62, clock=lambda: now[0]) as ob:
         for i in range(3):
             ob.put(f"e{i}", "cam0", b"x")
+            now[0] += 5.0
         rep = HealthReporter(
             "gw-1",
             ob,
@@ -30,4 +32,5 @@ def test_status_reports_cameras_outbox_depth_and_low_disk(tmp_path) -> None:
     assert parse_message(st.model_dump_json()) == st  # valid on the wire
     assert metrics.disk_low._value.get() == 1
     assert metrics.outbox_depth._value.get() == 3
+    assert metrics.oldest_age._value.get() == 15.0  # the first put, 3 x 5 s ago
     assert metrics.camera_up.labels("cam0")._value.get() == 0
