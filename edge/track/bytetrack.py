@@ -179,10 +179,13 @@ class ByteTracker:
         return np.minimum(self._buffer_sigmas * sigma, cap)
 
     def _usable(self, detections: Detections) -> tuple[np.ndarray, np.ndarray]:
-        """Detections worth tracking: finite, in-range box; score >= low_threshold."""
+        """Detections worth tracking: finite, in-range box of positive width and height,
+        score >= low_threshold. A zero-area box has IoU 0 with everything, so it could
+        only ever start a track that nothing joins: it is dropped instead."""
         xyxy = np.asarray(detections.xyxy, np.float64).reshape(-1, 4)
         scores = np.asarray(detections.scores, np.float64).reshape(-1)
         keep = (np.abs(xyxy) <= _MAX_ABS_COORD).all(axis=1) & np.isfinite(scores)
+        keep &= (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
         keep &= scores >= self.cfg.low_threshold
         return xyxy[keep], scores[keep]
 
