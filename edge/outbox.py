@@ -359,6 +359,37 @@ class Outbox:
             )
         return moved
 
+    def requeue_rejected(self, event_ids: Iterable[str] | None = None) -> int:
+        """Move rejected events back into the outbox (all, or the given ids), e.g. after
+        an operator fixed what made central refuse them. Returns how many moved."""
+        ids = None if event_ids is None else list(event_ids)
+        where, args = (
+            ("", ())
+            if ids is None
+            else (
+                f" WHERE event_id IN ({','.join('?' * len(ids))})",
+                tuple(ids),
+            )
+        )
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                n = self._db.execute(
+                    "INSERT OR IGNORE INTO outbox (event_id, camera_id, created, payload)"
+                    f" SELECT event_id, camera_id, created, payload FROM rejected{where}"
+                    " ORDER BY created",
+                    args,
+                ).rowcount
+                self._db.execute(f"DELETE FROM rejected{where}", args)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        if n:
+            for fn in self._listeners:
+                fn()
+        return n
+
     # --- inspection ---------------------------------------------------------------------
 
     def depth(self) -> int:

@@ -107,6 +107,11 @@ def test_rejected_events_are_kept_but_no_longer_sent(tmp_path) -> None:
         assert ob.rejected_count() == 1
         row = ob._db.execute("SELECT payload, reason FROM rejected").fetchone()
         assert row == (b"payload", "signature check failed")
+        assert ob.requeue_rejected(["nope"]) == 0
+        assert ob.requeue_rejected() == 1  # an operator sends it again
+        assert ob.rejected_count() == 0
+        assert [e.event_id for e in ob.entries()] == ["good", "bad"]
+        assert ob.entries()[1].payload == b"payload"
 
 
 def test_low_disk_is_reported_and_logged_but_nothing_is_dropped(tmp_path, caplog) -> None:
