@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from central.store.models import Base
 
@@ -58,3 +58,15 @@ class NoticePart(Base):
     state: Mapped[str] = mapped_column(sa.String(16), default="submitted")
     receipt_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(sa.String(200))
+
+
+def lock_for_write(session: Session) -> None:
+    """On SQLite, take the database write lock as the transaction's first statement.
+
+    A deferred SQLite transaction that reads first and writes later fails at once with
+    "database is locked" if another writer committed in between (its snapshot is stale;
+    busy_timeout cannot help). Every read-then-write transaction here starts with this.
+    No-op on PostgreSQL, where row locks do the job.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.text("UPDATE notices SET attempts = attempts WHERE 0"))

@@ -16,6 +16,7 @@ from central.notices.models import (
     SENT,
     NoticeDelivery,
     NoticePart,
+    lock_for_write,
 )
 from central.notices.providers.base import DELIVERED as R_DELIVERED
 from central.notices.providers.base import FINAL_FAILURES, DeliveryReceipt
@@ -33,6 +34,7 @@ def apply_receipt(
     expired, rejected) → 'paper_required': the person still gets the notice, on paper.
     """
     now = now or utcnow()
+    lock_for_write(session)
     part = session.execute(
         sa.select(NoticePart).where(
             NoticePart.provider == provider, NoticePart.message_id == receipt.message_id

@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central import audit
-from central.notices.models import CHECK_REQUIRED, PENDING, SENT, NoticeDelivery, NoticePart
+from central.notices.models import (
+    CHECK_REQUIRED,
+    PENDING,
+    SENT,
+    NoticeDelivery,
+    NoticePart,
+    lock_for_write,
+)
 from central.store.models import Notice, utcnow
 
 
@@ -98,7 +105,6 @@ def notice_statuses(
 def status_counts(session: Session) -> dict[str, int]:
     return dict(
         session.execute(sa.select(Notice.status, sa.func.count()).group_by(Notice.status))
-        .tuples()
         .all()
     )
 
@@ -108,6 +114,7 @@ def resolve_check(
 ) -> Notice:
     """An operator's answer for a 'check_required' notice, after checking the provider:
     ``was_sent`` → 'sent'; otherwise back to 'pending' with a fresh idempotency key."""
+    lock_for_write(session)
     n = session.get(Notice, notice_id, with_for_update=True)
     if n is None:
         raise LookupError(f"notice {notice_id}: not found")

@@ -48,6 +48,7 @@ from central.notices.models import (
     SUBMITTING,
     NoticeDelivery,
     NoticePart,
+    lock_for_write,
 )
 from central.notices.providers.base import MaybeSent, NotSent, SmsProvider, Submission
 from central.notices.receipts import apply_receipt
@@ -116,11 +117,13 @@ class NoticeSender:
     def _is_pg(self, session: Session) -> bool:
         return session.get_bind().dialect.name == "postgresql"
 
-    def claim(self, exclude: frozenset[int] = frozenset()) -> list[Job]:
+    def claim(self, exclude: frozenset[int] = frozenset()) -> tuple[list[Job], int]:
         """Mark up to ``batch_size`` due notices 'submitting' and record what will be sent;
-        ``exclude``: notices already tried in this pass (one attempt per pass)."""
+        ``exclude``: notices already tried in this pass (one attempt per pass).
+        Returns the jobs and how many claimed notices went straight to paper."""
         now = self.clock()
         with self.sessions.begin() as s:
+            lock_for_write(s)
             due = (
                 sa.select(Notice.id)
                 .outerjoin(NoticeDelivery, NoticeDelivery.notice_id == Notice.id)
@@ -149,11 +152,14 @@ class NoticeSender:
                 .all()
             )
             jobs: list[Job] = []
+            paper = 0
             for nid in sorted(rows):
                 job = self._prepare(s, nid, now)
                 if job is not None:
                     jobs.append(job)
-        return jobs
+                else:
+                    paper += 1
+        return jobs, paper
 
     def _prepare(self, s: Session, notice_id: int, now: datetime) -> Job | None:
         """In the claim transaction: destination and text, or a paper notice if impossible."""
@@ -190,6 +196,7 @@ class NoticeSender:
         now = self.clock()
         cutoff = now - timedelta(seconds=self.config.retry.claim_lease_s)
         with self.sessions.begin() as s:
+            lock_for_write(s)
             stale = (
                 sa.select(NoticeDelivery.notice_id)
                 .join(Notice, Notice.id == NoticeDelivery.notice_id)
@@ -291,6 +298,7 @@ class NoticeSender:
             return self._maybe_sent(job, f"{type(e).__name__}: {e}", [])
         now = self.clock()
         with self.sessions.begin() as s:
+            lock_for_write(s)
             n = s.get(Notice, job.notice_id, with_for_update=True, populate_existing=True)
             d = s.get(NoticeDelivery, job.notice_id, populate_existing=True)
             assert n is not None and d is not None
@@ -311,6 +319,7 @@ class NoticeSender:
     def _not_sent(self, job: Job, why: str, permanent: bool) -> str:
         now = self.clock()
         with self.sessions.begin() as s:
+            lock_for_write(s)
             n = s.get(Notice, job.notice_id, with_for_update=True, populate_existing=True)
             d = s.get(NoticeDelivery, job.notice_id, populate_existing=True)
             assert n is not None and d is not None
@@ -335,6 +344,7 @@ class NoticeSender:
     def _maybe_sent(self, job: Job, why: str, ids: list[str]) -> str:
         now = self.clock()
         with self.sessions.begin() as s:
+            lock_for_write(s)
             n = s.get(Notice, job.notice_id, with_for_update=True, populate_existing=True)
             d = s.get(NoticeDelivery, job.notice_id, populate_existing=True)
             assert n is not None and d is not None
@@ -362,6 +372,7 @@ class NoticeSender:
         if not receipts:
             return 0
         with self.sessions.begin() as s:
+            lock_for_write(s)
             for r in receipts:
                 apply_receipt(s, self.provider.name, r, self.clock())
         return len(receipts)
@@ -382,10 +393,11 @@ class NoticeSender:
                 stats.paper += status == PAPER_REQUIRED
                 stats.check += status == CHECK_REQUIRED
                 stats.receipts += self.apply_receipts(0.0)
-            jobs = self.claim(frozenset(tried))
-            if not jobs:
+            jobs, paper = self.claim(frozenset(tried))
+            if not jobs and not paper:
                 break
-            stats.claimed += len(jobs)
+            stats.claimed += len(jobs) + paper
+            stats.paper += paper
         stats.receipts += self.apply_receipts(receipt_wait_s)
         return stats
 

@@ -9,6 +9,7 @@ before the answer, e.g. to kill the submitting process mid-exchange.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -54,6 +55,7 @@ class TestSmsc:
         self._server: smpp34.Server | None = None
         self._task: Future[None] | None = None
         self._esmes: dict[str, smpp34.Esme] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
 
     def _call(self, coro: object, timeout: float = 10.0) -> object:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)  # type: ignore[arg-type]
@@ -77,7 +79,7 @@ class TestSmsc:
             # Server.stop() only stops listening: end the bound sessions too (unbind).
             # Fire and forget: the ESME answers only when it next reads its socket.
             for esme in list(self._esmes.values()):
-                asyncio.ensure_future(self._quietly(esme.unbind()))
+                self._spawn(self._quietly(esme.unbind()))
             self._esmes.clear()
             await asyncio.sleep(0.05)
             await server.stop()
@@ -118,16 +120,19 @@ class TestSmsc:
                 ev.accept(mid)
                 esme = esmes.get(ev.session_id)
                 if esme is not None and self.send_receipts and ev.registered_delivery & 1:
-                    asyncio.ensure_future(self._receipt(esme, sub))
+                    self._spawn(self._receipt(esme, sub))
             elif isinstance(ev, smpp34.Unbound):
                 esmes.pop(ev.session_id, None)
 
     @staticmethod
     async def _quietly(coro: object) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the peer is already gone
             await coro  # type: ignore[misc]
-        except Exception:  # noqa: BLE001 - the peer is already gone
-            pass
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _receipt(self, esme: smpp34.Esme, sub: Submitted) -> None:
         state = {"DELIVRD": 2, "UNDELIV": 5, "EXPIRED": 3}[self.receipt_stat]
@@ -135,7 +140,7 @@ class TestSmsc:
             f"id:{sub.message_id} sub:001 dlvrd:001 submit date:2611261400 "
             f"done date:2611261401 stat:{self.receipt_stat} err:000 text:"
         ).encode()
-        try:
+        with contextlib.suppress(Exception):  # the ESME went away: the receipt is lost
             await esme.deliver_sm(
                 sub.source_addr,
                 text,
@@ -146,8 +151,6 @@ class TestSmsc:
                     smpp34.Tlv(smpp34.TLV_MESSAGE_STATE, bytes([state])),
                 ],
             )
-        except Exception:  # noqa: BLE001 - the ESME went away: the receipt is lost, as in life
-            pass
 
     def to(self, destination: str) -> list[Submitted]:
         return [s for s in self.submitted if s.destination_addr == destination]
