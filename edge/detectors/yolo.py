@@ -22,7 +22,7 @@ import numpy as np
 
 from edge.detectors.base import Detections
 from edge.detectors.frame import check_bgr_frame
-from edge.detectors.letterbox import letterbox
+from edge.detectors.letterbox import Letterbox, letterbox
 from edge.detectors.model_io import ModelIO, ModelLayoutError
 from edge.detectors.nms import batched_nms
 
@@ -87,7 +87,7 @@ class YoloDetector:
             raise ValueError(f"layout: expected 'yolov5' or 'yolov8', got {layout!r}")
         io = ModelIO.of(session, model_path)
         self._layout = layout
-        self._num_classes = _check_layout(io, layout, input_size, person_class_ids)
+        _check_layout(io, layout, input_size, person_class_ids)
         self._session = session
         self._input_name = io.inputs[0].name
         self._output_name = io.outputs[0].name
@@ -97,9 +97,8 @@ class YoloDetector:
         self._nms_iou = float(nms_iou)
         self._max_det = int(max_detections)
         self.model_path = model_path
-        self._io = io
 
-    def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Any]:
+    def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         """Letterboxed ``(1, 3, S, S)`` float32 RGB in ``[0, 1]`` and the placement."""
         img, lb = letterbox(frame_bgr, self._size)
         chw = np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32)
@@ -127,6 +126,12 @@ class YoloDetector:
                 f"{self.model_path}: output {self._output_name} has shape {list(raw.shape)} at "
                 f"run time; detector.layout {self._layout!r} expects "
                 f"{_EXPECTED[self._layout].split(' and ')[1]}"
+            )
+        num_classes = raw.shape[channel_axis] - fixed
+        if self._person_ids.size and int(self._person_ids.max()) >= num_classes:
+            raise ModelLayoutError(
+                f"{self.model_path}: detector.person_class_ids {self._person_ids.tolist()} "
+                f"outside the model's {num_classes} classes (output shape {list(raw.shape)})"
             )
         return raw[0].astype(np.float32, copy=False)
 

@@ -164,3 +164,10 @@ def test_grey_frame_is_refused(tmp_path: Path) -> None:
     det = _detector(constant_yolo(tmp_path / "v5.onnx", v5_head()), "yolov5")
     with pytest.raises(ValueError, match=r"frame: expected a BGR image \(H, W, 3\)"):
         det.detect(np.zeros((480, 640), np.uint8))
+
+
+def test_person_class_outside_a_dynamic_output_fails_on_first_frame(tmp_path: Path) -> None:
+    path = constant_yolo(tmp_path / "dyn.onnx", v5_head(), dynamic_output=True)
+    det = _detector(path, "yolov5", person_class_ids=[0, 3])
+    with pytest.raises(ModelLayoutError, match=r"person_class_ids \[0, 3\] outside the model's 3"):
+        det.detect(FRAME)
