@@ -140,8 +140,8 @@ class ByteTracker:
         established = np.flatnonzero(self._ids > 0)
         tentative = np.flatnonzero(self._ids == 0)
 
-        matched_tracks: list[np.ndarray] = []
-        matched_dets: list[np.ndarray] = []
+        matched_tracks: list[np.ndarray] = [np.zeros(0, np.int64)]
+        matched_dets: list[np.ndarray] = [np.zeros(0, np.int64)]
 
         no_margin = np.zeros_like(margins)
 
@@ -149,6 +149,8 @@ class ByteTracker:
             tracks: np.ndarray, dets: np.ndarray, buffered: bool
         ) -> tuple[np.ndarray, np.ndarray]:
             """One pass; records pairs, returns the unmatched tracks and detections."""
+            if len(tracks) == 0 or len(dets) == 0:
+                return tracks, dets
             grow = (margins if buffered else no_margin)[tracks]
             iou = buffered_iou(track_boxes[tracks], det_xyxy[dets], grow)
             nll = self._kf.nll(self._mean[tracks], self._cov[tracks], det_cxcywh[dets])
@@ -174,8 +176,8 @@ class ByteTracker:
         The cap (half the box, the larger of C-BIoU's two buffers) stops a track lost for
         a second, whose σ has grown past a body width, from reaching random boxes.
         """
-        sigma = np.sqrt(np.clip(self._cov[:, [0, 1], [0, 1]], 0.0, None))
-        cap = MAX_BUFFER * np.clip(self._mean[:, 2:4], 0.0, None)
+        sigma = np.sqrt(np.maximum(self._cov[:, [0, 1], [0, 1]], 0.0))
+        cap = MAX_BUFFER * np.maximum(self._mean[:, 2:4], 0.0)
         return np.minimum(self._buffer_sigmas * sigma, cap)
 
     def _usable(self, detections: Detections) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = _areas(b)
     iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
     ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
+    inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
     union = area_a[:, None] + area_b[None, :] - inter
     out = np.zeros_like(inter)
     np.divide(inter, union, out=out, where=union > 0)
@@ -56,7 +56,8 @@ def buffered_iou(a: np.ndarray, b: np.ndarray, margin: np.ndarray) -> np.ndarray
     Args:
         a: ``(N, 4)`` boxes (track predictions).
         b: ``(M, 4)`` boxes (detections).
-        margin: ``(N, 2)`` non-negative ``[mx, my]`` added on each side, per row of ``a``.
+        margin: ``(N, 2)`` ``[mx, my]`` added on each side, per row of ``a`` (negative
+            counts as 0; a NaN margin makes that row's IoU 0).
 
     Returns:
         ``(N, M)`` IoU in ``[0, 1]``; zero margins give exactly :func:`box_iou`.
@@ -70,13 +71,13 @@ def buffered_iou(a: np.ndarray, b: np.ndarray, margin: np.ndarray) -> np.ndarray
     """
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
-    m = np.clip(np.nan_to_num(np.asarray(margin, np.float64).reshape(-1, 2)), 0.0, None)
+    m = np.maximum(np.asarray(margin, np.float64).reshape(-1, 2), 0.0)
     grow = np.concatenate([-m, m], axis=1)  # (N, 4)
     ga = a + grow
     gb = b[None, :, :] + grow[:, None, :]  # (N, M, 4)
     iw = np.minimum(ga[:, None, 2], gb[..., 2]) - np.maximum(ga[:, None, 0], gb[..., 0])
     ih = np.minimum(ga[:, None, 3], gb[..., 3]) - np.maximum(ga[:, None, 1], gb[..., 1])
-    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
+    inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
     area_a = _areas(ga)[:, None]
     area_b = _areas(gb.reshape(-1, 4)).reshape(len(a), len(b))
     union = area_a + area_b - inter
@@ -87,6 +88,4 @@ def buffered_iou(a: np.ndarray, b: np.ndarray, margin: np.ndarray) -> np.ndarray
 
 def _areas(boxes: np.ndarray) -> np.ndarray:
     """Areas with inverted boxes clamped to zero (never negative)."""
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0.0, None) * np.clip(
-        boxes[:, 3] - boxes[:, 1], 0.0, None
-    )
+    return np.maximum(boxes[:, 2] - boxes[:, 0], 0.0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0.0)

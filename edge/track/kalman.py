@@ -65,8 +65,8 @@ class KalmanNoise:
 def xyxy_to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
     """``(N, 4)`` corners to centre/size; inverted boxes get zero width/height."""
     xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
-    w = np.clip(xyxy[:, 2] - xyxy[:, 0], 0.0, None)
-    h = np.clip(xyxy[:, 3] - xyxy[:, 1], 0.0, None)
+    w = np.maximum(xyxy[:, 2] - xyxy[:, 0], 0.0)
+    h = np.maximum(xyxy[:, 3] - xyxy[:, 1], 0.0)
     cx = (xyxy[:, 0] + xyxy[:, 2]) * 0.5
     cy = (xyxy[:, 1] + xyxy[:, 3]) * 0.5
     return np.stack([cx, cy, w, h], axis=1)
@@ -77,8 +77,8 @@ def cxcywh_to_xyxy(cxcywh: np.ndarray) -> np.ndarray:
     c = np.asarray(cxcywh, np.float64)
     if c.ndim != 2 or c.shape[1] < NDIM:
         raise ValueError(f"expected (N, 4+) centre/size boxes, got shape {c.shape}")
-    half_w = np.clip(c[:, 2], 0.0, None) * 0.5
-    half_h = np.clip(c[:, 3], 0.0, None) * 0.5
+    half_w = np.maximum(c[:, 2], 0.0) * 0.5
+    half_h = np.maximum(c[:, 3], 0.0) * 0.5
     return np.stack([c[:, 0] - half_w, c[:, 1] - half_h, c[:, 0] + half_w, c[:, 1] + half_h], 1)
 
 
