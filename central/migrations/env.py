@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import central.notices.models  # noqa: F401  # registers the SMS sender's tables on Base
 from central.store.db import make_engine
 from central.store.models import Base
 
