@@ -15,6 +15,15 @@ and detections:
 Established tracks go first so a duplicate box that just started a tentative track can
 never take a detection away from a person already being followed.
 
+In every pass IoU >= ``match_iou`` is the gate (which pairs may match at all) and the
+Kalman negative log-likelihood ranks the allowed pairs (which of them do): when two
+people overlap, IoU barely separates them, but a box's height and foot line do, and the
+likelihood weighs those by how sure each track is. Among allowed pairs the matching
+with the most pairs, then the least total cost, wins (scipy's linear_sum_assignment).
+Measured on the synthetic scenes of the tests, ranking by likelihood instead of IoU cut
+id switches modestly: 56 → 44 over 200 crossings where the rear person is hidden, and
+115 → 108 over 30 crowded 25 s scenes.
+
 Why the buffered passes: plain IoU needs prediction and detection to overlap. A young
 track has no velocity yet and a long time step (slow analysis rate, motion-gate gaps,
 occlusion) lets a person move more than a box width, so plain IoU alone drops them and
