@@ -1,0 +1,1 @@
+"""Public display screens: the anonymised feed (SSE for kiosk pages, MQTT for LED signs)."""

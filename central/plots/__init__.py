@@ -1,0 +1,1 @@
+"""Dashboard numbers and server-side charts (matplotlib → PNG)."""

@@ -1,0 +1,93 @@
+"""Server-rendered web pages of the central service: operator console, public display
+screens and the citizen notice page. ``mount_web(app, ctx)`` adds them to a FastAPI app."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from central.context import Context
+from central.display.hub import DisplayHub, Publisher
+from central.web.ratelimit import RateLimiter
+from central.web.state import STATIC, TEMPLATES, WebState
+from central.workflow.common import Conflict, Forbidden, NotFound, WorkflowError
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    # Everything is served from here: no CDN, no inline scripts.
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    ),
+}
+
+
+def _templates() -> Jinja2Templates:
+    t = Jinja2Templates(directory=str(TEMPLATES))
+    t.env.globals["fmt_time"] = lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else "—"
+    return t
+
+
+def mount_web(
+    app: FastAPI,
+    ctx: Context,
+    publisher: Publisher | None = None,
+    poll_s: float = 0.5,
+    rate_per_minute: int | None = None,
+) -> WebState:
+    """Add console (/console), display (/display) and notice (/notice) pages to ``app``.
+
+    ``publisher`` (e.g. ``central.display.mqtt.DisplayMqttPublisher(cfg.mqtt)``) also
+    publishes every screen's feed on MQTT; then call ``state.hub.start()`` at startup so
+    signs get updates with no browser connected. Without it the hub starts with the
+    first screen that connects.
+    """
+    from central.display.routes import router as display_router
+    from central.web.auth import NeedLogin
+    from central.web.citizen import router as citizen_router
+    from central.web.console import router as console_router
+
+    state = WebState(
+        ctx=ctx,
+        templates=_templates(),
+        hub=DisplayHub(ctx.sessions, ctx.rules.schedule, poll_s=poll_s, publisher=publisher),
+        limiter=RateLimiter(rate_per_minute or ctx.config.api.public_rate_per_minute),
+    )
+    app.state.jaywatch_web = state
+    app.include_router(console_router)
+    app.include_router(display_router)
+    app.include_router(citizen_router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="jaywatch-static")
+
+    @app.exception_handler(NeedLogin)
+    async def _login(request: Request, exc: NeedLogin) -> Response:
+        return RedirectResponse(f"/console/login?next={quote(exc.next_url)}", status_code=303)
+
+    @app.exception_handler(WorkflowError)
+    async def _workflow(request: Request, exc: WorkflowError) -> Response:
+        code = {NotFound: 404, Conflict: 409, Forbidden: 403}.get(type(exc), 400)
+        return _error_page(state, request, code, str(exc))
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Any) -> Response:
+        resp = await call_next(request)
+        path = request.url.path
+        if path.startswith(("/console", "/display", "/notice", "/static")):
+            for k, v in SECURITY_HEADERS.items():
+                resp.headers.setdefault(k, v)
+        return resp
+
+    return state
+
+
+def _error_page(state: WebState, request: Request, code: int, message: str) -> HTMLResponse:
+    return state.templates.TemplateResponse(
+        request, "error.html", {"code": code, "message": message, "user": None}, status_code=code
+    )

@@ -1,0 +1,181 @@
+"""The citizen's notice page: open a notice with reference + code (from the SMS), see the
+evidence, record a payment reference, or appeal.
+
+No enumeration: an unknown reference and a wrong code get the same answer after the
+same minimum time, and attempts are rate-limited per client. The code is never put in
+a URL (forms POST it), and the evidence is inlined so no image URL can be shared.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import HTMLResponse
+
+from central import audit
+from central.fines import format_money
+from central.store.models import Appeal, DisplayEntry, Event, Evidence, Fine
+from central.web.state import WebState, web_state
+from central.workflow import sanctions
+from central.workflow.common import Actor, WorkflowError
+from central.workflow.score import current_score
+
+router = APIRouter(prefix="/notice", tags=["citizen"])
+FAIL_MIN_S = 0.35  # every failed lookup takes at least this long, whatever failed
+WRONG = "We could not open a notice with this reference and code. Check both against your SMS."
+LIMITED = "Too many attempts from your connection. Please wait a minute and try again."
+CITIZEN_ROLES_SHOWN = ("before", "entry", "after", "face")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _form(st: WebState, request: Request, reference: str, error: str | None, status: int):
+    return st.templates.TemplateResponse(
+        request, "notice_form.html", {"reference": reference, "error": error},
+        status_code=status,
+    )  # fmt: skip
+
+
+def _open(st: WebState, request: Request, reference: str, code: str) -> Fine | Response:
+    """The fine, or the page to return instead (rate limited / wrong reference or code)."""
+    started = time.monotonic()
+    if not st.limiter.allow(f"notice:{_client(request)}"):
+        return _form(st, request, reference, LIMITED, 429)
+    with st.ctx.sessions() as s:
+        fine = sanctions.check_access_code(s, reference[:32], code[:32])
+    if fine is None:
+        time.sleep(max(0.0, FAIL_MIN_S - (time.monotonic() - started)))
+        return _form(st, request, reference, WRONG, 403)
+    return fine
+
+
+def _notice_view(st: WebState, s: Any, fine: Fine) -> dict[str, Any]:
+    ev = s.get(Event, fine.event_pk)
+    place = (
+        s.execute(sa.select(DisplayEntry.place).where(DisplayEntry.fine_id == fine.id)).scalar()
+        or f"{ev.device_id}/{ev.camera_id}"
+    )
+    images = []
+    for role, sha in s.execute(
+        sa.select(Evidence.role, Evidence.sha256)
+        .where(Evidence.event_pk == ev.id, Evidence.role.in_(CITIZEN_ROLES_SHOWN))
+        .order_by(Evidence.position)
+    ).all():
+        try:
+            data = st.ctx.evidence.get(sha)
+        except KeyError:  # purged after the retention period
+            continue
+        images.append(
+            {"role": role, "src": "data:image/jpeg;base64," + base64.b64encode(data).decode()}
+        )
+    appeal = s.execute(
+        sa.select(Appeal).where(Appeal.fine_id == fine.id).order_by(Appeal.id.desc())
+    ).scalar()
+    try:
+        offence = st.ctx.rules.schedule.offence(fine.offence_code).description
+    except ValueError:
+        offence = fine.offence_code
+    return {
+        "fine": fine,
+        "offence": offence,
+        "place": place,
+        "amount": format_money(fine.amount_cents, fine.currency),
+        "images": images,
+        "appeal": appeal,
+        "score": current_score(s, st.ctx.rules, fine.person_id),
+        "score_start": st.ctx.rules.score.start,
+        "signal": ev.payload.get("signal", {}),
+    }
+
+
+def _show(
+    st: WebState, request: Request, reference: str, code: str,
+    message: str | None = None, error: str | None = None, status: int = 200,
+) -> Response:  # fmt: skip
+    with st.ctx.sessions.begin() as s:
+        fine = sanctions.fine_by_reference(s, reference, lock=False)
+        audit.record(s, f"citizen:{fine.reference}", "notice.read", f"fine:{fine.reference}")
+        view = _notice_view(st, s, fine)
+    return st.templates.TemplateResponse(
+        request, "notice.html",
+        {**view, "reference": fine.reference, "code": code, "message": message, "error": error},
+        status_code=status,
+    )  # fmt: skip
+
+
+@router.get("", response_class=HTMLResponse)
+def form(
+    *, request: Request, ref: str = "", st: Annotated[WebState, Depends(web_state)]
+) -> Response:
+    return _form(st, request, ref[:32], None, 200)
+
+
+@router.post("", response_class=HTMLResponse)
+def open_notice(
+    *,
+    request: Request,
+    reference: Annotated[str, Form(max_length=64)],
+    code: Annotated[str, Form(max_length=64)],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    got = _open(st, request, reference.strip(), code.strip())
+    if isinstance(got, Response):
+        return got
+    return _show(st, request, got.reference, code.strip())
+
+
+@router.post("/pay", response_class=HTMLResponse)
+def pay(
+    *,
+    request: Request,
+    reference: Annotated[str, Form(max_length=64)],
+    code: Annotated[str, Form(max_length=64)],
+    payment_ref: Annotated[str, Form(max_length=128)],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    got = _open(st, request, reference.strip(), code.strip())
+    if isinstance(got, Response):
+        return got
+    actor = Actor(got.reference, "citizen")
+    try:
+        with st.ctx.sessions.begin() as s:
+            _, new = sanctions.record_payment(
+                s, actor, got.reference, payment_ref, got.amount_cents
+            )
+    except (WorkflowError, ValueError) as e:
+        return _show(
+            st, request, got.reference, code, error=f"Payment not recorded: {e}", status=409
+        )
+    st.hub.poke()
+    msg = "Payment recorded. Thank you." if new else "This payment was already recorded."
+    return _show(st, request, got.reference, code, message=msg)
+
+
+@router.post("/appeal", response_class=HTMLResponse)
+def appeal(
+    *,
+    request: Request,
+    reference: Annotated[str, Form(max_length=64)],
+    code: Annotated[str, Form(max_length=64)],
+    statement: Annotated[str, Form(max_length=5000)],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    got = _open(st, request, reference.strip(), code.strip())
+    if isinstance(got, Response):
+        return got
+    actor = Actor(got.reference, "citizen")
+    try:
+        with st.ctx.sessions.begin() as s:
+            sanctions.submit_appeal(s, actor, got.reference, statement)
+    except (WorkflowError, ValueError) as e:
+        return _show(st, request, got.reference, code, error=f"Appeal not filed: {e}", status=409)
+    return _show(
+        st, request, got.reference, code,
+        message="Your appeal has been received. A supervisor will decide; you will get an SMS.",
+    )  # fmt: skip

@@ -1,0 +1,390 @@
+"""Operator console: review queue, event review, appeals, dashboard, devices, audit log.
+
+Every decision goes through central.workflow (the only code allowed to create fines or
+restore points); this module only renders, authorises and routes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from central import audit
+from central.store.models import Appeal, AuditEntry, Event, Fine
+from central.web.auth import COOKIE, WebUser, check_csrf, login, logout, require, session_user
+from central.web.state import WebState, web_state
+from central.workflow import review, sanctions
+from central.workflow.devices import list_devices
+
+router = APIRouter(prefix="/console", tags=["console"])
+
+STAFF = ("operator", "supervisor", "auditor", "admin")
+REASON_LABELS = {
+    "not_a_violation": "Not a violation (signal green, on the pavement…)",
+    "wrong_person": "Wrong person (the face match is wrong)",
+    "poor_evidence": "Evidence does not show the crossing clearly",
+    "signal_fault": "Signal reading unreliable",
+    "exempt": "Exempt (emergency, assisting someone, authorised worker)",
+    "other": "Other",
+}
+
+
+def _page(st: WebState, request: Request, name: str, user: WebUser | None, **ctx: Any) -> Response:
+    return st.templates.TemplateResponse(request, name, {"user": user, **ctx})
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("", include_in_schema=False)
+def home(*, request: Request, st: Annotated[WebState, Depends(web_state)]) -> Response:
+    with st.ctx.sessions() as s:
+        u = session_user(s, request.cookies.get(COOKIE))
+    if u is None:
+        return _see_other("/console/login")
+    target = {"operator": "/console/queue", "supervisor": "/console/appeals"}.get(
+        u.role, "/console/dashboard" if u.role != "auditor" else "/console/audit"
+    )
+    return _see_other(target)
+
+
+# --- login --------------------------------------------------------------------------------
+
+
+def _safe_next(next_url: str) -> str:
+    return next_url if next_url.startswith("/console") and "//" not in next_url else "/console"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(
+    *, request: Request, next: str = "/console", st: Annotated[WebState, Depends(web_state)]
+):
+    return _page(st, request, "login.html", None, next=_safe_next(next), error=None)
+
+
+@router.post("/login")
+def login_submit(
+    *,
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form()] = "/console",
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    client = request.client.host if request.client else "?"
+    if not st.limiter.allow(f"login:{client}"):
+        return _page(
+            st, request, "login.html", None, next=_safe_next(next), status_code=429,
+            error="Too many attempts. Wait a minute and try again.",
+        )  # fmt: skip
+    with st.ctx.sessions.begin() as s:
+        token = login(s, username, password, st.ctx.config.api.session_hours)
+    if token is None:
+        resp = _page(
+            st, request, "login.html", None, next=_safe_next(next),
+            error="Wrong username or password.",
+        )  # fmt: skip
+        resp.status_code = 401
+        return resp
+    resp = _see_other(_safe_next(next))
+    resp.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=st.ctx.config.api.secure_cookies,
+        max_age=int(st.ctx.config.api.session_hours * 3600),
+        path="/",
+    )
+    return resp
+
+
+@router.post("/logout")
+def logout_submit(
+    *,
+    request: Request,
+    csrf_token: Annotated[str, Form()] = "",
+    user: Annotated[WebUser, Depends(require(*STAFF))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    check_csrf(user, csrf_token)
+    with st.ctx.sessions.begin() as s:
+        logout(s, request.cookies.get(COOKIE, ""))
+    resp = _see_other("/console/login")
+    resp.delete_cookie(COOKIE, path="/")
+    return resp
+
+
+# --- review -------------------------------------------------------------------------------
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue(
+    *,
+    request: Request,
+    done: str = "",
+    ref: str = "",
+    user: Annotated[WebUser, Depends(require(*review.QUEUE_ROLES))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    with st.ctx.sessions.begin() as s:
+        items = review.review_queue(s, user.actor, limit=200)
+    return _page(st, request, "queue.html", user, items=items, done=done, ref=ref)
+
+
+@router.get("/next")
+def next_item(
+    *,
+    done: str = "",
+    ref: str = "",
+    user: Annotated[WebUser, Depends(require(*review.QUEUE_ROLES))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    """The oldest item still waiting (so the next one opens by itself after a decision)."""
+    with st.ctx.sessions.begin() as s:
+        items = review.review_queue(s, user.actor, limit=1)
+    flash = f"done={quote(done)}&ref={quote(ref)}"
+    if not items:
+        return _see_other(f"/console/queue?{flash}")
+    return _see_other(f"/console/events/{items[0].event_id}?{flash}")
+
+
+def _event_view(item: review.ReviewItem, payload: dict[str, Any]) -> dict[str, Any]:
+    """What the event page draws: frames (with geometry), the face crop and the match."""
+    frames, faces = [], []
+    for pos, ((role, _sha), img) in enumerate(
+        zip(item.evidence, payload.get("evidence", []), strict=False)
+    ):
+        url = f"/console/events/{item.event_id}/evidence/{pos}.jpg"
+        entry = {"role": role, "url": url, "blurred_faces": img.get("blurred_faces", 0)}
+        (faces if role == "face" else frames).append(entry)
+    signal = payload.get("signal", {})
+    match = payload.get("match") or {}
+    return {
+        "frames": frames,
+        "faces": faces,
+        "geometry": {
+            "zone": payload.get("zone", []),
+            "bbox": payload.get("bbox"),
+            "roi": signal.get("roi"),
+        },
+        "signal": signal,
+        "grace_s": payload.get("grace_s"),
+        "match": match,
+        # Central stores no enrolment photos yet (persons hold phone + lawful basis only);
+        # the template says so rather than showing nothing.
+        "enrolled": [],
+    }
+
+
+@router.get("/events/{event_id}", response_class=HTMLResponse)
+def event_page(
+    *,
+    event_id: str,
+    request: Request,
+    done: str = "",
+    ref: str = "",
+    user: Annotated[WebUser, Depends(require("operator", "supervisor", "auditor"))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    with st.ctx.sessions.begin() as s:
+        try:
+            item = review.read_event(s, user.actor, event_id)
+        except review.NotFound:
+            raise HTTPException(404, f"event {event_id}: not found") from None
+        ev = s.execute(sa.select(Event).where(Event.event_id == event_id)).scalar_one()
+        waiting = s.execute(
+            sa.select(sa.func.count(Event.id)).where(Event.status == "pending_review")
+        ).scalar_one()
+        view = _event_view(item, ev.payload)
+        reason = ev.reason_code
+    return _page(
+        st, request, "event.html", user, item=item, view=view, waiting=waiting,
+        reasons=REASON_LABELS, reason=reason, done=done, ref=ref,
+    )  # fmt: skip
+
+
+@router.get("/events/{event_id}/evidence/{pos}.jpg")
+def evidence_image(
+    *,
+    event_id: str,
+    pos: int,
+    user: Annotated[WebUser, Depends(require("operator", "supervisor", "auditor"))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    """Unredacted evidence for staff: audited like every read of personal data."""
+    with st.ctx.sessions.begin() as s:
+        try:
+            item = review.read_event(s, user.actor, event_id)
+        except review.NotFound:
+            raise HTTPException(404, "not found") from None
+        if not 0 <= pos < len(item.evidence):
+            raise HTTPException(404, "not found")
+        audit.record(s, user.actor.label, "evidence.read", f"event:{event_id}", {"pos": pos})
+    data = st.ctx.evidence.get(item.evidence[pos][1])
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@router.post("/events/{event_id}/confirm")
+def confirm(
+    *,
+    event_id: str,
+    csrf_token: Annotated[str, Form()] = "",
+    user: Annotated[WebUser, Depends(require(*review.REVIEW_ROLES))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    check_csrf(user, csrf_token)
+    with st.ctx.sessions.begin() as s:
+        fine = review.confirm(s, user.actor, st.ctx.rules, event_id)
+        ref = fine.reference
+    st.hub.poke()
+    return _see_other(f"/console/next?done=confirmed&ref={quote(ref)}")
+
+
+@router.post("/events/{event_id}/dismiss")
+def dismiss(
+    *,
+    event_id: str,
+    reason: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+    user: Annotated[WebUser, Depends(require(*review.REVIEW_ROLES))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    check_csrf(user, csrf_token)
+    with st.ctx.sessions.begin() as s:
+        review.dismiss(s, user.actor, event_id, reason)
+    return _see_other("/console/next?done=dismissed")
+
+
+# --- appeals (supervisor) -----------------------------------------------------------------
+
+
+def _appeal_rows(s: Any, appeals: list[Appeal]) -> list[dict[str, Any]]:
+    out = []
+    for a in appeals:
+        fine = s.get(Fine, a.fine_id)
+        ev = s.get(Event, fine.event_pk)
+        out.append({"appeal": a, "fine": fine, "event_id": ev.event_id, "camera": ev.camera_id})
+    return out
+
+
+@router.get("/appeals", response_class=HTMLResponse)
+def appeals(
+    *,
+    request: Request,
+    done: str = "",
+    user: Annotated[WebUser, Depends(require(*sanctions.APPEAL_DECIDE_ROLES))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    with st.ctx.sessions.begin() as s:
+        rows = _appeal_rows(s, sanctions.pending_appeals(s, user.actor, limit=200))
+    return _page(st, request, "appeals.html", user, rows=rows, done=done)
+
+
+@router.get("/appeals/{appeal_id}", response_class=HTMLResponse)
+def appeal_page(
+    *,
+    appeal_id: int,
+    request: Request,
+    user: Annotated[WebUser, Depends(require(*sanctions.APPEAL_DECIDE_ROLES))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    with st.ctx.sessions.begin() as s:
+        a = s.get(Appeal, appeal_id)
+        if a is None:
+            raise HTTPException(404, f"appeal {appeal_id}: not found")
+        row = _appeal_rows(s, [a])[0]
+        audit.record(s, user.actor.label, "appeal.read", f"appeal:{appeal_id}")
+        item = review.read_event(s, user.actor, row["event_id"])
+        ev = s.execute(sa.select(Event).where(Event.event_id == row["event_id"])).scalar_one()
+        view = _event_view(item, ev.payload)
+    return _page(st, request, "appeal.html", user, row=row, item=item, view=view)
+
+
+@router.post("/appeals/{appeal_id}/decide")
+def decide(
+    *,
+    appeal_id: int,
+    decision: Annotated[str, Form(pattern="^(uphold|deny)$")],
+    note: Annotated[str, Form(max_length=2000)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+    user: Annotated[WebUser, Depends(require(*sanctions.APPEAL_DECIDE_ROLES))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    check_csrf(user, csrf_token)
+    with st.ctx.sessions.begin() as s:
+        sanctions.decide_appeal(s, user.actor, appeal_id, decision == "uphold", note)
+    st.hub.poke()
+    done = "upheld" if decision == "uphold" else "denied"
+    return _see_other(f"/console/appeals?done={done}")
+
+
+# --- dashboard, devices, audit ------------------------------------------------------------
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(
+    *,
+    request: Request,
+    user: Annotated[WebUser, Depends(require(*STAFF))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    from central.plots.stats import summary
+
+    with st.ctx.sessions() as s:
+        numbers = summary(s)
+    return _page(st, request, "dashboard.html", user, numbers=numbers)
+
+
+@router.get("/plots/{name}.png")
+def plot(
+    *,
+    name: str,
+    days: int = 7,
+    user: Annotated[WebUser, Depends(require(*STAFF))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    from central.plots.charts import CHARTS
+
+    chart = CHARTS.get(name)
+    if chart is None:
+        raise HTTPException(404, "no such plot")
+    with st.ctx.sessions() as s:
+        png = chart(s, max(1, min(days, 90)))
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=30"})
+
+
+@router.get("/devices", response_class=HTMLResponse)
+def devices(
+    *,
+    request: Request,
+    user: Annotated[WebUser, Depends(require("operator", "supervisor", "admin"))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    with st.ctx.sessions() as s:
+        devs = list_devices(s)
+    return _page(st, request, "devices.html", user, devices=devs)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_log(
+    *,
+    request: Request,
+    before: int | None = None,
+    user: Annotated[WebUser, Depends(require("auditor", "admin"))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    with st.ctx.sessions() as s:
+        q = sa.select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(100)
+        if before is not None:
+            q = q.where(AuditEntry.seq < before)
+        entries = list(s.execute(q).scalars())
+        report = audit.verify(s)
+    with st.ctx.sessions.begin() as s:
+        audit.record(s, user.actor.label, "audit.read", "audit_log", {"before": before})
+    return _page(st, request, "audit.html", user, entries=entries, report=report)
