@@ -63,6 +63,8 @@ class HttpGatewaySettings(Strict):
     # notice whose submission was interrupted is safely resubmitted with the same key.
     honours_idempotency_key: bool = True
     timeout_s: float = Field(10.0, gt=0)
+    # The gateway's delivery callbacks must carry "Authorization: Bearer <this>".
+    callback_token: str | None = None
 
 
 class TwilioSettings(Strict):

@@ -104,8 +104,7 @@ def notice_statuses(
 
 def status_counts(session: Session) -> dict[str, int]:
     return dict(
-        session.execute(sa.select(Notice.status, sa.func.count()).group_by(Notice.status))
-        .all()
+        session.execute(sa.select(Notice.status, sa.func.count()).group_by(Notice.status)).all()
     )
 
 

@@ -296,6 +296,11 @@ class NoticeSender:
         except Exception as e:
             log.exception("notice %s: provider raised", job.notice_id)
             return self._maybe_sent(job, f"{type(e).__name__}: {e}", [])
+        # Logged first: if the database is unreachable now, the notice stays 'submitting'
+        # and the operator checking it later finds the provider's ids here.
+        log.info(
+            "notice %s: accepted by %s as %s", job.notice_id, self.provider.name, sub.message_ids
+        )
         now = self.clock()
         with self.sessions.begin() as s:
             lock_for_write(s)
@@ -306,15 +311,7 @@ class NoticeSender:
             d.submitted_at, d.part_count = now, len(sub.message_ids)
             if n.status in (SUBMITTING, CHECK_REQUIRED, PENDING):
                 n.status, n.sent_at, n.last_error = SENT, now, None
-            err = n.status
-        log.info(
-            "notice %s: %s as %s (%d parts)",
-            job.notice_id,
-            err,
-            sub.message_ids,
-            len(sub.message_ids),
-        )
-        return err
+            return n.status
 
     def _not_sent(self, job: Job, why: str, permanent: bool) -> str:
         now = self.clock()
