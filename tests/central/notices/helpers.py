@@ -66,3 +66,18 @@ def fast_config(**kw: Any) -> NoticesConfig:
     base = load_notices_config(REPO / "config" / "notices.example.yaml")
     retry = RetrySettings(**{"backoff_base_s": 0.0, "backoff_max_s": 0.0, **kw.pop("retry", {})})
     return base.model_copy(update={"retry": retry, **kw})
+
+
+def statuses(sessions: sessionmaker[Session], **kw: Any) -> list[Any]:
+    """``notice_statuses`` in a session that is closed afterwards."""
+    from central.notices.status import notice_statuses
+
+    with sessions() as s:
+        return notice_statuses(s, **kw)
+
+
+def counts(sessions: sessionmaker[Session]) -> dict[str, int]:
+    from central.notices.status import status_counts
+
+    with sessions() as s:
+        return status_counts(s)

@@ -17,7 +17,6 @@ from central.notices.config import SmppSettings
 from central.notices.encoding import DC_UCS2, ESM_UDHI, decode_parts
 from central.notices.models import NoticePart
 from central.notices.providers.smpp import SmppProvider
-from central.notices.status import notice_statuses
 from central.notices.worker import NoticeSender
 from tests.central.notices.helpers import (
     GREEK_PHONE,
@@ -25,6 +24,7 @@ from tests.central.notices.helpers import (
     add_notice,
     fast_config,
     notice,
+    statuses,
 )
 from tests.central.notices.smsc import TestSmsc
 from tests.conftest import REPO
@@ -79,7 +79,7 @@ def test_greek_notice_arrives_as_concatenated_ucs2_parts_and_receipts_mark_it_de
     assert "Διάβαση με κόκκινο" in text and "JW-7Q2K9" in text and "K7Q2" in text
     assert all(len(g.short_message) <= 140 for g in got)
 
-    st = notice_statuses(sessions(), notice_ids=[nid])[0]
+    st = statuses(sessions, notice_ids=[nid])[0]
     assert st.status == "delivered"
     assert st.language == "el"
     assert st.parts == len(got) and st.parts_delivered == len(got)
@@ -139,7 +139,7 @@ def test_smsc_down_then_back_delivers_once(sessions: sessionmaker[Session]) -> N
     parts_1 = smsc.to(GREEK_PHONE.lstrip("+"))
     assert len({p.short_message[5] for p in parts_1}) == len(parts_1), "no part sent twice"
     assert len(smsc.to(UK_PHONE.lstrip("+"))) == len(
-        [p for p in notice_statuses(sessions(), notice_ids=[nid2])[0].message_ids]
+        [p for p in statuses(sessions, notice_ids=[nid2])[0].message_ids]
     )
 
 

@@ -15,11 +15,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from central.notices import cli
 from central.notices.providers.base import Submission
 from central.notices.providers.log import LogProvider
-from central.notices.status import notice_statuses, resolve_check, status_counts
+from central.notices.status import resolve_check
 from central.notices.worker import NoticeSender, backoff_s
 from central.store.db import make_engine, session_factory
 from central.store.models import AuditEntry, Person
-from tests.central.notices.helpers import GREEK_PHONE, UK_PHONE, add_notice, fast_config, notice
+from tests.central.notices.helpers import (
+    GREEK_PHONE,
+    UK_PHONE,
+    add_notice,
+    counts,
+    fast_config,
+    notice,
+    statuses,
+)
 
 
 class CountingLog(LogProvider):
@@ -67,7 +75,7 @@ def test_several_workers_send_each_notice_exactly_once(
     assert not errors, errors
     assert sum(counter.values()) == len(ids)
     assert all(v == 1 for v in counter.values())
-    assert status_counts(sessions()) == {"delivered": len(ids)}
+    assert counts(sessions) == {"delivered": len(ids)}
 
 
 def test_no_phone_or_erased_person_goes_to_paper(sessions: sessionmaker[Session]) -> None:
@@ -110,7 +118,7 @@ def test_check_required_is_resolved_by_an_operator_and_audited(
         resolve_check(db, nid, was_sent=False, actor="operator:olive", note="not in SMSC log")
     assert notice(sessions, nid).status == "pending"
     assert s.run_once().sent == 2
-    st = notice_statuses(sessions(), notice_ids=[nid])[0]
+    st = statuses(sessions, notice_ids=[nid])[0]
     assert st.status == "delivered" and st.parts == 1
     with sessions() as db:
         entry = db.query(AuditEntry).filter_by(action="notice.resolve").one()
