@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.json"
 _RESTORE_HINT = (
     "restore it from git (git checkout -- models/) or, for the pedestrian detector, "
-    "run models/regenerate_pedestrian_detector.py"
+    "run models/regenerate_pedestrian_detector.py --install"
 )
 
 
