@@ -5,7 +5,8 @@ Why SQLite in WAL mode with ``synchronous=FULL``: a commit returns only after th
 fsynced, so ``put`` returning means the event survives kill -9 and a power cut; WAL lets
 the publisher read while the pipeline writes. PUBACK only says the broker has a message
 (a broker crash or a central without a session still loses it), so a row is deleted
-only on central's application-level ack.
+only on central's application-level ack. Send/ack bookkeeping commits skip the fsync
+(losing one only repeats a send, which central answers "duplicate").
 
 Ordering: rows carry a monotonically increasing ``seq``. Per camera, only the oldest
 ``window`` unacked rows are eligible to be (re)sent, so a camera's stream is sent oldest
