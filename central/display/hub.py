@@ -28,10 +28,14 @@ Publisher = Callable[[ScreenFeed], None]
 class Subscriber:
     screen_id: str
     loop: asyncio.AbstractEventLoop
+    last_key: str = ""  # content of the last feed this screen got: never sent twice
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(maxsize=16))
 
-    def deliver(self, data: str) -> None:
+    def deliver(self, data: str, key: str) -> None:
         """Called from the hub thread; a slow screen loses stale snapshots, not new ones."""
+        if key == self.last_key:
+            return
+        self.last_key = key
 
         def put() -> None:
             while self.queue.full():
@@ -83,8 +87,9 @@ class DisplayHub:
         """Something changed: rebuild now instead of at the next poll."""
         self._wake.set()
 
-    def subscribe(self, screen_id: str) -> Subscriber:
-        sub = Subscriber(screen_id, asyncio.get_running_loop())
+    def subscribe(self, screen_id: str, sent: ScreenFeed | None = None) -> Subscriber:
+        """Register a screen that has already been sent ``sent`` (not sent again)."""
+        sub = Subscriber(screen_id, asyncio.get_running_loop(), sent.content_key() if sent else "")
         with self._lock:
             self._subs.add(sub)
         self.start()
@@ -110,14 +115,14 @@ class DisplayHub:
             except UnknownScreen:
                 continue
             key = feed.content_key()
+            with self._lock:
+                subs = [s for s in self._subs if s.screen_id == screen]
+            data = feed.model_dump_json()
+            for sub in subs:
+                sub.deliver(data, key)
             if self._last.get(screen) == key:
                 continue
             self._last[screen] = key
-            data = feed.model_dump_json()
-            with self._lock:
-                subs = [s for s in self._subs if s.screen_id == screen]
-            for sub in subs:
-                sub.deliver(data)
             if self.publisher is not None:
                 try:
                     self.publisher(feed)

@@ -56,7 +56,7 @@ async def events(
         first = await run_in_threadpool(st.hub.feed, screen_id)
     except UnknownScreen:
         raise HTTPException(404, "no such screen") from None
-    sub = st.hub.subscribe(screen_id)
+    sub = st.hub.subscribe(screen_id, first)
 
     async def stream() -> AsyncIterator[str]:
         try:

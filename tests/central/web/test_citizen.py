@@ -1,0 +1,90 @@
+"""Citizen notice page: open with reference + code, no enumeration, pay, appeal."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from central.store.models import Appeal, DisplayEntry, Fine
+from central.web.citizen import WRONG
+from tests.central.web.util import confirm, login
+from tests.central.web.world import World, build_world
+
+
+def _fine(world: World, client: TestClient) -> tuple[str, str]:
+    eid = world.ingest()
+    login(client, "olive")
+    ref = confirm(client, eid)
+    client.cookies.clear()
+    return ref, world.access_code(ref)
+
+
+def test_open_notice_shows_the_fine_and_evidence(world: World, client: TestClient) -> None:
+    ref, code = _fine(world, client)
+    r = client.post("/notice", data={"reference": ref, "code": code.lower()})
+    assert r.status_code == 200
+    html = r.text
+    for text in ("Pedestrian crossing against a red", "EUR 30.00", "Main St / 5th Ave", "11 of 12"):
+        assert text in html
+    assert len(re.findall(r'src="data:image/jpeg;base64,', html)) == 3
+    assert code not in str(r.url)  # the code travels in the POST body only
+
+
+def test_wrong_code_and_unknown_reference_look_the_same(world: World, client: TestClient) -> None:
+    ref, code = _fine(world, client)
+    wrong = client.post("/notice", data={"reference": ref, "code": "AAAAAAAAAA"})
+    unknown = client.post("/notice", data={"reference": "JW-ZZZZ-ZZZZ", "code": code})
+    assert wrong.status_code == unknown.status_code == 403
+    assert WRONG in wrong.text
+    # Identical pages apart from the reference the visitor typed in.
+    assert wrong.text.replace(ref, "X") == unknown.text.replace("JW-ZZZZ-ZZZZ", "X")
+    for r in (wrong, unknown):
+        assert "EUR" not in r.text and "Main St" not in r.text
+
+
+def test_lookups_are_rate_limited(tmp_path) -> None:
+    w = build_world(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, rate=5)
+    try:
+        c = TestClient(w.app)
+        codes = [
+            c.post("/notice", data={"reference": "JW-A", "code": "B"}).status_code for _ in range(7)
+        ]
+        assert codes == [403] * 5 + [429] * 2
+        assert "Too many attempts" in c.post("/notice", data={"reference": "x", "code": "y"}).text
+    finally:
+        w.web.hub.stop()
+        w.ctx.close()
+
+
+def test_payment_withdraws_the_display_entry(world: World, client: TestClient) -> None:
+    ref, code = _fine(world, client)
+    r = client.post("/notice/pay", data={"reference": ref, "code": code, "payment_ref": "BANK-1"})
+    assert r.status_code == 200 and "Payment recorded" in r.text
+    again = client.post(
+        "/notice/pay", data={"reference": ref, "code": code, "payment_ref": "BANK-1"}
+    )
+    assert "already recorded" in again.text
+    bad = client.post("/notice/pay", data={"reference": ref, "code": "WRONG", "payment_ref": "X"})
+    assert bad.status_code == 403
+    with world.ctx.sessions() as s:
+        fine = s.execute(sa.select(Fine).where(Fine.reference == ref)).scalar_one()
+        entry = s.execute(sa.select(DisplayEntry)).scalar_one()
+    assert fine.status == "paid" and fine.payment_ref == "BANK-1"
+    assert entry.withdrawn_at is not None
+    assert client.get("/display/gw-main/feed.json").json()["items"] == []
+
+
+def test_appeal_once(world: World, client: TestClient) -> None:
+    ref, code = _fine(world, client)
+    r = client.post(
+        "/notice/appeal", data={"reference": ref, "code": code, "statement": "I was not there."}
+    )
+    assert r.status_code == 200 and "appeal has been received" in r.text
+    assert 'action="/notice/appeal"' not in r.text  # no second appeal form
+    twice = client.post("/notice/appeal", data={"reference": ref, "code": code, "statement": "x"})
+    assert twice.status_code == 409 and "already appealed" in twice.text
+    with world.ctx.sessions() as s:
+        (a,) = s.execute(sa.select(Appeal)).scalars()
+    assert a.grounds == "I was not there." and a.status == "pending"

@@ -1,0 +1,136 @@
+"""Operator console over HTTP: login, roles, CSRF, review order, decisions via workflow."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from central.store.models import AuditEntry, DisplayEntry, Event, Fine
+from tests.central.web.util import confirm, csrf_of, login
+from tests.central.web.world import World
+
+
+def test_pages_need_login_and_bad_password_is_refused(world: World, client: TestClient) -> None:
+    for path in ("/console/queue", "/console/dashboard", "/console/audit", "/console/appeals"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"].startswith("/console/login")
+    r = client.post("/console/login", data={"username": "olive", "password": "nope"})
+    assert r.status_code == 401
+    assert "Wrong username or password" in r.text
+    r = client.post("/console/login", data={"username": "nobody", "password": "nope"})
+    assert r.status_code == 401
+    with world.ctx.sessions() as s:
+        actions = list(s.execute(sa.select(AuditEntry.action)).scalars())
+    assert actions.count("login.fail") == 2
+
+
+def test_roles_are_enforced(world: World, client: TestClient) -> None:
+    eid = world.ingest()
+    login(client, "aud")
+    assert client.get("/console/audit").status_code == 200
+    page = client.get(f"/console/events/{eid}")  # auditors may read evidence
+    assert page.status_code == 200
+    assert 'id="confirm-form"' not in page.text
+    r = client.post(f"/console/events/{eid}/confirm", data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 403
+    client.cookies.clear()
+    login(client, "sam")  # supervisors decide appeals, not violations
+    r = client.post(f"/console/events/{eid}/confirm", data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 403
+    assert client.get("/console/audit").status_code == 403
+    client.cookies.clear()
+    login(client, "olive")
+    assert client.get("/console/audit").status_code == 403
+    assert client.get("/console/appeals").status_code == 403
+    with world.ctx.sessions() as s:
+        assert s.execute(sa.select(sa.func.count(Fine.id))).scalar_one() == 0
+
+
+def test_confirm_without_csrf_token_changes_nothing(world: World, client: TestClient) -> None:
+    eid = world.ingest()
+    login(client, "olive")
+    r = client.post(f"/console/events/{eid}/confirm", data={"csrf_token": "forged"})
+    assert r.status_code == 403
+    with world.ctx.sessions() as s:
+        ev = s.execute(sa.select(Event).where(Event.event_id == eid)).scalar_one()
+        assert ev.status == "pending_review"
+        assert s.execute(sa.select(sa.func.count(Fine.id))).scalar_one() == 0
+
+
+def test_queue_is_oldest_first_and_next_item_opens_after_a_decision(
+    world: World, client: TestClient
+) -> None:
+    now = datetime.now(UTC)
+    newer = world.ingest(occurred=now - timedelta(minutes=2))
+    oldest = world.ingest(occurred=now - timedelta(hours=3))
+    middle = world.ingest(occurred=now - timedelta(minutes=30))
+    world.ingest(matched=False)  # unidentified: never in the review queue
+    login(client, "olive")
+    html = client.get("/console/queue").text
+    order = re.findall(r'href="/console/events/([0-9a-f-]{36})"', html)
+    assert order == [oldest, middle, newer]
+    # /console/next opens the oldest; confirming it opens the next one by itself.
+    r = client.get("/console/next")
+    assert r.url.path == f"/console/events/{oldest}"
+    r = client.post(f"/console/events/{oldest}/confirm", data={"csrf_token": csrf_of(r.text)})
+    assert r.url.path == f"/console/events/{middle}"
+    assert "Confirmed: fine JW-" in r.text
+    r = client.post(
+        f"/console/events/{middle}/dismiss",
+        data={"csrf_token": csrf_of(r.text), "reason": "wrong_person"},
+    )
+    assert r.url.path == f"/console/events/{newer}"
+    with world.ctx.sessions() as s:
+        status = dict(s.execute(sa.select(Event.event_id, Event.status)).all())
+        reason = s.execute(
+            sa.select(Event.reason_code).where(Event.event_id == middle)
+        ).scalar_one()
+        fines = s.execute(sa.select(sa.func.count(Fine.id))).scalar_one()
+        shown = s.execute(sa.select(sa.func.count(DisplayEntry.id))).scalar_one()
+    assert (status[oldest], status[middle], status[newer]) == (
+        "confirmed",
+        "dismissed",
+        "pending_review",
+    )
+    assert reason == "wrong_person"
+    assert (fines, shown) == (1, 1)  # the rejection issued nothing
+
+
+def test_event_page_shows_geometry_signal_and_match(world: World, client: TestClient) -> None:
+    eid = world.ingest(score=0.8123)
+    login(client, "olive")
+    html = client.get(f"/console/events/{eid}").text
+    assert "6.4 s" in html  # time since red
+    assert "0.812" in html and "0.363" in html  # score and threshold
+    m = re.search(r"data-geometry='([^']+)'", html)
+    assert m and '"roi": [400, 20, 40, 90]' in m.group(1).replace("&#34;", '"')
+    imgs = re.findall(r'src="(/console/events/[^"]+\.jpg)"', html)
+    assert len(imgs) == 3  # before, entry, and the face crop
+    for url in imgs:
+        r = client.get(url)
+        assert r.status_code == 200 and r.content.startswith(b"\xff\xd8")
+    with world.ctx.sessions() as s:
+        reads = s.execute(
+            sa.select(sa.func.count(AuditEntry.seq)).where(AuditEntry.action == "evidence.read")
+        ).scalar_one()
+    assert reads == 3  # every evidence read is audited
+
+
+def test_dashboard_devices_and_audit_pages(world: World, client: TestClient) -> None:
+    eid = world.ingest()
+    login(client, "olive")
+    confirm(client, eid)
+    assert "1</span> confirmed" in client.get("/console/dashboard").text
+    for name in ("per_hour", "rejected_share", "scores"):
+        r = client.get(f"/console/plots/{name}.png")
+        assert r.status_code == 200 and r.content.startswith(b"\x89PNG")
+    assert client.get("/console/plots/nope.png").status_code == 404
+    assert "gw-main" in client.get("/console/devices").text
+    client.cookies.clear()
+    login(client, "aud")
+    html = client.get("/console/audit").text
+    assert "Chain verified" in html and "event.confirm" in html
