@@ -9,7 +9,7 @@ Not run in CI: the conversion needs TensorFlow (a 1.8 GB install). Steps:
 
 tf2onnx is not byte-reproducible: it writes the temporary input path into the graph's
 doc string and numbers shared constants in a run-dependent order, so every run gives a
-different sha256 (checked: three runs, three digests). The fingerprint ignores names:
+different sha256 (checked: five runs, five digests). The fingerprint ignores names:
 sha256 over the sorted digests of every initializer's dtype, shape and values (subgraphs
 included) plus the count of each operator type. Runs with tensorflow-cpu 2.21.0 and
 tf2onnx 1.17.0 match the shipped file's fingerprint, and gave bit-identical outputs
