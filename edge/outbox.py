@@ -123,6 +123,7 @@ class Outbox:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._last_disk_check = -1e18
+        self._last_low_log = -1e18
         self._disk = DiskStatus(free_bytes=0, low=False)
         self._lockfile = self._take_process_lock()
         try:
@@ -432,7 +433,8 @@ class Outbox:
         self._last_disk_check = now
         free = shutil.disk_usage(self.path.parent).free
         low = free < self.min_free_bytes
-        if low and not self._disk.low:
+        if low and (not self._disk.low or now - self._last_low_log >= 600.0):
+            self._last_low_log = now  # repeated every 10 min while low, not per event
             log.warning(
                 "outbox %s: disk low, %d MB free (< %d MB); events are kept, none dropped",
                 self.path,
