@@ -123,15 +123,18 @@ def test_kill9_of_the_edge_process_loses_nothing_and_doubles_nothing(
             cwd=REPO, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
 
-    p = run(0, 0.004)
+    p = run(0, 0.02)  # ~8 s of production: the kill lands mid-stream
     durable: list[int] = []
     assert p.stdout is not None
     for line in p.stdout:
         durable.append(int(line.split()[1]))
-        if len(durable) == 200:
+        if len(durable) == 100:
             break
+    wait_until(lambda: len(acker.store) > 0, 30, "first deliveries before the kill")
     os.kill(p.pid, signal.SIGKILL)
     p.wait(10)
+    durable += [int(line.split()[1]) for line in p.stdout.read().splitlines()]
+    assert durable == list(range(len(durable)))
     # the last will: the broker announces the vanished gateway as offline
     wait_until(lambda: "gw-a" in acker.statuses and not acker.statuses["gw-a"].online, 15, "will")
     assert 0 < len(acker.store) < n  # it really died mid-stream, after delivering some
