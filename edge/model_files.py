@@ -242,12 +242,18 @@ def _ort() -> Any:
     return onnxruntime
 
 
-def create_session(path: Path, threads: int) -> onnxruntime.InferenceSession:
+def create_session(path: Path, threads: int, *, spin: bool = False) -> onnxruntime.InferenceSession:
     """Open an ONNX model on the CPU the way a small gateway wants it.
 
     ``threads`` intra-op threads for the big convolutions, one inter-op thread and
     sequential execution (these graphs are chains: parallel branches only add contention
     with the other cameras' sessions), all graph optimisations.
+
+    Worker threads do not spin-wait for work unless ``spin``: a gateway runs several
+    sessions (cameras, face models) on 2 cores, and spinning pools fight each other.
+    Measured on this 2-core machine under load (load average ~9), SSD with 2 threads:
+    median 73-76 ms and 30 ms CPU per run spinning, 29-34 ms and 16 ms without
+    (models/README.md has the idle numbers).
 
     Raises:
         ModelFileError: the file is not a loadable ONNX model.
@@ -260,6 +266,7 @@ def create_session(path: Path, threads: int) -> onnxruntime.InferenceSession:
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     try:
         return ort.InferenceSession(
             str(path), sess_options=opts, providers=["CPUExecutionProvider"]

@@ -163,6 +163,7 @@ def test_create_session_applies_the_thread_settings(threads: int) -> None:
     assert opts.intra_op_num_threads == threads and opts.inter_op_num_threads == 1
     assert opts.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
     assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     (emb,) = sess.run(None, {"data": np.zeros((1, 3, 112, 112), np.float32)})
     assert emb.shape == (1, 128)
 
