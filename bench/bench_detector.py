@@ -1,9 +1,11 @@
 """Raw pedestrian-detector speed on real street frames, 1 vs 2 intra-op threads.
 
-Prints JSON: for each thread count, inferences/s of the bare ONNX session (input already
-prepared) and of the full ``detect()`` call (resize, colour swap, threshold, NMS), plus
-ratios against the 1-thread session measured in the same run. Frames come from vtest.avi
-(Debian opencv-doc) when installed, else from sample_media/photos/vtest_*.jpg.
+Prints JSON: for 1 and 2 threads (as ``create_session`` makes them, no spin-wait) and for
+2 threads with onnxruntime's default spinning pool, inferences/s of the bare ONNX session
+(input already prepared) and of the full ``detect()`` call (resize, colour swap,
+threshold, NMS), plus ratios against the 1-thread session measured in the same run.
+Speeds depend on other load: the 1-minute load average is printed with them. Frames
+come from vtest.avi (Debian opencv-doc) when installed, else sample_media/photos/vtest_*.jpg.
 
     .venv/bin/python bench/bench_detector.py [--frames N] [--repeats R]
 """
@@ -58,13 +60,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     frames, source = load_frames(args.frames)
+    load_start = round(os.getloadavg()[0], 2)
     path = resolve_model(DetectorConfig().model)
     results: dict[str, dict[str, float]] = {}
-    for threads in (1, 2):
+    # (threads, spin): the shipped settings (no spin-wait) and ORT's default spinning pool.
+    for threads, spin in ((1, False), (2, False), (2, True)):
         cfg = DetectorConfig(threads=threads)
-        # One session per thread count, shared by both measurements and dropped before the
-        # next (each session has its own spinning thread pool that competes for the cores).
-        session = create_session(path, threads)
+        # One session per case, shared by both measurements and dropped before the next.
+        session = create_session(path, threads, spin=spin)
         det = SsdDetector(session, path, score_threshold=cfg.score_threshold, nms_iou=cfg.nms_iou)
         name = session.get_inputs()[0].name
         blobs = [det.preprocess(f) for f in frames]
@@ -80,7 +83,7 @@ def main() -> None:
         for _ in range(args.repeats):
             best_raw = min(best_raw, one_pass(raw, blobs))
             best_full = min(best_full, one_pass(det.detect, frames))
-        results[f"threads_{threads}"] = {
+        results[f"threads_{threads}" + ("_spinning" if spin else "")] = {
             "raw_inferences_per_s": round(len(frames) / best_raw, 1),
             "detect_calls_per_s": round(len(frames) / best_full, 1),
         }
@@ -101,6 +104,7 @@ def main() -> None:
                 "repeats": args.repeats,
                 "cpu_count": os.cpu_count(),
                 "machine": platform.machine(),
+                "load_average_1min_at_start": load_start,
                 "load_average_1min_at_end": round(os.getloadavg()[0], 2),
                 "results": results,
             },
