@@ -36,6 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     from edge.gateway import Gateway
     from edge.gateway_config import load_gateway_config
     from edge.keys import KeyFileError
+    from edge.outbox import OutboxError
 
     try:
         cfg = load_gateway_config(args.config)
@@ -45,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
             return make_face_stage(camera, args.gallery)
 
         gw = Gateway(cfg, faces_for)
-    except (ConfigError, KeyFileError, OfflineRunError) as e:
+    except (ConfigError, KeyFileError, OfflineRunError, OutboxError) as e:
         print(f"jaywatch: error: {e}", file=sys.stderr)
         return 2
 
