@@ -46,7 +46,9 @@ class NoticeDelivery(Base):
 
 class NoticePart(Base):
     __tablename__ = "notice_parts"
-    __table_args__ = (sa.UniqueConstraint("provider", "message_id"),)
+    # Not unique: SMSCs reuse message ids (counters wrap, restart from 1); a receipt
+    # belongs to the newest part with that id.
+    __table_args__ = (sa.Index("ix_notice_parts_provider_message_id", "provider", "message_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     notice_id: Mapped[int] = mapped_column(
         sa.ForeignKey("notices.id", ondelete="CASCADE"), index=True

@@ -36,9 +36,10 @@ def apply_receipt(
     now = now or utcnow()
     lock_for_write(session)
     part = session.execute(
-        sa.select(NoticePart).where(
-            NoticePart.provider == provider, NoticePart.message_id == receipt.message_id
-        )
+        sa.select(NoticePart)
+        .where(NoticePart.provider == provider, NoticePart.message_id == receipt.message_id)
+        .order_by(NoticePart.id.desc())  # ids get reused: the newest part is meant
+        .limit(1)
     ).scalar_one_or_none()
     if part is None:
         log.warning(

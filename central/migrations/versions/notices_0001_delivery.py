@@ -51,14 +51,17 @@ def upgrade() -> None:
         sa.Column("error", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(["notice_id"], ["notices.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("provider", "message_id"),
     )
     with op.batch_alter_table("notice_parts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_notice_parts_notice_id"), ["notice_id"], unique=False)
+        batch_op.create_index(
+            "ix_notice_parts_provider_message_id", ["provider", "message_id"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("notice_parts", schema=None) as batch_op:
+        batch_op.drop_index("ix_notice_parts_provider_message_id")
         batch_op.drop_index(batch_op.f("ix_notice_parts_notice_id"))
     op.drop_table("notice_parts")
     with op.batch_alter_table("notice_deliveries", schema=None) as batch_op:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 
 import smpp34
 
@@ -154,3 +158,57 @@ class TestSmsc:
 
     def to(self, destination: str) -> list[Submitted]:
         return [s for s in self.submitted if s.destination_addr == destination]
+
+
+class SmscProcess:
+    """The same SMSC in a child process, so a test can make it crash (SIGKILL): the
+    ESME's TCP connection breaks exactly as when a real SMSC goes down."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.submitted: list[dict[str, object]] = []
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> SmscProcess:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.central.notices.smsc", str(self.port)],
+            cwd=Path(__file__).resolve().parents[3],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        assert self._proc.stdout.readline().strip() == "READY", "test SMSC did not start"
+        threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
+        return self
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.submitted.append(json.loads(line))
+
+    def kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(10)
+            self._proc = None
+
+    def to(self, destination: str) -> list[dict[str, object]]:
+        return [s for s in self.submitted if s["destination_addr"] == destination]
+
+
+def _main(port: int) -> None:
+    smsc = TestSmsc(port)
+
+    def report(sub: Submitted) -> None:
+        d = {k: v for k, v in vars(sub).items() if k != "short_message"}
+        d["short_message"] = sub.short_message.hex()
+        print(json.dumps(d), flush=True)
+
+    smsc.on_submit = report
+    smsc.start()
+    print("READY", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    _main(int(sys.argv[1]))

@@ -26,7 +26,7 @@ from tests.central.notices.helpers import (
     notice,
     statuses,
 )
-from tests.central.notices.smsc import TestSmsc
+from tests.central.notices.smsc import SmscProcess, TestSmsc
 from tests.conftest import REPO
 
 
@@ -109,7 +109,7 @@ def test_undeliverable_receipt_flags_paper_notice(
 
 def test_smsc_down_then_back_delivers_once(sessions: sessionmaker[Session]) -> None:
     nid = add_notice(sessions, GREEK_PHONE)
-    smsc = TestSmsc()  # port chosen, nothing listening yet: the SMSC is down
+    smsc = SmscProcess()  # port chosen, nothing listening yet: the SMSC is down
     s = sender(sessions, smsc.port, retry={"max_attempts": 10})
     try:
         for _ in range(3):
@@ -125,22 +125,26 @@ def test_smsc_down_then_back_delivers_once(sessions: sessionmaker[Session]) -> N
         wait_receipts(s, lambda: notice(sessions, nid).status == "delivered")
         assert notice(sessions, nid).status == "delivered"
 
-        # It goes down again after a successful bind: the stale link is detected by
-        # enquire_link, and a later notice is sent once the SMSC is back again.
-        smsc.stop()
+        # It crashes while the sender is bound and idle: the dead link is found by
+        # enquire_link before any submit_sm, so nothing is left in doubt; the next
+        # notice waits and goes once the SMSC is back.
+        smsc.kill()
         nid2 = add_notice(sessions, UK_PHONE)
-        assert s.run_once().retry == 1
+        stats = s.run_once()
+        assert stats.retry == 1 and stats.check == 0
         smsc.start()
         assert s.run_once().sent == 1
         assert s.run_once().claimed == 0  # nothing left, nothing sent twice
     finally:
         s.close()
-        smsc.close()
-    parts_1 = smsc.to(GREEK_PHONE.lstrip("+"))
-    assert len({p.short_message[5] for p in parts_1}) == len(parts_1), "no part sent twice"
-    assert len(smsc.to(UK_PHONE.lstrip("+"))) == len(
-        [p for p in statuses(sessions, notice_ids=[nid2])[0].message_ids]
-    )
+        smsc.kill()
+    greek = smsc.to(GREEK_PHONE.lstrip("+"))
+    assert len(greek) > 1
+    assert sorted(bytes.fromhex(str(p["short_message"]))[5] for p in greek) == list(
+        range(1, len(greek) + 1)
+    ), "each part exactly once"
+    [uk] = statuses(sessions, notice_ids=[nid2])
+    assert len(smsc.to(UK_PHONE.lstrip("+"))) == len(uk.message_ids) == uk.parts > 0
 
 
 def test_smsc_never_returns_paper_notice_after_last_retry(sessions: sessionmaker[Session]) -> None:
