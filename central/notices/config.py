@@ -50,6 +50,9 @@ class SmppSettings(Strict):
     source_addr_npi: int = Field(0, ge=0, le=18)
     timeout_s: float = Field(10.0, gt=0)
     registered_delivery: bool = True  # ask the SMSC for delivery receipts
+    # A part refused as throttled / queue full is resent after 1 s, 2 s, 4 s ...
+    throttle_retries: int = Field(3, ge=0, le=10)
+    throttle_pause_s: float = Field(1.0, ge=0)
 
 
 class HttpGatewaySettings(Strict):

@@ -20,7 +20,7 @@ import smpplib.exceptions
 from smpplib import smpp
 
 from central.notices.config import SmppSettings
-from central.notices.encoding import MessageTooLong, encode_sms
+from central.notices.encoding import EncodedSms, MessageTooLong, encode_sms
 from central.notices.providers.base import (
     DELIVERED,
     ENROUTE,
@@ -42,6 +42,7 @@ _PERMANENT = {
     0x62: "invalid validity period",
     0x66: "destination flag is invalid",
 }
+_THROTTLED = {0x58, 0x14}  # ESME_RTHROTTLED, ESME_RMSGQFUL: try again shortly
 _STAT = {
     "DELIVRD": DELIVERED,
     "ENROUTE": ENROUTE,
@@ -217,36 +218,13 @@ class SmppProvider:
         s = self.settings
         ids: list[str] = []
         for i, part in enumerate(enc.parts):
-            try:
-                pdu = c.send_message(
-                    source_addr_ton=s.source_addr_ton,
-                    source_addr_npi=s.source_addr_npi,
-                    source_addr=s.source_addr,
-                    dest_addr_ton=1,  # international
-                    dest_addr_npi=1,  # E.164
-                    destination_addr=to_e164.lstrip("+"),
-                    short_message=part,
-                    data_coding=enc.data_coding,
-                    esm_class=enc.esm_class,
-                    registered_delivery=1 if s.registered_delivery else 0,
-                )
-            except _SocketErrors as e:
-                self._disconnect()
-                if not ids:  # the first PDU never left: nothing can have been sent
-                    raise NotSent(f"SMPP send failed: {e or type(e).__name__}") from None
-                raise MaybeSent(f"SMPP link lost after part {i}/{len(enc.parts)}", ids) from None
-            seq = pdu.sequence
-            try:
-                got = self._await(c, lambda seq=seq: seq in self._resps, s.timeout_s)
-            except (smpplib.exceptions.PDUError, *_SocketErrors) as e:
-                self._disconnect()
-                raise MaybeSent(
-                    f"SMPP link lost awaiting submit_sm_resp of part {i + 1}: {e}", ids
-                ) from None
-            if not got:
-                self._disconnect()
-                raise MaybeSent(f"no submit_sm_resp for part {i + 1} within {s.timeout_s}s", ids)
-            status, mid = self._resps.pop(seq)
+            for retry in range(s.throttle_retries + 1):
+                status, mid = self._submit_part(c, to_e164, part, enc, i, ids)
+                if status not in _THROTTLED or retry == s.throttle_retries:
+                    break
+                # A refused PDU was not accepted: resending this part alone is safe,
+                # and keeps the parts already accepted from being orphaned.
+                time.sleep(s.throttle_pause_s * 2**retry)
             if status != 0 or not mid:
                 why = _PERMANENT.get(status, f"command_status 0x{status:02X}")
                 if ids:
@@ -256,6 +234,48 @@ class SmppProvider:
                 raise NotSent(f"SMSC refused the message: {why}", permanent=status in _PERMANENT)
             ids.append(mid)
         return Submission(message_ids=ids, encoding=enc.encoding)
+
+    def _submit_part(
+        self,
+        c: smpplib.client.Client,
+        to_e164: str,
+        part: bytes,
+        enc: EncodedSms,
+        i: int,
+        ids: list[str],
+    ) -> tuple[int, str | None]:
+        """One submit_sm and its answer: (command_status, message_id), or raise."""
+        s = self.settings
+        try:
+            pdu = c.send_message(
+                source_addr_ton=s.source_addr_ton,
+                source_addr_npi=s.source_addr_npi,
+                source_addr=s.source_addr,
+                dest_addr_ton=1,  # international
+                dest_addr_npi=1,  # E.164
+                destination_addr=to_e164.lstrip("+"),
+                short_message=part,
+                data_coding=enc.data_coding,
+                esm_class=enc.esm_class,
+                registered_delivery=1 if s.registered_delivery else 0,
+            )
+        except _SocketErrors as e:
+            self._disconnect()
+            if not ids:  # the first PDU never left: nothing can have been sent
+                raise NotSent(f"SMPP send failed: {e or type(e).__name__}") from None
+            raise MaybeSent(f"SMPP link lost after part {i}/{len(enc.parts)}", ids) from None
+        seq = pdu.sequence
+        try:
+            got = self._await(c, lambda: seq in self._resps, s.timeout_s)
+        except (smpplib.exceptions.PDUError, *_SocketErrors) as e:
+            self._disconnect()
+            raise MaybeSent(
+                f"SMPP link lost awaiting submit_sm_resp of part {i + 1}: {e}", ids
+            ) from None
+        if not got:
+            self._disconnect()
+            raise MaybeSent(f"no submit_sm_resp for part {i + 1} within {s.timeout_s}s", ids)
+        return self._resps.pop(seq)
 
     def poll_receipts(self, timeout_s: float) -> list[DeliveryReceipt]:
         c = self._client

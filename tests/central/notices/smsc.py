@@ -50,6 +50,9 @@ class TestSmsc:
         self.send_receipts = True
         self.on_submit: Callable[[Submitted], None] | None = None
         self.submitted: list[Submitted] = []
+        self.refused: list[Submitted] = []
+        # Return a command_status to refuse a submit_sm (e.g. ESME_RTHROTTLED).
+        self.refuse: Callable[[Submitted], int | None] | None = None
         self.binds: list[str] = []
         self._lock = threading.Lock()
         self._n = 0
@@ -118,6 +121,11 @@ class TestSmsc:
                     bytes(ev.short_message),
                     mid,
                 )
+                refuse = self.refuse(sub) if self.refuse is not None else None
+                if refuse is not None:
+                    self.refused.append(sub)
+                    ev.reject(refuse)
+                    continue
                 self.submitted.append(sub)
                 if self.on_submit is not None:
                     self.on_submit(sub)

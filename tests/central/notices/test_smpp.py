@@ -241,3 +241,50 @@ def test_worker_killed_between_submit_and_mark_never_sends_twice(
     assert notice(sessions, other).status in ("sent", "delivered")
     with sessions() as db:
         assert db.query(NoticePart).filter_by(notice_id=victim).count() == 0
+
+
+def test_throttled_second_part_is_resent_alone_and_the_notice_completes(
+    sessions: sessionmaker[Session], smsc: TestSmsc
+) -> None:
+    import smpp34
+
+    nid = add_notice(sessions, GREEK_PHONE)
+    seen: list[int] = []
+
+    def throttle_part_2_twice(sub: object) -> int | None:
+        part = sub.short_message[5]  # type: ignore[attr-defined]
+        seen.append(part)
+        return smpp34.ESME_RTHROTTLED if part == 2 and seen.count(2) <= 2 else None
+
+    smsc.refuse = throttle_part_2_twice
+    cfg = fast_config(
+        provider=smpp_settings(smsc.port).model_copy(update={"throttle_pause_s": 0.01})
+    )
+    s = NoticeSender(sessions, cfg, SmppProvider(cfg.provider, cfg.max_parts))  # type: ignore[arg-type]
+    try:
+        assert s.run_once().sent == 1
+    finally:
+        s.close()
+    assert len(smsc.refused) == 2
+    accepted = [p.short_message[5] for p in smsc.to(GREEK_PHONE.lstrip("+"))]
+    assert accepted == list(range(1, len(accepted) + 1)), "every part accepted exactly once"
+    assert statuses(sessions, notice_ids=[nid])[0].parts == len(accepted)
+
+
+def test_part_refused_for_good_after_others_were_accepted_needs_a_check(
+    sessions: sessionmaker[Session], smsc: TestSmsc
+) -> None:
+    import smpp34
+
+    nid = add_notice(sessions, GREEK_PHONE)
+    smsc.refuse = lambda sub: smpp34.ESME_RSYSERR if sub.short_message[5] == 2 else None  # type: ignore[attr-defined]
+    s = sender(sessions, smsc.port)
+    try:
+        assert s.run_once().check == 1
+        assert s.run_once().claimed == 0
+    finally:
+        s.close()
+    n = notice(sessions, nid)
+    assert n.status == "check_required" and "after accepting 1" in (n.last_error or "")
+    assert len(smsc.to(GREEK_PHONE.lstrip("+"))) == 1
+    assert statuses(sessions, notice_ids=[nid])[0].parts == 1  # the accepted part is on record
