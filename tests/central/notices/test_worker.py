@@ -145,3 +145,31 @@ def test_cli_send_once_and_status(
     bad.write_text("provider: {kind: smpp}\n")
     assert cli.main(["send", "--once", "--config", str(central), "--notices-config", str(bad)]) == 2
     assert "notices.yaml: provider.smpp.host" in capsys.readouterr().err
+
+
+def test_cli_resolve_and_text_status(
+    db_url: str, sessions: sessionmaker[Session], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nid = add_notice(sessions, UK_PHONE)
+    NoticeSender(sessions, fast_config(retry={"claim_lease_s": 0.001}), LogProvider()).claim()
+    blind = LogProvider()
+    blind.idempotent = False
+    NoticeSender(sessions, fast_config(retry={"claim_lease_s": 0.001}), blind).run_once()
+    central = tmp_path / "central.yaml"
+    central.write_text(f"database_url: {db_url}\n")
+    assert cli.main(["status", "--config", str(central), "--status", "check_required"]) == 0
+    out = capsys.readouterr().out
+    assert "check_required=1" in out and f"#{nid} fine_issued" in out and "not resubmitted" in out
+    args = [
+        "resolve",
+        str(nid),
+        "--was-sent",
+        "--actor",
+        "operator:olive",
+        "--config",
+        str(central),
+    ]
+    assert cli.main(args) == 0
+    assert notice(sessions, nid).status == "sent"
+    assert cli.main(args) == 2
+    assert "is sent, not check_required" in capsys.readouterr().err
