@@ -167,6 +167,7 @@ class Gateway:
             CameraWorker(c, cfg.device_id, self._sink, faces_for(c) if faces_for else None)
             for c in self.cameras
         ]
+        self.gallery_sync = self._make_gallery_sync()
         self.health = HealthReporter(
             cfg.device_id,
             self.outbox,
@@ -174,9 +175,27 @@ class Gateway:
             interval_s=cfg.health.interval_s,
             cameras=self._camera_health,
             models=self._models,
+            gallery_version=self.gallery_sync.version if self.gallery_sync else str,
             metrics=self.metrics,
         )
         self.link.add_connect_listener(self.health.trigger)
+
+    def _make_gallery_sync(self):  # -> GallerySync | None
+        """Follow central's gallery announcements when ``gallery:`` is configured; every
+        camera's face stage takes each new gallery."""
+        if self.cfg.gallery is None:
+            return None
+        from edge.gallery_sync import GallerySync
+
+        sync = GallerySync(
+            self.cfg.gallery,
+            [w.faces for w in self.workers if hasattr(w.faces, "set_gallery")],  # type: ignore[misc]
+            central_public_key=self.cfg.central_key_bytes(),
+            on_installed=lambda _v: self.health.trigger(),
+            registry=self.metrics.registry,
+        )
+        sync.attach(self.link)
+        return sync
 
     def _sink(self, event: wire.ViolationEvent) -> None:
         signed = wire.sign_message(event, self.key)
@@ -200,6 +219,8 @@ class Gateway:
     def start(self) -> None:
         if self.cfg.health.metrics_port is not None:
             self.metrics.serve(self.cfg.health.metrics_port, self.cfg.health.metrics_host)
+        if self.gallery_sync is not None:
+            self.gallery_sync.start()
         self.link.start()
         self.health.start()
         for w in self.workers:
@@ -216,6 +237,8 @@ class Gateway:
         deadline = time.monotonic() + drain_s
         while drain_s and self.outbox.depth() and time.monotonic() < deadline:
             time.sleep(0.1)
+        if self.gallery_sync is not None:
+            self.gallery_sync.stop()
         self.health.stop()
         self.link.stop()
         self.metrics.shutdown()

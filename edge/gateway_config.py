@@ -79,6 +79,20 @@ class HealthConfig(_Strict):
     metrics_host: str = "127.0.0.1"
 
 
+class GalleryConfig(_Strict):
+    """Where the enrolled gallery lives and how updates announced by central are fetched
+    (edge/gallery_sync.py). The file is replaced atomically on every accepted update."""
+
+    path: Path = Path("/var/lib/jaywatch/gallery.npz")
+    # CA bundle for an HTTPS snapshot URL; None uses the system store.
+    ca_file: Path | None = None
+    timeout_s: PosFloat = 30.0
+    # A failed fetch (network, bad hash, bad file) is retried after this, doubling.
+    retry_min_s: PosFloat = 5.0
+    retry_max_s: PosFloat = 600.0
+    max_bytes: Annotated[int, Field(ge=1024)] = 512 * 1024 * 1024
+
+
 class GatewayConfig(_Strict):
     device_id: DeviceId
     broker: BrokerConfig = BrokerConfig()
@@ -86,6 +100,8 @@ class GatewayConfig(_Strict):
     outbox: OutboxConfig = OutboxConfig()
     cameras: Annotated[list[Path], Field(min_length=1)]
     health: HealthConfig = HealthConfig()
+    # None: no gallery updates (a gallery may still be given with --gallery).
+    gallery: GalleryConfig | None = None
     # Base64 raw Ed25519 key of central; when set, acks must carry its signature.
     central_public_key: str | None = None
 
@@ -166,6 +182,14 @@ def load_gateway_config(path: str | Path, *, check_files: bool = True) -> Gatewa
             "key_file": _resolve(base, cfg.key_file),
             "outbox": cfg.outbox.model_copy(update={"path": _resolve(base, cfg.outbox.path)}),
             "cameras": [_resolve(base, c) for c in cfg.cameras],
+            "gallery": None
+            if cfg.gallery is None
+            else cfg.gallery.model_copy(
+                update={
+                    "path": _resolve(base, cfg.gallery.path),
+                    "ca_file": _resolve(base, cfg.gallery.ca_file),
+                }
+            ),
         }
     )
     try:
@@ -177,6 +201,7 @@ def load_gateway_config(path: str | Path, *, check_files: bool = True) -> Gatewa
             ("key_file", cfg.key_file),
             ("broker.password_file", cfg.broker.password_file),
             ("broker.ca_file", cfg.broker.ca_file),
+            ("gallery.ca_file", cfg.gallery.ca_file if cfg.gallery else None),
         ):
             if f is not None and not f.is_file():
                 hint = (
@@ -188,6 +213,10 @@ def load_gateway_config(path: str | Path, *, check_files: bool = True) -> Gatewa
         if not cfg.outbox.path.parent.is_dir():
             raise ConfigError(
                 f"{p}: outbox.path: directory does not exist: {cfg.outbox.path.parent}"
+            )
+        if cfg.gallery is not None and not cfg.gallery.path.parent.is_dir():
+            raise ConfigError(
+                f"{p}: gallery.path: directory does not exist: {cfg.gallery.path.parent}"
             )
         cfg.load_cameras()
     return cfg

@@ -33,6 +33,7 @@ def add_commands(edge_subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from edge.config import ConfigError
+    from edge.gallery.store import GalleryError
     from edge.gateway import Gateway
     from edge.gateway_config import load_gateway_config
     from edge.keys import KeyFileError
@@ -42,11 +43,24 @@ def _run(args: argparse.Namespace) -> int:
         cfg = load_gateway_config(args.config)
         from edge.offline import OfflineRunError, make_face_stage
 
+        # --gallery wins; else the synced gallery file, once central has sent one.
+        synced = cfg.gallery.path if cfg.gallery is not None else None
+        start_gallery = args.gallery or (synced if synced and synced.is_file() else None)
+
         def faces_for(camera):  # one face stage per camera: track ids are per camera
-            return make_face_stage(camera, args.gallery)
+            if args.gallery is None and not camera.faces.enabled:
+                return None
+            try:
+                return make_face_stage(camera, start_gallery)
+            except GalleryError as e:
+                if args.gallery is not None:
+                    raise
+                # A damaged synced file: run unidentified until central's next snapshot.
+                log.error("%s; starting without a gallery", e)
+                return make_face_stage(camera, None)
 
         gw = Gateway(cfg, faces_for)
-    except (ConfigError, KeyFileError, OfflineRunError, OutboxError) as e:
+    except (ConfigError, KeyFileError, OfflineRunError, OutboxError, GalleryError) as e:
         print(f"jaywatch: error: {e}", file=sys.stderr)
         return 2
 

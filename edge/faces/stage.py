@@ -70,6 +70,20 @@ class ViolatorFaces:
             self._matcher = GalleryMatcher(gallery, emb.backend, emb.model_sha256, cfg)
         self._tracks: dict[int, TrackFaces] = {}
 
+    def set_gallery(self, gallery: Gallery | None) -> None:
+        """Swap in a new gallery (edge/gallery_sync.py) between decisions.
+
+        The matcher is built first (checking backend and model sha256, raising
+        GalleryError) and then replaced by one reference assignment, so a decision sees
+        either the old gallery or the new one, never a mix; an erased person is gone
+        from the next decision on.
+        """
+        if gallery is None:
+            self._matcher = None
+            return
+        emb = self.embedder
+        self._matcher = GalleryMatcher(gallery, emb.backend, emb.model_sha256, self.cfg)
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
@@ -120,20 +134,21 @@ class ViolatorFaces:
                 "no face found" if tf.seen == 0 else f"all {tf.seen} faces failed the quality gate"
             )
             return FaceDecision(None, tf.seen, 0, None, why)
-        if self._matcher is None:
+        matcher = self._matcher  # one gallery for the whole decision, even mid-swap
+        if matcher is None:
             return FaceDecision(None, tf.seen, 0, None, "no gallery loaded")
         emb = np.stack([self.embedder.embed(s.crop_bgr, s.xywh, s.landmarks) for s in tf.shots])
         weights = np.array([s.quality.weight for s in tf.shots])
-        out = self._matcher.match(emb, weights)
+        out = matcher.match(emb, weights)
         score = out.score if np.isfinite(out.score) else None
         if out.person_id is None:
             return FaceDecision(None, tf.seen, len(tf.shots), None, out.reason, score)
         m = FaceMatch(
             out.person_id,
             out.score,
-            self._matcher.backend,
+            matcher.backend,
             self.cfg.threshold,
-            self._matcher.gallery_version,
+            matcher.gallery_version,
         )
         return FaceDecision(m, tf.seen, len(tf.shots), tf.shots[0].face_jpeg(), "", score)
 
