@@ -175,3 +175,29 @@ def test_create_session_on_a_non_model_is_one_clear_error(tmp_path: Path) -> Non
         create_session(junk, 1)
     msg = str(e.value)
     assert msg.startswith(f"{junk}: onnxruntime cannot load this model:") and "\n" not in msg
+
+
+def test_manifest_io_matches_what_onnxruntime_reports() -> None:
+    for name, entry in load_manifest(REPO_MODELS).models.items():
+        sess = create_session(REPO_MODELS / entry.file, 1)
+        for declared, actual in (
+            (entry.inputs, sess.get_inputs()),
+            (entry.outputs, sess.get_outputs()),
+        ):
+            got = [
+                (a.name, a.type, [d if isinstance(d, int) else "dynamic" for d in a.shape])
+                for a in actual
+            ]
+            want = [
+                (t.name, f"tensor({'float' if t.dtype == 'float32' else t.dtype})", t.shape)
+                for t in declared
+            ]
+            assert got == want, name
+
+
+def test_model_cards_quote_the_manifest_hashes() -> None:
+    cards = (REPO_MODELS / "README.md").read_text(encoding="utf-8")
+    for name, entry in load_manifest(REPO_MODELS).models.items():
+        assert f"## {entry.file}" in cards, name
+        assert entry.sha256 in cards and entry.source.sha256 in cards, name
+        assert f"{entry.bytes:,}" in cards, name
