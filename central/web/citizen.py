@@ -98,7 +98,7 @@ def _show(
     st: WebState, request: Request, reference: str, code: str,
     message: str | None = None, error: str | None = None, status: int = 200,
 ) -> Response:  # fmt: skip
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         fine = sanctions.fine_by_reference(s, reference, lock=False)
         audit.record(s, f"citizen:{fine.reference}", "notice.read", f"fine:{fine.reference}")
         view = _notice_view(st, s, fine)
@@ -144,7 +144,7 @@ def pay(
         return got
     actor = Actor(got.reference, "citizen")
     try:
-        with st.ctx.sessions.begin() as s:
+        with st.tx() as s:
             _, new = sanctions.record_payment(
                 s, actor, got.reference, payment_ref, got.amount_cents
             )
@@ -171,7 +171,7 @@ def appeal(
         return got
     actor = Actor(got.reference, "citizen")
     try:
-        with st.ctx.sessions.begin() as s:
+        with st.tx() as s:
             sanctions.submit_appeal(s, actor, got.reference, statement)
     except (WorkflowError, ValueError) as e:
         return _show(st, request, got.reference, code, error=f"Appeal not filed: {e}", status=409)

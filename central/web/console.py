@@ -82,7 +82,7 @@ def login_submit(
             st, request, "login.html", None, next=_safe_next(next), status_code=429,
             error="Too many attempts. Wait a minute and try again.",
         )  # fmt: skip
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         token = login(s, username, password, st.ctx.config.api.session_hours)
     if token is None:
         resp = _page(
@@ -113,7 +113,7 @@ def logout_submit(
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     check_csrf(user, csrf_token)
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         logout(s, request.cookies.get(COOKIE, ""))
     resp = _see_other("/console/login")
     resp.delete_cookie(COOKIE, path="/")
@@ -132,7 +132,7 @@ def queue(
     user: Annotated[WebUser, Depends(require(*review.QUEUE_ROLES))],
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         items = review.review_queue(s, user.actor, limit=200)
     return _page(st, request, "queue.html", user, items=items, done=done, ref=ref)
 
@@ -146,12 +146,12 @@ def next_item(
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     """The oldest item still waiting (so the next one opens by itself after a decision)."""
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         items = review.review_queue(s, user.actor, limit=1)
-    flash = f"done={quote(done)}&ref={quote(ref)}"
+    flash = f"?done={quote(done)}&ref={quote(ref)}" if done else ""
     if not items:
-        return _see_other(f"/console/queue?{flash}")
-    return _see_other(f"/console/events/{items[0].event_id}?{flash}")
+        return _see_other(f"/console/queue{flash or '?done=empty'}")
+    return _see_other(f"/console/events/{items[0].event_id}{flash}")
 
 
 def _event_view(item: review.ReviewItem, payload: dict[str, Any]) -> dict[str, Any]:
@@ -192,7 +192,7 @@ def event_page(
     user: Annotated[WebUser, Depends(require("operator", "supervisor", "auditor"))],
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         try:
             item = review.read_event(s, user.actor, event_id)
         except review.NotFound:
@@ -218,7 +218,7 @@ def evidence_image(
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     """Unredacted evidence for staff: audited like every read of personal data."""
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         try:
             item = review.read_event(s, user.actor, event_id)
         except review.NotFound:
@@ -239,7 +239,7 @@ def confirm(
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     check_csrf(user, csrf_token)
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         fine = review.confirm(s, user.actor, st.ctx.rules, event_id)
         ref = fine.reference
     st.hub.poke()
@@ -256,7 +256,7 @@ def dismiss(
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     check_csrf(user, csrf_token)
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         review.dismiss(s, user.actor, event_id, reason)
     return _see_other("/console/next?done=dismissed")
 
@@ -281,7 +281,7 @@ def appeals(
     user: Annotated[WebUser, Depends(require(*sanctions.APPEAL_DECIDE_ROLES))],
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         rows = _appeal_rows(s, sanctions.pending_appeals(s, user.actor, limit=200))
     return _page(st, request, "appeals.html", user, rows=rows, done=done)
 
@@ -294,7 +294,7 @@ def appeal_page(
     user: Annotated[WebUser, Depends(require(*sanctions.APPEAL_DECIDE_ROLES))],
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         a = s.get(Appeal, appeal_id)
         if a is None:
             raise HTTPException(404, f"appeal {appeal_id}: not found")
@@ -317,7 +317,7 @@ def decide(
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     check_csrf(user, csrf_token)
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         sanctions.decide_appeal(s, user.actor, appeal_id, decision == "uphold", note)
     st.hub.poke()
     done = "upheld" if decision == "uphold" else "denied"
@@ -385,6 +385,6 @@ def audit_log(
             q = q.where(AuditEntry.seq < before)
         entries = list(s.execute(q).scalars())
         report = audit.verify(s)
-    with st.ctx.sessions.begin() as s:
+    with st.tx() as s:
         audit.record(s, user.actor.label, "audit.read", "audit_log", {"before": before})
     return _page(st, request, "audit.html", user, entries=entries, report=report)
