@@ -135,8 +135,13 @@ class _FileKey:
 
 def _cache_file() -> Path:
     base = os.environ.get("JAYWATCH_CACHE_DIR")
-    root = Path(base) if base else Path.home() / ".cache" / "jaywatch"
-    return root / "model_sha256.json"
+    if base:
+        return Path(base) / "model_sha256.json"
+    try:
+        home = Path.home()
+    except RuntimeError:  # no HOME and no passwd entry (some containers)
+        home = Path(tempfile.gettempdir())
+    return home / ".cache" / "jaywatch" / "model_sha256.json"
 
 
 def _read_cache(cache: Path) -> dict[str, str]:
