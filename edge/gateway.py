@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,9 @@ from edge.violation import Violation
 from jaywatch import wire
 
 log = logging.getLogger(__name__)
+
+# Namespace of the deterministic event ids of file sources (CameraWorker._file_event_id).
+_FILE_EVENT_NS = uuid.UUID("3b0f6a52-1d7e-4c2a-9a55-6c1f0e9d4b21")
 
 
 @dataclass
@@ -55,6 +59,15 @@ class CameraWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._source: LiveSource | VideoFileSource | None = None
+        self._file_key: str | None = None
+
+    def is_up(self, stale_after_s: float = 5.0) -> bool:
+        """Up only while frames keep arriving: a live stream that dropped (its source is
+        reconnecting) or hangs in a read is down, though its last frame was fine."""
+        last = self.status.last_frame
+        if not self.status.up or last is None:
+            return False
+        return (datetime.now(UTC) - last).total_seconds() <= stale_after_s
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"camera-{self.cfg.id}", daemon=True)
@@ -80,8 +93,17 @@ class CameraWorker:
             signal_source=self.cfg.signal.source,
             signal_roi=self.cfg.signal.roi,
         )
+        if self._file_key is not None:
+            event = event.model_copy(update={"event_id": self._file_event_id(v)})
         self.sink(event)
         self.status.violations += 1
+
+    def _file_event_id(self, v: Violation) -> str:
+        """A file is processed from its start again after a restart (kill -9, power cut):
+        the same violation then gets the same event id, so central stores it once. Live
+        streams never replay, so their events keep random ids."""
+        name = f"{self.device_id}/{self.cfg.id}/{self._file_key}/{v.entry.frame}/{v.entry.track_id}"
+        return str(uuid.uuid5(_FILE_EVENT_NS, name))
 
     def _run(self) -> None:
         from edge.pipeline import build_pipeline
@@ -111,6 +133,9 @@ class CameraWorker:
         self._source = (
             LiveSource(src, self.cfg.fps) if live else VideoFileSource(Path(str(src)), self.cfg.fps)
         )
+        if not live:  # identity of this file's content: path, size and modification time
+            st = Path(str(src)).stat()
+            self._file_key = f"{Path(str(src)).resolve()}:{st.st_size}:{st.st_mtime_ns}"
         started_wall = datetime.now(UTC)
         window_t, window_n = time.monotonic(), 0
         for frame in self._source:
@@ -205,12 +230,13 @@ class Gateway:
         return [
             wire.CameraHealth(
                 camera_id=w.cfg.id,
-                up=w.status.up,
-                fps=round(w.status.fps, 2),
+                up=up,
+                fps=round(w.status.fps, 2) if up else 0.0,
                 last_frame=w.status.last_frame,
                 error=w.status.error[:500],
             )
             for w in self.workers
+            for up in (w.is_up(),)
         ]
 
     def _models(self) -> dict[str, str]:

@@ -6,7 +6,10 @@ back what central stored (with each event's signature re-checked from the eviden
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -181,3 +184,58 @@ def gateway_yaml(
 
 def ground_truth(scene: str) -> dict[str, Any]:
     return json.loads((SCENES / scene / "ground_truth.json").read_text())
+
+
+def stored_as_reported(central: Central) -> list[dict[str, Any]]:
+    """Central's rows in the shape edge.evaluation.score_scene reads (t, foot point)."""
+    out = []
+    for ev in central.events():
+        x1, _y1, x2, y2 = ev.payload["bbox"]
+        out.append({"t": ev.payload["t"], "foot": [(x1 + x2) / 2, y2], "event_id": ev.event_id})
+    return out
+
+
+class StatusWatcher:
+    """Reads the retained device status the way central does (as broker user ``central``)
+    and keeps every one it sees, e.g. to watch the outbox depth while central is down."""
+
+    def __init__(self, broker: Broker, device_id: str) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.seen: list[wire.DeviceStatus] = []
+        self.c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{device_id}", protocol=mqtt.MQTTv5
+        )
+        self.c.username_pw_set("central", PASSWORDS["central"])
+        if broker.tls:
+            self.c.tls_set(ca_certs=str(broker.cafile))
+        self.c.on_message = lambda _c, _u, m: self.seen.append(wire.parse_message(m.payload))  # type: ignore[arg-type]
+        self.c.on_connect = lambda c, *_a: c.subscribe(wire.status_topic(device_id), qos=1)
+        self.c.connect(broker.host, broker.port)
+        self.c.loop_start()
+
+    def latest(self) -> wire.DeviceStatus | None:
+        return self.seen[-1] if self.seen else None
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def start_edge(config: Path, log: Path, *extra: str) -> subprocess.Popen:
+    """``jaywatch edge run`` as a child process (its own session, output to ``log``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "jaywatch.cli", "edge", "run", "--config", str(config), *extra],
+        cwd=REPO,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def outbox_ids(path: Path) -> set[str]:
+    """Event ids still in an outbox file (read directly: its owner is dead)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return {r[0] for r in db.execute("SELECT event_id FROM outbox")}
