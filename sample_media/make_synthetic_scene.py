@@ -403,7 +403,7 @@ def build(source: Path, out_root: Path, name: str, colours: HeadColours, cam_id:
     }
     scene.provenance = {
         "background": "real: median of every 8th frame of vtest.avi (Debian opencv-doc), crop "
-        f"{list(CROP)} zoomed {ZOOM}x",
+        f"{list(CROP)} enlarged {ZOOM:.2f}x to {SIZE[0]}x{SIZE[1]}",
         "people": "real: cut out of vtest.avi frames (SSD box + colour difference to the median + "
         "GrabCut), one walking cycle each, looped; positions, sizes and timing are scripted",
         "sprites": {w.id: w.sprite.name for w in walkers},
