@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,7 +23,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--notices-config",
         dest="notices_config",
         default=argparse.SUPPRESS,
-        help="notices YAML: provider, retry, templates (default: log provider)",
+        help="notices YAML: provider, retry, templates "
+        "(default: $JAYWATCH_NOTICES_CONFIG, else the log provider)",
     )
 
 
@@ -64,8 +66,10 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from central.notices.config import load_notices_config
     from central.store.db import open_db
 
-    config = load_config(getattr(args, "config", None))
-    notices = load_notices_config(getattr(args, "notices_config", None))
+    config = load_config(getattr(args, "config", None) or os.environ.get("JAYWATCH_CENTRAL_CONFIG"))
+    notices = load_notices_config(
+        getattr(args, "notices_config", None) or os.environ.get("JAYWATCH_NOTICES_CONFIG")
+    )
     engine, sessions = open_db(config.database_url)
     return config, notices, (engine, sessions)
 
