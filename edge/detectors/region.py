@@ -16,29 +16,51 @@ import numpy as np
 from edge.detectors.base import Detections, Detector
 
 
+def _grow(lo: float, hi: float, size: float, limit: int) -> tuple[float, float]:
+    """Grow ``[lo, hi]`` around its centre to ``size``, shifted to stay in ``[0, limit]``."""
+    size = min(size, limit)
+    c = (lo + hi) / 2
+    lo, hi = c - size / 2, c + size / 2
+    if lo < 0:
+        lo, hi = 0.0, size
+    if hi > limit:
+        lo, hi = limit - size, float(limit)
+    return lo, hi
+
+
 def auto_region(
-    zone: Sequence[tuple[float, float]], frame_w: int, frame_h: int, margin: float = 0.1
+    zone: Sequence[tuple[float, float]],
+    frame_w: int,
+    frame_h: int,
+    margin: float = 0.1,
+    max_aspect: float = 4 / 3,
 ) -> tuple[int, int, int, int]:
     """The zone's bounding box grown by ``margin`` of its larger side on every side, plus
     0.3 of its height upwards (a person standing at the far kerb rises above the zone),
+    then widened or heightened to an aspect of at most ``max_aspect`` (the detector
+    resizes its input to a square: a long thin strip would squash people out of shape),
     clipped to the frame; as ``(x1, y1, x2, y2)``.
 
     People must be tracked *before* they step in, hence the margin around the zone.
 
     >>> auto_region([(100, 100), (300, 100), (300, 200), (100, 200)], 640, 480)
-    (80, 50, 320, 220)
+    (80, 45, 320, 225)
+    >>> auto_region([(0, 100), (640, 100), (640, 150), (0, 150)], 640, 480)  # a thin strip
+    (0, 0, 640, 480)
     """
     pts = np.asarray(zone, np.float64)
     x1, y1 = pts.min(axis=0)
     x2, y2 = pts.max(axis=0)
     m = margin * max(x2 - x1, y2 - y1)
     up = 0.3 * (y2 - y1)
-    return (
-        int(max(0, np.floor(x1 - m))),
-        int(max(0, np.floor(y1 - m - up))),
-        int(min(frame_w, np.ceil(x2 + m))),
-        int(min(frame_h, np.ceil(y2 + m))),
-    )
+    x1, x2 = max(0.0, x1 - m), min(float(frame_w), x2 + m)
+    y1, y2 = max(0.0, y1 - m - up), min(float(frame_h), y2 + m)
+    w, h = x2 - x1, y2 - y1
+    if w > max_aspect * h:
+        y1, y2 = _grow(y1, y2, w / max_aspect, frame_h)
+    elif h > max_aspect * w:
+        x1, x2 = _grow(x1, x2, h / max_aspect, frame_w)
+    return int(np.floor(x1)), int(np.floor(y1)), int(np.ceil(x2)), int(np.ceil(y2))
 
 
 class RegionDetector:
