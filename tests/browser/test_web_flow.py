@@ -49,6 +49,8 @@ def login_keyboard_only(page: Any, url: str, user: str) -> None:
     """Username field has focus; Tab to the password, Enter submits."""
     page.goto(f"{url}/console")
     assert "/console/login" in page.url
+    # autofocus is applied after the load event: wait for it rather than type into nothing
+    page.wait_for_function("() => document.activeElement.id === 'username'")
     page.keyboard.type(user)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORDS[user][1])
@@ -117,7 +119,7 @@ def test_review_display_notice_appeal_uphold(
     ref = re.search(r"fine (JW-\w{4}-\w{4}) issued", op.inner_text("main")).group(1)
     screen.wait_for_selector("li.item", timeout=SCREEN_UPDATE_MS)
     screen.wait_for_function(
-        "() => document.querySelector('li.item img') && document.querySelector('li.item img').naturalWidth > 0"
+        "() => [...document.querySelectorAll('li.item img')].some(i => i.naturalWidth > 0)"
     )
     assert screen.locator("#today").inner_text() == "1"
     assert "EUR 30.00" in screen.inner_text("#items")
@@ -221,12 +223,11 @@ def test_display_fits_both_orientations(
     page.goto(f"{url}/display/gw-main")
     page.wait_for_function("() => document.querySelectorAll('li.item img').length === 3")
     page.wait_for_function(
-        "() => [...document.querySelectorAll('li.item img')].every(i => i.naturalWidth > 0)"
+        "() => [...document.querySelectorAll('li.item img')].every(i => i.naturalWidth)"
     )
     # Everything on one screen: no scrolling on a kiosk, counters and rule visible.
-    assert page.evaluate(
-        "document.documentElement.scrollHeight <= innerHeight && document.documentElement.scrollWidth <= innerWidth"
-    )
+    root = "document.documentElement"
+    assert page.evaluate(f"{root}.scrollHeight <= innerHeight && {root}.scrollWidth <= innerWidth")
     for sel in ("#today", "#week", "#rule", "li.item"):
         box = page.locator(sel).first.bounding_box()
         assert box and box["y"] + box["height"] <= size[1] and box["x"] + box["width"] <= size[0], (
