@@ -128,10 +128,12 @@ class Central:
         return wire.ViolationEvent.model_validate(body)
 
 
-def camera_yaml(scene: str, out: Path, **override: Any) -> Path:
-    """A copy of a sample scene's camera.yaml with an absolute source (and overrides)."""
-    data = yaml.safe_load((SCENES / scene / "camera.yaml").read_text())
-    data["source"] = str(SCENES / scene / "video.mp4")
+def camera_yaml(scene: str | Path, out: Path, **override: Any) -> Path:
+    """A copy of a sample scene's camera.yaml (a name under sample_media/scenes or a
+    scene folder) with an absolute source, and ``override`` applied."""
+    folder = scene if isinstance(scene, Path) else SCENES / scene
+    data = yaml.safe_load((folder / "camera.yaml").read_text())
+    data["source"] = str(folder / "video.mp4")
     data.update(override)
     out.write_text(yaml.safe_dump(data))
     return out
@@ -239,3 +241,54 @@ def outbox_ids(path: Path) -> set[str]:
 
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         return {r[0] for r in db.execute("SELECT event_id FROM outbox")}
+
+
+class CentralPublisher:
+    """Central's side of the gallery topic: signed, retained announcements, logged in as
+    broker user ``central`` (the only one the ACL lets write it)."""
+
+    def __init__(self, broker: Broker, key: Ed25519PrivateKey) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.key = key
+        self.c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id="central-gallery", protocol=mqtt.MQTTv5
+        )
+        self.c.username_pw_set("central", PASSWORDS["central"])
+        if broker.tls:
+            self.c.tls_set(ca_certs=str(broker.cafile))
+        self.c.connect(broker.host, broker.port)
+        self.c.loop_start()
+
+    def announce(self, version: int, url: str, sha256: str, *, sign: bool = True) -> None:
+        import paho.mqtt.client as mqtt
+
+        ann = wire.GalleryAnnouncement(
+            device_id="central", version=str(version), sha256=sha256, url=url
+        )
+        if sign:
+            ann = wire.sign_message(ann, self.key)
+        info = self.c.publish(wire.GALLERY_TOPIC, ann.model_dump_json(), qos=1, retain=True)
+        info.wait_for_publish(10)
+        assert info.rc == mqtt.MQTT_ERR_SUCCESS
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def gallery_bytes(people: dict[str, list[str]], version: int, out: Path) -> bytes:
+    """A real gallery file (sface) built by edge.gallery.build from sample_media/faces."""
+    from edge.faces.config import FacesConfig
+    from edge.faces.detect import YuNetDetector
+    from edge.faces.embed import make_embedder
+    from edge.gallery.build import build_gallery
+
+    photos = REPO / "sample_media" / "faces" / "photos"
+    pairs = [(pid, photos / f"{n}.jpg") for pid, names in people.items() for n in names]
+    res = build_gallery(
+        pairs, {"sface": make_embedder("sface")}, FacesConfig(), YuNetDetector(), version
+    )
+    assert res.gallery is not None and not res.problems, res.problems
+    res.gallery.save(out)
+    return out.read_bytes()

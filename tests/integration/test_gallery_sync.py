@@ -10,14 +10,10 @@ import hashlib
 import threading
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from edge.faces.config import FacesConfig
-from edge.faces.detect import YuNetDetector
-from edge.faces.embed import make_embedder
 from edge.faces.stage import ViolatorFaces
-from edge.gallery.build import build_gallery
 from edge.gallery.store import Gallery
 from edge.gallery_sync import GallerySync
 from edge.gateway_config import BrokerConfig, GalleryConfig
@@ -25,8 +21,14 @@ from edge.health import HealthReporter
 from edge.outbox import Outbox
 from edge.transport.mqtt import MqttLink
 from jaywatch import wire
-from tests.edge.faces.helpers import PHOTOS, walking_frames
-from tests.integration.helpers import PASSWORDS, secure_broker, wait_until
+from tests.edge.faces.helpers import walking_frames
+from tests.integration.helpers import (
+    PASSWORDS,
+    CentralPublisher,
+    gallery_bytes,
+    secure_broker,
+    wait_until,
+)
 from tests.integration.snapshot_server import SnapshotServer
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -36,47 +38,11 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 def galleries(tmp_path_factory: pytest.TempPathFactory) -> dict[int, bytes]:
     """Version 1 enrols Obama (obama.jpg, obama2.jpg) and Biden; version 2 is the same
     gallery after Obama's erasure (Biden and the astronaut). Real files, real embeddings."""
-    det, emb = YuNetDetector(), {"sface": make_embedder("sface")}
-    people = {
-        1: {"p-obama": ["obama", "obama2"], "p-biden": ["biden"]},
-        2: {"p-biden": ["biden"], "p-astronaut": ["astronaut"]},
-    }
-    out = {}
     d = tmp_path_factory.mktemp("galleries")
-    for version, who in people.items():
-        pairs = [(pid, PHOTOS / f"{n}.jpg") for pid, names in who.items() for n in names]
-        res = build_gallery(pairs, emb, FacesConfig(), det, gallery_version=version)
-        assert res.gallery is not None and not res.problems, res.problems
-        res.gallery.save(d / f"g{version}.npz")
-        out[version] = (d / f"g{version}.npz").read_bytes()
-    return out
-
-
-class CentralPublisher:
-    """Central's side of the gallery topic: signed, retained announcements as user central."""
-
-    def __init__(self, broker, key) -> None:
-        self.key = key
-        self.c = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id="central-gallery", protocol=mqtt.MQTTv5
-        )
-        self.c.username_pw_set("central", PASSWORDS["central"])
-        self.c.connect(broker.host, broker.port)
-        self.c.loop_start()
-
-    def announce(self, version: int, url: str, sha256: str, *, sign: bool = True) -> None:
-        ann = wire.GalleryAnnouncement(
-            device_id="central", version=str(version), sha256=sha256, url=url
-        )
-        if sign:
-            ann = wire.sign_message(ann, self.key)
-        info = self.c.publish(wire.GALLERY_TOPIC, ann.model_dump_json(), qos=1, retain=True)
-        info.wait_for_publish(10)
-        assert info.rc == mqtt.MQTT_ERR_SUCCESS
-
-    def close(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
+    return {
+        1: gallery_bytes({"p-obama": ["obama", "obama2"], "p-biden": ["biden"]}, 1, d / "1"),
+        2: gallery_bytes({"p-biden": ["biden"], "p-astronaut": ["astronaut"]}, 2, d / "2"),
+    }
 
 
 def _decide_obama3(stage: ViolatorFaces, track: int):
