@@ -10,8 +10,9 @@ from tests.central.web.world import World, build_world
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = build_world(f"sqlite:///{tmp_path / 'central.db'}", tmp_path)
+def world(db_url: str, tmp_path: Path) -> Iterator[World]:
+    """SQLite and PostgreSQL (``db_url`` from tests/conftest.py)."""
+    w = build_world(db_url, tmp_path)
     yield w
     w.web.hub.stop()
     w.ctx.close()
