@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=400)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    scene = REPO / "sample_media" / "scenes" / "real_vtest"
+    scene = REPO / "sample_media" / "scenes" / "vtest_road"
     camera = args.camera or scene / "camera.yaml"
     video = args.video or next(p for p in scene.iterdir() if p.suffix in (".mp4", ".avi"))
     cfg = load_camera_config(camera)

@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JAYWATCH_BROWSER=0 scripts/setup.sh
-SCENE=${1:-sample_media/scenes/real_vtest}
+SCENE=${1:-sample_media/scenes/vtest_road}
 video=$(ls "$SCENE"/*.mp4 "$SCENE"/*.avi 2>/dev/null | head -1)
 exec .venv/bin/jaywatch edge process "$video" --camera "$SCENE/camera.yaml" --out out/demo --json
