@@ -5,5 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 JAYWATCH_BROWSER=0 scripts/setup.sh
 SCENE=${1:-sample_media/scenes/vtest_road}
-video=$(ls "$SCENE"/*.mp4 "$SCENE"/*.avi 2>/dev/null | head -1)
+shopt -s nullglob
+videos=("$SCENE"/*.mp4 "$SCENE"/*.avi)
+[[ ${#videos[@]} -gt 0 ]] || { echo "demo: no video in $SCENE" >&2; exit 2; }
+video=${videos[0]}
 exec .venv/bin/jaywatch edge process "$video" --camera "$SCENE/camera.yaml" --out out/demo --json

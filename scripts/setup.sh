@@ -30,7 +30,7 @@ fi
 stamp=.venv/.jaywatch-installed
 if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   log "installing jaywatch with extras edge, central, dev"
-  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v -i warning || true
   .venv/bin/pip install -q -e '.[edge,central,dev]'
   # face_recognition pins a dlib that needs a long source build; dlib-bin (in the edge
   # extra) provides the same module, so the package itself goes in without its deps.
