@@ -38,17 +38,22 @@ def _templates() -> Jinja2Templates:
 def mount_web(
     app: FastAPI,
     ctx: Context,
+    publish_mqtt: bool = False,
     publisher: Publisher | None = None,
     poll_s: float = 0.5,
     rate_per_minute: int | None = None,
 ) -> WebState:
     """Add console (/console), display (/display) and notice (/notice) pages to ``app``.
 
-    ``publisher`` (e.g. ``central.display.mqtt.DisplayMqttPublisher(cfg.mqtt)``) also
-    publishes every screen's feed on MQTT; then call ``state.hub.start()`` at startup so
-    signs get updates with no browser connected. Without it the hub starts with the
-    first screen that connects.
+    ``publish_mqtt=True`` also publishes every screen's feed, retained, on its MQTT
+    display topic (broker from ``ctx.config.mqtt``) and starts the display hub now, so
+    LED signs get updates with no browser connected (``publisher`` replaces the MQTT
+    publisher, e.g. in tests). Otherwise the hub starts with the first screen.
     """
+    if publish_mqtt and publisher is None:
+        from central.display.mqtt import DisplayMqttPublisher
+
+        publisher = DisplayMqttPublisher(ctx.config.mqtt)
     from central.display.routes import router as display_router
     from central.web.auth import NeedLogin
     from central.web.citizen import router as citizen_router
@@ -61,6 +66,8 @@ def mount_web(
         limiter=RateLimiter(rate_per_minute or ctx.config.api.public_rate_per_minute),
     )
     app.state.jaywatch_web = state
+    if publisher is not None:
+        state.hub.start()
     app.include_router(console_router)
     app.include_router(display_router)
     app.include_router(citizen_router)

@@ -1,34 +1,26 @@
-"""Browser sessions for the console: login form, HttpOnly cookie, per-session CSRF token.
+"""Browser sessions for the console, on top of central's accounts (central.workflow.users):
+a login form, an HttpOnly SameSite=Strict cookie holding the session token, and the
+session's CSRF token in every form.
 
-Sessions live in central's ``api_sessions`` table (only the token's sha256 is stored),
-so a console login and an API session are the same kind of record and expire, are
-purged and are revoked the same way. Every form POST carries the session's CSRF token.
+A console login and an API session are the same ``api_sessions`` record, so they expire,
+are purged and are revoked the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated
 
-import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from central import audit
-from central.store.models import ApiSession, User, utcnow
 from central.web.state import WebState, web_state
+from central.workflow import users
 from central.workflow.common import Actor
 
 COOKIE = "jw_session"
-_hasher = PasswordHasher()
-# Verified against when the user does not exist, so both failures cost the same time.
-_DUMMY_HASH = _hasher.hash("jaywatch-dummy-password")
 
 
 @dataclass(frozen=True)
@@ -48,60 +40,27 @@ class NeedLogin(Exception):
         self.next_url = next_url
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def login(session: Session, username: str, password: str, hours: float) -> str | None:
-    """Check the password; on success create a session and return its cookie token."""
-    user = session.execute(
-        sa.select(User).where(User.username == username, User.disabled.is_(False))
-    ).scalar()
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-        ok = user is not None
-    except (VerificationError, InvalidHashError):
-        ok = False
-    audit.record(
-        session,
-        f"user:{username[:64]}",
-        "login.ok" if ok else "login.fail",
-        f"user:{username[:64]}",
-    )
-    if not ok or user is None:
+    """Check the password; on success open a session and return its cookie token.
+    Failures are audited too (a run of them is what an auditor looks for)."""
+    user = users.authenticate(session, username, password)
+    if user is None:
+        name = username[:64]
+        audit.record(session, f"anonymous:{name}", "login.fail", f"user:{name}")
         return None
-    token = secrets.token_urlsafe(32)
-    session.add(
-        ApiSession(
-            token_hash=_token_hash(token),
-            csrf_token=secrets.token_urlsafe(24),
-            user_id=user.id,
-            expires=utcnow() + timedelta(hours=hours),
-        )
-    )
-    return token
+    return users.open_session(session, user, hours).token
 
 
 def logout(session: Session, token: str) -> None:
-    session.execute(sa.delete(ApiSession).where(ApiSession.token_hash == _token_hash(token)))
+    users.close_session(session, token)
 
 
 def session_user(session: Session, token: str | None) -> WebUser | None:
-    if not token:
+    found = users.session_user(session, token) if token else None
+    if found is None:
         return None
-    row = session.execute(
-        sa.select(User, ApiSession.csrf_token)
-        .join(ApiSession, ApiSession.user_id == User.id)
-        .where(
-            ApiSession.token_hash == _token_hash(token),
-            ApiSession.expires > utcnow(),
-            User.disabled.is_(False),
-        )
-    ).first()
-    if row is None:
-        return None
-    user, csrf = row
-    return WebUser(Actor(user.username, user.role, user.id), csrf)
+    user, api_session = found
+    return WebUser(users.actor_of(user), api_session.csrf_token)
 
 
 def current_user(request: Request, st: Annotated[WebState, Depends(web_state)]) -> WebUser:
@@ -126,8 +85,3 @@ def require(*roles: str):  # type: ignore[no-untyped-def]
 def check_csrf(user: WebUser, token: str) -> None:
     if not hmac.compare_digest(user.csrf.encode(), (token or "").encode()):
         raise HTTPException(403, "form expired or forged (CSRF token mismatch): reload the page")
-
-
-def hash_password(password: str) -> str:
-    """argon2id hash (used by tests and by the CLI until ``central user add`` exists)."""
-    return _hasher.hash(password)

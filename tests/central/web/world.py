@@ -22,13 +22,13 @@ from PIL import Image
 from central.context import Context
 from central.ingest.classify import AcceptedEvent, Incoming, KeyCache, classify
 from central.ingest.store import load_device_keys, store_batch
-from central.store.models import Notice, User
+from central.store.models import Notice
 from central.web import mount_web
-from central.web.auth import hash_password
 from central.web.state import WebState
 from central.workflow.common import SYSTEM
 from central.workflow.devices import register_device
 from central.workflow.persons import enrol
+from central.workflow.users import create_user
 from jaywatch import wire
 from tests.central.helpers import ADMIN, make_context
 
@@ -142,7 +142,7 @@ def build_world(db_url: str, tmp_path: Path, poll_s: float = 0.3, rate: int = 10
         register_device(s, SYSTEM, "gw-other", wire.public_key_bytes(wire.generate_device_key()))
         p = enrol(s, ADMIN, ctx.rules, PERSON_PHONE, "road traffic act s.12", name=PERSON_NAME)
         for name, (role, pw) in PASSWORDS.items():
-            s.add(User(username=name, password_hash=hash_password(pw), role=role))
+            create_user(s, SYSTEM, name, pw, role)
         person_id = p.id
     app = FastAPI()
     web = mount_web(app, ctx, poll_s=poll_s, rate_per_minute=rate)
