@@ -13,9 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repo (tests.*) importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.faces.config import FacesConfig
 from edge.faces.detect import YuNetDetector

@@ -46,13 +46,16 @@ class FacesConfig(_Strict):
     anonymise_score: Annotated[float, Field(gt=0, lt=1)] = 0.5
     # Person-box crops are upscaled at most this much before detection (small, far faces).
     detect_max_upscale: Annotated[float, Field(ge=1, le=8)] = 3.0
-    # Cosine similarity a person's combined score must reach, per backend.
-    thresholds: dict[Backend, Fraction] = {"sface": 0.40, "dlib": 0.90}
+    # Cosine similarity a person's combined score must reach, per backend. From
+    # docs/face-accuracy.md: max(published point, highest impostor score seen + 0.05).
+    # dlib's impostors reached 0.93 there, so its threshold practically never matches.
+    thresholds: dict[Backend, Fraction] = {"sface": 0.40, "dlib": 0.98}
     # Best person must beat the second-best person by at least this much.
     margin: Fraction = 0.05
     top_k: Annotated[int, Field(ge=1, le=1000)] = 10
-    # Quality gate for one face.
-    min_face_px: Annotated[int, Field(ge=8, le=1024)] = 32
+    # Quality gate for one face. Face height = YuNet box height; 40 px is the smallest
+    # size at which SFace stayed reliable in docs/face-accuracy.md.
+    min_face_px: Annotated[int, Field(ge=8, le=1024)] = 40
     min_sharpness: Annotated[float, Field(ge=0)] = 20.0
     # Best-shot buffer and decision rule.
     max_faces_per_track: Annotated[int, Field(ge=1, le=64)] = 5

@@ -103,7 +103,7 @@ def scaled_to_face(img: np.ndarray, face_h: float, target: int) -> np.ndarray:
 
 
 def impostor_faces(
-    detector: YuNetDetector, dirs: Iterable[Path], sface: Embedder
+    detector: YuNetDetector, dirs: Iterable[Path], sface: Embedder, exclude: set[str] = frozenset()
 ) -> list[tuple[np.ndarray, float]]:
     """Distinct faces (≥ 48 px, score ≥ 0.8) from unlabelled images, as (image, face_h).
 
@@ -113,7 +113,10 @@ def impostor_faces(
     kept: list[tuple[np.ndarray, float]] = []
     vecs: list[np.ndarray] = []
     files = sorted(
-        f for d in dirs for f in d.rglob("*") if f.suffix.lower() in {".jpg", ".jpeg", ".png"}
+        f
+        for d in dirs
+        for f in d.rglob("*")
+        if f.suffix.lower() in {".jpg", ".jpeg", ".png"} and f.name not in exclude
     )
     for f in files:
         img = cv2.imread(str(f), cv2.IMREAD_COLOR)
@@ -140,6 +143,7 @@ def evaluate(
     cfg: FacesConfig,
     sizes: tuple[int, ...] = SIZES,
     progress: bool = False,
+    exclude: set[str] = frozenset(),
 ) -> tuple[dict[str, Results], int]:
     from tqdm import tqdm
 
@@ -147,19 +151,20 @@ def evaluate(
     embedders = {b: make_embedder(b, cfg.sface_model, cfg.threads) for b in backends}
     photos = load_manifest()
     images = [cv2.imread(str(p.path), cv2.IMREAD_COLOR) for p in photos]
-    enrolled: dict[str, np.ndarray] = {}
-    face_h: list[float] = []
-    for img in images:
-        xywh, lm = largest_face(detector, img, cfg.detector_score, 1.0)
-        face_h.append(float(xywh[3]))
-        for b, e in embedders.items():
-            enrolled.setdefault(b, [])
-            enrolled[b].append(e.embed(img, xywh, lm))  # type: ignore[union-attr]
-    enrolled = {b: np.stack(v) for b, v in enrolled.items()}
+    found = [largest_face(detector, img, cfg.detector_score, 1.0) for img in images]
+    if any(f is None for f in found):
+        raise RuntimeError("a labelled photo has no detectable face")
+    face_h = [float(f[0][3]) for f in found]  # type: ignore[index]
+    enrolled = {
+        b: np.stack([e.embed(img, *f) for img, f in zip(images, found, strict=True)])  # type: ignore[misc]
+        for b, e in embedders.items()
+    }
     ident = np.array([p.identity for p in photos])
     source = np.array([p.source for p in photos])
     extra = (
-        impostor_faces(detector, impostor_dirs, embedders.get("sface") or make_embedder("sface"))
+        impostor_faces(
+            detector, impostor_dirs, embedders.get("sface") or make_embedder("sface"), exclude
+        )
         if impostor_dirs
         else []
     )
@@ -291,7 +296,8 @@ def plot(results: dict[str, Results], summaries: dict[str, dict], path: Path) ->
         _, _, gv = _arr(r.genuine)
         _, _, iv = _arr(r.impostor)
         ax = axes[0][k]
-        bins = np.linspace(min(-0.3, np.nanmin(iv)), 1.0, 60)
+        lo = min(np.nanmin(iv), np.nanmin(gv)) - 0.02
+        bins = np.linspace(lo, min(1.0, max(np.nanmax(gv), np.nanmax(iv)) + 0.02), 60)
         ax.hist(
             iv, bins=bins, alpha=0.6, density=True, label=f"impostor (n={len(iv)})", color="tab:red"
         )
@@ -385,6 +391,13 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="unlabelled images whose faces are none of the labelled people",
     )
+    ap.add_argument(
+        "--impostor-exclude",
+        action="append",
+        default=[],
+        metavar="FILENAME",
+        help="a file in --impostor-dir checked by eye to show a labelled person (not an impostor)",
+    )
     ap.add_argument("--plot", type=Path, default=REPO / "docs" / "face-accuracy.png")
     ap.add_argument("--json", type=Path, help="also write the summary as JSON here")
     args = ap.parse_args(argv)
@@ -392,7 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     dirs = [d for d in args.impostor_dir if d.is_dir()]
     for d in set(args.impostor_dir) - set(dirs):
         print(f"warning: {d}: not a directory, skipped", file=sys.stderr)
-    results, n_extra = evaluate(backends, dirs, FacesConfig(), progress=sys.stderr.isatty())
+    results, n_extra = evaluate(
+        backends,
+        dirs,
+        FacesConfig(),
+        progress=sys.stderr.isatty(),
+        exclude=set(args.impostor_exclude),
+    )
     summaries = {b: summarise(r) for b, r in results.items()}
     plot(results, summaries, args.plot)
     print(markdown(summaries, n_extra))

@@ -17,7 +17,7 @@ SHARP_H = 64
 
 @dataclass(frozen=True, slots=True)
 class FaceQuality:
-    size_px: float  # min(w, h) of the box
+    size_px: float  # face (YuNet box) height, the measure docs/face-accuracy.md uses
     sharpness: float  # variance of Laplacian at 64 px height
     frontal: float  # 1 = eyes level, nose centred between them; 0 = profile or garbage
     ok: bool
@@ -75,7 +75,7 @@ def assess(
     min_sharpness: float,
     min_frontal: float = 0.3,
 ) -> FaceQuality:
-    size = float(min(xywh[2], xywh[3]))
+    size = float(xywh[3])
     sharp = sharpness(image_bgr, xywh)
     front = frontal_score(landmarks)
     reason = ""

@@ -69,9 +69,9 @@ def _one_face(
         return "no face found (need one clear, frontal face)"
     if len(faces) > 1:
         return f"{len(faces)} faces found; an enrolment photo must show exactly one person"
-    size = float(min(faces.xywh[0, 2:]))
+    size = float(faces.xywh[0, 3])  # face height, as everywhere
     if size < MIN_ENROL_FACE_PX:
-        return f"face is {size:.0f} px; enrolment needs at least {MIN_ENROL_FACE_PX} px"
+        return f"face is {size:.0f} px tall; enrolment needs at least {MIN_ENROL_FACE_PX} px"
     if frontal_score(faces.landmarks[0]) < 0.3:
         return "face is turned away or tilted; enrol a frontal photo"
     return faces.xywh[0], faces.landmarks[0]
@@ -112,12 +112,16 @@ def build_gallery(
         vecs = {name: e.embed(image, *face) for name, e in embedders.items()}
         per_person.setdefault(person, []).append((path, vecs))
 
+    # Photos are checked against each other with the backend that will match (the
+    # configured one), at its threshold; the others' thresholds may be unusable (dlib's,
+    # docs/face-accuracy.md) and would refuse genuine photos.
+    judges = [cfg.backend] if cfg.backend in embedders else list(embedders)
     persons: list[str] = []
     rows: dict[str, list[tuple[np.ndarray, int, str]]] = {name: [] for name in embedders}
     for person, photos in per_person.items():
         bad = np.zeros(len(photos), bool)
         worst: dict[int, str] = {}
-        for name in embedders:
+        for name in judges:
             m = np.stack([v[name] for _, v in photos])
             sims = m @ m.T
             dis = _disagreeing(sims, cfg.thresholds[name])
