@@ -161,3 +161,11 @@ def test_bad_config_named(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert rc == 2 and f"{cfg}: faces.thresholds.sface" in err
+
+
+def test_example_config_is_the_shipped_default():
+    from edge.faces.config import FacesConfig
+    from edge.gallery.cli import load_faces_config
+    from tests.edge.faces.helpers import REPO
+
+    assert load_faces_config(REPO / "config" / "faces.example.yaml") == FacesConfig()
