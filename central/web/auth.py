@@ -43,9 +43,10 @@ class NeedLogin(Exception):
 def login(session: Session, username: str, password: str, hours: float) -> str | None:
     """Check the password; on success open a session and return its cookie token.
     Failures are audited too (a run of them is what an auditor looks for)."""
-    user = users.authenticate(session, username, password)
+    # PostgreSQL refuses NUL in text: such a name can never exist, so it is just a failure.
+    user = None if "\x00" in username else users.authenticate(session, username, password)
     if user is None:
-        name = username[:64]
+        name = username[:64].replace("\x00", "\\x00")
         audit.record(session, f"anonymous:{name}", "login.fail", f"user:{name}")
         return None
     return users.open_session(session, user, hours).token

@@ -9,6 +9,7 @@ a URL (forms POST it), and the evidence is inlined so no image URL can be shared
 from __future__ import annotations
 
 import base64
+import re
 import time
 from typing import Annotated, Any
 
@@ -29,6 +30,9 @@ FAIL_MIN_S = 0.35  # every failed lookup takes at least this long, whatever fail
 WRONG = "We could not open a notice with this reference and code. Check both against your SMS."
 LIMITED = "Too many attempts from your connection. Please wait a minute and try again."
 CITIZEN_ROLES_SHOWN = ("before", "entry", "after", "face")
+# References and codes are short runs of letters, digits and dashes; anything else (NUL,
+# quotes, 10 kB of text) is simply a wrong reference — and never reaches the database.
+_PLAUSIBLE = re.compile(r"[A-Za-z0-9-]{1,32}")
 
 
 def _client(request: Request) -> str:
@@ -47,8 +51,10 @@ def _open(st: WebState, request: Request, reference: str, code: str) -> Fine | R
     started = time.monotonic()
     if not st.limiter.allow(f"notice:{_client(request)}"):
         return _form(st, request, reference, LIMITED, 429)
-    with st.ctx.sessions() as s:
-        fine = sanctions.check_access_code(s, reference[:32], code[:32])
+    fine = None
+    if _PLAUSIBLE.fullmatch(reference) and _PLAUSIBLE.fullmatch(code):
+        with st.ctx.sessions() as s:
+            fine = sanctions.check_access_code(s, reference, code)
     if fine is None:
         time.sleep(max(0.0, FAIL_MIN_S - (time.monotonic() - started)))
         return _form(st, request, reference, WRONG, 403)

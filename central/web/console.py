@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from central import audit
@@ -23,6 +23,7 @@ from central.workflow.devices import list_devices
 router = APIRouter(prefix="/console", tags=["console"])
 
 STAFF = ("operator", "supervisor", "auditor", "admin")
+MAX_ID = 2**31 - 1  # beyond any row id; bigger numbers overflow the DB driver
 REASON_LABELS = {
     "not_a_violation": "Not a violation (signal green, on the pavement…)",
     "wrong_person": "Wrong person (the face match is wrong)",
@@ -213,7 +214,7 @@ def event_page(
 def evidence_image(
     *,
     event_id: str,
-    pos: int,
+    pos: Annotated[int, Path(ge=0, le=64)],
     user: Annotated[WebUser, Depends(require("operator", "supervisor", "auditor"))],
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
@@ -289,7 +290,7 @@ def appeals(
 @router.get("/appeals/{appeal_id}", response_class=HTMLResponse)
 def appeal_page(
     *,
-    appeal_id: int,
+    appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     request: Request,
     user: Annotated[WebUser, Depends(require(*sanctions.APPEAL_DECIDE_ROLES))],
     st: Annotated[WebState, Depends(web_state)],
@@ -309,7 +310,7 @@ def appeal_page(
 @router.post("/appeals/{appeal_id}/decide")
 def decide(
     *,
-    appeal_id: int,
+    appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     decision: Annotated[str, Form(pattern="^(uphold|deny)$")],
     note: Annotated[str, Form(max_length=2000)] = "",
     csrf_token: Annotated[str, Form()] = "",
@@ -345,7 +346,7 @@ def dashboard(
 def plot(
     *,
     name: str,
-    days: int = 7,
+    days: Annotated[int, Query(ge=1, le=90)] = 7,
     user: Annotated[WebUser, Depends(require(*STAFF))],
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
@@ -355,7 +356,7 @@ def plot(
     if chart is None:
         raise HTTPException(404, "no such plot")
     with st.ctx.sessions() as s:
-        png = chart(s, max(1, min(days, 90)))
+        png = chart(s, days)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=30"})
 
 
@@ -375,7 +376,7 @@ def devices(
 def audit_log(
     *,
     request: Request,
-    before: int | None = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     user: Annotated[WebUser, Depends(require("auditor", "admin"))],
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
