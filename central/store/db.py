@@ -14,8 +14,11 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 def make_engine(url: str, **kw: Any) -> sa.Engine:
     """An engine with the pragmas every SQLite connection needs (WAL, FKs, busy wait).
 
-    pysqlite's own transaction handling is switched off so SQLAlchemy's BEGIN really
-    starts a transaction before the first SELECT (consistent read-then-write).
+    pysqlite's own transaction handling is switched off and every transaction starts
+    with ``BEGIN IMMEDIATE``: a deferred transaction that read before another process
+    committed fails at its first write (SQLITE_BUSY_SNAPSHOT, no busy wait), whereas an
+    immediate one waits its turn (busy_timeout). SQLite is the one-box default, where
+    serialised writers are fine; a city runs PostgreSQL.
     """
     u = sa.make_url(url)
     if u.get_backend_name() != "sqlite":
@@ -36,7 +39,7 @@ def make_engine(url: str, **kw: Any) -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

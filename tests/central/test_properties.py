@@ -60,7 +60,7 @@ class World:
 
     def __init__(self, ctx: Context, key: Any, seen: Counter) -> None:
         self.ctx, self.key, self.seen = ctx, key, seen
-        self.keys = KeyCache(lambda: load_device_keys(ctx.sessions()))
+        self.keys = KeyCache(self._load_keys)
         with ctx.sessions.begin() as s:  # a clean slate for every example
             for t in (
                 "notices",
@@ -77,6 +77,10 @@ class World:
         self.appeals: list[int] = []
         self.confirmed_by_operator: set[str] = set()
         self.ingested: set[str] = set()
+
+    def _load_keys(self) -> dict[str, bytes]:
+        with self.ctx.sessions() as s:
+            return load_device_keys(s)
 
     def _ingest(self, payload: bytes) -> str:
         c = classify(Incoming(wire.violation_topic("gw-1"), payload), self.keys, 10_000_000)

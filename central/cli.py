@@ -1,0 +1,179 @@
+"""``jaywatch central …`` sub-commands. Heavy imports stay inside the functions."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from typing import Any
+
+
+def _context(args: argparse.Namespace) -> Any:
+    from central.config import load_config
+    from central.context import Context
+
+    return Context.from_config(load_config(args.config))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from central.config import load_config
+    from central.store.db import migrate
+
+    migrate(load_config(args.config).database_url)
+    print("database schema is current")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+    import threading
+
+    from central.ingest.consumer import IngestWorker
+
+    ctx = _context(args)
+    worker = None
+    if not args.no_ingest:
+        worker = IngestWorker(ctx.config.mqtt, ctx.config.ingest, ctx.sessions, ctx.evidence)
+        worker.start(wait_connected=0)
+    try:
+        if args.no_api:
+            threading.Event().wait()
+        else:
+            import uvicorn
+
+            from central.api.app import create_app
+
+            uvicorn.run(create_app(ctx), host=args.host, port=args.port, log_level="info")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if worker:
+            worker.stop()
+            logging.getLogger(__name__).info("ingest counts: %s", dict(worker.counts))
+        ctx.close()
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from central.workflow.common import SYSTEM
+    from central.workflow.users import create_user
+
+    password = os.environ.get("JAYWATCH_PASSWORD") or getpass.getpass(
+        f"password for {args.username}: "
+    )
+    ctx = _context(args)
+    try:
+        with ctx.sessions.begin() as s:
+            create_user(s, SYSTEM, args.username, password, args.role)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        ctx.close()
+    print(f"user {args.username} ({args.role}) created")
+    return 0
+
+
+def cmd_device_add(args: argparse.Namespace) -> int:
+    from central.workflow.common import SYSTEM, WorkflowError
+    from central.workflow.devices import parse_public_key, register_device
+
+    cameras = {}
+    for spec in args.camera or []:
+        cam, _, place = spec.partition("=")
+        cameras[cam] = place
+    ctx = _context(args)
+    try:
+        key = parse_public_key(args.public_key)
+        with ctx.sessions.begin() as s:
+            creds = register_device(s, SYSTEM, args.device_id, key, args.place, cameras)
+    except (ValueError, WorkflowError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        ctx.close()
+    print(f"device {creds.device_id} registered")
+    print(f"mqtt username: {creds.mqtt_username}")
+    print(f"mqtt password: {creds.mqtt_password}")
+    print("# add to the broker:")
+    print(f"#   mosquitto_passwd -b <password_file> {creds.mqtt_username} '{creds.mqtt_password}'")
+    print("# ACL lines:")
+    print(creds.acl())
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from central.retention import run_purge
+
+    ctx = _context(args)
+    try:
+        counts = run_purge(ctx.sessions, ctx.evidence, ctx.config.retention)
+    finally:
+        ctx.close()
+    for kind, n in sorted(counts.items()):
+        print(f"{kind}: {n}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from central import audit
+
+    ctx = _context(args)
+    try:
+        with ctx.sessions() as s:
+            report = audit.verify(s, expect_head=args.expect_head)
+    finally:
+        ctx.close()
+    for p in report.problems:
+        print(f"PROBLEM: {p}")
+    print(f"{report.entries} entries, head {report.head}: {'OK' if report.ok else 'BROKEN'}")
+    return 0 if report.ok else 1
+
+
+def register(subparsers: Any) -> None:
+    central = subparsers.add_parser("central", help="the central service")
+    central.add_argument(
+        "--config",
+        default=os.environ.get("JAYWATCH_CENTRAL_CONFIG"),
+        help="central YAML (default: $JAYWATCH_CENTRAL_CONFIG, else built-in defaults)",
+    )
+    sub = central.add_subparsers(dest="central_command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("migrate", help="bring the database schema up to date")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("serve", help="run MQTT ingest and the HTTP API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-ingest", action="store_true", help="API only")
+    p.add_argument("--no-api", action="store_true", help="ingest only")
+    p.set_defaults(func=cmd_serve)
+
+    user = sub.add_parser("user", help="staff accounts").add_subparsers(
+        dest="user_command", required=True, metavar="COMMAND"
+    )
+    p = user.add_parser("add", help="add a user (password from $JAYWATCH_PASSWORD or prompt)")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, choices=["operator", "supervisor", "auditor", "admin"])
+    p.set_defaults(func=cmd_user_add)
+
+    device = sub.add_parser("device", help="gateways").add_subparsers(
+        dest="device_command", required=True, metavar="COMMAND"
+    )
+    p = device.add_parser("add", help="register a gateway; prints its MQTT credentials")
+    p.add_argument("device_id")
+    p.add_argument("--public-key", required=True, help="Ed25519 public key, base64 or hex")
+    p.add_argument("--place", default="", help="where the gateway is (shown on screens)")
+    p.add_argument("--camera", action="append", help="CAMERA_ID=place (repeatable)")
+    p.set_defaults(func=cmd_device_add)
+
+    p = sub.add_parser("purge", help="delete records past their retention time")
+    p.set_defaults(func=cmd_purge)
+
+    aud = sub.add_parser("audit", help="audit log").add_subparsers(
+        dest="audit_command", required=True, metavar="COMMAND"
+    )
+    p = aud.add_parser("verify", help="check the hash chain; exit 1 if broken")
+    p.add_argument("--expect-head", help="head hash from an earlier run (detects truncation)")
+    p.set_defaults(func=cmd_audit_verify)

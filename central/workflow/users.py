@@ -1,0 +1,91 @@
+"""Staff accounts (argon2id hashes) and API sessions (random tokens, stored hashed)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import Session
+
+from central import audit
+from central.store.models import ROLES, ApiSession, User, utcnow
+from central.workflow.common import Actor, Conflict, require_role
+
+_hasher = PasswordHasher()
+_USERNAME = re.compile(r"^[a-z0-9_.-]{2,64}$")
+# Verified when the user does not exist, so a wrong username costs the same time.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+def create_user(session: Session, actor: Actor, username: str, password: str, role: str) -> User:
+    require_role(actor, "admin", "system")
+    if not _USERNAME.match(username):
+        raise ValueError(f"username {username!r}: expected 2-64 of [a-z0-9_.-]")
+    if role not in ROLES:
+        raise ValueError(f"role {role!r}: expected one of {list(ROLES)}")
+    if len(password) < 12:
+        raise ValueError("password: at least 12 characters")
+    if session.execute(sa.select(User.id).where(User.username == username)).first():
+        raise Conflict(f"user {username}: exists")
+    u = User(username=username, password_hash=_hasher.hash(password), role=role)
+    session.add(u)
+    session.flush()
+    audit.record(session, actor.label, "user.create", f"user:{username}", {"role": role})
+    return u
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    u = session.execute(sa.select(User).where(User.username == username)).scalar()
+    try:
+        _hasher.verify(u.password_hash if u else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if u is None or u.disabled:
+        return None
+    return u
+
+
+def actor_of(u: User) -> Actor:
+    return Actor(name=u.username, role=u.role, user_id=u.id)
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str
+    csrf_token: str
+    expires: datetime
+
+
+def open_session(session: Session, user: User, hours: float) -> NewSession:
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    expires = utcnow() + timedelta(hours=hours)
+    session.add(
+        ApiSession(token_hash=_hash_token(token), csrf_token=csrf, user_id=user.id, expires=expires)
+    )
+    audit.record(session, f"{user.role}:{user.username}", "user.login", f"user:{user.username}")
+    return NewSession(token, csrf, expires)
+
+
+def session_user(session: Session, token: str) -> tuple[User, ApiSession] | None:
+    row = session.execute(
+        sa.select(User, ApiSession)
+        .join(ApiSession, ApiSession.user_id == User.id)
+        .where(ApiSession.token_hash == _hash_token(token), ApiSession.expires > utcnow())
+    ).first()
+    if row is None or row[0].disabled:
+        return None
+    return row[0], row[1]
+
+
+def close_session(session: Session, token: str) -> None:
+    session.execute(sa.delete(ApiSession).where(ApiSession.token_hash == _hash_token(token)))
