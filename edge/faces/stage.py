@@ -30,6 +30,8 @@ from edge.faces.match import GalleryMatcher
 from edge.faces.quality import assess
 from edge.gallery.store import Gallery
 
+STALE_AFTER_S = 60.0
+
 
 @dataclass(frozen=True, slots=True)
 class FaceMatch:
@@ -95,6 +97,7 @@ class ViolatorFaces:
     ) -> None:
         """Look for the flagged person's face in this frame; keep it if it is a best shot."""
         cfg = self.cfg
+        self._expire(t)
         tf = self._tracks.setdefault(track_id, TrackFaces(first_t=t))
         faces = self.detector.detect_in_box(
             frame_bgr, np.asarray(person_xyxy), cfg.detector_score, cfg.detect_max_upscale
@@ -151,6 +154,13 @@ class ViolatorFaces:
             matcher.gallery_version,
         )
         return FaceDecision(m, tf.seen, len(tf.shots), tf.shots[0].face_jpeg(), "", score)
+
+    def _expire(self, t: float) -> None:
+        """Drop faces of tracks nobody decided on for long (a caller that lost a track
+        must not make the stage keep a person's face forever)."""
+        limit = max(STALE_AFTER_S, 10 * self.cfg.decide_after_s)
+        for tid in [k for k, v in self._tracks.items() if t - v.first_t > limit]:
+            del self._tracks[tid]
 
     def forget(self, track_id: int) -> None:
         """Drop a track's faces without deciding (e.g. the violation was withdrawn)."""

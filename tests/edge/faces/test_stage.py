@@ -126,3 +126,16 @@ def test_gallery_of_another_model_is_refused(detector, embedders, gallery_with_o
     other.model_sha256 = "0" * 64
     with pytest.raises(GalleryError, match="cannot be compared"):
         ViolatorFaces(FacesConfig(), gallery_with_obama, detector=detector, embedder=other)
+
+
+def test_undecided_tracks_are_dropped_after_a_while(detector, embedders, gallery_with_obama):
+    stage = ViolatorFaces(
+        FacesConfig(), gallery_with_obama, detector=detector, embedder=embedders["sface"]
+    )
+    frames = list(walking_frames("obama3", n=2))
+    stage.observe(1, *frames[0])
+    stage.observe(2, frames[1][0], frames[1][1], 10.0)
+    assert stage.ready(1, 10.0)  # still held: 10 s is not stale
+    stage.observe(2, frames[1][0], frames[1][1], 1000.0)
+    assert not stage.ready(1, 1000.0)
+    assert stage.decide(1).reason == "track was never observed"
