@@ -3,7 +3,7 @@ committed at central, excluding the face stage (faces disabled on the camera).
 
 Real parts: the edge Gateway (signing, SQLite outbox with fsync, MqttLink), a mosquitto
 started here (tests/services.py), central's IngestWorker storing into SQLite (or
-PostgreSQL with ``--db-url``). Two measurements:
+a throwaway PostgreSQL database with ``--postgres``). Two measurements:
 
 - ``scene``: the real pipeline on sample_media/scenes/vtest_road inside a running
   Gateway; each violation is timed from the moment the camera worker hands it to the
@@ -14,11 +14,12 @@ PostgreSQL with ``--db-url``). Two measurements:
   for percentiles. ``to_row`` uses the row's ``received`` time (set in the storing
   transaction), ``to_ack`` the ack's arrival (after the commit).
 
-Baseline measured in the same run: raw MQTT QoS 1 publish → receive of a payload of the
-same size through the same broker (no outbox, no DB). Ratios are p99 / baseline p99.
+Baseline measured in the same run, interleaved with the replay: raw MQTT QoS 1 publish →
+receive of a payload of the same size through the same broker (no signing, outbox or DB).
+Ratios are p99 / baseline p99.
 Target of issue 5: p99 ≤ 300 ms.
 
-    .venv/bin/python bench/bench_end_to_end.py [--events 200] [--rate 20] [--tls]
+    .venv/bin/python bench/bench_end_to_end.py [--events 200] [--rate 20] [--tls] [--postgres]
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import json
 import os
 import platform
 import tempfile
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -86,39 +86,42 @@ class AckTap:
         self.c.loop_stop()
 
 
-def baseline_ms(broker: Broker, payload_bytes: int, n: int, rate: float) -> list[float]:
-    """Raw QoS 1 publish → receive through the same broker, same payload size."""
-    got: dict[int, float] = {}
-    done = threading.Event()
+class RawProbe:
+    """The baseline: raw QoS 1 publish → receive of a same-size payload through the same
+    broker (no signing, outbox, ingest or DB). Sent interleaved with the replayed events,
+    so both see the same machine load."""
 
-    def on_message(_c: object, _u: object, m: mqtt.MQTTMessage) -> None:
-        got[int(m.payload[:8])] = time.time()
-        if len(got) >= n:
-            done.set()
+    def __init__(self, broker: Broker, payload_bytes: int) -> None:
+        self.sent: dict[int, float] = {}
+        self.got: dict[int, float] = {}
+        self.body = os.urandom(payload_bytes // 2 + 8).hex().encode()[: max(0, payload_bytes - 8)]
+        self.clients = []
+        for cid in ("base-sub", "base-pub"):
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+            if broker.tls:
+                c.tls_set(ca_certs=str(broker.cafile))
+            c.connect(broker.host, broker.port)
+            c.loop_start()
+            self.clients.append(c)
+        self.clients[0].on_message = self._on_message
+        self.clients[0].subscribe("bench/baseline", qos=1)
+        time.sleep(0.3)
 
-    clients = []
-    for cid in ("base-sub", "base-pub"):
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
-        if broker.tls:
-            c.tls_set(ca_certs=str(broker.cafile))
-        c.connect(broker.host, broker.port)
-        c.loop_start()
-        clients.append(c)
-    sub, pub = clients
-    sub.on_message = on_message
-    sub.subscribe("bench/baseline", qos=1)
-    time.sleep(0.3)
-    sent: dict[int, float] = {}
-    body = os.urandom(payload_bytes // 2).hex().encode()[: payload_bytes - 8]
-    for i in range(n):
-        sent[i] = time.time()
-        pub.publish("bench/baseline", b"%08d" % i + body, qos=1)
-        time.sleep(max(0.0, 1.0 / rate - (time.time() - sent[i])))
-    done.wait(60)
-    for c in clients:
-        c.disconnect()
-        c.loop_stop()
-    return [got[i] - sent[i] for i in sent if i in got]
+    def _on_message(self, _c: object, _u: object, m: mqtt.MQTTMessage) -> None:
+        self.got[int(m.payload[:8])] = time.time()
+
+    def send(self) -> None:
+        i = len(self.sent)
+        self.sent[i] = time.time()
+        self.clients[1].publish("bench/baseline", b"%08d" % i + self.body, qos=1)
+
+    def latencies(self) -> list[float]:
+        return [self.got[i] - t for i, t in self.sent.items() if i in self.got]
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.disconnect()
+            c.loop_stop()
 
 
 def main() -> None:
@@ -126,14 +129,28 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--rate", type=float, default=20.0)
     ap.add_argument("--tls", action="store_true")
-    ap.add_argument("--db-url", help="central database (default: SQLite file in a temp dir)")
+    ap.add_argument(
+        "--postgres",
+        action="store_true",
+        help="central on a throwaway PostgreSQL database (tests/services.py) instead of SQLite",
+    )
     args = ap.parse_args()
+    if args.postgres:
+        from tests.services import fresh_pg_database, pg_admin_url
+
+        with fresh_pg_database(pg_admin_url()) as url:
+            run(args, url)
+    else:
+        run(args, None)
+
+
+def run(args: argparse.Namespace, db_url: str | None) -> None:
     key = wire.generate_device_key()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         broker = Broker(workdir=d / "broker", tls=args.tls, extra="set_tcp_nodelay true").start()
         # No ACL here: the ack tap and the baseline clients need no grants.
-        central = Central.create(args.db_url or f"sqlite:///{d}/central.db", d / "c", broker)
+        central = Central.create(db_url or f"sqlite:///{d}/central.db", d / "c", broker)
         central.register(DEV, key, ["vtest-road"])
         central.start()
         tap = AckTap(broker)
@@ -162,15 +179,21 @@ def main() -> None:
                 time.sleep(0.05)
             scene = [tap.at[e] - t for e, t in emitted.items() if e in tap.at]
 
-            # Replay the pipeline's own events for percentiles.
+            # Replay the pipeline's own events for percentiles; a baseline message half
+            # a period after each.
+            payload = len(wire.sign_message(made[0], key).model_dump_json())
+            probe = RawProbe(broker, payload)
             replay: dict[str, float] = {}
+            period = 1.0 / args.rate
             for i in range(args.events):
                 src = made[i % len(made)]
                 ev = src.model_copy(update={"event_id": wire.new_event_id(), "signature": None})
                 t = time.time()
                 replay[ev.event_id] = t
                 gw._sink(ev)  # what the camera worker calls: sign + durable put + wake
-                time.sleep(max(0.0, 1.0 / args.rate - (time.time() - t)))
+                time.sleep(max(0.0, period / 2 - (time.time() - t)))
+                probe.send()
+                time.sleep(max(0.0, period - (time.time() - t)))
             deadline = time.monotonic() + 60
             while gw.outbox.depth() and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -183,19 +206,19 @@ def main() -> None:
                 if isinstance(rows.get(e), datetime)
             ]
             to_ack = [tap.at[e] - t for e, t in replay.items() if e in tap.at]
-            payload = len(wire.sign_message(made[0], key).model_dump_json())
+            base = probe.latencies()
+            probe.close()
         finally:
             gw.stop()
             tap.close()
             central.close()
-        base = baseline_ms(broker, payload, args.events, args.rate)
-        broker.stop()
+            broker.stop()
     p99_base = pct(base)["p99"]
     out = {
         "what": "pipeline emit -> central row committed (faces excluded), loopback",
         "target_p99_ms": 300,
         "tls": args.tls,
-        "db": "postgresql" if args.db_url else "sqlite",
+        "db": "postgresql" if db_url else "sqlite",
         "payload_bytes": payload,
         "evidence_images_per_event": len(made[0].evidence),
         "scene": {
