@@ -40,11 +40,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.no_api:
             threading.Event().wait()
         else:
+            import functools
+
             import uvicorn
 
             from central.api.app import create_app
+            from central.gallery import publish_retained
 
-            uvicorn.run(create_app(ctx), host=args.host, port=args.port, log_level="info")
+            announce = functools.partial(publish_retained, ctx.config.mqtt)
+            app = create_app(ctx, announce_gallery=announce)
+            uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     except KeyboardInterrupt:
         pass
     finally:
@@ -177,3 +182,11 @@ def register(subparsers: Any) -> None:
     p = aud.add_parser("verify", help="check the hash chain; exit 1 if broken")
     p.add_argument("--expect-head", help="head hash from an earlier run (detects truncation)")
     p.set_defaults(func=cmd_audit_verify)
+
+    try:  # the SMS sender's commands, when that sub-package is installed
+        from central.notices.cli import add_commands
+    except ModuleNotFoundError as e:
+        if e.name != "central.notices" and e.name != "central.notices.cli":
+            raise
+    else:
+        add_commands(sub)

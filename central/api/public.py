@@ -1,0 +1,99 @@
+"""Public endpoints for the holder of a notice (reference + access code from the SMS).
+
+Rate-limited per client address, and every failure — unknown reference, wrong code —
+gives the same 404, so nobody can learn which references exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from central import audit
+from central.api import schemas as S
+from central.api.deps import get_ctx
+from central.context import Context
+from central.store.models import Appeal, DisplayEntry, Fine
+from central.workflow import sanctions
+from central.workflow.common import Actor
+from jaywatch.wire import DisplayItem
+
+router = APIRouter(prefix="/api/public", tags=["public"])
+Ctx = Annotated[Context, Depends(get_ctx)]
+NOT_FOUND = "no notice with this reference and code"
+
+
+def rate_limited(request: Request) -> None:
+    limiter = request.app.state.public_limiter
+    client = request.client.host if request.client else "unknown"
+    if not limiter.allow(client):
+        raise HTTPException(429, "too many requests; try again in a minute", {"Retry-After": "60"})
+
+
+Limited = Annotated[None, Depends(rate_limited)]
+
+
+def _open(s: sa.orm.Session, body: S.NoticeAccess) -> Fine:
+    f = sanctions.check_access_code(s, body.reference, body.code)
+    if f is None:
+        raise HTTPException(404, NOT_FOUND)
+    return f
+
+
+def _holder(f: Fine) -> Actor:
+    return Actor(name=f"notice-holder:{f.reference}", role="citizen")
+
+
+@router.post("/notice", response_model=S.NoticeOut)
+def notice(body: S.NoticeAccess, ctx: Ctx, _l: Limited) -> S.NoticeOut:
+    with ctx.sessions.begin() as s:
+        f = _open(s, body)
+        d = s.execute(sa.select(DisplayEntry).where(DisplayEntry.fine_id == f.id)).scalar_one()
+        appeal = s.execute(sa.select(Appeal.status).where(Appeal.fine_id == f.id)).scalar()
+        audit.record(s, _holder(f).label, "notice.read", f"fine:{f.reference}")
+        return S.NoticeOut(
+            reference=f.reference,
+            status=f.status,
+            offence=d.offence,
+            place=d.place,
+            occurred=f.occurred,
+            amount_cents=f.amount_cents,
+            currency=f.currency,
+            points=f.points,
+            due=f.due,
+            appeal_status=appeal,
+        )
+
+
+@router.post("/pay", response_model=S.PaymentOut)
+def pay(body: S.PublicPayIn, ctx: Ctx, _l: Limited) -> S.PaymentOut:
+    """Stands in for the payment provider's confirmation in this deployment."""
+    with ctx.sessions.begin() as s:
+        f = _open(s, body)
+        f, new = sanctions.record_payment(
+            s, _holder(f), f.reference, body.payment_ref, body.amount_cents
+        )
+        return S.PaymentOut(reference=f.reference, status=f.status, newly_recorded=new)
+
+
+@router.post("/appeal", response_model=S.AppealOut, status_code=201)
+def appeal(body: S.PublicAppealIn, ctx: Ctx, _l: Limited) -> S.AppealOut:
+    with ctx.sessions.begin() as s:
+        f = _open(s, body)
+        a = sanctions.submit_appeal(s, _holder(f), f.reference, body.grounds)
+        return S.AppealOut(
+            id=a.id,
+            fine_reference=f.reference,
+            submitted=a.submitted,
+            grounds=a.grounds,
+            status=a.status,
+        )
+
+
+@router.get("/display", response_model=list[DisplayItem])
+def display(ctx: Ctx, limit: int = 50) -> list[DisplayItem]:
+    """Anonymised confirmed infractions for public screens (no name, phone or face)."""
+    with ctx.sessions() as s:
+        return sanctions.display_feed(s, min(max(limit, 1), 200))

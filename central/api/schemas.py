@@ -1,0 +1,178 @@
+"""Request and response bodies of the API (pydantic, so OpenAPI documents them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Reason = Literal[
+    "not_a_violation", "wrong_person", "poor_evidence", "signal_fault", "exempt", "other"
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginIn(Body):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class LoginOut(BaseModel):
+    token: str
+    csrf_token: str
+    expires: datetime
+    role: str
+
+
+class EventOut(BaseModel):
+    event_id: str
+    device_id: str
+    camera_id: str
+    occurred: datetime
+    received: datetime
+    offence_code: str
+    status: str
+    match_person_id: str | None
+    match_score: float | None
+    evidence: list[str]  # roles, in order; fetch /api/events/{id}/evidence/{n}
+    signal: dict
+
+
+class DismissIn(Body):
+    reason: Reason
+
+
+class FineOut(BaseModel):
+    reference: str
+    status: str
+    amount_cents: int
+    currency: str
+    points: int
+    due: datetime
+
+
+class AppealOut(BaseModel):
+    id: int
+    fine_reference: str
+    submitted: datetime
+    grounds: str
+    status: str
+
+
+class DecideIn(Body):
+    uphold: bool
+    note: str = Field("", max_length=2000)
+
+
+class PersonIn(Body):
+    phone: str = Field(max_length=40)
+    lawful_basis: str = Field(min_length=1, max_length=200)
+    name: str | None = Field(None, max_length=200)
+
+
+class PersonOut(BaseModel):
+    id: str
+    name: str | None
+    phone: str | None
+    lawful_basis: str
+    enrolled: datetime
+    score: int
+
+
+class GalleryOut(BaseModel):
+    version: int
+    person_ids_sha256: str
+
+
+class DeviceIn(Body):
+    device_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    public_key: str = Field(max_length=100, description="raw Ed25519 key, base64 or hex")
+    place: str = Field("", max_length=200)
+    cameras: dict[str, str] = Field(default_factory=dict, max_length=64)
+
+
+class DeviceCreated(BaseModel):
+    device_id: str
+    mqtt_username: str
+    mqtt_password: str
+    acl: str
+
+
+class DeviceOut(BaseModel):
+    id: str
+    place: str
+    cameras: list
+    disabled: bool
+    last_seen: datetime | None
+    online: bool | None
+    outbox_depth: int | None
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    received: datetime
+    topic: str
+    reason: str
+    size: int
+    sha256: str
+    raw_preview: str  # first bytes, decoded with replacement characters
+
+
+class AuditOut(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict
+    hash: str
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    entries: int
+    head: str
+    problems: list[str]
+
+
+class PaymentIn(Body):
+    reference: str = Field(max_length=32)
+    payment_ref: str = Field(min_length=1, max_length=128)
+    amount_cents: int = Field(ge=0, le=10**9)
+
+
+class PaymentOut(BaseModel):
+    reference: str
+    status: str
+    newly_recorded: bool
+
+
+class NoticeAccess(Body):
+    reference: str = Field(max_length=32)
+    code: str = Field(max_length=32)
+
+
+class NoticeOut(BaseModel):
+    reference: str
+    status: str
+    offence: str
+    place: str
+    occurred: datetime
+    amount_cents: int
+    currency: str
+    points: int
+    due: datetime
+    appeal_status: str | None
+
+
+class PublicPayIn(NoticeAccess):
+    payment_ref: str = Field(min_length=1, max_length=128)
+    amount_cents: int = Field(ge=0, le=10**9)
+
+
+class PublicAppealIn(NoticeAccess):
+    grounds: str = Field(min_length=1, max_length=5000)

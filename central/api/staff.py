@@ -1,0 +1,348 @@
+"""Staff endpoints. Each one names the roles it allows; reads of personal data are
+audited inside the workflow functions they call."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+
+from central import audit
+from central.api import schemas as S
+from central.api.deps import COOKIE, Caller, caller, get_ctx, require
+from central.context import Context
+from central.gallery import announcement
+from central.store.models import Appeal, AuditEntry, DeadLetter, Event, Evidence, Fine
+from central.workflow import devices, persons, review, sanctions
+from central.workflow.common import Actor, NotFound
+from central.workflow.users import authenticate, close_session, open_session
+
+router = APIRouter(prefix="/api")
+Ctx = Annotated[Context, Depends(get_ctx)]
+
+
+def _event_out(i: review.ReviewItem) -> S.EventOut:
+    return S.EventOut(
+        event_id=i.event_id,
+        device_id=i.device_id,
+        camera_id=i.camera_id,
+        occurred=i.occurred,
+        received=i.received,
+        offence_code=i.offence_code,
+        status=i.status,
+        match_person_id=i.match_person_id,
+        match_score=i.match_score,
+        evidence=[role for role, _ in i.evidence],
+        signal=i.signal,
+    )
+
+
+def _fine_out(f: Fine) -> S.FineOut:
+    return S.FineOut(
+        reference=f.reference,
+        status=f.status,
+        amount_cents=f.amount_cents,
+        currency=f.currency,
+        points=f.points,
+        due=f.due,
+    )
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+@router.post("/auth/login", response_model=S.LoginOut, tags=["auth"])
+def login(body: S.LoginIn, response: Response, ctx: Ctx) -> S.LoginOut:
+    with ctx.sessions.begin() as s:
+        user = authenticate(s, body.username, body.password)
+        if user is None:
+            audit.record(s, f"anonymous:{body.username[:64]}", "user.login_failed", "auth")
+            new = None
+        else:
+            new = open_session(s, user, ctx.config.api.session_hours)
+            role = user.role
+    if new is None:
+        raise HTTPException(401, "wrong username or password")
+    response.set_cookie(
+        COOKIE,
+        new.token,
+        httponly=True,
+        samesite="strict",
+        secure=ctx.config.api.secure_cookies,
+        max_age=int(ctx.config.api.session_hours * 3600),
+    )
+    return S.LoginOut(token=new.token, csrf_token=new.csrf_token, expires=new.expires, role=role)
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"])
+def logout(
+    request: Request, response: Response, ctx: Ctx, c: Annotated[Caller, Depends(caller)]
+) -> None:
+    auth = request.headers.get("authorization", "")
+    token = (
+        auth[7:].strip() if auth.lower().startswith("bearer ") else request.cookies.get(COOKIE, "")
+    )
+    with ctx.sessions.begin() as s:
+        close_session(s, token)
+    response.delete_cookie(COOKIE)
+
+
+# --- review ------------------------------------------------------------------------------
+
+Reviewer = Annotated[Actor, Depends(require(*review.QUEUE_ROLES))]
+
+
+@router.get("/review/queue", response_model=list[S.EventOut], tags=["review"])
+def review_queue(ctx: Ctx, actor: Reviewer, limit: int = 50) -> list[S.EventOut]:
+    with ctx.sessions.begin() as s:
+        return [_event_out(i) for i in review.review_queue(s, actor, min(max(limit, 1), 500))]
+
+
+@router.get("/events/{event_id}", response_model=S.EventOut, tags=["review"])
+def get_event(
+    event_id: str,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(require("operator", "supervisor", "auditor"))],
+) -> S.EventOut:
+    with ctx.sessions.begin() as s:
+        return _event_out(review.read_event(s, actor, event_id))
+
+
+@router.get(
+    "/events/{event_id}/evidence/{n}",
+    tags=["review"],
+    responses={200: {"content": {"image/jpeg": {}}}},
+    response_class=Response,
+)
+def get_evidence(
+    event_id: str,
+    n: int,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(require("operator", "supervisor", "auditor"))],
+) -> Response:
+    with ctx.sessions.begin() as s:
+        sha = s.execute(
+            sa.select(Evidence.sha256)
+            .join(Event, Event.id == Evidence.event_pk)
+            .where(Event.event_id == event_id, Evidence.position == n)
+        ).scalar()
+        if sha is None:
+            raise NotFound(f"event {event_id}: no evidence image {n}")
+        audit.record(s, actor.label, "evidence.read", f"event:{event_id}", {"n": n, "sha256": sha})
+    try:
+        data = ctx.evidence.get(sha)
+    except KeyError:
+        raise NotFound(f"evidence {sha}: purged") from None
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+Operator = Annotated[Actor, Depends(require(*review.REVIEW_ROLES))]
+
+
+@router.post("/events/{event_id}/confirm", response_model=S.FineOut, tags=["review"])
+def confirm(event_id: str, ctx: Ctx, actor: Operator) -> S.FineOut:
+    with ctx.sessions.begin() as s:
+        return _fine_out(review.confirm(s, actor, ctx.rules, event_id))
+
+
+@router.post("/events/{event_id}/dismiss", status_code=204, tags=["review"])
+def dismiss(event_id: str, body: S.DismissIn, ctx: Ctx, actor: Operator) -> None:
+    with ctx.sessions.begin() as s:
+        review.dismiss(s, actor, event_id, body.reason)
+
+
+# --- appeals -----------------------------------------------------------------------------
+
+Supervisor = Annotated[Actor, Depends(require(*sanctions.APPEAL_DECIDE_ROLES))]
+
+
+def _appeal_out(s: sa.orm.Session, a: Appeal) -> S.AppealOut:
+    ref = s.execute(sa.select(Fine.reference).where(Fine.id == a.fine_id)).scalar_one()
+    return S.AppealOut(
+        id=a.id, fine_reference=ref, submitted=a.submitted, grounds=a.grounds, status=a.status
+    )
+
+
+@router.get("/appeals", response_model=list[S.AppealOut], tags=["appeals"])
+def list_appeals(ctx: Ctx, actor: Supervisor) -> list[S.AppealOut]:
+    with ctx.sessions.begin() as s:
+        return [_appeal_out(s, a) for a in sanctions.pending_appeals(s, actor)]
+
+
+@router.post("/appeals/{appeal_id}/decide", response_model=S.AppealOut, tags=["appeals"])
+def decide(appeal_id: int, body: S.DecideIn, ctx: Ctx, actor: Supervisor) -> S.AppealOut:
+    with ctx.sessions.begin() as s:
+        return _appeal_out(s, sanctions.decide_appeal(s, actor, appeal_id, body.uphold, body.note))
+
+
+@router.post("/payments", response_model=S.PaymentOut, tags=["appeals"])
+def record_payment(
+    body: S.PaymentIn, ctx: Ctx, actor: Annotated[Actor, Depends(require("admin"))]
+) -> S.PaymentOut:
+    """A payment reported by the payment provider's integration (idempotent by payment_ref)."""
+    with ctx.sessions.begin() as s:
+        f, new = sanctions.record_payment(
+            s, actor, body.reference, body.payment_ref, body.amount_cents
+        )
+        return S.PaymentOut(reference=f.reference, status=f.status, newly_recorded=new)
+
+
+# --- persons and the gallery ---------------------------------------------------------------
+
+
+def _announce(request: Request, gv: object) -> None:
+    announce = getattr(request.app.state, "announce_gallery", None)
+    if announce is not None:
+        ctx: Context = request.app.state.ctx
+        announce(announcement(gv, ctx.config.api.base_url))  # type: ignore[arg-type]
+
+
+@router.post("/persons", response_model=S.PersonOut, status_code=201, tags=["persons"])
+def enrol(
+    body: S.PersonIn,
+    request: Request,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(require(*persons.ENROL_ROLES))],
+) -> S.PersonOut:
+    with ctx.sessions.begin() as s:
+        p = persons.enrol(s, actor, ctx.rules, body.phone, body.lawful_basis, body.name)
+        gv = persons.current_gallery(s)
+        out = S.PersonOut(
+            id=p.id,
+            name=p.name,
+            phone=p.phone,
+            lawful_basis=p.lawful_basis,
+            enrolled=p.enrolled,
+            score=ctx.rules.score.start,
+        )
+    _announce(request, gv)  # after the commit: edges never fetch a version that is not there
+    return out
+
+
+@router.get("/persons/{person_id}", response_model=S.PersonOut, tags=["persons"])
+def read_person(
+    person_id: str, ctx: Ctx, actor: Annotated[Actor, Depends(require(*persons.READ_ROLES))]
+) -> S.PersonOut:
+    with ctx.sessions.begin() as s:
+        v = persons.read_person(s, actor, ctx.rules, person_id)
+    return S.PersonOut(
+        id=v.id,
+        name=v.name,
+        phone=v.phone,
+        lawful_basis=v.lawful_basis,
+        enrolled=v.enrolled,
+        score=v.score,
+    )
+
+
+@router.delete("/persons/{person_id}", response_model=S.GalleryOut, tags=["persons"])
+def erase(
+    person_id: str,
+    request: Request,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(require(*persons.ENROL_ROLES))],
+) -> S.GalleryOut:
+    with ctx.sessions.begin() as s:
+        gv = persons.erase(s, actor, person_id)
+    _announce(request, gv)
+    return S.GalleryOut(version=gv.version, person_ids_sha256=gv.person_ids_sha256)
+
+
+# --- devices, dead letters, audit ----------------------------------------------------------
+
+
+@router.get("/devices", response_model=list[S.DeviceOut], tags=["devices"])
+def list_devices(
+    ctx: Ctx, _a: Annotated[Actor, Depends(require("operator", "supervisor", "admin"))]
+) -> list[S.DeviceOut]:
+    with ctx.sessions() as s:
+        return [
+            S.DeviceOut(
+                id=d.id,
+                place=d.place,
+                cameras=d.cameras or [],
+                disabled=d.disabled,
+                last_seen=d.last_seen,
+                online=d.online,
+                outbox_depth=d.outbox_depth,
+            )
+            for d in devices.list_devices(s)
+        ]
+
+
+@router.post("/devices", response_model=S.DeviceCreated, status_code=201, tags=["devices"])
+def add_device(
+    body: S.DeviceIn, ctx: Ctx, actor: Annotated[Actor, Depends(require("admin"))]
+) -> S.DeviceCreated:
+    key = devices.parse_public_key(body.public_key)
+    with ctx.sessions.begin() as s:
+        c = devices.register_device(s, actor, body.device_id, key, body.place, body.cameras)
+    return S.DeviceCreated(
+        device_id=c.device_id,
+        mqtt_username=c.mqtt_username,
+        mqtt_password=c.mqtt_password,
+        acl=c.acl(),
+    )
+
+
+@router.get("/dead-letters", response_model=list[S.DeadLetterOut], tags=["audit"])
+def dead_letters(
+    ctx: Ctx, actor: Annotated[Actor, Depends(require("admin", "auditor"))], limit: int = 100
+) -> list[S.DeadLetterOut]:
+    with ctx.sessions.begin() as s:
+        rows = (
+            s.execute(
+                sa.select(DeadLetter).order_by(DeadLetter.id.desc()).limit(min(max(limit, 1), 1000))
+            )
+            .scalars()
+            .all()
+        )
+        audit.record(
+            s, actor.label, "dead_letters.read", "dead_letters", {"ids": [r.id for r in rows]}
+        )
+        return [
+            S.DeadLetterOut(
+                id=r.id,
+                received=r.received,
+                topic=r.topic,
+                reason=r.reason,
+                size=r.size,
+                sha256=r.sha256,
+                raw_preview=bytes(r.raw[:512]).decode("utf-8", "replace"),
+            )
+            for r in rows
+        ]
+
+
+Auditor = Annotated[Actor, Depends(require("auditor", "admin"))]
+
+
+@router.get("/audit", response_model=list[S.AuditOut], tags=["audit"])
+def audit_log(ctx: Ctx, _a: Auditor, after_seq: int = 0, limit: int = 100) -> list[S.AuditOut]:
+    with ctx.sessions() as s:
+        rows = s.execute(
+            sa.select(AuditEntry)
+            .where(AuditEntry.seq > after_seq)
+            .order_by(AuditEntry.seq)
+            .limit(min(max(limit, 1), 1000))
+        ).scalars()
+        return [
+            S.AuditOut(
+                seq=e.seq,
+                at=e.at,
+                actor=e.actor,
+                action=e.action,
+                target=e.target,
+                details=e.details,
+                hash=e.hash,
+            )
+            for e in rows
+        ]
+
+
+@router.get("/audit/verify", response_model=S.AuditVerifyOut, tags=["audit"])
+def audit_verify(ctx: Ctx, _a: Auditor) -> S.AuditVerifyOut:
+    with ctx.sessions() as s:
+        r = audit.verify(s)
+    return S.AuditVerifyOut(ok=r.ok, entries=r.entries, head=r.head, problems=r.problems)

@@ -1,0 +1,251 @@
+"""The REST API: roles on every endpoint, sessions + CSRF, the citizen flow, no enumeration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from central.api.app import create_app
+from central.config import ApiSettings
+from central.context import Context
+from central.ingest.classify import Incoming, KeyCache, classify
+from central.ingest.store import load_device_keys, store_batch
+from central.store.models import ROLES, DisplayEntry, Notice
+from central.workflow.common import SYSTEM
+from central.workflow.users import create_user
+from jaywatch import wire
+from tests.central.helpers import make_context, violation
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
+    c = make_context(
+        db_url, tmp_path, api=ApiSettings(secure_cookies=False, public_rate_per_minute=1000)
+    )
+    with c.sessions.begin() as s:
+        for role in ROLES:
+            create_user(s, SYSTEM, role, PASSWORD, role)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def announced() -> list[wire.GalleryAnnouncement]:
+    return []
+
+
+@pytest.fixture
+def client(ctx: Context, announced: list) -> TestClient:
+    return TestClient(create_app(ctx, announce_gallery=announced.append))
+
+
+def token(client: TestClient, role: str) -> dict[str, str]:
+    r = client.post("/api/auth/login", json={"username": role, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    client.cookies.clear()
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def ingest(ctx: Context, ev: wire.ViolationEvent) -> None:
+    def keys() -> dict[str, bytes]:
+        with ctx.sessions() as s:
+            return load_device_keys(s)
+
+    c = classify(
+        Incoming(wire.violation_topic(ev.device_id), ev.model_dump_json().encode()),
+        KeyCache(keys),
+        10**7,
+    )
+    with ctx.sessions.begin() as s:
+        assert store_batch(s, [c], ctx.evidence, 1024)[0].status == "stored"
+
+
+# (method, path, body, roles allowed)
+ENDPOINTS = [
+    ("GET", "/api/review/queue", None, {"operator", "supervisor"}),
+    ("GET", "/api/appeals", None, {"supervisor"}),
+    ("GET", "/api/devices", None, {"operator", "supervisor", "admin"}),
+    ("GET", "/api/dead-letters", None, {"admin", "auditor"}),
+    ("GET", "/api/audit", None, {"auditor", "admin"}),
+    ("GET", "/api/audit/verify", None, {"auditor", "admin"}),
+    (
+        "POST",
+        "/api/persons",
+        {"phone": "+447400123456", "lawful_basis": "statute"},
+        {"supervisor", "admin"},
+    ),
+    (
+        "POST",
+        "/api/payments",
+        {"reference": "JW-NONE", "payment_ref": "x", "amount_cents": 1},
+        {"admin"},
+    ),
+    ("POST", "/api/events/00000000-0000-0000-0000-000000000000/confirm", None, {"operator"}),
+    (
+        "POST",
+        "/api/events/00000000-0000-0000-0000-000000000000/dismiss",
+        {"reason": "other"},
+        {"operator"},
+    ),
+    ("POST", "/api/appeals/1/decide", {"uphold": True}, {"supervisor"}),
+    ("GET", "/api/persons/nobody", None, {"operator", "supervisor", "auditor", "admin"}),
+    ("DELETE", "/api/persons/nobody", None, {"supervisor", "admin"}),
+    (
+        "GET",
+        "/api/events/00000000-0000-0000-0000-000000000000",
+        None,
+        {"operator", "supervisor", "auditor"},
+    ),
+]
+
+
+def test_every_endpoint_checks_the_role(client: TestClient) -> None:
+    headers = {role: token(client, role) for role in ROLES}
+    for method, path, body, allowed in ENDPOINTS:
+        r = client.request(method, path, json=body)
+        assert r.status_code == 401, (method, path)  # nobody logged in
+        for role in ROLES:
+            r = client.request(method, path, json=body, headers=headers[role])
+            if role in allowed:
+                assert r.status_code not in (401, 403), (method, path, role, r.text)
+                assert r.status_code < 500
+            else:
+                assert r.status_code == 403, (method, path, role, r.status_code)
+
+
+def test_cookie_sessions_need_the_csrf_token(client: TestClient) -> None:
+    r = client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
+    csrf = r.json()["csrf_token"]
+    body = {"phone": "+447400123456", "lawful_basis": "statute"}
+    assert client.get("/api/devices").status_code == 200  # safe method: cookie is enough
+    assert client.post("/api/persons", json=body).status_code == 403
+    assert (
+        client.post("/api/persons", json=body, headers={"X-CSRF-Token": "forged"}).status_code
+        == 403
+    )
+    assert client.post("/api/persons", json=body, headers={"X-CSRF-Token": csrf}).status_code == 201
+    assert (
+        client.post("/api/auth/login", json={"username": "admin", "password": "nope"}).status_code
+        == 401
+    )
+
+
+def test_review_fine_notice_pay_and_appeal_through_the_api(
+    client: TestClient, ctx: Context, announced: list
+) -> None:
+    admin, op, sup = token(client, "admin"), token(client, "operator"), token(client, "supervisor")
+    key = wire.generate_device_key()
+    r = client.post(
+        "/api/devices",
+        json={
+            "device_id": "gw-9",
+            "public_key": wire.public_key_bytes(key).hex(),
+            "cameras": {"cam-1": "Elm Rd"},
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201 and "topic write jaywatch/v1/gw-9/violation" in r.json()["acl"]
+    people = [
+        client.post(
+            "/api/persons",
+            json={"phone": "07400 123456", "lawful_basis": "statute", "name": n},
+            headers=sup,
+        ).json()
+        for n in ("Ann", "Bob")
+    ]
+    assert people[0]["phone"] == "+447400123456"
+    assert [a.version for a in announced] == ["1", "2"]
+    bad = client.post("/api/persons", json={"phone": "12", "lawful_basis": "statute"}, headers=sup)
+    assert bad.status_code == 422 and "phone" in bad.json()["detail"]
+
+    evs = [violation(key, "gw-9", person_id=p["id"]) for p in people]
+    for ev in evs:
+        ingest(ctx, ev)
+    queue = client.get("/api/review/queue", headers=op).json()
+    assert [q["event_id"] for q in queue] == [
+        e.event_id for e in evs
+    ]  # oldest first... same time: by id
+    img = client.get(f"/api/events/{evs[0].event_id}/evidence/0", headers=op)
+    assert img.headers["content-type"] == "image/jpeg" and img.content.startswith(b"\xff\xd8")
+
+    fines = [client.post(f"/api/events/{e.event_id}/confirm", headers=op).json() for e in evs]
+    assert all(f["status"] == "issued" and f["amount_cents"] == 3000 for f in fines)
+    assert client.post(f"/api/events/{evs[0].event_id}/confirm", headers=op).status_code == 409
+    with ctx.sessions() as s:
+        codes = {
+            n.params["reference"]: n.params["access_code"]
+            for n in s.execute(sa.select(Notice).where(Notice.kind == "fine_issued")).scalars()
+        }
+    ref0, ref1 = fines[0]["reference"], fines[1]["reference"]
+    display = client.get("/api/public/display").json()
+    assert len(display) == 2 and not any("Ann" in str(d) or "+44" in str(d) for d in display)
+
+    # No enumeration: wrong code and unknown reference look the same.
+    wrong_code = client.post("/api/public/notice", json={"reference": ref0, "code": "WRONGCODE1"})
+    unknown = client.post(
+        "/api/public/notice", json={"reference": "JW-AAAA-AAAA", "code": codes[ref0]}
+    )
+    assert wrong_code.status_code == unknown.status_code == 404
+    assert wrong_code.json() == unknown.json()
+    n = client.post("/api/public/notice", json={"reference": ref0, "code": codes[ref0]}).json()
+    assert n["status"] == "issued" and n["place"] == "Elm Rd"
+
+    # Pay fine 0 (twice: idempotent), appeal fine 1 and win.
+    pay = {"reference": ref0, "code": codes[ref0], "payment_ref": "PSP-1", "amount_cents": 3000}
+    assert client.post("/api/public/pay", json=pay).json()["newly_recorded"] is True
+    assert client.post("/api/public/pay", json=pay).json()["newly_recorded"] is False
+    a = client.post(
+        "/api/public/appeal", json={"reference": ref1, "code": codes[ref1], "grounds": "Not me."}
+    )
+    assert a.status_code == 201
+    assert [x["id"] for x in client.get("/api/appeals", headers=sup).json()] == [a.json()["id"]]
+    d = client.post(f"/api/appeals/{a.json()['id']}/decide", json={"uphold": True}, headers=sup)
+    assert d.json()["status"] == "upheld"
+    assert client.get("/api/public/display").json() == []  # both cleared at once
+    with ctx.sessions() as s:
+        assert (
+            s.execute(
+                sa.select(sa.func.count()).where(DisplayEntry.withdrawn_at.is_(None))
+            ).scalar()
+            == 0
+        )
+    assert client.get(f"/api/persons/{people[1]['id']}", headers=op).json()["score"] == 12
+
+    # Erasure: gone from the next gallery version; audit log holds every step and verifies.
+    er = client.delete(f"/api/persons/{people[0]['id']}", headers=sup)
+    assert er.json()["version"] == 3 and announced[-1].version == "3"
+    aud = token(client, "auditor")
+    actions = [e["action"] for e in client.get("/api/audit?limit=1000", headers=aud).json()]
+    for must in (
+        "event.confirm",
+        "evidence.read",
+        "review.list",
+        "notice.read",
+        "fine.pay",
+        "appeal.uphold",
+        "person.erase",
+        "person.read",
+    ):
+        assert must in actions, must
+    assert client.get("/api/audit/verify", headers=aud).json()["ok"] is True
+
+
+def test_public_endpoints_are_rate_limited(db_url: str, tmp_path: Path) -> None:
+    ctx = make_context(db_url, tmp_path, api=ApiSettings(public_rate_per_minute=5))
+    try:
+        client = TestClient(create_app(ctx))
+        codes = [
+            client.post(
+                "/api/public/notice", json={"reference": f"JW-{i}", "code": "X"}
+            ).status_code
+            for i in range(8)
+        ]
+        assert codes == [404] * 5 + [429] * 3
+    finally:
+        ctx.close()
