@@ -203,3 +203,26 @@ def test_a_gallery_the_face_stage_refuses_leaves_the_old_one_everywhere(
         assert d.match is not None and d.match.person_id == "p-obama"
     finally:
         server.stop()
+
+
+def test_gallery_config_is_resolved_and_checked_at_start(tmp_path: Path) -> None:
+    """Relative gallery paths resolve against the config file; a missing directory or
+    CA file is one clear error naming the key."""
+    from edge.config import ConfigError
+    from edge.gateway_config import load_gateway_config
+
+    (tmp_path / "device.key").write_text("x")
+    cfg = tmp_path / "edge.yaml"
+    base = "device_id: gw-a\nkey_file: device.key\ncameras: [cam.yaml]\noutbox: {path: o.db}\n"
+    cfg.write_text(base + "gallery: {path: g/gallery.npz}\n")
+    loaded = load_gateway_config(cfg, check_files=False)
+    assert loaded.gallery is not None and loaded.gallery.path == tmp_path / "g" / "gallery.npz"
+    with pytest.raises(ConfigError, match=r"gallery\.path: directory does not exist"):
+        load_gateway_config(cfg)
+    (tmp_path / "g").mkdir()
+    cfg.write_text(base + "gallery: {path: g/gallery.npz, ca_file: nope.crt}\n")
+    with pytest.raises(ConfigError, match=r"gallery\.ca_file: file not found"):
+        load_gateway_config(cfg)
+    cfg.write_text(base + "gallery: {path: g/gallery.npz, retry_min_s: -1}\n")
+    with pytest.raises(ConfigError, match=r"gallery\.retry_min_s"):
+        load_gateway_config(cfg)

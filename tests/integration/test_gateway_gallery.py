@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,12 @@ from tests.integration.helpers import (
     REPO,
     Central,
     CentralPublisher,
+    StatusWatcher,
     camera_yaml,
     gallery_bytes,
     gateway_yaml,
     secure_broker,
+    start_edge,
     wait_until,
 )
 from tests.integration.snapshot_server import SnapshotServer
@@ -131,3 +134,50 @@ def test_gateway_follows_gallery_updates_and_erasure_takes_effect(
         publisher.close()
         server.stop()
         central.close()
+
+
+@pytest.mark.timeout(120)
+def test_edge_run_survives_a_damaged_synced_gallery_and_replaces_it(
+    make_broker, tmp_path: Path
+) -> None:
+    """`jaywatch edge run` (child process) finds its synced gallery damaged (say, by a
+    power cut on a filesystem without atomic rename): it starts without one, takes the
+    retained announcement, reports the version, and stops cleanly on SIGTERM."""
+    broker = secure_broker(make_broker, tls=True)
+    server = SnapshotServer(tmp_path / "https", tls=True).start()
+    publisher = CentralPublisher(broker, wire.generate_device_key())
+    g1 = gallery_bytes({"p-obama": ["obama", "obama2"]}, 1, tmp_path / "g1")
+    server.files["/g/1"] = g1
+    cam = camera_yaml(FACE_SCENE, tmp_path / "cam.yaml")
+    cfg = gateway_yaml(
+        tmp_path / "gw",
+        "gw-a",
+        broker,
+        [cam],
+        wire.generate_device_key(),
+        gallery={"path": "gallery.npz", "ca_file": str(server.cafile), "retry_min_s": 0.5},
+    )
+    (tmp_path / "gw" / "gallery.npz").write_bytes(b"PK\x03\x04 not a gallery any more")
+    publisher.announce(1, server.url("/g/1"), hashlib.sha256(g1).hexdigest())
+    watcher = StatusWatcher(broker, "gw-a")
+    log = tmp_path / "edge.log"
+    proc = start_edge(cfg, log, "--drain-s", "0")
+    try:
+
+        def reported(version: str) -> bool:
+            st = watcher.latest()
+            return st is not None and st.online and st.gallery_version == version
+
+        wait_until(lambda: reported("1") or proc.poll() is not None, 90, "gallery 1 reported")
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert (tmp_path / "gw" / "gallery.npz").read_bytes() == g1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text()[-3000:]
+        wait_until(lambda: watcher.latest().online is False, 10, "offline status")
+        assert "starting without a gallery" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        watcher.close()
+        publisher.close()
+        server.stop()
