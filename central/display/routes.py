@@ -13,9 +13,10 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from central.display.blur import blur_person_jpeg
 from central.display.feed import UnknownScreen, screen_image_source
+from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
 
-router = APIRouter(prefix="/display", tags=["display"])
+router = APIRouter(prefix="/display", tags=["display"], route_class=PageRoute)
 KEEPALIVE_S = 15.0
 NO_STORE = {"Cache-Control": "no-store"}
 

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -15,7 +15,6 @@ from central.context import Context
 from central.display.hub import DisplayHub, Publisher
 from central.web.ratelimit import RateLimiter
 from central.web.state import STATIC, TEMPLATES, WebState
-from central.workflow.common import Conflict, Forbidden, NotFound, WorkflowError
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -71,30 +70,19 @@ def mount_web(
     # Pages, not API: kept out of the OpenAPI document the API is tested against.
     for router in (console_router, display_router, citizen_router):
         app.include_router(router, include_in_schema=False)
-    app.mount("/static", StaticFiles(directory=str(STATIC)), name="jaywatch-static")
+    app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="jaywatch-static")
 
     @app.exception_handler(NeedLogin)
     async def _login(request: Request, exc: NeedLogin) -> Response:
         return RedirectResponse(f"/console/login?next={quote(exc.next_url)}", status_code=303)
 
-    @app.exception_handler(WorkflowError)
-    async def _workflow(request: Request, exc: WorkflowError) -> Response:
-        code = {NotFound: 404, Conflict: 409, Forbidden: 403}.get(type(exc), 400)
-        return _error_page(state, request, code, str(exc))
-
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
         resp = await call_next(request)
         path = request.url.path
-        if path.startswith(("/console", "/display", "/notice", "/static")):
+        if path.startswith(("/console", "/display", "/notice", "/web/")):
             for k, v in SECURITY_HEADERS.items():
                 resp.headers.setdefault(k, v)
         return resp
 
     return state
-
-
-def _error_page(state: WebState, request: Request, code: int, message: str) -> HTMLResponse:
-    return state.templates.TemplateResponse(
-        request, "error.html", {"code": code, "message": message, "user": None}, status_code=code
-    )

@@ -47,7 +47,7 @@ def login(session: Session, username: str, password: str, hours: float) -> str |
     user = None if "\x00" in username else users.authenticate(session, username, password)
     if user is None:
         name = username[:64].replace("\x00", "\\x00")
-        audit.record(session, f"anonymous:{name}", "login.fail", f"user:{name}")
+        audit.record(session, f"anonymous:{name}", "user.login_failed", "auth")
         return None
     return users.open_session(session, user, hours).token
 

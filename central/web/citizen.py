@@ -20,12 +20,13 @@ from fastapi.responses import HTMLResponse
 from central import audit
 from central.fines import format_money
 from central.store.models import Appeal, DisplayEntry, Event, Evidence, Fine
+from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
 from central.workflow import sanctions
 from central.workflow.common import Actor, WorkflowError
 from central.workflow.score import current_score
 
-router = APIRouter(prefix="/notice", tags=["citizen"])
+router = APIRouter(prefix="/notice", tags=["citizen"], route_class=PageRoute)
 FAIL_MIN_S = 0.35  # every failed lookup takes at least this long, whatever failed
 WRONG = "We could not open a notice with this reference and code. Check both against your SMS."
 LIMITED = "Too many attempts from your connection. Please wait a minute and try again."

@@ -16,11 +16,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from central import audit
 from central.store.models import Appeal, AuditEntry, Event, Fine
 from central.web.auth import COOKIE, WebUser, check_csrf, login, logout, require, session_user
+from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
 from central.workflow import review, sanctions
 from central.workflow.devices import list_devices
 
-router = APIRouter(prefix="/console", tags=["console"])
+router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
 
 STAFF = ("operator", "supervisor", "auditor", "admin")
 MAX_ID = 2**31 - 1  # beyond any row id; bigger numbers overflow the DB driver

@@ -25,7 +25,7 @@ def test_pages_need_login_and_bad_password_is_refused(world: World, client: Test
     assert r.status_code == 401
     with world.ctx.sessions() as s:
         actions = list(s.execute(sa.select(AuditEntry.action)).scalars())
-    assert actions.count("login.fail") == 2
+    assert actions.count("user.login_failed") == 2
 
 
 def test_roles_are_enforced(world: World, client: TestClient) -> None:

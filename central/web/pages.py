@@ -1,0 +1,39 @@
+"""Route class for the web pages: domain refusals become an HTML error page.
+
+Scoped to the page routers on purpose: the JSON API in the same app keeps its own
+JSON error handlers (an app-wide handler here would change the API's error format).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from central.web.state import web_state
+from central.workflow.common import Conflict, Forbidden, NotFound, WorkflowError
+
+STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403}
+
+
+def error_page(request: Request, code: int, message: str) -> Response:
+    return web_state(request).templates.TemplateResponse(
+        request, "error.html", {"code": code, "message": message, "user": None}, status_code=code
+    )
+
+
+class PageRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        inner = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await inner(request)
+            except WorkflowError as e:
+                return error_page(request, STATUS.get(type(e), 400), str(e))
+            except ValueError as e:  # the workflow's "bad input" (e.g. unknown reason code)
+                return error_page(request, 422, str(e))
+
+        return handler
