@@ -49,6 +49,9 @@ def mount_web(
     LED signs get updates with no browser connected (``publisher`` replaces the MQTT
     publisher, e.g. in tests). Otherwise the hub starts with the first screen.
     """
+    existing = getattr(app.state, "jaywatch_web", None)
+    if existing is not None:  # mounted already (e.g. by central.api.app.create_app)
+        return existing
     if publish_mqtt and publisher is None:
         from central.display.mqtt import DisplayMqttPublisher
 
@@ -86,3 +89,14 @@ def mount_web(
         return resp
 
     return state
+
+
+def publish_display_on_mqtt(app: FastAPI) -> None:
+    """Also publish every screen's feed, retained, on its MQTT display topic (broker from
+    the central config) and start the hub now, so LED signs update with no browser open.
+    For ``central serve``; ``mount_web`` must have been called on ``app``."""
+    from central.display.mqtt import DisplayMqttPublisher
+
+    state: WebState = app.state.jaywatch_web
+    state.hub.publisher = DisplayMqttPublisher(state.ctx.config.mqtt)
+    state.hub.start()

@@ -1,4 +1,5 @@
-"""The pages mounted on central's real API app: both work, each keeps its error format."""
+"""The pages on central's real API app (create_app mounts them): both work, each keeps
+its own error format."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from tests.central.web.world import PASSWORDS, build_world
 def test_pages_on_the_api_app(tmp_path: Path) -> None:
     w = build_world(f"sqlite:///{tmp_path / 'c.db'}", tmp_path)
     try:
-        app = create_app(w.ctx)
-        mount_web(app, w.ctx)
+        app = create_app(w.ctx)  # mounts the pages itself
+        assert mount_web(app, w.ctx) is app.state.jaywatch_web  # idempotent
         c = TestClient(app)
         eid = w.ingest()
         login(c, "olive")
