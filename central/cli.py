@@ -49,7 +49,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
             announce = functools.partial(publish_retained, ctx.config.mqtt)
             app = create_app(ctx, announce_gallery=announce)
-            uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+            from central.web import publish_display_on_mqtt  # LED signs: display topics
+
+            publish_display_on_mqtt(app)
+            # Open SSE streams (display screens) must not hold a shutdown forever.
+            uvicorn.run(
+                app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=5
+            )
     except KeyboardInterrupt:
         pass
     finally:

@@ -43,4 +43,7 @@ def create_app(
     async def _invalid(_r: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
+    from central.web import mount_web  # console, display screens and notice pages
+
+    mount_web(app, ctx)
     return app
