@@ -107,13 +107,22 @@ class DisplayHub:
                 watched |= set(all_screens(s))
         return watched
 
+    def _feeds(self, screens: list[str]) -> list[ScreenFeed]:
+        """All feeds of one round in ONE short session (on SQLite every transaction
+        takes the write lock: one per round, not one per screen)."""
+        feeds = []
+        with self.sessions() as s:
+            for screen in screens:
+                try:
+                    feeds.append(build_feed(s, self.schedule, screen))
+                except UnknownScreen:
+                    continue
+        return feeds
+
     def refresh(self) -> None:
         """One round: rebuild every screen's feed, push those whose content changed."""
-        for screen in sorted(self._screens()):
-            try:
-                feed = self.feed(screen)
-            except UnknownScreen:
-                continue
+        for feed in self._feeds(sorted(self._screens())):
+            screen = feed.screen_id
             key = feed.content_key()
             with self._lock:
                 subs = [s for s in self._subs if s.screen_id == screen]

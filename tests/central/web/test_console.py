@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from central.store.models import AuditEntry, DisplayEntry, Event, Fine
+from jaywatch import wire
 from tests.central.web.util import confirm, csrf_of, login
-from tests.central.web.world import World
+from tests.central.web.world import DEVICE, World
 
 
 def test_pages_need_login_and_bad_password_is_refused(world: World, client: TestClient) -> None:
@@ -134,3 +135,39 @@ def test_dashboard_devices_and_audit_pages(world: World, client: TestClient) -> 
     login(client, "aud")
     html = client.get("/console/audit").text
     assert "Chain verified" in html and "event.confirm" in html
+
+
+def test_device_health_from_heartbeats(world: World, client: TestClient) -> None:
+    world.heartbeat(
+        wire.sign_message(
+            wire.DeviceStatus(
+                device_id=DEVICE,
+                online=True,
+                outbox_depth=17,
+                cameras=[
+                    wire.CameraHealth(camera_id="cam-1", up=True, fps=11.5),
+                    wire.CameraHealth(camera_id="cam-2", up=False, error="stream lost"),
+                ],
+                disk_low=True,
+            ),
+            world.key,
+        )
+    )
+    login(client, "olive")
+    html = client.get("/console/devices").text
+    row = re.search(r"<tr class=\"\">\s*<td>gw-main</td>(.*?)</tr>", html, re.S)
+    assert row, html
+    cells = re.sub(r"<[^>]+>", " ", row.group(1))
+    for text in ("online", "17", "cam-1: 11.5", "cam-2:", "down", "stream lost", "low"):
+        assert text in cells, text
+    assert "never reported" in html  # gw-other has sent nothing
+
+
+def test_audit_page_shows_a_broken_chain(world: World, client: TestClient) -> None:
+    world.ingest()
+    login(client, "aud")
+    assert "Chain verified" in client.get("/console/audit").text
+    with world.ctx.sessions.begin() as s:
+        s.execute(sa.update(AuditEntry).where(AuditEntry.seq == 2).values(actor="someone-else"))
+    html = client.get("/console/audit").text
+    assert "The chain is broken" in html and "entry 2: content does not match" in html

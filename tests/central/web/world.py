@@ -105,18 +105,25 @@ class World:
         )
         signed = wire.sign_message(ev, self.key)
         msg = Incoming(wire.violation_topic(DEVICE), signed.model_dump_json().encode())
-
-        def keys() -> dict[str, bytes]:
-            with self.ctx.sessions() as s:
-                return load_device_keys(s)
-
-        c = classify(msg, KeyCache(keys), self.ctx.config.ingest.max_payload_bytes)
+        c = classify(msg, KeyCache(self._keys), self.ctx.config.ingest.max_payload_bytes)
         assert isinstance(c, AcceptedEvent), c
         with self.ctx.sessions.begin() as s:
             (out,) = store_batch(s, [c], self.ctx.evidence, 4096)
         assert out.status == "stored", out
         self.events.append(ev.event_id)
         return ev.event_id
+
+    def heartbeat(self, status: wire.DeviceStatus) -> None:
+        """Store a gateway heartbeat through central's ingest (as the consumer does)."""
+        msg = Incoming(wire.status_topic(status.device_id), status.model_dump_json().encode())
+        c = classify(msg, KeyCache(self._keys), self.ctx.config.ingest.max_payload_bytes)
+        with self.ctx.sessions.begin() as s:
+            (out,) = store_batch(s, [c], self.ctx.evidence, 4096)
+        assert out.status == "status", out
+
+    def _keys(self) -> dict[str, bytes]:
+        with self.ctx.sessions() as s:
+            return load_device_keys(s)
 
     def access_code(self, reference: str) -> str:
         """The code as the SMS carries it (from central's notice outbox)."""
