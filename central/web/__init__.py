@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from central.context import Context
 from central.display.hub import DisplayHub, Publisher
+from central.fines import format_money
 from central.web.ratelimit import RateLimiter
 from central.web.state import STATIC, TEMPLATES, WebState
 
@@ -31,6 +32,7 @@ SECURITY_HEADERS = {
 def _templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(TEMPLATES))
     t.env.globals["fmt_time"] = lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else "—"
+    t.env.globals["money"] = format_money
     return t
 
 
