@@ -1,0 +1,646 @@
+"""``jaywatch demo``: the whole system on one machine, on the sample media.
+
+It starts the same programs a deployment runs, as separate processes talking over
+loopback: mosquitto (passwords + the shipped ACL), ``jaywatch central serve`` (SQLite,
+ingest, API, operator console, display screens), the SMS sender with the log-only
+provider, and ``jaywatch edge run`` on the sample scenes with a gallery of enrolled
+people. Only the one-off setup (users, device, enrolment, gallery file) is done
+in-process, through the same workflow functions the CLI calls.
+
+This module is the top-level orchestrator, like ``jaywatch/cli.py``: it may import both
+``edge`` and ``central``; they still never import each other.
+
+``--headless`` runs to the end and prints a summary. Nothing is fined without a person:
+headless mode has a *simulated operator* (clearly labelled) log in to the API as the
+demo operator and confirm each pending match, exactly as a person would in the console.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SCENES = REPO / "sample_media" / "scenes"
+FACES = REPO / "sample_media" / "faces"
+DEFAULT_SCENES = ("vtest_road", "synthetic_rules", "synthetic_rules_us", "faces")
+DEVICE_ID = "demo-gw"
+OPERATOR = ("operator", "demo-operator-pw")
+SUPERVISOR = ("supervisor", "demo-supervisor-pw")
+# Who is enrolled, from which photos (sample_media/faces/README.md): the face scene's
+# walker A is p-obama (his own photo obama3.jpg is NOT enrolled); Biden is not enrolled.
+ENROLLED = {
+    "p-obama": (["obama.jpg", "obama2.jpg"], "+447911123456", "Demo Person A"),
+    "p-astronaut": (["astronaut.jpg"], "+447911123457", "Demo Person B"),
+}
+
+
+class DemoError(RuntimeError):
+    """Something the user must fix (missing program, busy port); one line."""
+
+
+# --- small helpers -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise DemoError(f"process exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise DemoError(f"nothing listening on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+class Steps:
+    """Numbered progress lines on stderr (stdout is kept for the summary)."""
+
+    def __init__(self, total: int, quiet: bool = False) -> None:
+        self.total, self.n, self.quiet = total, 0, quiet
+        self.t0 = time.monotonic()
+
+    def step(self, text: str) -> None:
+        self.n += 1
+        self.say(f"[{self.n}/{self.total}] {text}")
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"{time.monotonic() - self.t0:6.1f}s  {text}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Scene:
+    name: str
+    folder: Path
+    camera_id: str
+    ground_truth: Path
+
+
+def scene(name: str) -> Scene:
+    import yaml
+
+    folder = FACES / "scene" if name == "faces" else SCENES / name
+    cam = folder / "camera.yaml"
+    if not cam.is_file():
+        known = ", ".join(DEFAULT_SCENES)
+        raise DemoError(f"--scenes: unknown scene {name!r} (known: {known})")
+    cid = yaml.safe_load(cam.read_text())["id"]
+    return Scene(name, folder, cid, folder / "ground_truth.json")
+
+
+@dataclass
+class Procs:
+    """Child processes, stopped in reverse order of start (each its own session)."""
+
+    items: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], log: Path, **kw: Any) -> subprocess.Popen:
+        p = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **kw,
+        )
+        self.items.append((name, p))
+        return p
+
+    def stop_all(self) -> None:
+        for _name, p in reversed(self.items):
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGTERM)
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.pid, signal.SIGKILL)
+                    p.wait(5)
+        self.items.clear()
+
+
+def jaywatch_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "jaywatch.cli", *args]
+
+
+# --- the broker ----------------------------------------------------------------------------
+
+
+def find_mosquitto() -> tuple[str, str]:
+    """The mosquitto and mosquitto_passwd binaries, or a clear error.
+
+    There is no embedded fallback: edge and central speak MQTT 5 (shared subscriptions,
+    session expiry, reason codes), and the only embeddable Python broker (amqtt) speaks
+    MQTT 3.1.1 only — a paho MQTT 5 client never even gets connected to it.
+    """
+    broker = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+    passwd = shutil.which("mosquitto_passwd") or (
+        "/usr/bin/mosquitto_passwd" if Path("/usr/bin/mosquitto_passwd").exists() else None
+    )
+    if not broker or not passwd:
+        raise DemoError(
+            "mosquitto is not installed: run scripts/setup.sh or `apt-get install mosquitto` "
+            "(the demo needs an MQTT 5 broker; no embedded Python broker speaks MQTT 5)"
+        )
+    return broker, passwd
+
+
+def write_broker_config(d: Path, port: int, passwords: dict[str, str], passwd_bin: str) -> Path:
+    """Password file, the shipped ACL and a loopback listener with persistence."""
+    import getpass
+
+    d.mkdir(parents=True, exist_ok=True)
+    pwfile = d / "passwd"
+    pwfile.write_text("")
+    for user, pw in passwords.items():
+        subprocess.run([passwd_bin, "-b", str(pwfile), user, pw], check=True, capture_output=True)
+    acl = d / "jaywatch.acl"
+    shutil.copyfile(REPO / "config" / "mosquitto" / "jaywatch.acl", acl)
+    conf = d / "mosquitto.conf"
+    conf.write_text(
+        "\n".join(
+            [
+                f"listener {port} 127.0.0.1",
+                f"user {getpass.getuser()}",  # as root: do not drop to 'mosquitto'
+                "allow_anonymous false",
+                f"password_file {pwfile}",
+                f"acl_file {acl}",
+                "persistence true",
+                f"persistence_location {d}/",
+                "autosave_interval 1",
+                "max_queued_messages 100000",
+                "set_tcp_nodelay true",
+                f"log_dest file {d}/mosquitto.log",
+                "",
+            ]
+        )
+    )
+    return conf
+
+
+# --- setup at central ----------------------------------------------------------------------
+
+
+def write_central_config(ws: Path, mqtt_port: int, http_port: int, central_pw: str) -> Path:
+    import yaml
+
+    cfg = {
+        "database_url": f"sqlite:///{ws / 'central.db'}",
+        "evidence_dir": str(ws / "evidence"),
+        "fines_file": str(REPO / "config" / "fines.yaml"),
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": mqtt_port,
+            "username": "central",
+            "password": central_pw,
+            "client_id": "demo-central-1",
+        },
+        "api": {"secure_cookies": False, "base_url": f"http://127.0.0.1:{http_port}"},
+    }
+    path = ws / "central.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def write_notices_config(ws: Path, http_port: int) -> Path:
+    import yaml
+
+    cfg = {
+        "provider": {"kind": "log"},
+        "poll_interval_s": 0.5,
+        "notice_url": f"http://127.0.0.1:{http_port}/notice?ref={{reference}}",
+    }
+    path = ws / "notices.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def setup_central(central_yaml: Path, public_key: bytes, scenes: list[Scene]) -> None:
+    """Schema, the two demo logins, the demo gateway and the enrolled people."""
+    from central.config import load_config
+    from central.context import Context
+    from central.workflow.common import SYSTEM
+    from central.workflow.devices import register_device
+    from central.workflow.persons import enrol
+    from central.workflow.users import actor_of, create_user
+
+    ctx = Context.from_config(load_config(central_yaml))  # migrates to the newest schema
+    try:
+        with ctx.sessions.begin() as s:
+            create_user(s, SYSTEM, OPERATOR[0], OPERATOR[1], "operator")
+            sup = create_user(s, SYSTEM, SUPERVISOR[0], SUPERVISOR[1], "supervisor")
+            register_device(
+                s,
+                SYSTEM,
+                DEVICE_ID,
+                public_key,
+                "Demo crossing (sample media)",
+                {sc.camera_id: f"{sc.name} (sample)" for sc in scenes},
+            )
+            s.flush()
+            boss = actor_of(sup)
+            for pid, (_photos, phone, name) in ENROLLED.items():
+                enrol(s, boss, ctx.rules, phone, "demo: public-domain sample photos", name, pid)
+    finally:
+        ctx.close()
+
+
+def build_demo_gallery(out: Path) -> None:
+    """The edge's gallery of the enrolled people (SFace embeddings of their photos)."""
+    from edge.faces.config import FacesConfig
+    from edge.faces.detect import YuNetDetector
+    from edge.faces.embed import make_embedder
+    from edge.gallery.build import build_gallery
+
+    photos = FACES / "photos"
+    pairs = [(pid, photos / n) for pid, (names, _p, _n) in ENROLLED.items() for n in names]
+    cfg = FacesConfig()
+    res = build_gallery(pairs, {"sface": make_embedder("sface")}, cfg, YuNetDetector(), 1)
+    if res.gallery is None or res.problems:
+        raise DemoError(f"demo gallery could not be built: {res.problems}")
+    res.gallery.save(out)
+
+
+def write_edge_config(ws: Path, mqtt_port: int, device_pw: str, scenes: list[Scene]) -> Path:
+    import yaml
+
+    d = ws / "edge"
+    cams = []
+    for sc in scenes:
+        data = yaml.safe_load((sc.folder / "camera.yaml").read_text())
+        data["source"] = str(sc.folder / "video.mp4")
+        p = d / f"{sc.camera_id}.yaml"
+        p.write_text(yaml.safe_dump(data))
+        cams.append(p.name)
+    (d / "mqtt.password").write_text(device_pw + "\n")
+    (d / "mqtt.password").chmod(0o600)
+    cfg = {
+        "device_id": DEVICE_ID,
+        "broker": {
+            "host": "127.0.0.1",
+            "port": mqtt_port,
+            "tls": False,  # loopback only; deploy/ has the TLS listener
+            "password_file": "mqtt.password",
+            "keepalive_s": 10,
+            "reconnect_min_s": 0.5,
+            "reconnect_max_s": 2,
+        },
+        "key_file": "device.key",
+        "outbox": {"path": "outbox.sqlite", "retry_base_s": 2, "retry_max_s": 10},
+        "cameras": cams,
+        "health": {"interval_s": 2, "metrics_port": None},
+    }
+    path = d / "edge.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+# --- watching central ----------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    violations: int = 0  # events stored at central
+    by_camera: dict[str, int] = field(default_factory=dict)
+    matched: int = 0  # matched to an enrolled person (reached the review queue)
+    unidentified: int = 0
+    pending_review: int = 0  # still waiting for a person
+    confirmed: int = 0  # by an operator (in headless mode: the simulated one)
+    fines: int = 0
+    notices_sent: int = 0  # sent or delivered by the SMS provider (log-only here)
+    notices_pending: int = 0
+    dead_letters: int = 0
+    device_online: bool | None = None
+
+
+def read_summary(db_url: str) -> Summary:
+    import sqlalchemy as sa
+
+    from central.notices.models import NoticeDelivery
+    from central.store.models import DeadLetter, Device, Event, Fine, Notice
+
+    eng = sa.create_engine(db_url)
+    try:
+        with eng.connect() as c:
+            rows = c.execute(sa.select(Event.camera_id, Event.status, Event.match_person_id)).all()
+            fines = c.execute(sa.select(sa.func.count()).select_from(Fine)).scalar_one()
+            sent_q = (
+                sa.select(sa.func.count())
+                .select_from(NoticeDelivery)
+                .where(NoticeDelivery.submitted_at.is_not(None))
+            )
+            sent = c.execute(sent_q).scalar_one()
+            notices = c.execute(sa.select(sa.func.count()).select_from(Notice)).scalar_one()
+            dead = c.execute(sa.select(sa.func.count()).select_from(DeadLetter)).scalar_one()
+            online = c.execute(sa.select(Device.online).where(Device.id == DEVICE_ID)).scalar()
+    finally:
+        eng.dispose()
+    by_cam: dict[str, int] = {}
+    for cam, _st, _m in rows:
+        by_cam[cam] = by_cam.get(cam, 0) + 1
+    return Summary(
+        violations=len(rows),
+        by_camera=by_cam,
+        matched=sum(1 for _c, _s, m in rows if m is not None),
+        unidentified=sum(1 for _c, s, _m in rows if s == "unidentified"),
+        pending_review=sum(1 for _c, s, _m in rows if s == "pending_review"),
+        confirmed=sum(1 for _c, s, _m in rows if s == "confirmed"),
+        fines=fines,
+        notices_sent=sent,
+        notices_pending=notices - sent,
+        dead_letters=dead,
+        device_online=online,
+    )
+
+
+def wait_for(
+    cond: Callable[[], bool], timeout: float, what: str, tick: Callable[[], None] = lambda: None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        tick()
+        time.sleep(0.25)
+    raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# --- the simulated operator (headless only) ------------------------------------------------
+
+
+def simulated_operator_confirms(base_url: str, say: Callable[[str], None]) -> int:
+    """Log in as the demo operator and confirm every event in the review queue through
+    the same HTTP API the console uses. Only for ``--headless``, and always labelled."""
+    import httpx
+
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        r = http.post("/api/auth/login", json={"username": OPERATOR[0], "password": OPERATOR[1]})
+        r.raise_for_status()
+        http.headers["Authorization"] = f"Bearer {r.json()['token']}"
+        n = 0
+        while True:
+            queue = http.get("/api/review/queue", params={"limit": 100})
+            queue.raise_for_status()
+            items = queue.json()
+            if not items:
+                return n
+            for ev in items:
+                fine = http.post(f"/api/events/{ev['event_id']}/confirm")
+                fine.raise_for_status()
+                f = fine.json()
+                n += 1
+                say(
+                    f"      [SIMULATED OPERATOR '{OPERATOR[0]}'] confirmed event "
+                    f"{ev['event_id'][:8]}… ({ev['camera_id']}, person {ev['match_person_id']}, "
+                    f"score {ev['match_score']:.2f}) → fine {f['reference']}"
+                )
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def fresh_workspace(path: Path) -> Path:
+    """Wipe and recreate the demo's folder (a second run must not see the first one's DB)."""
+    if path.exists():
+        shutil.rmtree(path)
+    for sub in ("edge", "broker", "logs"):
+        (path / sub).mkdir(parents=True)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    if not getattr(args, "verbose", False):  # the steps say what happens; keep libraries quiet
+        for name in ("alembic", "httpx", "edge", "central"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    scenes = [scene(s) for s in args.scenes.split(",") if s]
+    steps = Steps(total=7 if args.headless else 6, quiet=args.quiet)
+    procs = Procs()
+    ws = Path(args.workdir).resolve()
+    try:
+        mosquitto, passwd_bin = find_mosquitto()
+        fresh_workspace(ws)
+        return _run(args, scenes, steps, procs, ws, mosquitto, passwd_bin)
+    except DemoError as e:
+        print(f"jaywatch demo: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        steps.say("interrupted: stopping everything")
+        return 130
+    finally:
+        procs.stop_all()
+
+
+def _run(
+    args: argparse.Namespace,
+    scenes: list[Scene],
+    steps: Steps,
+    procs: Procs,
+    ws: Path,
+    mosquitto: str,
+    passwd_bin: str,
+) -> int:
+    from edge.keys import generate_key_file
+    from jaywatch import wire
+
+    logs = ws / "logs"
+    mqtt_port = args.mqtt_port or free_port()
+    http_port = args.port or free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    pw = {"central": secrets.token_urlsafe(16), DEVICE_ID: secrets.token_urlsafe(16)}
+
+    steps.step(f"broker: mosquitto on 127.0.0.1:{mqtt_port} (passwords + shipped ACL)")
+    conf = write_broker_config(ws / "broker", mqtt_port, pw, passwd_bin)
+    broker = procs.start("mosquitto", [mosquitto, "-c", str(conf)], logs / "mosquitto.log")
+    wait_port(mqtt_port, 10, broker)
+
+    steps.step("central: SQLite schema, demo logins, gateway key + registration, enrolment")
+    central_yaml = write_central_config(ws, mqtt_port, http_port, pw["central"])
+    key = generate_key_file(ws / "edge" / "device.key")
+    setup_central(central_yaml, wire.public_key_bytes(key), scenes)
+    build_demo_gallery(ws / "edge" / "gallery.npz")
+    steps.say(f"      enrolled {', '.join(ENROLLED)}; gallery {ws / 'edge' / 'gallery.npz'}")
+
+    steps.step(f"central: API, operator console and display screens on {base}")
+    env = {**os.environ, "JAYWATCH_CENTRAL_CONFIG": str(central_yaml)}
+    central = procs.start(
+        "central",
+        jaywatch_argv("central", "serve", "--port", str(http_port)),
+        logs / "central.log",
+        env=env,
+    )
+    wait_port(http_port, 60, central)
+
+    steps.step("SMS sender: log-only provider (messages go to logs/sms.log)")
+    notices_yaml = write_notices_config(ws, http_port)
+    procs.start(
+        "sms",
+        jaywatch_argv("central", "notices", "send", "--notices-config", str(notices_yaml)),
+        logs / "sms.log",
+        env=env,
+    )
+
+    edge_yaml = write_edge_config(ws, mqtt_port, pw[DEVICE_ID], scenes)
+    names = ", ".join(sc.camera_id for sc in scenes)
+    steps.step(f"edge: gateway {DEVICE_ID} on {len(scenes)} sample camera(s): {names}")
+    edge = procs.start(
+        "edge",
+        jaywatch_argv(
+            "edge",
+            "run",
+            "--config",
+            str(edge_yaml),
+            "--gallery",
+            str(ws / "edge" / "gallery.npz"),
+            "--exit-when-done",
+            "--drain-s",
+            "60",
+        ),
+        logs / "edge.log",
+    )
+    _print_access(base, steps, ws)
+
+    db_url = f"sqlite:///{ws / 'central.db'}"
+    expected = sum(
+        len(json.loads(sc.ground_truth.read_text())["expected_violations"]) for sc in scenes
+    )
+    last = [-1]
+
+    def progress() -> None:
+        s = read_summary(db_url)
+        if s.violations != last[0]:
+            last[0] = s.violations
+            bar = "#" * min(30, s.violations) + "." * max(0, min(30, expected) - s.violations)
+            steps.say(
+                f"      [{bar}] {s.violations} violation(s) stored at central "
+                f"(scenes' ground truth: {expected}); {s.matched} matched to an enrolled person"
+            )
+
+    steps.step("edge: analysing the sample videos (violations arrive at central as found)")
+    wait_for(lambda: edge.poll() is not None, args.timeout, "the edge to finish", progress)
+    progress()
+    if edge.returncode != 0:
+        raise DemoError(f"the edge exited with {edge.returncode}; see {logs / 'edge.log'}")
+    steps.say("      edge finished: every file processed and its outbox drained (acked by central)")
+
+    if not args.headless:
+        steps.say(
+            "\nThe review queue is waiting for a person: log in to the console and decide.\n"
+            "SMS notices appear in logs/sms.log after each confirmation. Ctrl-C stops the demo."
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            while all(p.poll() is None for name, p in procs.items if name != "edge"):
+                time.sleep(0.5)
+        return 0
+
+    before = read_summary(db_url)
+    steps.step(
+        "headless: a SIMULATED OPERATOR (not a person) confirms the review queue through the "
+        "console's API, logged in as the demo operator"
+    )
+    confirmed = simulated_operator_confirms(base, steps.say)
+    wait_for(
+        lambda: read_summary(db_url).notices_sent >= confirmed,
+        60,
+        "the SMS sender to send every notice",
+    )
+    after = read_summary(db_url)
+    report = {
+        "violations": after.violations,
+        "by_camera": after.by_camera,
+        "matched": after.matched,
+        "unidentified": after.unidentified,
+        "pending_review_before_operator": before.pending_review,
+        "pending_review": after.pending_review,
+        "confirmed_by_simulated_operator": confirmed,
+        "confirmed": after.confirmed,
+        "fines": after.fines,
+        "notices_sent": after.notices_sent,
+        "dead_letters": after.dead_letters,
+        "ground_truth_violations": expected,
+        "workdir": str(ws),
+        "database_url": db_url,
+    }
+    (ws / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
+    _print_summary(report, args.json)
+    return 0
+
+
+def _print_access(base: str, steps: Steps, ws: Path) -> None:
+    steps.say(
+        "\n"
+        f"  operator console   {base}/console   login {OPERATOR[0]} / {OPERATOR[1]}\n"
+        f"  appeals (console)  {base}/console/appeals   login {SUPERVISOR[0]} / {SUPERVISOR[1]}\n"
+        f"  display screen     {base}/display/{DEVICE_ID}\n"
+        f"  citizen notice     {base}/notice   (reference + code from the SMS in logs/sms.log)\n"
+        f"  API docs           {base}/api/docs\n"
+        f"  workspace          {ws}  (logs/, central.db, evidence/)\n"
+    )
+
+
+def _print_summary(r: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(r))
+        return
+    cams = ", ".join(f"{k} {v}" for k, v in sorted(r["by_camera"].items()))
+    print(
+        "\njaywatch demo summary\n"
+        f"  violations stored at central  {r['violations']}  ({cams})\n"
+        f"  scenes' ground truth          {r['ground_truth_violations']}\n"
+        f"  matched to an enrolled person {r['matched']}\n"
+        f"  unidentified (faces blurred)  {r['unidentified']}\n"
+        f"  pending review (before)       {r['pending_review_before_operator']}\n"
+        f"  confirmed (SIMULATED operator){r['confirmed']:>3}\n"
+        f"  pending review (now)          {r['pending_review']}\n"
+        f"  fines issued                  {r['fines']}\n"
+        f"  SMS notices sent (log only)   {r['notices_sent']}\n"
+        f"  dead letters                  {r['dead_letters']}\n"
+        f"  workspace                     {r['workdir']}"
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the whole system on the sample media (broker, central, edge, console)",
+        description=__doc__.splitlines()[0],
+    )
+    p.add_argument("--headless", action="store_true", help="run to the end, print a summary")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port of central (0: any free)")
+    p.add_argument("--mqtt-port", type=int, default=0, help="broker port (default: any free)")
+    p.add_argument("--workdir", default=str(REPO / "out" / "demo-run"), help="workspace (wiped)")
+    p.add_argument(
+        "--scenes", default=",".join(DEFAULT_SCENES), help="comma-separated sample scenes"
+    )
+    p.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
+    p.add_argument("--json", action="store_true", help="headless: summary as one JSON line")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=run)
+
+
+__all__ = ["Summary", "read_summary", "register", "run"]
