@@ -1,0 +1,122 @@
+"""``jaywatch demo --headless``: the README's main command, run to the end as a user would.
+
+The expected numbers come from the sample scenes' ground truth (expected violations and,
+for the face scene, who must be matched); what is checked is what central stored, read
+back from the demo's own database after the run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from central.store.models import DisplayEntry, Event, Fine
+from edge.evaluation import SceneScore, match_violations, score_scene
+from jaywatch.demo import DEFAULT_SCENES, ENROLLED, REPO, scene
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+
+def _reported(rows: list[Event]) -> list[dict]:
+    out = []
+    for ev in rows:
+        x1, _y1, x2, y2 = ev.payload["bbox"]
+        out.append({"t": ev.payload["t"], "foot": [(x1 + x2) / 2, y2], "event": ev})
+    return out
+
+
+def _score(gt_path: Path, reported: list[dict]) -> SceneScore:
+    """The scene's score; the face scene's ground truth has entry times but no foot
+    points, so there one-to-one matching is by time alone (±1 s)."""
+    gt = json.loads(gt_path.read_text())
+    if all("foot_xy" in e for e in gt["expected_violations"]):
+        return score_scene(gt_path, reported)
+    exp = [{**e, "foot_xy": [0, 0]} for e in gt["expected_violations"]]
+    pairs = match_violations(exp, [{**r, "foot": [0, 0]} for r in reported], 1.0, 1.0)
+    return SceneScore(
+        gt_path.parent.name,
+        len(exp),
+        len(reported),
+        len(pairs),
+        [str(e["id"]) for i, e in enumerate(exp) if i not in {a for a, _ in pairs}],
+        [r for j, r in enumerate(reported) if j not in {b for _, b in pairs}],
+    )
+
+
+@pytest.mark.timeout(300)
+def test_headless_demo_runs_the_sample_scenes_to_a_summary(tmp_path: Path) -> None:
+    ws = tmp_path / "demo"
+    argv = ["demo", "--headless", "--json", "--port", "0", "--workdir", str(ws)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaywatch.cli", *argv, "--timeout", "240"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=290,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "SIMULATED OPERATOR" in proc.stderr  # never passed off as a person's decision
+    assert "/console" in proc.stderr and "/display/demo-gw" in proc.stderr
+
+    engine = sa.create_engine(summary["database_url"])
+    with engine.connect() as c:
+        s = sa.orm.Session(bind=c)
+        events = list(s.execute(sa.select(Event)).scalars())
+        fines = list(s.execute(sa.select(Fine)).scalars())
+        shown = s.execute(sa.select(sa.func.count()).select_from(DisplayEntry)).scalar_one()
+    engine.dispose()
+
+    # Every scene's violations were stored once: the scenes' own bar (precision and
+    # recall ≥ 0.9 against ground truth) on what central holds, per camera.
+    expected_matches: list[tuple[dict, str]] = []
+    for sc in map(scene, DEFAULT_SCENES):
+        gt = json.loads(sc.ground_truth.read_text())
+        mine = _reported([e for e in events if e.camera_id == sc.camera_id])
+        score = _score(sc.ground_truth, mine)
+        assert score.precision >= 0.9 and score.recall >= 0.9, (sc.name, score)
+        for exp in gt["expected_violations"]:
+            if exp.get("expected_match") in ENROLLED:
+                expected_matches.append((exp, sc.camera_id))
+    assert expected_matches, "the face scene's ground truth names an enrolled walker"
+
+    # Matched exactly the enrolled walkers the ground truth names, at their entry time.
+    matched = [e for e in events if e.match_person_id is not None]
+    assert sorted(e.match_person_id for e in matched) == sorted(
+        exp["expected_match"] for exp, _ in expected_matches
+    )
+    for exp, cam in expected_matches:
+        hit = [
+            e
+            for e in matched
+            if e.camera_id == cam
+            and e.match_person_id == exp["expected_match"]
+            and abs(e.payload["t"] - exp["t_entry_s"]) <= 1.0
+        ]
+        assert len(hit) == 1, (exp, [(e.camera_id, e.payload["t"]) for e in matched])
+
+    # The summary says what the database holds; each match was confirmed (by the
+    # labelled simulated operator), fined once, shown once and notified once.
+    assert summary["violations"] == len(events)
+    assert summary["ground_truth_violations"] == sum(
+        len(json.loads(scene(n).ground_truth.read_text())["expected_violations"])
+        for n in DEFAULT_SCENES
+    )
+    assert summary["matched"] == len(matched)
+    assert summary["unidentified"] == len(events) - len(matched)
+    assert summary["pending_review_before_operator"] == len(matched)
+    assert summary["confirmed"] == summary["confirmed_by_simulated_operator"] == len(matched)
+    assert summary["pending_review"] == 0
+    assert summary["fines"] == len(fines) == len(matched) == shown
+    assert summary["notices_sent"] == len(matched)
+    assert summary["dead_letters"] == 0
+    assert {f.person_id for f in fines} == {e.match_person_id for e in matched}
+
+    sms_log = (ws / "logs" / "sms.log").read_text()
+    for f in fines:  # the log-only provider "sent" each fine's notice with its reference
+        assert sms_log.count(f"Ref {f.reference} ") == 1
