@@ -25,7 +25,7 @@ class IndexConfig(_Strict):
 
     exact_max_entries: Annotated[int, Field(ge=0)] = 20_000
     # HNSW graph degree and beam widths (usearch names); higher = better recall, slower.
-    connectivity: Annotated[int, Field(ge=4, le=128)] = 16
+    connectivity: Annotated[int, Field(ge=4, le=128)] = 32
     expansion_add: Annotated[int, Field(ge=8, le=1024)] = 128
     expansion_search: Annotated[int, Field(ge=8, le=1024)] = 128
     threads: Annotated[int, Field(ge=0, le=64)] = 0  # 0 = all cores (index build only)

@@ -9,11 +9,13 @@ maintained; hnswlib has had no release since 2023).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
 
 from edge.faces.config import IndexConfig
+from edge.gallery.store import Gallery
 
 
 class SearchIndex(Protocol):
@@ -52,10 +54,23 @@ class ExactIndex:
 class UsearchIndex:
     """HNSW over inner product; keys are the gallery row numbers."""
 
-    def __init__(self, embeddings: np.ndarray, cfg: IndexConfig) -> None:
+    def __init__(
+        self, embeddings: np.ndarray, cfg: IndexConfig, prebuilt: np.ndarray | None = None
+    ) -> None:
         from usearch.index import Index
 
         emb = np.ascontiguousarray(embeddings, np.float32)
+        self._n = len(emb)
+        restored = None
+        if prebuilt is not None:
+            try:
+                restored = Index.restore(np.asarray(prebuilt, np.uint8).tobytes())
+            except (RuntimeError, ValueError):  # unreadable: build afresh below
+                restored = None
+        if restored is not None and len(restored) == self._n and restored.ndim == emb.shape[1]:
+            self._index = restored
+            self._index.expansion_search = cfg.expansion_search
+            return
         self._index = Index(
             ndim=emb.shape[1],
             metric="ip",
@@ -64,9 +79,12 @@ class UsearchIndex:
             expansion_add=cfg.expansion_add,
             expansion_search=cfg.expansion_search,
         )
-        self._n = len(emb)
         if self._n:
             self._index.add(np.arange(self._n, dtype=np.uint64), emb, threads=cfg.threads)
+
+    def to_bytes(self) -> np.ndarray:
+        """The serialised index (stored in the gallery file by ``jaywatch gallery build``)."""
+        return np.frombuffer(self._index.save(), np.uint8)
 
     def __len__(self) -> int:
         return self._n
@@ -85,8 +103,20 @@ class UsearchIndex:
         return scores, np.where(valid, keys, -1)
 
 
-def build_index(embeddings: np.ndarray, cfg: IndexConfig) -> SearchIndex:
-    """Exact up to ``cfg.exact_max_entries`` entries, HNSW above."""
+def build_index(
+    embeddings: np.ndarray, cfg: IndexConfig, prebuilt: np.ndarray | None = None
+) -> SearchIndex:
+    """Exact up to ``cfg.exact_max_entries`` entries, HNSW above (``prebuilt`` if usable)."""
     if len(embeddings) <= cfg.exact_max_entries:
         return ExactIndex(embeddings)
-    return UsearchIndex(embeddings, cfg)
+    return UsearchIndex(embeddings, cfg, prebuilt)
+
+
+def with_prebuilt_indexes(gallery: Gallery, cfg: IndexConfig) -> Gallery:
+    """The gallery with a serialised HNSW index in every block above the exact limit."""
+    blocks = {}
+    for name, b in gallery.backends.items():
+        if len(b.labels) > cfg.exact_max_entries:
+            b = replace(b, index_bytes=UsearchIndex(b.embeddings, cfg).to_bytes())
+        blocks[name] = b
+    return replace(gallery, backends=blocks)

@@ -40,6 +40,9 @@ class BackendBlock:
     embeddings: np.ndarray  # (N, dim) float32, unit length
     labels: np.ndarray  # (N,) int32 index into Gallery.persons
     photos: np.ndarray  # (N,) str: "<person_id>/<file>" the embedding came from
+    # A prebuilt usearch index of ``embeddings`` (serialised), so an edge with a large
+    # gallery does not spend minutes building it at start-up. None: built when needed.
+    index_bytes: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -99,6 +102,8 @@ class Gallery:
             arrays[f"{name}.embeddings"] = np.ascontiguousarray(b.embeddings, np.float32)
             arrays[f"{name}.labels"] = np.asarray(b.labels, np.int32)
             arrays[f"{name}.photos"] = np.asarray(b.photos, dtype=str)
+            if b.index_bytes is not None:
+                arrays[f"{name}.usearch"] = np.asarray(b.index_bytes, np.uint8)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
@@ -162,7 +167,8 @@ class Gallery:
                     raise GalleryError(f"{path}: {name}.labels: index outside the person list")
                 if not np.isfinite(emb).all():
                     raise GalleryError(f"{path}: {name}.embeddings: non-finite values")
-                backends[name] = BackendBlock(str(meta["model_sha256"]), emb, labels, photos)
+                index = data.get(f"{name}.usearch")
+                backends[name] = BackendBlock(str(meta["model_sha256"]), emb, labels, photos, index)
         except KeyError as e:
             raise GalleryError(f"{path}: missing {e.args[0]!r} (header or array)") from None
         except (TypeError, ValueError) as e:

@@ -99,3 +99,32 @@ def test_matcher_uses_best_photo_of_a_person():
     m = GalleryMatcher(gallery_of({"A": [a1, a2], "B": [b]}), "sface", "ab" * 32, cfg)
     out = m.match(np.stack([a2]), np.ones(1))
     assert out.person_id == "A" and out.score > 0.999
+
+
+def test_prebuilt_index_travels_in_the_gallery_file(tmp_path):
+    from edge.gallery.index import with_prebuilt_indexes
+
+    emb, probes, _ = synthetic(3000, seed=4)
+    cfg = IndexConfig(exact_max_entries=1000)
+    g = Gallery(
+        [f"p{i}" for i in range(3000)],
+        {
+            "sface": BackendBlock(
+                "ab" * 32, emb, np.arange(3000, dtype=np.int32), np.array(["x"] * 3000)
+            )
+        },
+    )
+    g = with_prebuilt_indexes(g, cfg)
+    assert g.backends["sface"].index_bytes is not None
+    g.save(tmp_path / "g.npz")
+    block = Gallery.load(tmp_path / "g.npz").block("sface", "ab" * 32)
+    restored = UsearchIndex(block.embeddings, cfg, block.index_bytes)
+    assert np.array_equal(restored.to_bytes(), block.index_bytes)  # used, not rebuilt
+    exact = ExactIndex(emb).search(probes, 1)[1][:, 0]
+    assert float((restored.search(probes, 1)[1][:, 0] == exact).mean()) >= 0.99
+    # A prebuilt index of other data (another size) is not trusted: rebuilt instead.
+    other = UsearchIndex(emb[:2000], cfg, block.index_bytes)
+    assert len(other) == 2000 and int(other.search(emb[1999:2000], 1)[1][0, 0]) == 1999
+    # Garbage bytes are not trusted either.
+    junk = UsearchIndex(emb, cfg, np.frombuffer(b"not an index" * 10, np.uint8))
+    assert float((junk.search(probes, 1)[1][:, 0] == exact).mean()) >= 0.99
