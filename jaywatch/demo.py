@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,6 +148,10 @@ def jaywatch_argv(*args: str) -> list[str]:
 # --- the broker ----------------------------------------------------------------------------
 
 
+# Debian's places, for a PATH without the sbin directories (e.g. a non-root shell).
+MOSQUITTO_DIRS: tuple[str, ...] = ("/usr/sbin", "/usr/bin")
+
+
 def find_mosquitto() -> tuple[str, str]:
     """The mosquitto and mosquitto_passwd binaries, or a clear error.
 
@@ -154,18 +159,29 @@ def find_mosquitto() -> tuple[str, str]:
     session expiry, reason codes), and the only embeddable Python broker (amqtt) speaks
     MQTT 3.1.1 only — a paho MQTT 5 client never even gets connected to it.
     """
-    broker = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
-    passwd = shutil.which("mosquitto_passwd") or (
-        "/usr/bin/mosquitto_passwd" if Path("/usr/bin/mosquitto_passwd").exists() else None
-    )
+
+    def find(name: str) -> str | None:
+        extra = [str(Path(d) / name) for d in MOSQUITTO_DIRS if (Path(d) / name).is_file()]
+        return shutil.which(name) or (extra[0] if extra else None)
+
+    broker, passwd = find("mosquitto"), find("mosquitto_passwd")
     if not broker or not passwd:
         raise DemoError(
             "mosquitto is not installed: run scripts/setup.sh or `apt-get install mosquitto` "
             "(the demo needs an MQTT 5 broker; no embedded Python broker speaks MQTT 5)"
         )
     return broker, passwd
+
+
+def ensure_free(port: int, what: str, flag: str) -> None:
+    """Refuse a busy port up front: the demo would otherwise talk to someone else's server."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise DemoError(
+                f"{what} port {port} is in use: pass {flag} PORT (0 picks a free one)"
+            ) from None
 
 
 def write_broker_config(d: Path, port: int, passwords: dict[str, str], passwd_bin: str) -> Path:
@@ -422,12 +438,22 @@ def simulated_operator_confirms(base_url: str, say: Callable[[str], None]) -> in
 # --- the run -------------------------------------------------------------------------------
 
 
+MARKER = ".jaywatch-demo"
+
+
 def fresh_workspace(path: Path) -> Path:
-    """Wipe and recreate the demo's folder (a second run must not see the first one's DB)."""
+    """Wipe and recreate the demo's folder (a second run must not see the first one's DB).
+
+    Only a folder the demo made (it holds the marker file) or an empty one is wiped, so a
+    mistyped ``--workdir`` can never delete someone's files.
+    """
     if path.exists():
+        if not path.is_dir() or (any(path.iterdir()) and not (path / MARKER).is_file()):
+            raise DemoError(f"--workdir {path}: exists and was not made by the demo; not wiping it")
         shutil.rmtree(path)
     for sub in ("edge", "broker", "logs"):
         (path / sub).mkdir(parents=True)
+    (path / MARKER).write_text("made by `jaywatch demo`; wiped by the next run\n")
     return path
 
 
@@ -437,11 +463,11 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", False):  # the steps say what happens; keep libraries quiet
         for name in ("alembic", "httpx", "edge", "central"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    scenes = [scene(s) for s in args.scenes.split(",") if s]
     steps = Steps(total=7 if args.headless else 6, quiet=args.quiet)
     procs = Procs()
     ws = Path(args.workdir).resolve()
     try:
+        scenes = [scene(s) for s in args.scenes.split(",") if s]
         mosquitto, passwd_bin = find_mosquitto()
         fresh_workspace(ws)
         return _run(args, scenes, steps, procs, ws, mosquitto, passwd_bin)
@@ -470,6 +496,8 @@ def _run(
     logs = ws / "logs"
     mqtt_port = args.mqtt_port or free_port()
     http_port = args.port or free_port()
+    ensure_free(http_port, "HTTP", "--port")
+    ensure_free(mqtt_port, "MQTT", "--mqtt-port")
     base = f"http://127.0.0.1:{http_port}"
     pw = {"central": secrets.token_urlsafe(16), DEVICE_ID: secrets.token_urlsafe(16)}
 
@@ -552,10 +580,14 @@ def _run(
             "\nThe review queue is waiting for a person: log in to the console and decide.\n"
             "SMS notices appear in logs/sms.log after each confirmation. Ctrl-C stops the demo."
         )
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with contextlib.suppress(KeyboardInterrupt):
-            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-            while all(p.poll() is None for name, p in procs.items if name != "edge"):
-                time.sleep(0.5)
+            while not stop.wait(0.5):
+                dead = [n for n, p in procs.items if n != "edge" and p.poll() is not None]
+                if dead:
+                    raise DemoError(f"{dead[0]} exited; see {logs}/{dead[0]}.log")
+        steps.say("stopping everything")
         return 0
 
     before = read_summary(db_url)
@@ -570,6 +602,9 @@ def _run(
         "the SMS sender to send every notice",
     )
     after = read_summary(db_url)
+    import httpx
+
+    screen = httpx.get(f"{base}/display/{DEVICE_ID}/feed.json", timeout=30).json()
     report = {
         "violations": after.violations,
         "by_camera": after.by_camera,
@@ -581,6 +616,7 @@ def _run(
         "confirmed": after.confirmed,
         "fines": after.fines,
         "notices_sent": after.notices_sent,
+        "display_items": len(screen["items"]),
         "dead_letters": after.dead_letters,
         "ground_truth_violations": expected,
         "workdir": str(ws),
@@ -619,6 +655,7 @@ def _print_summary(r: dict[str, Any], as_json: bool) -> None:
         f"  pending review (now)          {r['pending_review']}\n"
         f"  fines issued                  {r['fines']}\n"
         f"  SMS notices sent (log only)   {r['notices_sent']}\n"
+        f"  on the display screen         {r['display_items']}\n"
         f"  dead letters                  {r['dead_letters']}\n"
         f"  workspace                     {r['workdir']}"
     )

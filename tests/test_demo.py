@@ -114,9 +114,24 @@ def test_headless_demo_runs_the_sample_scenes_to_a_summary(tmp_path: Path) -> No
     assert summary["pending_review"] == 0
     assert summary["fines"] == len(fines) == len(matched) == shown
     assert summary["notices_sent"] == len(matched)
+    assert summary["display_items"] == len(matched)  # the screen shows each confirmed one
     assert summary["dead_letters"] == 0
     assert {f.person_id for f in fines} == {e.match_person_id for e in matched}
 
     sms_log = (ws / "logs" / "sms.log").read_text()
     for f in fines:  # the log-only provider "sent" each fine's notice with its reference
         assert sms_log.count(f"Ref {f.reference} ") == 1
+
+
+def test_demo_without_mosquitto_fails_with_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jaywatch import demo
+    from jaywatch.cli import build_parser
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing to find on PATH
+    monkeypatch.setattr(demo, "MOSQUITTO_DIRS", (str(tmp_path),))
+    args = build_parser().parse_args(["demo", "--headless", "--workdir", str(tmp_path / "ws")])
+    assert args.func(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]] and "mosquitto is not installed" in err[0]
