@@ -60,8 +60,8 @@ def test_2000_events_through_broker_restarts_and_kill9s_stored_once(
     try:
         rig.start_central()
         wait_until(lambda: _central_connected(rig, 1), 30, "central ingest connected")
-        # ~8 s of production at 250 events/s: every fault lands mid-stream.
-        pub = rig.start_publisher(0, N, "--interval", "0.004", "--match-every", str(MATCH_EVERY))
+        # ~12 s of production at ~160 events/s: every fault lands mid-stream.
+        pub = rig.start_publisher(0, N, "--interval", "0.006", "--match-every", str(MATCH_EVERY))
         durable = read_puts(pub, until=300)
 
         broker.restart(down_s=0.5)  # restart 1
