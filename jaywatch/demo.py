@@ -646,18 +646,18 @@ def _print_summary(r: dict[str, Any], as_json: bool) -> None:
     cams = ", ".join(f"{k} {v}" for k, v in sorted(r["by_camera"].items()))
     print(
         "\njaywatch demo summary\n"
-        f"  violations stored at central  {r['violations']}  ({cams})\n"
-        f"  scenes' ground truth          {r['ground_truth_violations']}\n"
-        f"  matched to an enrolled person {r['matched']}\n"
-        f"  unidentified (faces blurred)  {r['unidentified']}\n"
-        f"  pending review (before)       {r['pending_review_before_operator']}\n"
-        f"  confirmed (SIMULATED operator){r['confirmed']:>3}\n"
-        f"  pending review (now)          {r['pending_review']}\n"
-        f"  fines issued                  {r['fines']}\n"
-        f"  SMS notices sent (log only)   {r['notices_sent']}\n"
-        f"  on the display screen         {r['display_items']}\n"
-        f"  dead letters                  {r['dead_letters']}\n"
-        f"  workspace                     {r['workdir']}"
+        f"  violations stored at central    {r['violations']}  ({cams})\n"
+        f"  scenes' ground truth            {r['ground_truth_violations']}\n"
+        f"  matched to an enrolled person   {r['matched']}\n"
+        f"  unidentified (faces blurred)    {r['unidentified']}\n"
+        f"  pending review (before)         {r['pending_review_before_operator']}\n"
+        f"  confirmed (SIMULATED operator)  {r['confirmed']}\n"
+        f"  pending review (now)            {r['pending_review']}\n"
+        f"  fines issued                    {r['fines']}\n"
+        f"  SMS notices sent (log only)     {r['notices_sent']}\n"
+        f"  on the display screen           {r['display_items']}\n"
+        f"  dead letters                    {r['dead_letters']}\n"
+        f"  workspace                       {r['workdir']}"
     )
 
 
@@ -665,12 +665,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="run the whole system on the sample media (broker, central, edge, console)",
-        description=__doc__.splitlines()[0],
+        description="Start mosquitto, central (SQLite), the SMS sender (log only) and the edge on "
+        "the sample scenes; print the console and display URLs and the demo logins.",
     )
     p.add_argument("--headless", action="store_true", help="run to the end, print a summary")
     p.add_argument("--port", type=int, default=8000, help="HTTP port of central (0: any free)")
     p.add_argument("--mqtt-port", type=int, default=0, help="broker port (default: any free)")
-    p.add_argument("--workdir", default=str(REPO / "out" / "demo-run"), help="workspace (wiped)")
+    p.add_argument(
+        "--workdir",
+        default=str(REPO / "out" / "demo-run"),
+        help="workspace, wiped first (only one the demo made)",
+    )
     p.add_argument(
         "--scenes", default=",".join(DEFAULT_SCENES), help="comma-separated sample scenes"
     )
