@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from central import audit
 from central.api import schemas as S
@@ -93,7 +93,7 @@ def appeal(body: S.PublicAppealIn, ctx: Ctx, _l: Limited) -> S.AppealOut:
 
 
 @router.get("/display", response_model=list[DisplayItem])
-def display(ctx: Ctx, limit: int = 50) -> list[DisplayItem]:
+def display(ctx: Ctx, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[DisplayItem]:
     """Anonymised confirmed infractions for public screens (no name, phone or face)."""
     with ctx.sessions() as s:
-        return sanctions.display_feed(s, min(max(limit, 1), 200))
+        return sanctions.display_feed(s, limit)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
 from central import audit
 from central.api import schemas as S
@@ -19,6 +19,9 @@ from central.workflow.common import Actor, NotFound
 from central.workflow.users import authenticate, close_session, open_session
 
 router = APIRouter(prefix="/api")
+# Bounded integers: anything larger is a 422, never a database overflow.
+Limit = Annotated[int, Query(ge=1, le=1000)]
+AppealId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Ctx = Annotated[Context, Depends(get_ctx)]
 
 
@@ -94,9 +97,9 @@ Reviewer = Annotated[Actor, Depends(require(*review.QUEUE_ROLES))]
 
 
 @router.get("/review/queue", response_model=list[S.EventOut], tags=["review"])
-def review_queue(ctx: Ctx, actor: Reviewer, limit: int = 50) -> list[S.EventOut]:
+def review_queue(ctx: Ctx, actor: Reviewer, limit: Limit = 50) -> list[S.EventOut]:
     with ctx.sessions.begin() as s:
-        return [_event_out(i) for i in review.review_queue(s, actor, min(max(limit, 1), 500))]
+        return [_event_out(i) for i in review.review_queue(s, actor, limit)]
 
 
 @router.get("/events/{event_id}", response_model=S.EventOut, tags=["review"])
@@ -117,7 +120,7 @@ def get_event(
 )
 def get_evidence(
     event_id: str,
-    n: int,
+    n: Annotated[int, Path(ge=0, le=64)],
     ctx: Ctx,
     actor: Annotated[Actor, Depends(require("operator", "supervisor", "auditor"))],
 ) -> Response:
@@ -171,7 +174,7 @@ def list_appeals(ctx: Ctx, actor: Supervisor) -> list[S.AppealOut]:
 
 
 @router.post("/appeals/{appeal_id}/decide", response_model=S.AppealOut, tags=["appeals"])
-def decide(appeal_id: int, body: S.DecideIn, ctx: Ctx, actor: Supervisor) -> S.AppealOut:
+def decide(appeal_id: AppealId, body: S.DecideIn, ctx: Ctx, actor: Supervisor) -> S.AppealOut:
     with ctx.sessions.begin() as s:
         return _appeal_out(s, sanctions.decide_appeal(s, actor, appeal_id, body.uphold, body.note))
 
@@ -288,13 +291,11 @@ def add_device(
 
 @router.get("/dead-letters", response_model=list[S.DeadLetterOut], tags=["audit"])
 def dead_letters(
-    ctx: Ctx, actor: Annotated[Actor, Depends(require("admin", "auditor"))], limit: int = 100
+    ctx: Ctx, actor: Annotated[Actor, Depends(require("admin", "auditor"))], limit: Limit = 100
 ) -> list[S.DeadLetterOut]:
     with ctx.sessions.begin() as s:
         rows = (
-            s.execute(
-                sa.select(DeadLetter).order_by(DeadLetter.id.desc()).limit(min(max(limit, 1), 1000))
-            )
+            s.execute(sa.select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit))
             .scalars()
             .all()
         )
@@ -319,13 +320,18 @@ Auditor = Annotated[Actor, Depends(require("auditor", "admin"))]
 
 
 @router.get("/audit", response_model=list[S.AuditOut], tags=["audit"])
-def audit_log(ctx: Ctx, _a: Auditor, after_seq: int = 0, limit: int = 100) -> list[S.AuditOut]:
+def audit_log(
+    ctx: Ctx,
+    _a: Auditor,
+    after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Limit = 100,
+) -> list[S.AuditOut]:
     with ctx.sessions() as s:
         rows = s.execute(
             sa.select(AuditEntry)
             .where(AuditEntry.seq > after_seq)
             .order_by(AuditEntry.seq)
-            .limit(min(max(limit, 1), 1000))
+            .limit(limit)
         ).scalars()
         return [
             S.AuditOut(
