@@ -99,7 +99,11 @@ class Broker:
         except TimeoutError:
             self.proc.kill()
             err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-            log = (self.workdir / "mosquitto.log").read_text() if (self.workdir / "mosquitto.log").exists() else ""
+            log = (
+                (self.workdir / "mosquitto.log").read_text()
+                if (self.workdir / "mosquitto.log").exists()
+                else ""
+            )
             raise RuntimeError(f"mosquitto did not start: {err} {log}") from None
         return self
 

@@ -74,7 +74,9 @@ def test_entry_while_red_beyond_grace_is_a_violation() -> None:
 
 
 def test_crossing_on_green_is_not() -> None:
-    assert run({1: walk(60, 40, start=0.2)}, [(0.0, SignalState.GREEN), (6.0, SignalState.RED)]) == []
+    assert (
+        run({1: walk(60, 40, start=0.2)}, [(0.0, SignalState.GREEN), (6.0, SignalState.RED)]) == []
+    )
 
 
 def test_clearance_already_in_zone_when_red_began_is_not() -> None:
@@ -153,7 +155,9 @@ def test_signal_judged_at_entry_time_not_confirmation_time() -> None:
 def test_ended_tracks_are_forgotten() -> None:
     rule = CrossingRule(CrossingConfig(zone=ZONE))
     r = SignalReading(SignalState.GREEN, 0.0, 0.0)
-    tracks = Tracks(np.array([[0, 0, 10, 50]], np.float32), np.array([5]), np.array([0.9], np.float32))
+    tracks = Tracks(
+        np.array([[0, 0, 10, 50]], np.float32), np.array([5]), np.array([0.9], np.float32)
+    )
     rule.update(tracks, r, 0)
     assert 5 in rule._tracks
     empty = Tracks.empty()
