@@ -15,7 +15,10 @@ ROLE_CLIS = ("edge.cli", "central.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jaywatch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="jaywatch",
+        description="Pedestrian red-signal enforcement: edge gateway, central service, demo.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in ROLE_CLIS:
