@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from central.config import IngestSettings, MqttSettings
 from central.context import Context
 from central.ingest.consumer import IngestWorker
-from central.store.models import DeadLetter, Event, Evidence
+from central.store.models import DeadLetter, Device, Event, Evidence
 from jaywatch import wire
 from tests.central.helpers import add_device, make_context, violation
 from tests.services import Broker
@@ -275,3 +275,47 @@ def test_a_message_the_database_refuses_is_dead_lettered_alone(
     finally:
         edge.close()
         w.stop()
+
+
+def test_nothing_is_acked_before_the_commit_and_a_restart_loses_nothing(
+    ctx: Context, broker: Broker
+) -> None:
+    """A worker whose database is down never acks (not to the broker, not to the edge);
+    the broker keeps the messages in the persistent session, and the next worker with
+    the same client id stores them all. Heartbeats update device health."""
+    key = add_device(ctx, "gw-1")
+    dead_db = sa.orm.sessionmaker(sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/x"))
+    broken = IngestWorker(
+        MqttSettings(host=broker.host, port=broker.port, client_id="central-r"),
+        IngestSettings(batch_max=50),
+        dead_db,
+        ctx.evidence,
+    ).start()
+    edge = EdgeClient(broker, "gw-1")
+    try:
+        events = [violation(key, images=0) for _ in range(30)]
+        for ev in events:
+            edge.publish(wire.violation_topic("gw-1"), ev.model_dump_json())
+        assert wait_until(lambda: broken.counts["retries"] >= 2)
+        assert edge.acks == [] and count(ctx, Event) == 0
+        broken.stop()
+        healthy = worker(ctx, broker, "central-r")  # same id: same persistent session
+        try:
+            assert wait_until(lambda: len({a.event_id for a in edge.acks}) >= 30)
+            assert count(ctx, Event) == 30
+            assert {a.event_id for a in edge.acks} == {e.event_id for e in events}
+            status = wire.DeviceStatus(device_id="gw-1", online=True, outbox_depth=7)
+            edge.publish(wire.status_topic("gw-1"), status.model_dump_json())
+
+            def device() -> Device:
+                with ctx.sessions() as s:  # a short session: never hold SQLite's write lock
+                    d = s.get(Device, "gw-1")
+                    assert d is not None
+                    return d
+
+            assert wait_until(lambda: device().last_seen is not None)
+            assert device().outbox_depth == 7 and device().online is True
+        finally:
+            healthy.stop()
+    finally:
+        edge.close()
