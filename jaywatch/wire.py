@@ -196,9 +196,7 @@ def generate_device_key() -> Ed25519PrivateKey:
 
 
 def public_key_bytes(key: Ed25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def sign_message(msg: M, key: Ed25519PrivateKey) -> M:
