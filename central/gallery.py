@@ -1,9 +1,9 @@
 """Gallery version announcements (retained on ``wire.GALLERY_TOPIC``).
 
-Only the version bookkeeping lives here: the snapshot itself (face embeddings per
-backend) is computed with the edge's backends, which central must not import — a
-separate enrolment tool builds it. ``sha256`` here covers the enrolled person ids of
-the version, not a snapshot file.
+The announcement names a stored snapshot (central.workflow.gallery): its version, the
+sha256 of the file (edges check it after download) and the download URL. The URL carries
+the version's random download token: the file holds face embeddings, and only readers of
+the announcement — devices, by the broker ACL — learn the token.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from jaywatch import wire
 
 
 def announcement(gv: GalleryVersion, base_url: str) -> wire.GalleryAnnouncement:
+    """Raises ValueError for a version without a stored file (nothing to fetch)."""
+    if gv.snapshot_sha256 is None or gv.download_token is None:
+        raise ValueError(f"gallery {gv.version}: no stored snapshot to announce")
     return wire.GalleryAnnouncement(
         device_id="central",
         version=str(gv.version),
-        sha256=gv.person_ids_sha256,
-        url=f"{base_url.rstrip('/')}/api/gallery/{gv.version}",
+        sha256=gv.snapshot_sha256,
+        url=f"{base_url.rstrip('/')}/api/gallery/{gv.version}/{gv.download_token}",
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from central.api import public, staff
+from central.api import gallery, public, staff
 from central.api.ratelimit import SlidingWindowLimiter
 from central.context import Context
 from central.workflow.common import Conflict, Forbidden, NotFound, WorkflowError
@@ -20,7 +20,8 @@ def create_app(
     ctx: Context,
     announce_gallery: Callable[[wire.GalleryAnnouncement], None] | None = None,
 ) -> FastAPI:
-    """``announce_gallery`` publishes a new gallery version (retained MQTT) after enrol/erase;
+    """``announce_gallery`` publishes a new gallery version (retained MQTT) after a snapshot
+    upload or an erasure;
     ``central serve`` passes ``central.gallery.publish_retained`` bound to its broker."""
     app = FastAPI(
         title="jaywatch central",
@@ -34,6 +35,7 @@ def create_app(
     app.state.public_limiter = SlidingWindowLimiter(ctx.config.api.public_rate_per_minute)
     app.include_router(staff.router)
     app.include_router(public.router)
+    app.include_router(gallery.router)
 
     @app.exception_handler(WorkflowError)
     async def _workflow(_r: Request, exc: WorkflowError) -> JSONResponse:

@@ -84,8 +84,10 @@ class PersonOut(BaseModel):
 
 
 class GalleryOut(BaseModel):
-    version: int
-    person_ids_sha256: str
+    """A gallery snapshot; ``version`` None after an erasure of someone no snapshot held."""
+
+    version: int | None
+    sha256: str | None = None  # of the snapshot file (what edges check)
 
 
 class DeviceIn(Body):

@@ -13,7 +13,15 @@ from central.api import schemas as S
 from central.api.deps import COOKIE, Caller, caller, get_ctx, require
 from central.context import Context
 from central.gallery import announcement
-from central.store.models import Appeal, AuditEntry, DeadLetter, Event, Evidence, Fine
+from central.store.models import (
+    Appeal,
+    AuditEntry,
+    DeadLetter,
+    Event,
+    Evidence,
+    Fine,
+    GalleryVersion,
+)
 from central.workflow import devices, persons, review, sanctions
 from central.workflow.common import Actor, NotFound
 from central.workflow.users import authenticate, close_session, open_session
@@ -194,11 +202,12 @@ def record_payment(
 # --- persons and the gallery ---------------------------------------------------------------
 
 
-def _announce(request: Request, gv: object) -> None:
-    announce = getattr(request.app.state, "announce_gallery", None)
-    if announce is not None:
+def announce(request: Request, gv: GalleryVersion) -> None:
+    """Publish ``gv`` (retained) with the app's announcer, if it has one."""
+    publish = getattr(request.app.state, "announce_gallery", None)
+    if publish is not None:
         ctx: Context = request.app.state.ctx
-        announce(announcement(gv, ctx.config.api.base_url))  # type: ignore[arg-type]
+        publish(announcement(gv, ctx.config.api.base_url))
 
 
 @router.post("/persons", response_model=S.PersonOut, status_code=201, tags=["persons"])
@@ -210,7 +219,6 @@ def enrol(
 ) -> S.PersonOut:
     with ctx.sessions.begin() as s:
         p = persons.enrol(s, actor, ctx.rules, body.phone, body.lawful_basis, body.name)
-        gv = persons.current_gallery(s)
         out = S.PersonOut(
             id=p.id,
             name=p.name,
@@ -219,7 +227,6 @@ def enrol(
             enrolled=p.enrolled,
             score=ctx.rules.score.start,
         )
-    _announce(request, gv)  # after the commit: edges never fetch a version that is not there
     return out
 
 
@@ -247,9 +254,11 @@ def erase(
     actor: Annotated[Actor, Depends(require(*persons.ENROL_ROLES))],
 ) -> S.GalleryOut:
     with ctx.sessions.begin() as s:
-        gv = persons.erase(s, actor, person_id)
-    _announce(request, gv)
-    return S.GalleryOut(version=gv.version, person_ids_sha256=gv.person_ids_sha256)
+        gv = persons.erase(s, actor, person_id, ctx.evidence)
+    if gv is None:
+        return S.GalleryOut(version=None)
+    announce(request, gv)  # after the commit: edges never fetch a version that is not there
+    return S.GalleryOut(version=gv.version, sha256=gv.snapshot_sha256)
 
 
 # --- devices, dead letters, audit ----------------------------------------------------------

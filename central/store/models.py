@@ -231,10 +231,17 @@ class ApiSession(Base):
 
 
 class GalleryVersion(Base):
-    """A new row on every enrol/erase; edges learn the number over MQTT (retained)."""
+    """One gallery snapshot (an upload, or the previous one minus an erased person);
+    edges learn the number over MQTT (retained) and fetch the file by its token."""
 
     __tablename__ = "gallery_versions"
     version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     created: Mapped[datetime] = mapped_column(default=utcnow)
     reason: Mapped[str] = mapped_column(sa.String(64))
     person_ids_sha256: Mapped[str] = mapped_column(sa.String(64))
+    # sha256 of the stored file (its name in the content-addressed store; announced);
+    # None for rows written before snapshots existed, or once an erasure deleted the file.
+    snapshot_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    # Secret part of the download URL: only readers of the retained announcement (devices,
+    # by the broker ACL) learn it. None: no download.
+    download_token: Mapped[str | None] = mapped_column(sa.String(64))

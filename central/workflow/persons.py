@@ -1,8 +1,11 @@
-"""Enrolment, erasure and audited reads of persons; each change bumps the gallery version."""
+"""Enrolment, erasure and audited reads of persons.
+
+Enrolment records the person only: they enter edge galleries when an admin uploads a
+snapshot that holds their embeddings (central.workflow.gallery). Erasure derives the next
+snapshot without them in the same transaction."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,31 +15,14 @@ from sqlalchemy.orm import Session
 
 from central import audit
 from central.phones import to_e164
+from central.store.evidence import EvidenceStore
 from central.store.models import Event, GalleryVersion, Person, utcnow
+from central.workflow import gallery
 from central.workflow.common import Actor, Conflict, NotFound, Rules, require_role
 from central.workflow.score import current_score
 
 ENROL_ROLES = ("supervisor", "admin")
 READ_ROLES = ("operator", "supervisor", "auditor", "admin")
-
-
-def bump_gallery(session: Session, reason: str) -> GalleryVersion:
-    """New gallery version; its hash covers the ids of everyone still enrolled."""
-    ids = session.execute(
-        sa.select(Person.id).where(Person.erased_at.is_(None)).order_by(Person.id)
-    ).scalars()
-    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
-    last = session.execute(sa.select(sa.func.max(GalleryVersion.version))).scalar() or 0
-    gv = GalleryVersion(version=last + 1, reason=reason, person_ids_sha256=digest)
-    session.add(gv)
-    session.flush()
-    return gv
-
-
-def current_gallery(session: Session) -> GalleryVersion | None:
-    return session.execute(
-        sa.select(GalleryVersion).order_by(GalleryVersion.version.desc()).limit(1)
-    ).scalar()
 
 
 def enrol(
@@ -59,13 +45,15 @@ def enrol(
     )
     session.add(p)
     session.flush()
-    gv = bump_gallery(session, "enrol")
-    audit.record(session, actor.label, "person.enrol", f"person:{p.id}", {"gallery": gv.version})
+    audit.record(session, actor.label, "person.enrol", f"person:{p.id}")
     return p
 
 
-def erase(session: Session, actor: Actor, person_id: str) -> GalleryVersion:
-    """Erase personal data; the person leaves the next gallery version.
+def erase(
+    session: Session, actor: Actor, person_id: str, snapshots: EvidenceStore
+) -> GalleryVersion | None:
+    """Erase personal data; the person leaves the next gallery version (returned; None
+    when no stored snapshot holds them) and earlier snapshot files are deleted.
 
     Fines already issued keep their amounts (a legal obligation) but lose the link to
     name and phone; unreviewed matches become unidentified so nobody confirms them.
@@ -82,9 +70,13 @@ def erase(session: Session, actor: Actor, person_id: str) -> GalleryVersion:
         .where(Event.match_person_id == person_id, Event.status == "pending_review")
         .values(status="unidentified", match_person_id=None, match_score=None)
     )
-    gv = bump_gallery(session, "erase")
+    gv = gallery.erase_person(session, actor, snapshots, person_id)
     audit.record(
-        session, actor.label, "person.erase", f"person:{person_id}", {"gallery": gv.version}
+        session,
+        actor.label,
+        "person.erase",
+        f"person:{person_id}",
+        {"gallery": gv.version if gv is not None else None},
     )
     return gv
 
