@@ -6,10 +6,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.services import Broker, fresh_pg_database, pg_admin_url
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Tests never assert timings: no per-example deadline (a loaded 2-core CI machine is slow).
+settings.register_profile(
+    "jaywatch", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False
+)
+settings.load_profile("jaywatch")
 
 
 @pytest.fixture
