@@ -57,7 +57,13 @@ def test_cli_migrate_user_device_purge_audit(tmp_path: Path) -> None:
 
 @pytest.mark.broker
 def test_gallery_version_is_announced_retained(broker: Broker) -> None:
-    gv = GalleryVersion(version=5, reason="enrol", person_ids_sha256="a" * 64)
+    gv = GalleryVersion(
+        version=5,
+        reason="upload",
+        person_ids_sha256="a" * 64,
+        snapshot_sha256="b" * 64,
+        download_token="tok",
+    )
     publish_retained(
         MqttSettings(host=broker.host, port=broker.port), announcement(gv, "https://c")
     )
@@ -80,4 +86,5 @@ def test_gallery_version_is_announced_retained(broker: Broker) -> None:
     finally:
         c.disconnect()
         c.loop_stop()
-    assert got[0].version == "5" and got[0].url == "https://c/api/gallery/5"
+    assert got[0].version == "5" and got[0].url == "https://c/api/gallery/5/tok"
+    assert got[0].sha256 == "b" * 64

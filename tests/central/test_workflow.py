@@ -186,9 +186,14 @@ def test_erasure_unlinks_personal_data_and_pending_matches(ctx: Context) -> None
     pid = person(ctx)
     ev = violation(key, person_id=pid)
     ingest(ctx, ev)
+    from central.workflow import gallery
+    from tests.central.test_gallery_snapshots import synthetic
+
     with ctx.sessions.begin() as s:
-        gv = erase(s, SUPERVISOR, pid)
-    assert gv.version == 2
+        assert gallery.upload(s, ADMIN, ctx.evidence, synthetic({pid: 1}).to_bytes()).version == 1
+    with ctx.sessions.begin() as s:
+        gv = erase(s, SUPERVISOR, pid, ctx.evidence)
+    assert gv is not None and gv.version == 2
     with ctx.sessions.begin() as s:
         assert s.execute(sa.select(Event.status)).scalar() == "unidentified"
         with pytest.raises(Conflict, match="erased"):
