@@ -17,7 +17,13 @@ from edge.outbox import Outbox
 from edge.transport.mqtt import MqttLink
 from jaywatch import wire
 from tests.central.helpers import make_context
-from tests.integration.helpers import PASSWORDS, Central, secure_broker, wait_until
+from tests.integration.helpers import (
+    PASSWORDS,
+    Central,
+    gallery_bytes,
+    secure_broker,
+    wait_until,
+)
 from tests.services import free_port
 
 pytestmark = [pytest.mark.broker]
@@ -36,9 +42,10 @@ def _device_subscriber(broker, topic: str) -> tuple[mqtt.Client, list[bytes]]:
 
 @pytest.mark.timeout(60)
 def test_central_announces_a_gallery_the_edge_can_install(make_broker, tmp_path: Path) -> None:
-    """Enrol a person through central's real HTTP API (uvicorn on loopback) wired to MQTT
-    as `jaywatch central serve` wires it; a device receives the retained announcement
-    (asserted) and the edge's GallerySync must be able to fetch and install it."""
+    """Enrol a person and upload a snapshot built by the edge's gallery builder through
+    central's real HTTP API (uvicorn on loopback) wired to MQTT as `jaywatch central
+    serve` wires it; a device receives the retained announcement (asserted) and the
+    edge's GallerySync fetches, verifies and installs it."""
     import functools
 
     import httpx
@@ -48,7 +55,7 @@ def test_central_announces_a_gallery_the_edge_can_install(make_broker, tmp_path:
     from central.config import ApiSettings, MqttSettings
     from central.gallery import publish_retained
     from central.workflow.users import create_user
-    from edge.gallery_sync import GallerySync, GallerySyncError
+    from edge.gallery_sync import GallerySync
     from edge.gateway_config import GalleryConfig
 
     broker = secure_broker(make_broker, tls=False)
@@ -87,21 +94,16 @@ def test_central_announces_a_gallery_the_edge_can_install(make_broker, tmp_path:
                 headers=auth,
             )
             assert r.status_code == 201, r.text
+            snapshot = gallery_bytes({r.json()["id"]: ["obama"]}, 1, tmp_path / "built.npz")
+            r = http.post("/api/gallery", content=snapshot, headers=auth)
+            assert r.status_code == 201, r.text
         wait_until(lambda: bool(got), 10, "the retained gallery announcement")
         ann = wire.parse_message(got[-1])
         assert isinstance(ann, wire.GalleryAnnouncement) and ann.version == "1"
 
         (tmp_path / "edge").mkdir()
         sync = GallerySync(GalleryConfig(path=tmp_path / "edge" / "gallery.npz", timeout_s=5), [])
-        try:
-            sync.install(ann)
-        except GallerySyncError as e:
-            pytest.xfail(
-                f"central announces gallery {ann.version} but the edge cannot install it "
-                f"({e}): central lacks the snapshot endpoint GET /api/gallery/<version> "
-                "serving the gallery file, an announcement sha256 over that file (today it "
-                "covers the person ids), and a tool that builds the snapshot"
-            )
+        sync.install(ann)
         assert sync.version() == ann.version
     finally:
         sub.disconnect()
