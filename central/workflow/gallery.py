@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from central import audit
 from central.store.evidence import EvidenceStore
 from central.store.models import GalleryVersion, Person
-from central.workflow.common import Actor, NotFound, require_role
+from central.workflow.common import Actor, Conflict, NotFound, require_role
 from jaywatch.gallery_file import Gallery
 
 UPLOAD_ROLES = ("admin",)
@@ -40,11 +40,15 @@ def latest_snapshot(session: Session) -> GalleryVersion | None:
 
 
 def _store(session: Session, store: EvidenceStore, gallery: Gallery, reason: str) -> GalleryVersion:
-    """Number ``gallery`` as the next version, store the file, record the row (flushed, so
-    a concurrent writer that took the same number fails here, before anything else)."""
+    """Number ``gallery`` as the next version, record the row, then store the file.
+
+    The version primary key is the lock: a concurrent upload or erasure that read the same
+    latest version takes the same number, and one of the two fails at the flush (Conflict,
+    retry) before any file is written, so no unreferenced file with embeddings is left.
+    """
     last = session.execute(sa.select(sa.func.max(GalleryVersion.version))).scalar() or 0
     data = gallery.with_version(last + 1).to_bytes()
-    sha = store.put(data)
+    sha = hashlib.sha256(data).hexdigest()
     gv = GalleryVersion(
         version=last + 1,
         reason=reason,
@@ -53,7 +57,14 @@ def _store(session: Session, store: EvidenceStore, gallery: Gallery, reason: str
         download_token=secrets.token_urlsafe(32),
     )
     session.add(gv)
-    session.flush()
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:
+        raise Conflict(
+            f"gallery version {last + 1} was taken by a concurrent change: retry"
+        ) from None
+    if store.put(data) != sha:
+        raise RuntimeError("gallery store: name differs from the sha256 of the bytes")
     return gv
 
 
