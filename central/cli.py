@@ -25,16 +25,59 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _public_key_b64(key: Any) -> str:
+    """The raw 32-byte public key, base64: what a gateway's ``central_public_key`` takes."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    out = Path(args.out)
+    if out.exists():
+        print(f"error: {out} exists; not overwriting central's key", file=sys.stderr)
+        return 2
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    # Created 0600 from the start: the key is never readable by others, not even briefly.
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    print(_public_key_b64(key))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
     import threading
 
+    from central.config import load_signing_key
     from central.ingest.consumer import IngestWorker
 
     ctx = _context(args)
+    try:
+        key = load_signing_key(ctx.config)
+    except ValueError as e:
+        ctx.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     worker = None
     if not args.no_ingest:
-        worker = IngestWorker(ctx.config.mqtt, ctx.config.ingest, ctx.sessions, ctx.evidence)
+        worker = IngestWorker(
+            ctx.config.mqtt, ctx.config.ingest, ctx.sessions, ctx.evidence, signing_key=key
+        )
         worker.start(wait_connected=0)
     try:
         if args.no_api:
@@ -47,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from central.api.app import create_app
             from central.gallery import publish_retained
 
-            announce = functools.partial(publish_retained, ctx.config.mqtt)
+            announce = functools.partial(publish_retained, ctx.config.mqtt, signing_key=key)
             app = create_app(ctx, announce_gallery=announce)
             from central.web import publish_display_on_mqtt  # LED signs: display topics
 
@@ -87,6 +130,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_device_add(args: argparse.Namespace) -> int:
+    from central.config import load_signing_key
     from central.workflow.common import SYSTEM, WorkflowError
     from central.workflow.devices import parse_public_key, register_device
 
@@ -96,6 +140,7 @@ def cmd_device_add(args: argparse.Namespace) -> int:
         cameras[cam] = place
     ctx = _context(args)
     try:
+        central_key = load_signing_key(ctx.config)
         key = parse_public_key(args.public_key)
         with ctx.sessions.begin() as s:
             creds = register_device(s, SYSTEM, args.device_id, key, args.place, cameras)
@@ -111,6 +156,9 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     print(f"#   mosquitto_passwd -b <password_file> {creds.mqtt_username} '{creds.mqtt_password}'")
     print("# ACL lines:")
     print(creds.acl())
+    if central_key is not None:
+        print("# gateway config (central signs its acks and gallery announcements):")
+        print(f"central_public_key: {_public_key_b64(central_key)}")
     return 0
 
 
@@ -153,6 +201,10 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("migrate", help="bring the database schema up to date")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("keygen", help="create central's Ed25519 signing key (PEM, mode 0600)")
+    p.add_argument("--out", required=True, help="key file to create (refuses to overwrite)")
+    p.set_defaults(func=cmd_keygen)
 
     p = sub.add_parser("serve", help="run MQTT ingest and the HTTP API")
     p.add_argument("--host", default="127.0.0.1")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 class Strict(BaseModel):
@@ -65,6 +69,9 @@ class CentralConfig(Strict):
     score: ScoreSettings = ScoreSettings()
     retention: RetentionSettings = RetentionSettings()
     api: ApiSettings = ApiSettings()
+    # Ed25519 PEM (``jaywatch central keygen``); set → acks and gallery announcements are
+    # signed, so gateways can require them (their ``central_public_key``).
+    signing_key_file: str | None = None
 
 
 def format_validation_error(path: Path | str, e: ValidationError) -> str:
@@ -83,6 +90,26 @@ def load_yaml(path: Path | str) -> object:
         raise ValueError(f"{p}: file not found") from None
     except yaml.YAMLError as e:
         raise ValueError(f"{p}: not valid YAML: {e}") from None
+
+
+def load_signing_key(config: CentralConfig) -> Ed25519PrivateKey | None:
+    """Central's Ed25519 key from ``signing_key_file`` (relative to the working directory,
+    like the config's other paths); ``None`` when unset. Raises ValueError naming the key."""
+    if config.signing_key_file is None:
+        return None
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    p = Path(config.signing_key_file)
+    try:
+        key = load_pem_private_key(p.read_bytes(), password=None)
+    except OSError as e:
+        raise ValueError(f"signing_key_file: cannot read {p}: {e.strerror}") from None
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"signing_key_file: {p} is not an unencrypted PEM key: {e}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"signing_key_file: {p} holds a {type(key).__name__}, not Ed25519")
+    return key
 
 
 def load_config(path: Path | str | None) -> CentralConfig:

@@ -9,6 +9,7 @@ the announcement — devices, by the broker ACL — learn the token.
 from __future__ import annotations
 
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import MqttSettings
@@ -28,8 +29,17 @@ def announcement(gv: GalleryVersion, base_url: str) -> wire.GalleryAnnouncement:
     )
 
 
-def publish_retained(m: MqttSettings, msg: wire.GalleryAnnouncement, timeout: float = 10) -> None:
-    """Publish the announcement retained (QoS 1), so edges that connect later see it."""
+def publish_retained(
+    m: MqttSettings,
+    msg: wire.GalleryAnnouncement,
+    timeout: float = 10,
+    signing_key: Ed25519PrivateKey | None = None,
+) -> None:
+    """Publish the announcement retained (QoS 1), so edges that connect later see it.
+    With ``signing_key`` (central's key) it is signed here, the one place every
+    announcement passes, so gateways can require central's signature."""
+    if signing_key is not None:
+        msg = wire.sign_message(msg, signing_key)
     c = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=f"{m.client_id}-gallery", protocol=mqtt.MQTTv5
     )

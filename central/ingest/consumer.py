@@ -7,6 +7,8 @@ persistent session (clean_start=False + session expiry), manual PUBACKs:
 2. the worker thread takes whatever has arrived (up to ``batch_max``), classifies it,
    stores it in ONE transaction and commits;
 3. only then it publishes the application acks to the devices and PUBACKs the broker.
+   With ``signing_key`` set each ack is signed, so gateways can require central's
+   signature (their ``central_public_key``).
 
 A crash anywhere before the commit leaves the messages unacknowledged at the broker,
 which redelivers them; the event-id uniqueness turns that redelivery into 'duplicate'.
@@ -22,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -63,6 +66,7 @@ class IngestWorker:
     sessions: sessionmaker[Session]
     evidence: EvidenceStore
     client_id: str | None = None
+    signing_key: Ed25519PrivateKey | None = None
     counts: Counter = field(default_factory=Counter)
     _queue: queue.Queue = field(default_factory=queue.Queue)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -205,6 +209,8 @@ class IngestWorker:
                     status=o.status if o.status in ("stored", "duplicate") else "rejected",
                     reason=o.reason[:500],
                 )
+                if self.signing_key is not None:
+                    ack = wire.sign_message(ack, self.signing_key)
                 self.client.publish(wire.ack_topic(o.device_id), ack.model_dump_json(), qos=1)
             # A PUBACK for a message from an older connection would ack the wrong packet
             # id; the broker redelivers it on the new connection instead.

@@ -113,27 +113,31 @@ def test_central_announces_a_gallery_the_edge_can_install(make_broker, tmp_path:
         ctx.close()
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(90)
 def test_central_signs_its_acks(make_broker, tmp_path: Path) -> None:
     """A gateway with ``central_public_key`` set deletes an event only on an ack carrying
-    central's signature (a guard against a compromised broker account); the real ingest's
-    acks must therefore be signed."""
+    central's signature (a guard against a compromised broker account): an unsigned and a
+    forged ack, sent with central's broker account, are ignored; the real ingest's signed
+    ack empties the outbox."""
+    import time
+
+    from central.config import IngestSettings, MqttSettings
+    from central.ingest.consumer import IngestWorker
+
     broker = secure_broker(make_broker, tls=False)
     key = wire.generate_device_key()
+    central_key = wire.generate_device_key()
     central = Central.create(f"sqlite:///{tmp_path}/c.db", tmp_path / "central", broker)
     central.register("gw-a", key, ["cam-1"])
-    central.start()
     pw = tmp_path / "pw"
     pw.write_text(PASSWORDS["gw-a"])
     outbox = Outbox(tmp_path / "outbox.sqlite")
     acks: list[wire.Ack] = []
-    seen = threading.Event()
 
     class Tap(MqttLink):  # records what arrives on our ack topic, then applies it as usual
         def _on_message(self, client, userdata, msg) -> None:
             if msg.topic == wire.ack_topic("gw-a"):
                 acks.append(wire.parse_message(msg.payload))  # type: ignore[arg-type]
-                seen.set()
             super()._on_message(client, userdata, msg)
 
     link = Tap(
@@ -141,8 +145,20 @@ def test_central_signs_its_acks(make_broker, tmp_path: Path) -> None:
         BrokerConfig(host=broker.host, port=broker.port, tls=False, password_file=pw),
         outbox,
         device_key=key,
+        central_public_key=wire.public_key_bytes(central_key),
     )
     link.start()
+    central_settings = MqttSettings(
+        host=broker.host,
+        port=broker.port,
+        username="central",
+        password=PASSWORDS["central"],
+        client_id="central-it",
+    )
+    impostor = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    impostor.username_pw_set("central", PASSWORDS["central"])
+    impostor.connect(broker.host, broker.port)
+    impostor.loop_start()
     try:
         ev = wire.ViolationEvent(
             device_id="gw-a",
@@ -157,14 +173,36 @@ def test_central_signs_its_acks(make_broker, tmp_path: Path) -> None:
             grace_s=0.5,
         )
         outbox.put_event(wire.sign_message(ev, key))
-        wait_until(seen.is_set, 20, "central's ack")
-        if acks[0].signature is None:
-            pytest.xfail(
-                "central's IngestWorker publishes unsigned acks (central has no signing key "
-                "in central/config.py), so a gateway cannot enable central_public_key"
+        wait_until(lambda: link.stats.published >= 1, 20, "the event sent (central not up yet)")
+        # Central's broker account in the wrong hands: an unsigned and a forged ack.
+        ack = wire.Ack(device_id="gw-a", event_id=ev.event_id, status="stored")
+        for bad in (ack, wire.sign_message(ack, wire.generate_device_key())):
+            impostor.publish(wire.ack_topic("gw-a"), bad.model_dump_json(), qos=1).wait_for_publish(
+                10
             )
-        assert acks[0].status == "stored"
+        wait_until(lambda: link.stats.ignored_acks >= 2, 20, "both bad acks ignored")
+        assert outbox.depth() == 1 and link.stats.acked == 0
+
+        central.worker = IngestWorker(
+            central_settings,
+            IngestSettings(batch_max=100),
+            central.ctx.sessions,
+            central.ctx.evidence,
+            signing_key=central_key,
+        ).start()
+        deadline = time.monotonic() + 30
+        while outbox.depth() and time.monotonic() < deadline:
+            outbox.make_all_due()  # resend now, not after the outbox's backoff
+            link.wake()
+            time.sleep(0.5)
+        assert outbox.depth() == 0, "central's signed ack did not empty the outbox"
+        real = acks[2:]
+        assert real and real[0].status == "stored"
+        assert wire.verify_message(real[0], wire.public_key_bytes(central_key))
+        assert central.count() == 1 and link.stats.acked == 1
     finally:
+        impostor.disconnect()
+        impostor.loop_stop()
         link.stop()
         outbox.close()
         central.close()
