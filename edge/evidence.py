@@ -62,6 +62,18 @@ class FrameBuffer:
                 break
         return best if best is not None else (self._frames[0] if self._frames else None)
 
+    def before(self, t: float, track_id: int) -> BufferedFrame | None:
+        """The 'before' shot: the newest frame not later than ``t`` on which the track was
+        seen (a frame where the detector missed the person shows nothing of them); else
+        the earliest frame with the track; else the frame at ``t``."""
+        best = first_with = None
+        for bf in self._frames:
+            if track_id in bf.boxes:
+                first_with = first_with or bf
+                if bf.frame.t <= t + 1e-9:
+                    best = bf
+        return best or first_with or self.at_or_before(t)
+
 
 def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])

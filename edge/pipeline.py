@@ -121,7 +121,7 @@ class CameraPipeline:
         at = self.buffer.by_index(entry.frame)
         if at is not None:
             p.shots["entry"] = (at.frame, entry.bbox)
-        before = self.buffer.at_or_before(entry.t - self.cfg.evidence.before_s)
+        before = self.buffer.before(entry.t - self.cfg.evidence.before_s, entry.track_id)
         if before is not None and before.frame.index != entry.frame:
             p.shots["before"] = (before.frame, before.boxes.get(entry.track_id))
         self._pending[entry.track_id] = p

@@ -35,16 +35,17 @@ def auto_region(
     margin: float = 0.1,
     max_aspect: float = 4 / 3,
 ) -> tuple[int, int, int, int]:
-    """The zone's bounding box grown by ``margin`` of its larger side on every side, plus
-    0.3 of its height upwards (a person standing at the far kerb rises above the zone),
-    then widened or heightened to an aspect of at most ``max_aspect`` (the detector
-    resizes its input to a square: a long thin strip would squash people out of shape),
-    clipped to the frame; as ``(x1, y1, x2, y2)``.
+    """The zone's bounding box grown by ``margin`` of its larger side on every side and
+    extended up to the top of the frame (a person standing at the far kerb rises above
+    the zone by however much the perspective makes them tall; their face must stay in
+    the box for the face stage), then widened or heightened to an aspect of at most
+    ``max_aspect`` (the detector resizes its input to a square: a long thin strip would
+    squash people out of shape), clipped to the frame; as ``(x1, y1, x2, y2)``.
 
     People must be tracked *before* they step in, hence the margin around the zone.
 
     >>> auto_region([(100, 100), (300, 100), (300, 200), (100, 200)], 640, 480)
-    (80, 45, 320, 225)
+    (80, 0, 320, 220)
     >>> auto_region([(0, 100), (640, 100), (640, 150), (0, 150)], 640, 480)  # a thin strip
     (0, 0, 640, 480)
     """
@@ -52,9 +53,8 @@ def auto_region(
     x1, y1 = pts.min(axis=0)
     x2, y2 = pts.max(axis=0)
     m = margin * max(x2 - x1, y2 - y1)
-    up = 0.3 * (y2 - y1)
     x1, x2 = max(0.0, x1 - m), min(float(frame_w), x2 + m)
-    y1, y2 = max(0.0, y1 - m - up), min(float(frame_h), y2 + m)
+    y1, y2 = 0.0, min(float(frame_h), y2 + m)
     w, h = x2 - x1, y2 - y1
     if w > max_aspect * h:
         y1, y2 = _grow(y1, y2, w / max_aspect, frame_h)
