@@ -55,7 +55,10 @@ def test_random_streams_keep_the_contract(cfg: TrackerConfig, frames: list) -> N
         # Each output is one of this frame's detections, each used at most once.
         same = (out.xyxy[:, None, :] == det.xyxy[None, :, :]).all(axis=2)
         assert same.any(axis=1).all()
-        assert len({int(np.flatnonzero(r)[0]) for r in same}) == len(ids)
+        # (identical detections may each carry a track: compare as multisets)
+        out_rows = [tuple(r) for r in out.xyxy.tolist()]
+        det_rows = [tuple(r) for r in det.xyxy.tolist()]
+        assert all(out_rows.count(r) <= det_rows.count(r) for r in set(out_rows))
         assert (out.scores >= cfg.low_threshold).all()
         gone = out.removed_ids.tolist()
         assert len(gone) == len(set(gone)) and not removed & set(gone)
