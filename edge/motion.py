@@ -46,8 +46,9 @@ class MotionGate:
     def _small_grey(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
         scale = WORK_WIDTH / w
+        # Linear, not area, sampling: several times cheaper; the blur below absorbs aliasing.
         small = cv2.resize(
-            frame, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+            frame, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR
         )
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         grey = cv2.GaussianBlur(grey, (5, 5), 0)
