@@ -190,6 +190,113 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cli_actor() -> Any:
+    """The admin acting from this shell, audited as ``cli:<os user>``: whoever can run the
+    CLI with central's config already holds the database, so the admin role is implied."""
+    from central.workflow.common import Actor
+
+    class CliActor(Actor):
+        @property
+        def label(self) -> str:
+            return f"cli:{self.name}"
+
+    return CliActor(name=getpass.getuser(), role="admin")
+
+
+def _announce_latest(ctx: Any) -> int:
+    """Publish the newest stored snapshot retained (signed with central's key, if set)."""
+    from central.config import load_signing_key
+    from central.gallery import announcement, publish_retained
+    from central.workflow.gallery import latest_snapshot
+
+    try:
+        key = load_signing_key(ctx.config)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    with ctx.sessions() as s:
+        gv = latest_snapshot(s)
+        if gv is None:
+            print("error: no stored gallery snapshot to announce", file=sys.stderr)
+            return 2
+        msg = announcement(gv, ctx.config.api.base_url)
+    m = ctx.config.mqtt
+    try:
+        publish_retained(m, msg, signing_key=key)
+    except (OSError, RuntimeError, ValueError) as e:
+        print(
+            f"error: broker {m.host}:{m.port} unreachable ({e}); gallery {msg.version} is "
+            "stored: run `jaywatch central gallery announce` once the broker is up",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"gallery {msg.version} announced (sha256 {msg.sha256})")
+    return 0
+
+
+def cmd_gallery_upload(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from central.workflow.common import WorkflowError
+    from central.workflow.gallery import upload
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        print(f"error: cannot read gallery file {path}: {e.strerror}", file=sys.stderr)
+        return 2
+    ctx = _context(args)
+    try:
+        try:
+            with ctx.sessions.begin() as s:
+                gv = upload(s, _cli_actor(), ctx.evidence, data)
+                version, sha = gv.version, gv.snapshot_sha256
+        except (ValueError, WorkflowError) as e:
+            print(f"error: {path}: {' '.join(str(e).split())}", file=sys.stderr)
+            return 2
+        print(f"gallery {version} stored (sha256 {sha})")
+        return _announce_latest(ctx)
+    finally:
+        ctx.close()
+
+
+def cmd_gallery_announce(args: argparse.Namespace) -> int:
+    ctx = _context(args)
+    try:
+        return _announce_latest(ctx)
+    finally:
+        ctx.close()
+
+
+def cmd_gallery_list(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from central.store.models import GalleryVersion
+    from jaywatch.gallery_file import Gallery
+
+    ctx = _context(args)
+    try:
+        with ctx.sessions() as s:
+            rows = s.execute(sa.select(GalleryVersion).order_by(GalleryVersion.version)).scalars()
+            print("version  created              reason  entries  sha256")
+            for gv in rows:
+                entries = "-"
+                if gv.snapshot_sha256 is not None:
+                    try:
+                        g = Gallery.from_bytes(ctx.evidence.get(gv.snapshot_sha256))
+                        entries = str(len(g.persons))
+                    except (KeyError, ValueError):
+                        entries = "missing"
+                print(
+                    f"{gv.version:<8} {gv.created:%Y-%m-%d %H:%M:%S}  {gv.reason:<7} "
+                    f"{entries:<8} {gv.snapshot_sha256 or '(deleted)'}"
+                )
+    finally:
+        ctx.close()
+    return 0
+
+
 def register(subparsers: Any) -> None:
     central = subparsers.add_parser("central", help="the central service")
     central.add_argument(
@@ -240,6 +347,17 @@ def register(subparsers: Any) -> None:
     p = aud.add_parser("verify", help="check the hash chain; exit 1 if broken")
     p.add_argument("--expect-head", help="head hash from an earlier run (detects truncation)")
     p.set_defaults(func=cmd_audit_verify)
+
+    gal = sub.add_parser("gallery", help="face gallery snapshots").add_subparsers(
+        dest="gallery_command", required=True, metavar="COMMAND"
+    )
+    p = gal.add_parser("upload", help="store a file from `jaywatch gallery build`, announce it")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_gallery_upload)
+    p = gal.add_parser("announce", help="republish the latest snapshot (retained) on MQTT")
+    p.set_defaults(func=cmd_gallery_announce)
+    p = gal.add_parser("list", help="stored versions: created, reason, entries, sha256")
+    p.set_defaults(func=cmd_gallery_list)
 
     try:  # the SMS sender's commands, when that sub-package is installed
         from central.notices.cli import add_commands
