@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from pathlib import Path
 
@@ -49,10 +48,6 @@ def register(sub: argparse._SubParsersAction) -> None:
             raise
 
 
-class UserError(Exception):
-    """Bad input: printed as one line, exit status 2."""
-
-
 def _fail(msg: str, code: int = 2) -> int:
     print(f"jaywatch: error: {msg}", file=sys.stderr)
     return code
@@ -75,6 +70,3 @@ def _cmd_process(args: argparse.Namespace) -> int:
         return _fail(str(e), e.exit_code)
     except BrokenPipeError:  # e.g. piped into `head`
         return 0
-
-
-__all__ = ["json", "register"]

@@ -11,6 +11,8 @@ from tqdm import tqdm
 
 from edge.capture import CaptureError, VideoFileSource
 from edge.config import CameraConfig, ConfigError, load_camera_config
+from edge.gallery.store import GalleryError
+from edge.model_files import ModelFileError
 from edge.pipeline import CameraPipeline, FaceStage, build_pipeline
 from edge.violation import Violation
 
@@ -39,23 +41,6 @@ def make_face_stage(cfg: CameraConfig, gallery: Path | None) -> FaceStage | None
     from edge.gallery.store import Gallery
 
     return ViolatorFaces(cfg.faces, Gallery.load(gallery) if gallery is not None else None)
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    errors: list[type[Exception]] = [ConfigError]
-    try:
-        from edge.model_files import ModelFileError
-
-        errors.append(ModelFileError)
-    except ModuleNotFoundError:
-        pass
-    try:
-        from edge.gallery.store import GalleryError
-
-        errors.append(GalleryError)
-    except (ModuleNotFoundError, ImportError):
-        pass
-    return tuple(errors)
 
 
 def _feed_controller(
@@ -105,7 +90,6 @@ def process_video(
     phases: Path | None = None,
 ) -> int:
     """Run one camera's pipeline over a file; print violations as they finish."""
-    user_errors = _user_errors()
     try:
         cfg = load_camera_config(camera)
         if gallery is not None and not gallery.exists():
@@ -115,7 +99,7 @@ def process_video(
         _feed_controller(pipeline, cfg, camera, phases)
     except CaptureError as e:
         raise OfflineRunError(str(e)) from None
-    except user_errors as e:
+    except (ConfigError, ModelFileError, GalleryError) as e:
         raise OfflineRunError(str(e)) from None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ import numpy as np
 
 from edge.capture import Frame
 from edge.config import CameraConfig
-from edge.detectors.base import Detections, Detector
+from edge.detectors.base import Detector
 from edge.evidence import EvidenceShot, FrameBuffer, encode_jpeg
 from edge.motion import MotionGate
 from edge.rule.crossing import CrossingRule, Entry
@@ -223,6 +223,3 @@ def build_pipeline(cfg: CameraConfig, faces: FaceStage | None = None) -> CameraP
         signal=create_signal_reader(cfg.signal),
         faces=faces,
     )
-
-
-__all__ = ["CameraPipeline", "Detections", "FaceStage", "build_pipeline"]

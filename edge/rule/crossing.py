@@ -145,14 +145,11 @@ class CrossingRule:
         if st.flagged or not st.seen_outside:
             return None
         at_entry = self.signal.at(st.pending_t)
-        if at_entry is None:
-            return None
-        red_for = at_entry.red_for()
-        if red_for is None or at_entry.state is not SignalState.RED:
+        if at_entry is None or at_entry.state is not SignalState.RED or at_entry.since is None:
             return None
         # Judged at the entry frame's own time, not at the (later) confirmation frame.
-        red_for = st.pending_t - at_entry.since if at_entry.since is not None else None
-        if red_for is None or red_for <= self.cfg.grace_s:
+        red_for = st.pending_t - at_entry.since
+        if red_for <= self.cfg.grace_s:
             return None
         x1, _, x2, y2 = st.pending_bbox
         return Entry(
