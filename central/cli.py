@@ -154,7 +154,8 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     print(f"mqtt password: {creds.mqtt_password}")
     print("# add to the broker:")
     print(f"#   mosquitto_passwd -b <password_file> {creds.mqtt_username} '{creds.mqtt_password}'")
-    print("# ACL lines:")
+    print("# ACL: the pattern rules of config/mosquitto/jaywatch.acl already grant exactly")
+    print("# these (username = device id); a broker without them needs the lines:")
     print(creds.acl())
     if central_key is not None:
         print("# gateway config (central signs its acks and gallery announcements):")

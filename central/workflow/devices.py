@@ -39,15 +39,18 @@ class DeviceCredentials:
     mqtt_password: str
 
     def acl(self) -> str:
-        """Mosquitto ACL lines pinning the device to its own topics."""
+        """Mosquitto ACL lines pinning the device to its own topics: exactly what the
+        ``pattern`` rules of the shipped config/mosquitto/jaywatch.acl grant it (they
+        match because the username is the device id), for a broker without those rules."""
         d = self.device_id
         return "\n".join(
             [
                 f"user {self.mqtt_username}",
                 f"topic write {wire.violation_topic(d)}",
-                f"topic readwrite {wire.status_topic(d)}",
+                f"topic write {wire.status_topic(d)}",
                 f"topic read {wire.ack_topic(d)}",
                 f"topic read {wire.GALLERY_TOPIC}",
+                f"topic read {wire.display_topic('#')}",
             ]
         )
 
@@ -69,7 +72,9 @@ def register_device(
         raise ValueError("public key: expected 32 bytes (raw Ed25519)")
     if session.get(Device, device_id) is not None:
         raise Conflict(f"device {device_id}: already registered")
-    creds = DeviceCredentials(device_id, f"dev-{device_id}", secrets.token_urlsafe(24))
+    # username == device id: the shipped ACL's %u patterns and the gateway's default
+    # (edge BrokerConfig.username) both rely on it.
+    creds = DeviceCredentials(device_id, device_id, secrets.token_urlsafe(24))
     session.add(
         Device(
             id=device_id,
