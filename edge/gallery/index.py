@@ -55,32 +55,65 @@ class UsearchIndex:
     """HNSW over inner product; keys are the gallery row numbers."""
 
     def __init__(
-        self, embeddings: np.ndarray, cfg: IndexConfig, prebuilt: np.ndarray | None = None
+        self,
+        embeddings: np.ndarray,
+        cfg: IndexConfig,
+        prebuilt: np.ndarray | None = None,
+        *,
+        progress: bool = False,
     ) -> None:
+        """Restore ``prebuilt`` when it fits ``embeddings``, else build (``progress``: a bar)."""
         from usearch.index import Index
 
         emb = np.ascontiguousarray(embeddings, np.float32)
         self._n = len(emb)
+        self.restored = False  # True when ``prebuilt`` was used rather than a fresh build
         restored = None
         if prebuilt is not None:
             try:
                 restored = Index.restore(np.asarray(prebuilt, np.uint8).tobytes())
             except (RuntimeError, ValueError):  # unreadable: build afresh below
                 restored = None
-        if restored is not None and len(restored) == self._n and restored.ndim == emb.shape[1]:
+        if (
+            restored is not None
+            and len(restored) == self._n
+            and restored.ndim == emb.shape[1]
+            and restored.dtype.name.lower() == cfg.dtype  # a prebuilt index of other settings
+        ):
             self._index = restored
             self._index.expansion_search = cfg.expansion_search
+            self.restored = True
             return
         self._index = Index(
             ndim=emb.shape[1],
-            metric="ip",
-            dtype="f32",
+            # Unit vectors: cosine == inner product; usearch's i8 quantisation needs "cos".
+            metric="cos" if cfg.dtype == "i8" else "ip",
+            dtype=cfg.dtype,
             connectivity=cfg.connectivity,
             expansion_add=cfg.expansion_add,
             expansion_search=cfg.expansion_search,
         )
         if self._n:
-            self._index.add(np.arange(self._n, dtype=np.uint64), emb, threads=cfg.threads)
+            self._index.add(
+                np.arange(self._n, dtype=np.uint64),
+                emb,
+                threads=cfg.threads,
+                log="building gallery index" if progress else False,
+            )
+
+    @property
+    def expansion_search(self) -> int:
+        """Search beam width; wider finds more true neighbours and costs more time."""
+        return int(self._index.expansion_search)
+
+    @expansion_search.setter
+    def expansion_search(self, value: int) -> None:
+        self._index.expansion_search = value
+
+    @property
+    def memory_bytes(self) -> int:
+        """What the graph and its vectors take in memory."""
+        return int(self._index.memory_usage)
 
     def to_bytes(self) -> np.ndarray:
         """The serialised index (stored in the gallery file by ``jaywatch gallery build``)."""
@@ -97,7 +130,7 @@ class UsearchIndex:
         res = self._index.search(q, k, threads=1)
         keys = np.asarray(res.keys, np.int64).reshape(len(q), -1)[:, :k]
         dist = np.asarray(res.distances, np.float32).reshape(len(q), -1)[:, :k]
-        # usearch "ip" distance is 1 - <a, b>; unfilled slots (k > reachable) carry huge keys.
+        # usearch "ip"/"cos" distance is 1 - <a, b>; unfilled slots (k > reachable) carry huge keys.
         valid = (keys >= 0) & (keys < self._n)
         scores = np.where(valid, 1.0 - dist, -np.inf).astype(np.float32)
         return scores, np.where(valid, keys, -1)
