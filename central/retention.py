@@ -3,6 +3,12 @@
 Evidence of a fine under a pending appeal is never purged. Blobs are deleted only after
 the rows that referenced them are committed away, and only if nothing references them
 any more (the store is content-addressed: two events may share an image).
+
+When a closed fine's evidence goes, its SMS notices lose their personal data too: the
+rendered text (it holds the citizen's access code), the destination phone number, the
+template parameters other than the fine reference (the access code again) and the last
+error (it may name the number). What stays is that a notice of that kind went out, when,
+and its delivery state; provider message ids are not personal data.
 """
 
 from __future__ import annotations
@@ -15,8 +21,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from central import audit
 from central.config import RetentionSettings
+from central.notices.models import CHECK_REQUIRED, PENDING, SUBMITTING, NoticeDelivery
 from central.store.evidence import EvidenceStore
-from central.store.models import ApiSession, Appeal, DeadLetter, Event, Evidence, Fine, utcnow
+from central.store.models import (
+    ApiSession,
+    Appeal,
+    DeadLetter,
+    Event,
+    Evidence,
+    Fine,
+    Notice,
+    utcnow,
+)
 from central.workflow.common import SYSTEM, Actor
 
 
@@ -38,6 +54,39 @@ def _drop_evidence(session: Session, event_pks: sa.Select, result: PurgeResult, 
         session.execute(sa.delete(Evidence).where(Evidence.id.in_([r[0] for r in rows])))
     result.blob_candidates.update(r[1] for r in rows)
     result.counts[kind] = len(rows)
+
+
+# A notice still to be sent, or waiting for a person to decide whether it was, needs its
+# text and number; it is redacted by the first purge after it has settled.
+_UNSETTLED = (PENDING, SUBMITTING, CHECK_REQUIRED)
+
+
+def redact_notices(session: Session, fine_ids: sa.Select) -> int:
+    """Strip personal data from the settled notices of ``fine_ids``; returns how many
+    notices changed (already redacted ones are not counted again)."""
+    notices = session.execute(
+        sa.select(Notice).where(Notice.fine_id.in_(fine_ids), Notice.status.not_in(_UNSETTLED))
+    ).scalars()
+    changed: set[int] = set()
+    for n in notices:
+        kept = {k: v for k, v in (n.params or {}).items() if k == "reference"}
+        if n.params != kept or n.last_error is not None:
+            n.params, n.last_error = kept, None
+            changed.add(n.id)
+    ids = sa.select(Notice.id).where(Notice.fine_id.in_(fine_ids), Notice.status.not_in(_UNSETTLED))
+    rows = session.execute(
+        sa.update(NoticeDelivery)
+        .where(
+            NoticeDelivery.notice_id.in_(ids),
+            sa.or_(NoticeDelivery.text.is_not(None), NoticeDelivery.to_e164.is_not(None)),
+        )
+        .values(text=None, to_e164=None)
+        .returning(NoticeDelivery.notice_id)
+        .execution_options(synchronize_session=False)
+    ).scalars()
+    changed.update(rows)
+    session.flush()
+    return len(changed)
 
 
 def purge(
@@ -67,10 +116,17 @@ def purge(
         ).rowcount
     if (c := _cutoff(settings.closed_fine_evidence_days, now)) is not None:
         under_appeal = sa.select(Appeal.fine_id).where(Appeal.status == "pending")
-        pks = sa.select(Fine.event_pk).where(
-            Fine.status.in_(("paid", "void")), Fine.closed_at < c, Fine.id.not_in(under_appeal)
+        closed = (
+            Fine.status.in_(("paid", "void")),
+            Fine.closed_at < c,
+            Fine.id.not_in(under_appeal),
         )
-        _drop_evidence(session, pks, res, "closed_fine_evidence")
+        _drop_evidence(
+            session, sa.select(Fine.event_pk).where(*closed), res, "closed_fine_evidence"
+        )
+        res.counts["closed_fine_notices"] = redact_notices(
+            session, sa.select(Fine.id).where(*closed)
+        )
     if (c := _cutoff(settings.sessions_days, now)) is not None:
         res.counts["sessions"] = session.execute(
             sa.delete(ApiSession).where(ApiSession.expires < c)

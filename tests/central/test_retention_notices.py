@@ -1,0 +1,128 @@
+"""Retention of SMS notices (principle 7): when a closed fine's evidence is purged, its
+notices keep no access code and no phone number, on SQLite and PostgreSQL. Notices are
+sent by the real sender (log provider), so the rows are exactly what production writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from central.config import RetentionSettings
+from central.context import Context
+from central.notices.config import NoticesConfig
+from central.notices.models import NoticeDelivery, NoticePart
+from central.notices.providers.log import LogProvider
+from central.notices.worker import NoticeSender
+from central.retention import run_purge
+from central.store.models import Fine, Notice
+from central.workflow import review, sanctions
+from central.workflow.common import Actor
+from central.workflow.persons import enrol
+from tests.central.helpers import ADMIN, OPERATOR, add_device, make_context, violation
+from tests.central.test_workflow import ingest
+
+PHONE = "+447400123456"
+CLOSED_CASES = RetentionSettings(
+    dead_letters_days=None,
+    unidentified_events_days=None,
+    dismissed_events_days=None,
+    closed_fine_evidence_days=0,
+    sessions_days=None,
+)
+
+
+@pytest.fixture
+def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
+    c = make_context(db_url, tmp_path)
+    yield c
+    c.close()
+
+
+def _send_all(ctx: Context) -> None:
+    sender = NoticeSender(ctx.sessions, NoticesConfig(), LogProvider())
+    sender.run_once()
+    with ctx.sessions() as s:
+        pending = s.execute(sa.select(Notice.status).where(Notice.status != "delivered")).all()
+    assert pending == []
+
+
+def _rows(ctx: Context, fine_id: int) -> dict[int, dict[str, object]]:
+    """Every stored field of each notice of ``fine_id`` (outbox, delivery, parts)."""
+    out: dict[int, dict[str, object]] = {}
+    with ctx.sessions() as s:
+        for n in s.execute(sa.select(Notice).where(Notice.fine_id == fine_id)).scalars():
+            d = s.get(NoticeDelivery, n.id)
+            parts = s.execute(sa.select(NoticePart).where(NoticePart.notice_id == n.id)).scalars()
+            out[n.id] = {
+                "kind": n.kind,
+                "status": n.status,
+                "params": n.params,
+                "last_error": n.last_error,
+                "text": d.text if d else None,
+                "to": d.to_e164 if d else None,
+                "message_ids": [p.message_id for p in parts],
+            }
+    return out
+
+
+def test_purge_redacts_notices_of_closed_cases_only(ctx: Context) -> None:
+    key = add_device(ctx)
+    with ctx.sessions.begin() as s:
+        pid = enrol(s, ADMIN, ctx.rules, PHONE, "Road Traffic Act s.1", "Ann").id
+    fines: dict[str, Fine] = {}
+    for case in ("paid", "open"):
+        ev = violation(key, person_id=pid)
+        assert ingest(ctx, ev) == "stored"
+        with ctx.sessions.begin() as s:
+            fines[case] = review.confirm(s, OPERATOR, ctx.rules, ev.event_id)
+    _send_all(ctx)
+    with ctx.sessions() as s:
+        codes = {
+            case: s.execute(
+                sa.select(Notice.params).where(Notice.fine_id == f.id, Notice.kind == "fine_issued")
+            ).scalar_one()["access_code"]
+            for case, f in fines.items()
+        }
+    # What the purge must remove is really there: the SMS text holds code and reference.
+    (issued,) = _rows(ctx, fines["paid"].id).values()
+    assert codes["paid"] in str(issued["text"]) and issued["to"] == PHONE
+    with ctx.sessions.begin() as s:
+        paid = fines["paid"]
+        sanctions.record_payment(
+            s, Actor("c", "citizen"), paid.reference, "PSP-1", paid.amount_cents
+        )
+
+    # The payment's notice is still unsent: it keeps what it needs to be sent.
+    counts = run_purge(ctx.sessions, ctx.evidence, CLOSED_CASES)
+    assert counts["closed_fine_evidence"] == 1 and counts["closed_fine_notices"] == 1
+    rows = _rows(ctx, fines["paid"].id)
+    by_kind = {r["kind"]: r for r in rows.values()}
+    assert by_kind["fine_issued"] == {
+        "kind": "fine_issued",
+        "status": "delivered",
+        "params": {"reference": fines["paid"].reference},
+        "last_error": None,
+        "text": None,
+        "to": None,
+        "message_ids": issued["message_ids"],  # provider ids stay (not personal data)
+    }
+    assert by_kind["fine_issued"]["message_ids"]
+    assert by_kind["payment_received"]["status"] == "pending"
+    assert by_kind["payment_received"]["params"]["reference"] == fines["paid"].reference
+
+    _send_all(ctx)
+    counts = run_purge(ctx.sessions, ctx.evidence, CLOSED_CASES)
+    assert counts["closed_fine_notices"] == 1  # the payment notice, now settled
+    for r in _rows(ctx, fines["paid"].id).values():
+        assert r["text"] is None and r["to"] is None and r["last_error"] is None
+        assert r["params"] == {"reference": fines["paid"].reference}
+        assert codes["paid"] not in repr(r) and PHONE not in repr(r)
+    assert run_purge(ctx.sessions, ctx.evidence, CLOSED_CASES)["closed_fine_notices"] == 0
+
+    # The open case is untouched: its notice still carries code and number.
+    (open_notice,) = _rows(ctx, fines["open"].id).values()
+    assert open_notice["params"]["access_code"] == codes["open"]  # type: ignore[index]
+    assert codes["open"] in str(open_notice["text"]) and open_notice["to"] == PHONE
