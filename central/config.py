@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from jaywatch.mqtt_options import MqttVersion
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -26,6 +28,20 @@ class MqttSettings(Strict):
     group: str = "central"  # $share group all workers join
     session_expiry_s: int = Field(3600, ge=0)
     keepalive_s: int = Field(30, ge=5)
+    # "3.1.1" only for a broker without MQTT 5 (the demo's embedded amqtt). It has no
+    # shared subscriptions: every ingest worker would get every event, so exactly ONE
+    # worker may run and mqtt.group must not be set.
+    mqtt_version: MqttVersion = "5"
+
+    @model_validator(mode="after")
+    def _group_needs_mqtt5(self) -> MqttSettings:
+        if self.mqtt_version != "5" and "group" in self.model_fields_set:
+            raise ValueError(
+                f'mqtt.group ({self.group!r}) needs mqtt.mqtt_version "5": MQTT '
+                f"{self.mqtt_version} has no shared subscriptions, so run exactly one ingest "
+                "worker and remove mqtt.group"
+            )
+        return self
 
 
 class IngestSettings(Strict):

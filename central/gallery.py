@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from central.config import MqttSettings
 from central.store.models import GalleryVersion
 from jaywatch import wire
+from jaywatch.mqtt_options import client_kwargs
 
 
 def announcement(gv: GalleryVersion, base_url: str) -> wire.GalleryAnnouncement:
@@ -41,7 +42,9 @@ def publish_retained(
     if signing_key is not None:
         msg = wire.sign_message(msg, signing_key)
     c = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"{m.client_id}-gallery", protocol=mqtt.MQTTv5
+        CallbackAPIVersion.VERSION2,
+        client_id=f"{m.client_id}-gallery",
+        **client_kwargs(m.mqtt_version, persistent=False),
     )
     if m.username:
         c.username_pw_set(m.username, m.password)

@@ -21,6 +21,7 @@ from edge.config import (
     load_camera_config,
     load_yaml_mapping,
 )
+from jaywatch.mqtt_options import MqttVersion
 from jaywatch.wire import DeviceId
 
 PosFloat = Annotated[float, Field(gt=0)]
@@ -48,6 +49,9 @@ class BrokerConfig(_Strict):
     session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
     reconnect_min_s: PosFloat = 1.0
     reconnect_max_s: PosFloat = 60.0
+    # "3.1.1" only for a broker without MQTT 5 (the demo's embedded amqtt): no session
+    # expiry, no reason codes on refused publishes; the outbox's resend keeps it correct.
+    mqtt_version: MqttVersion = "5"
 
     def read_password(self) -> str | None:
         """The password from ``password_file`` (trailing newline stripped), or None."""

@@ -1,7 +1,9 @@
 """``jaywatch demo``: the whole system on one machine, on the sample media.
 
 It starts the same programs a deployment runs, as separate processes talking over
-loopback: mosquitto (passwords + the shipped ACL), ``jaywatch central serve`` (SQLite,
+loopback: mosquitto (passwords + the shipped ACL) — or, where mosquitto is not installed,
+the embedded amqtt broker (jaywatch/embedded_broker.py: MQTT 3.1.1, passwords, no ACL;
+both roles then speak 3.1.1) — ``jaywatch central serve`` (SQLite,
 ingest, API, operator console, display screens), the SMS sender with the log-only
 provider, and ``jaywatch edge run`` on the sample scenes with a gallery of enrolled
 people. Only the one-off setup (users, device, enrolment, gallery file) is done
@@ -152,25 +154,40 @@ def jaywatch_argv(*args: str) -> list[str]:
 MOSQUITTO_DIRS: tuple[str, ...] = ("/usr/sbin", "/usr/bin")
 
 
-def find_mosquitto() -> tuple[str, str]:
-    """The mosquitto and mosquitto_passwd binaries, or a clear error.
-
-    There is no embedded fallback: edge and central speak MQTT 5 (shared subscriptions,
-    session expiry, reason codes), and the only embeddable Python broker (amqtt) speaks
-    MQTT 3.1.1 only — a paho MQTT 5 client never even gets connected to it.
-    """
+def find_mosquitto() -> tuple[str, str] | None:
+    """The mosquitto and mosquitto_passwd binaries, or None when either is missing."""
 
     def find(name: str) -> str | None:
         extra = [str(Path(d) / name) for d in MOSQUITTO_DIRS if (Path(d) / name).is_file()]
         return shutil.which(name) or (extra[0] if extra else None)
 
     broker, passwd = find("mosquitto"), find("mosquitto_passwd")
-    if not broker or not passwd:
+    return (broker, passwd) if broker and passwd else None
+
+
+def choose_broker(choice: str) -> tuple[str, str] | None:
+    """``--broker``: mosquitto's binaries, or None for the embedded amqtt broker.
+
+    ``auto`` prefers mosquitto (MQTT 5, the shipped ACL, what a deployment runs) and falls
+    back to amqtt, which speaks MQTT 3.1.1 only and enforces no ACL: edge and central are
+    then configured for 3.1.1 and stay correct through their end-to-end acks.
+    """
+    found = find_mosquitto() if choice != "embedded" else None
+    if found or choice == "mosquitto":
+        if not found:
+            raise DemoError(
+                "mosquitto is not installed: run scripts/setup.sh or `apt-get install "
+                "mosquitto`, or pass --broker embedded"
+            )
+        return found
+    try:
+        import amqtt  # noqa: F401
+    except ImportError:
         raise DemoError(
-            "mosquitto is not installed: run scripts/setup.sh or `apt-get install mosquitto` "
-            "(the demo needs an MQTT 5 broker; no embedded Python broker speaks MQTT 5)"
-        )
-    return broker, passwd
+            "no MQTT broker: mosquitto is not installed and neither is amqtt (the embedded "
+            "fallback, in the dev extra): run scripts/setup.sh"
+        ) from None
+    return None
 
 
 def ensure_free(port: int, what: str, flag: str) -> None:
@@ -220,7 +237,9 @@ def write_broker_config(d: Path, port: int, passwords: dict[str, str], passwd_bi
 # --- setup at central ----------------------------------------------------------------------
 
 
-def write_central_config(ws: Path, mqtt_port: int, http_port: int, central_pw: str) -> Path:
+def write_central_config(
+    ws: Path, mqtt_port: int, http_port: int, central_pw: str, mqtt_version: str
+) -> Path:
     import yaml
 
     cfg = {
@@ -233,6 +252,7 @@ def write_central_config(ws: Path, mqtt_port: int, http_port: int, central_pw: s
             "username": "central",
             "password": central_pw,
             "client_id": "demo-central-1",
+            "mqtt_version": mqtt_version,  # "3.1.1" with the embedded broker: one worker
         },
         "api": {"secure_cookies": False, "base_url": f"http://127.0.0.1:{http_port}"},
     }
@@ -300,7 +320,9 @@ def build_demo_gallery(out: Path) -> None:
     res.gallery.save(out)
 
 
-def write_edge_config(ws: Path, mqtt_port: int, device_pw: str, scenes: list[Scene]) -> Path:
+def write_edge_config(
+    ws: Path, mqtt_port: int, device_pw: str, scenes: list[Scene], mqtt_version: str
+) -> Path:
     import yaml
 
     d = ws / "edge"
@@ -323,6 +345,7 @@ def write_edge_config(ws: Path, mqtt_port: int, device_pw: str, scenes: list[Sce
             "keepalive_s": 10,
             "reconnect_min_s": 0.5,
             "reconnect_max_s": 2,
+            "mqtt_version": mqtt_version,
         },
         "key_file": "device.key",
         "outbox": {"path": "outbox.sqlite", "retry_base_s": 2, "retry_max_s": 10},
@@ -468,9 +491,9 @@ def run(args: argparse.Namespace) -> int:
     ws = Path(args.workdir).resolve()
     try:
         scenes = [scene(s) for s in args.scenes.split(",") if s]
-        mosquitto, passwd_bin = find_mosquitto()
+        mosquitto = choose_broker(args.broker)
         fresh_workspace(ws)
-        return _run(args, scenes, steps, procs, ws, mosquitto, passwd_bin)
+        return _run(args, scenes, steps, procs, ws, mosquitto)
     except DemoError as e:
         print(f"jaywatch demo: error: {e}", file=sys.stderr)
         return 2
@@ -487,8 +510,7 @@ def _run(
     steps: Steps,
     procs: Procs,
     ws: Path,
-    mosquitto: str,
-    passwd_bin: str,
+    mosquitto: tuple[str, str] | None,
 ) -> int:
     from edge.keys import generate_key_file
     from jaywatch import wire
@@ -501,13 +523,26 @@ def _run(
     base = f"http://127.0.0.1:{http_port}"
     pw = {"central": secrets.token_urlsafe(16), DEVICE_ID: secrets.token_urlsafe(16)}
 
-    steps.step(f"broker: mosquitto on 127.0.0.1:{mqtt_port} (passwords + shipped ACL)")
-    conf = write_broker_config(ws / "broker", mqtt_port, pw, passwd_bin)
-    broker = procs.start("mosquitto", [mosquitto, "-c", str(conf)], logs / "mosquitto.log")
-    wait_port(mqtt_port, 10, broker)
+    if mosquitto is not None:
+        steps.step(f"broker: mosquitto on 127.0.0.1:{mqtt_port} (MQTT 5, passwords + shipped ACL)")
+        conf = write_broker_config(ws / "broker", mqtt_port, pw, mosquitto[1])
+        broker = procs.start("mosquitto", [mosquitto[0], "-c", str(conf)], logs / "mosquitto.log")
+        mqtt_version = "5"
+    else:
+        from jaywatch.embedded_broker import write_config
+
+        steps.step(
+            f"broker: EMBEDDED amqtt on 127.0.0.1:{mqtt_port} (mosquitto not used): MQTT "
+            "3.1.1, passwords, NO topic ACL — for this demo only"
+        )
+        conf = write_config(ws / "broker", mqtt_port, pw)
+        argv = [sys.executable, "-m", "jaywatch.embedded_broker", str(conf)]
+        broker = procs.start("broker", argv, logs / "broker.log")
+        mqtt_version = "3.1.1"
+    wait_port(mqtt_port, 20, broker)
 
     steps.step("central: SQLite schema, demo logins, gateway key + registration, enrolment")
-    central_yaml = write_central_config(ws, mqtt_port, http_port, pw["central"])
+    central_yaml = write_central_config(ws, mqtt_port, http_port, pw["central"], mqtt_version)
     key = generate_key_file(ws / "edge" / "device.key")
     setup_central(central_yaml, wire.public_key_bytes(key), scenes)
     build_demo_gallery(ws / "edge" / "gallery.npz")
@@ -532,7 +567,7 @@ def _run(
         env=env,
     )
 
-    edge_yaml = write_edge_config(ws, mqtt_port, pw[DEVICE_ID], scenes)
+    edge_yaml = write_edge_config(ws, mqtt_port, pw[DEVICE_ID], scenes, mqtt_version)
     names = ", ".join(sc.camera_id for sc in scenes)
     steps.step(f"edge: gateway {DEVICE_ID} on {len(scenes)} sample camera(s): {names}")
     edge = procs.start(
@@ -619,6 +654,7 @@ def _run(
         "display_items": len(screen["items"]),
         "dead_letters": after.dead_letters,
         "ground_truth_violations": expected,
+        "broker": "mosquitto" if mosquitto is not None else "embedded",
         "workdir": str(ws),
         "database_url": db_url,
     }
@@ -657,6 +693,7 @@ def _print_summary(r: dict[str, Any], as_json: bool) -> None:
         f"  SMS notices sent (log only)     {r['notices_sent']}\n"
         f"  on the display screen           {r['display_items']}\n"
         f"  dead letters                    {r['dead_letters']}\n"
+        f"  broker                          {r['broker']}\n"
         f"  workspace                       {r['workdir']}"
     )
 
@@ -665,12 +702,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="run the whole system on the sample media (broker, central, edge, console)",
-        description="Start mosquitto, central (SQLite), the SMS sender (log only) and the edge on "
-        "the sample scenes; print the console and display URLs and the demo logins.",
+        description="Start mosquitto (or, without it, the embedded amqtt broker), central "
+        "(SQLite), the SMS sender (log only) and the edge on the sample scenes; print the "
+        "console and display URLs and the demo logins.",
     )
     p.add_argument("--headless", action="store_true", help="run to the end, print a summary")
     p.add_argument("--port", type=int, default=8000, help="HTTP port of central (0: any free)")
     p.add_argument("--mqtt-port", type=int, default=0, help="broker port (default: any free)")
+    p.add_argument(
+        "--broker",
+        choices=("auto", "mosquitto", "embedded"),
+        default="auto",
+        help="auto: mosquitto if installed, else the embedded amqtt broker (MQTT 3.1.1, no "
+        "ACL; demo only)",
+    )
     p.add_argument(
         "--workdir",
         default=str(REPO / "out" / "demo-run"),

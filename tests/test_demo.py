@@ -2,7 +2,8 @@
 
 The expected numbers come from the sample scenes' ground truth (expected violations and,
 for the face scene, who must be matched); what is checked is what central stored, read
-back from the demo's own database after the run.
+back from the demo's own database after the run. It runs twice: on mosquitto (MQTT 5)
+and on the embedded amqtt fallback (MQTT 3.1.1), whose summary must equal mosquitto's.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,21 +50,75 @@ def _score(gt_path: Path, reported: list[dict]) -> SceneScore:
     )
 
 
-@pytest.mark.timeout(300)
-def test_headless_demo_runs_the_sample_scenes_to_a_summary(tmp_path: Path) -> None:
-    ws = tmp_path / "demo"
-    argv = ["demo", "--headless", "--json", "--port", "0", "--workdir", str(ws)]
-    proc = subprocess.run(
-        [sys.executable, "-m", "jaywatch.cli", *argv, "--timeout", "240"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=290,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert "SIMULATED OPERATOR" in proc.stderr  # never passed off as a person's decision
-    assert "/console" in proc.stderr and "/display/demo-gw" in proc.stderr
+DemoRun = tuple[dict, Path, str]  # summary, workspace, stderr
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], DemoRun]:
+    """``demo_run(broker)``: the headless demo with ``--broker broker``, run once per
+    module (the embedded run compares itself with the mosquitto one)."""
+    runs: dict[str, DemoRun] = {}
+
+    def run(broker: str) -> DemoRun:
+        if broker not in runs:
+            ws = tmp_path_factory.mktemp(f"demo-{broker}") / "demo"
+            argv = ["demo", "--headless", "--json", "--port", "0", "--workdir", str(ws)]
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "jaywatch.cli",
+                    *argv,
+                    "--broker",
+                    broker,
+                    "--timeout",
+                    "240",
+                ],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=290,
+            )
+            assert proc.returncode == 0, proc.stderr[-4000:]
+            runs[broker] = (json.loads(proc.stdout.strip().splitlines()[-1]), ws, proc.stderr)
+        return runs[broker]
+
+    return run
+
+
+# What the demo's summary reports about the run (not where it ran).
+SUMMARY_NUMBERS = (
+    "violations",
+    "by_camera",
+    "matched",
+    "unidentified",
+    "pending_review_before_operator",
+    "pending_review",
+    "confirmed_by_simulated_operator",
+    "confirmed",
+    "fines",
+    "notices_sent",
+    "display_items",
+    "dead_letters",
+    "ground_truth_violations",
+)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("broker", ["mosquitto", "embedded"])
+def test_headless_demo_runs_the_sample_scenes_to_a_summary(
+    demo_run: Callable[[str], DemoRun], broker: str
+) -> None:
+    summary, ws, stderr = demo_run(broker)
+    assert summary["broker"] == broker
+    assert "SIMULATED OPERATOR" in stderr  # never passed off as a person's decision
+    assert "/console" in stderr and "/display/demo-gw" in stderr
+    if broker == "embedded":  # said plainly, and the same outcome as on mosquitto
+        assert "EMBEDDED amqtt" in stderr and "NO topic ACL" in stderr
+        reference = demo_run("mosquitto")[0]
+        assert {k: summary[k] for k in SUMMARY_NUMBERS} == {
+            k: reference[k] for k in SUMMARY_NUMBERS
+        }
 
     engine = sa.create_engine(summary["database_url"])
     with engine.connect() as c:
@@ -123,7 +179,7 @@ def test_headless_demo_runs_the_sample_scenes_to_a_summary(tmp_path: Path) -> No
         assert sms_log.count(f"Ref {f.reference} ") == 1
 
 
-def test_demo_without_mosquitto_fails_with_one_clear_line(
+def test_demo_forced_onto_a_missing_mosquitto_fails_with_one_clear_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from jaywatch import demo
@@ -131,7 +187,24 @@ def test_demo_without_mosquitto_fails_with_one_clear_line(
 
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing to find on PATH
     monkeypatch.setattr(demo, "MOSQUITTO_DIRS", (str(tmp_path),))
-    args = build_parser().parse_args(["demo", "--headless", "--workdir", str(tmp_path / "ws")])
+    argv = ["demo", "--headless", "--broker", "mosquitto", "--workdir", str(tmp_path / "ws")]
+    args = build_parser().parse_args(argv)
     assert args.func(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [err[0]] and "mosquitto is not installed" in err[0]
+    assert "--broker embedded" in err[0]
+    assert not (tmp_path / "ws").exists()  # refused before touching anything
+
+
+def test_auto_falls_back_to_the_embedded_broker_only_without_mosquitto(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jaywatch import demo
+
+    installed = demo.find_mosquitto()
+    assert installed is not None, "this machine has mosquitto (scripts/setup.sh)"
+    assert demo.choose_broker("auto") == installed
+    assert demo.choose_broker("embedded") is None
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(demo, "MOSQUITTO_DIRS", (str(tmp_path),))
+    assert demo.choose_broker("auto") is None  # None: the embedded amqtt broker

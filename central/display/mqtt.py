@@ -13,6 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from central.config import MqttSettings
 from central.display.feed import ScreenFeed
 from jaywatch import wire
+from jaywatch.mqtt_options import client_kwargs
 
 
 class DisplayMqttPublisher:
@@ -20,7 +21,7 @@ class DisplayMqttPublisher:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"{settings.client_id}-display",
-            protocol=mqtt.MQTTv5,
+            **client_kwargs(settings.mqtt_version, persistent=False),
         )
         if settings.username:
             self.client.username_pw_set(settings.username, settings.password)

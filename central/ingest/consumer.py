@@ -1,7 +1,9 @@
-"""The MQTT 5 ingest worker.
+"""The MQTT ingest worker.
 
 One paho client per worker on a shared subscription (``$share/<group>/…``), QoS 1,
-persistent session (clean_start=False + session expiry), manual PUBACKs:
+persistent session (clean_start=False + session expiry), manual PUBACKs. With
+``mqtt.mqtt_version: "3.1.1"`` (the demo's embedded broker) it subscribes to the plain
+topics with ``clean_session=False`` instead, so only one worker may run (central.config).
 
 1. the network thread only queues messages;
 2. the worker thread takes whatever has arrived (up to ``batch_max``), classifies it,
@@ -26,9 +28,6 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.config import IngestSettings, MqttSettings
@@ -37,16 +36,19 @@ from central.ingest.store import Outcome, dead_letter_row, load_device_keys, sto
 from central.store.evidence import EvidenceStore
 from central.store.models import DeadLetter
 from jaywatch import wire
+from jaywatch.mqtt_options import client_kwargs, connect_kwargs
 
 log = logging.getLogger(__name__)
+
+TOPICS = (wire.VIOLATION_WILDCARD, wire.STATUS_WILDCARD)
 
 
 def make_client(m: MqttSettings, client_id: str, receive_maximum: int) -> mqtt.Client:
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
-        protocol=mqtt.MQTTv5,
         manual_ack=True,
+        **client_kwargs(m.mqtt_version, persistent=True),
     )
     if m.username:
         client.username_pw_set(m.username, m.password)
@@ -97,13 +99,11 @@ class IngestWorker:
             log.error("MQTT connect refused: %s", rc)
             return
         self._generation += 1
-        opts = SubscribeOptions(qos=1)
-        client.subscribe(
-            [
-                (wire.shared_subscription(wire.VIOLATION_WILDCARD, self.mqtt_settings.group), opts),
-                (wire.shared_subscription(wire.STATUS_WILDCARD, self.mqtt_settings.group), opts),
-            ]
-        )
+        m = self.mqtt_settings
+        if m.mqtt_version == "5":
+            client.subscribe([(wire.shared_subscription(t, m.group), 1) for t in TOPICS])
+        else:  # no $share in 3.1.1: the config allows one worker only
+            client.subscribe([(t, 1) for t in TOPICS])
         self._connected.set()
         log.info("ingest %s connected (generation %d)", self.client_id, self._generation)
 
@@ -111,18 +111,23 @@ class IngestWorker:
         self._connected.clear()
 
     def _on_message(self, _c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
+        if not any(mqtt.topic_matches_sub(t, m.topic) for t in TOPICS):
+            # amqtt 0.12 also sends, on connect, retained messages matching OTHER clients'
+            # subscriptions (e.g. the gallery announcement); they are not ours to store.
+            log.debug("ingest: ignoring a message on %s (not subscribed)", m.topic)
+            return
         self._queue.put(Incoming(m.topic, bytes(m.payload), m.mid, self._generation))
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self, wait_connected: float = 10.0) -> IngestWorker:
         m = self.mqtt_settings
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = m.session_expiry_s
-        props.ReceiveMaximum = min(65535, 2 * self.settings.batch_max)
-        self.client.connect_async(
-            m.host, m.port, m.keepalive_s, clean_start=False, properties=props
+        kw = connect_kwargs(
+            m.mqtt_version,
+            session_expiry_s=m.session_expiry_s,
+            receive_maximum=min(65535, 2 * self.settings.batch_max),
         )
+        self.client.connect_async(m.host, m.port, m.keepalive_s, **kw)
         self.client.loop_start()
         self._thread.start()
         if wait_connected and not self._connected.wait(wait_connected):
@@ -213,6 +218,7 @@ class IngestWorker:
                     ack = wire.sign_message(ack, self.signing_key)
                 self.client.publish(wire.ack_topic(o.device_id), ack.model_dump_json(), qos=1)
             # A PUBACK for a message from an older connection would ack the wrong packet
-            # id; the broker redelivers it on the new connection instead.
-            if m.generation == self._generation:
+            # id; the broker redelivers it on the new connection instead. mid 0 is a QoS 0
+            # message (amqtt sends retained status so): nothing to acknowledge.
+            if m.generation == self._generation and m.mid:
                 self.client.ack(m.mid, 1)

@@ -2,7 +2,9 @@
 
 paho-mqtt 2.x, MQTT 5, QoS 1, a persistent session (``clean_start=False`` plus a session
 expiry) so acks queued while the gateway was offline still arrive, TLS and a per-device
-username/password. The last will is a retained, signed ``DeviceStatus(online=False)``.
+username/password. ``broker.mqtt_version: "3.1.1"`` (the demo's embedded broker) uses
+``clean_session=False`` instead; a lost ack there only means the event is resent. The
+last will is a retained, signed ``DeviceStatus(online=False)``.
 
 Threads: paho's network thread (connect, reconnect with back-off, callbacks) and one
 publisher thread that owns the outbox reads, publishes and ack bookkeeping. The pipeline
@@ -24,13 +26,12 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from edge.gateway_config import BrokerConfig
 from edge.health import GatewayMetrics
 from edge.outbox import Outbox
 from edge.transport.acks import AckOutcome, parse_ack
+from jaywatch.mqtt_options import client_kwargs, connect_kwargs
 from jaywatch.wire import (
     DeviceStatus,
     WireModel,
@@ -112,7 +113,7 @@ class MqttLink:
         c = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id or self.broker.client_id or self.device_id,
-            protocol=mqtt.MQTTv5,
+            **client_kwargs(self.broker.mqtt_version, persistent=True),
         )
         c.username_pw_set(username, self.broker.read_password())
         if self.broker.tls:
@@ -139,14 +140,13 @@ class MqttLink:
 
     def start(self) -> None:
         """Connect in the background (a broker that is down is retried, never fatal)."""
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.broker.session_expiry_s
         self._client.connect_async(
             self.broker.host,
             self.broker.port,
             keepalive=self.broker.keepalive_s,
-            clean_start=False,
-            properties=props,
+            **connect_kwargs(
+                self.broker.mqtt_version, session_expiry_s=self.broker.session_expiry_s
+            ),
         )
         self._client.loop_start()
         self._stop.clear()

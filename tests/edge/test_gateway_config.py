@@ -85,6 +85,10 @@ def test_relative_paths_resolve_against_the_file_and_files_are_checked(gw_dir: P
             "edge.yaml: health.interval_s: Input should be greater than 0",
         ),
         ({"bogus": 1}, "edge.yaml: bogus: Extra inputs are not permitted"),
+        (
+            {"broker": {"mqtt_version": "3.1"}},
+            "edge.yaml: broker.mqtt_version: Input should be '5' or '3.1.1'",
+        ),
     ],
 )
 def test_bad_config_names_file_and_key(gw_dir: Path, change: dict, message: str) -> None:
@@ -104,3 +108,13 @@ def test_a_bad_camera_file_is_named(gw_dir: Path) -> None:
         load_gateway_config(
             _write(gw_dir, {**_base(), "cameras": ["cameras/north.yaml", "cameras/south.yaml"]})
         )
+
+
+@pytest.mark.parametrize(("yaml_value", "version"), [(None, "5"), (5, "5"), ("3.1.1", "3.1.1")])
+def test_mqtt_version_defaults_to_5_and_reads_an_unquoted_5(
+    gw_dir: Path, yaml_value: object, version: str
+) -> None:
+    cfg = _base()
+    if yaml_value is not None:
+        cfg["broker"] = {**cfg["broker"], "mqtt_version": yaml_value}
+    assert load_gateway_config(_write(gw_dir, cfg)).broker.mqtt_version == version
