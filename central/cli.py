@@ -91,7 +91,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from central.gallery import publish_retained
 
             announce = functools.partial(publish_retained, ctx.config.mqtt, signing_key=key)
-            app = create_app(ctx, announce_gallery=announce)
+            health = worker.health if worker else None
+            app = create_app(ctx, announce_gallery=announce, ingest_health=health)
             from central.web import publish_display_on_mqtt  # LED signs: display topics
 
             publish_display_on_mqtt(app)

@@ -50,6 +50,14 @@ class IngestSettings(Strict):
     linger_ms: float = Field(2.0, ge=0, le=1000)
     max_payload_bytes: int = Field(16_000_000, ge=1024)
     dead_letter_raw_bytes: int = Field(65_536, ge=256)  # raw payload kept per dead letter
+    # Database (or evidence store) unavailable: retry the batch after retry_min_s, doubling
+    # up to retry_max_s; nothing is acknowledged meanwhile, so nothing is lost.
+    retry_min_s: float = Field(0.5, gt=0, le=60)
+    retry_max_s: float = Field(15.0, gt=0, le=600)
+    db_probe_s: float = Field(5.0, gt=0)  # when idle, check the database this often
+    # Prometheus /metrics of the worker (DB up, broker connected, outcomes); None = off.
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
 
 class ScoreSettings(Strict):

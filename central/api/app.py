@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from central.api import gallery, public, staff
 from central.api.ratelimit import SlidingWindowLimiter
 from central.context import Context
+from central.ingest.health import IngestHealth
 from central.workflow.common import Conflict, Forbidden, NotFound, WorkflowError
 from jaywatch import wire
 
 STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403}
 
 
+class Health(BaseModel):
+    """``GET /api/health``: 200 when healthy, 503 when not (for load balancers/monitors)."""
+
+    healthy: bool
+    database: Literal["ok", "unavailable"]  # this process's own check (SELECT 1)
+    database_error: str = ""
+    ingest: IngestHealth | None = None  # the ingest worker in this process, if any
+
+
 def create_app(
     ctx: Context,
     announce_gallery: Callable[[wire.GalleryAnnouncement], None] | None = None,
+    ingest_health: Callable[[], IngestHealth] | None = None,
 ) -> FastAPI:
     """``announce_gallery`` publishes a new gallery version (retained MQTT) after a snapshot
     upload or an erasure;
-    ``central serve`` passes ``central.gallery.publish_retained`` bound to its broker."""
+    ``central serve`` passes ``central.gallery.publish_retained`` bound to its broker.
+    ``ingest_health``: the in-process ingest worker's ``health``, shown by /api/health."""
     app = FastAPI(
         title="jaywatch central",
         version="1",
@@ -36,6 +51,24 @@ def create_app(
     app.include_router(staff.router)
     app.include_router(public.router)
     app.include_router(gallery.router)
+
+    @app.get("/api/health", response_model=Health, tags=["health"])
+    def health() -> JSONResponse:
+        """Database reachable (and the ingest worker's view, when it runs here)."""
+        error = ""
+        try:
+            with ctx.sessions() as s:
+                s.execute(sa.text("SELECT 1"))
+        except Exception as e:  # any failure to answer is "unavailable"
+            error = f"{type(e).__name__}: {e}"[:500]
+        ingest = ingest_health() if ingest_health is not None else None
+        h = Health(
+            healthy=not error and (ingest is None or ingest.healthy),
+            database="unavailable" if error else "ok",
+            database_error=error,
+            ingest=ingest,
+        )
+        return JSONResponse(h.model_dump(mode="json"), status_code=200 if h.healthy else 503)
 
     @app.exception_handler(WorkflowError)
     async def _workflow(_r: Request, exc: WorkflowError) -> JSONResponse:

@@ -14,6 +14,11 @@ topics with ``clean_session=False`` instead, so only one worker may run (central
 
 A crash anywhere before the commit leaves the messages unacknowledged at the broker,
 which redelivers them; the event-id uniqueness turns that redelivery into 'duplicate'.
+
+Only a message the database refuses for its content (``is_data_error``) is dead-lettered.
+A database that is down, locked or refusing for any other reason is an outage: the batch
+stays unacknowledged, ``health()`` says ``database: unavailable``, and the worker retries
+with back-off until the database is back, by itself.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.config import IngestSettings, MqttSettings
 from central.ingest.classify import Incoming, KeyCache, Rejected, classify
+from central.ingest.health import DatabaseState, IngestHealth, IngestMetrics, is_data_error
 from central.ingest.store import Outcome, dead_letter_row, load_device_keys, store_batch
 from central.store.evidence import EvidenceStore
 from central.store.models import DeadLetter
@@ -61,7 +68,8 @@ def make_client(m: MqttSettings, client_id: str, receive_maximum: int) -> mqtt.C
 
 @dataclass
 class IngestWorker:
-    """Start with ``start()``, stop with ``stop()``; ``counts`` tells what happened."""
+    """Start with ``start()``, stop with ``stop()``; ``counts`` tells what happened,
+    ``health()`` whether the database and the broker are reachable."""
 
     mqtt_settings: MqttSettings
     settings: IngestSettings
@@ -74,9 +82,14 @@ class IngestWorker:
     _stop: threading.Event = field(default_factory=threading.Event)
     _connected: threading.Event = field(default_factory=threading.Event)
     _generation: int = 0
+    db: DatabaseState = field(default_factory=DatabaseState)
+    metrics: IngestMetrics = field(default_factory=IngestMetrics)
 
     def __post_init__(self) -> None:
         self.client_id = self.client_id or self.mqtt_settings.client_id
+        self.metrics.db_up.set_function(lambda: 1.0 if self.db.up else 0.0)
+        self.metrics.broker_up.set_function(lambda: 1.0 if self._connected.is_set() else 0.0)
+        self.metrics.queued.set_function(self._queue.qsize)
         self.keys = KeyCache(self._load_keys)
         self.client = make_client(
             self.mqtt_settings, self.client_id, min(65535, 2 * self.settings.batch_max)
@@ -120,7 +133,22 @@ class IngestWorker:
 
     # --- lifecycle ------------------------------------------------------------------------
 
+    def health(self) -> IngestHealth:
+        """Whether this worker can store what it receives, for /api/health and tests."""
+        connected = self._connected.is_set()
+        return IngestHealth(
+            healthy=self.db.up and connected,
+            database="ok" if self.db.up else "unavailable",
+            database_error=self.db.error,
+            database_down_since=self.db.down_since,
+            broker_connected=connected,
+            queued=self._queue.qsize(),
+            counts=dict(self.counts),
+        )
+
     def start(self, wait_connected: float = 10.0) -> IngestWorker:
+        if self.settings.metrics_port is not None:
+            self.metrics.serve(self.settings.metrics_port, self.settings.metrics_host)
         m = self.mqtt_settings
         kw = connect_kwargs(
             m.mqtt_version,
@@ -141,6 +169,7 @@ class IngestWorker:
         self._thread.join(30)
         self.client.disconnect()
         self.client.loop_stop()
+        self.metrics.shutdown()
 
     def run_forever(self) -> None:
         self.start()
@@ -167,39 +196,84 @@ class IngestWorker:
         return batch
 
     def _run(self) -> None:
+        last_db_contact = time.monotonic()
         while not self._stop.is_set():
             batch = self._take_batch()
             if not batch:
+                # Idle: still notice (and report) a database that went away, or came back.
+                if time.monotonic() - last_db_contact >= self.settings.db_probe_s:
+                    self._probe_db()
+                    last_db_contact = time.monotonic()
                 continue
+            delay = self.settings.retry_min_s
             while not self._stop.is_set():
                 try:
                     outcomes = self._process(batch)
-                except Exception:  # never let the worker die: back off and retry
-                    log.exception("ingest: storing a batch failed; retrying in 1 s")
+                except Exception as e:  # the DB is unavailable: ack nothing, back off, retry
+                    self._db_failed(e, delay)
                     self.counts["retries"] += 1
-                    self._stop.wait(1.0)
+                    self.metrics.retries.inc()
+                    self._stop.wait(delay)
+                    delay = min(2 * delay, self.settings.retry_max_s)
                     continue
+                self._db_ok()
                 self._acknowledge(batch, outcomes)
                 break
+            last_db_contact = time.monotonic()
+
+    def _probe_db(self) -> None:
+        try:
+            with self.sessions() as s:
+                s.execute(sa.text("SELECT 1"))
+        except Exception as e:
+            self._db_failed(e, self.settings.db_probe_s)
+        else:
+            self._db_ok()
+
+    def _db_failed(self, e: Exception, retry_in: float) -> None:
+        if self.db.failed(e):
+            log.error(
+                "ingest %s: database unavailable, acknowledging nothing until it is back: %s",
+                self.client_id,
+                self.db.error,
+                exc_info=e,
+            )
+        else:
+            log.warning("ingest %s: database still unavailable (retry in %.1f s): %s",
+                        self.client_id, retry_in, self.db.error)  # fmt: skip
+
+    def _db_ok(self) -> None:
+        since = self.db.ok()
+        if since is not None:
+            log.warning("ingest %s: database available again (down since %s)",
+                        self.client_id, since.isoformat())  # fmt: skip
 
     def _process(self, batch: list[Incoming]) -> list[Outcome]:
+        """Classify and store ``batch``. Raises when the database is unavailable (the
+        caller retries the whole batch); only data errors end in the dead-letter table."""
         limit = self.settings.max_payload_bytes
-        classified = [classify(m, self.keys, limit) for m in batch]
+        classified = [classify(m, self.keys, limit) for m in batch]  # may raise: DB down
         raw = self.settings.dead_letter_raw_bytes
         try:
             with self.sessions.begin() as s:
                 return store_batch(s, classified, self.evidence, raw)
-        except Exception:
-            log.warning("ingest: batch of %d failed; storing one by one", len(batch), exc_info=True)
-        # One by one: a message the DB refuses (a poison message) is dead-lettered alone.
+        except Exception as e:
+            if not is_data_error(e):
+                raise
+            log.warning("ingest: batch of %d refused (%s); storing one by one", len(batch), e)
+        # One by one: a message the DB refuses for its content (a poison message) is
+        # dead-lettered alone. Any other failure, even now, is an outage: raise, retry all
+        # (what this loop already committed then comes back as 'duplicate').
         outcomes = []
         for c in classified:
             try:
                 with self.sessions.begin() as s:
                     outcomes += store_batch(s, [c], self.evidence, raw)
             except Exception as e:
+                if not is_data_error(e):
+                    raise
                 r = Rejected(c.msg, f"storage refused: {type(e).__name__}: {e}")
-                with self.sessions.begin() as s:  # if this fails too, the DB is down: retry all
+                with self.sessions.begin() as s:
                     s.add(DeadLetter(**dead_letter_row(r, raw)))
                 outcomes.append(Outcome("rejected", None, None, r.reason))
         return outcomes
@@ -207,6 +281,7 @@ class IngestWorker:
     def _acknowledge(self, batch: list[Incoming], outcomes: list[Outcome]) -> None:
         for m, o in zip(batch, outcomes, strict=True):
             self.counts[o.status] += 1
+            self.metrics.messages.labels(o.status).inc()
             if o.device_id and o.event_id:
                 ack = wire.Ack(
                     device_id=o.device_id,
