@@ -61,19 +61,19 @@ def _drop_evidence(session: Session, event_pks: sa.Select, result: PurgeResult, 
 _UNSETTLED = (PENDING, SUBMITTING, CHECK_REQUIRED)
 
 
-def redact_notices(session: Session, fine_ids: sa.Select) -> int:
-    """Strip personal data from the settled notices of ``fine_ids``; returns how many
-    notices changed (already redacted ones are not counted again)."""
-    notices = session.execute(
-        sa.select(Notice).where(Notice.fine_id.in_(fine_ids), Notice.status.not_in(_UNSETTLED))
-    ).scalars()
+def redact_notices(session: Session, which: sa.ColumnElement[bool]) -> int:
+    """Strip personal data from the settled notices ``which`` selects (e.g. those of some
+    fines, or of an erased person); returns how many notices changed (already redacted
+    ones are not counted again)."""
+    settled = sa.and_(which, Notice.status.not_in(_UNSETTLED))
+    notices = session.execute(sa.select(Notice).where(settled)).scalars()
     changed: set[int] = set()
     for n in notices:
         kept = {k: v for k, v in (n.params or {}).items() if k == "reference"}
         if n.params != kept or n.last_error is not None:
             n.params, n.last_error = kept, None
             changed.add(n.id)
-    ids = sa.select(Notice.id).where(Notice.fine_id.in_(fine_ids), Notice.status.not_in(_UNSETTLED))
+    ids = sa.select(Notice.id).where(settled)
     rows = session.execute(
         sa.update(NoticeDelivery)
         .where(
@@ -125,7 +125,7 @@ def purge(
             session, sa.select(Fine.event_pk).where(*closed), res, "closed_fine_evidence"
         )
         res.counts["closed_fine_notices"] = redact_notices(
-            session, sa.select(Fine.id).where(*closed)
+            session, Notice.fine_id.in_(sa.select(Fine.id).where(*closed))
         )
     if (c := _cutoff(settings.sessions_days, now)) is not None:
         res.counts["sessions"] = session.execute(

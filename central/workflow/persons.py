@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from central import audit
 from central.phones import to_e164
+from central.retention import redact_notices
 from central.store.evidence import EvidenceStore
-from central.store.models import Event, GalleryVersion, Person, utcnow
+from central.store.models import Event, GalleryVersion, Notice, Person, utcnow
 from central.workflow import gallery
 from central.workflow.common import Actor, Conflict, NotFound, Rules, require_role
 from central.workflow.score import current_score
@@ -56,7 +57,8 @@ def erase(
     when no stored snapshot holds them) and earlier snapshot files are deleted.
 
     Fines already issued keep their amounts (a legal obligation) but lose the link to
-    name and phone; unreviewed matches become unidentified so nobody confirms them.
+    name and phone; unreviewed matches become unidentified so nobody confirms them. Their
+    sent SMS notices lose text, number and access code (``redact_notices``).
     """
     require_role(actor, *ENROL_ROLES)
     p = session.get(Person, person_id)
@@ -70,6 +72,7 @@ def erase(
         .where(Event.match_person_id == person_id, Event.status == "pending_review")
         .values(status="unidentified", match_person_id=None, match_score=None)
     )
+    redact_notices(session, Notice.person_id == person_id)
     gv = gallery.erase_person(session, actor, snapshots, person_id)
     audit.record(
         session,

@@ -20,8 +20,8 @@ from central.retention import run_purge
 from central.store.models import Fine, Notice
 from central.workflow import review, sanctions
 from central.workflow.common import Actor
-from central.workflow.persons import enrol
-from tests.central.helpers import ADMIN, OPERATOR, add_device, make_context, violation
+from central.workflow.persons import enrol, erase
+from tests.central.helpers import ADMIN, OPERATOR, SUPERVISOR, add_device, make_context, violation
 from tests.central.test_workflow import ingest
 
 PHONE = "+447400123456"
@@ -126,3 +126,27 @@ def test_purge_redacts_notices_of_closed_cases_only(ctx: Context) -> None:
     (open_notice,) = _rows(ctx, fines["open"].id).values()
     assert open_notice["params"]["access_code"] == codes["open"]  # type: ignore[index]
     assert codes["open"] in str(open_notice["text"]) and open_notice["to"] == PHONE
+
+
+def test_erasure_redacts_the_persons_sent_notices(ctx: Context) -> None:
+    """Erasure keeps the fine (a legal obligation) but no notice keeps the erased person's
+    number or access code, even while the fine is still open."""
+    key = add_device(ctx)
+    with ctx.sessions.begin() as s:
+        pid = enrol(s, ADMIN, ctx.rules, PHONE, "Road Traffic Act s.1", "Ann").id
+    ev = violation(key, person_id=pid)
+    assert ingest(ctx, ev) == "stored"
+    with ctx.sessions.begin() as s:
+        fine = review.confirm(s, OPERATOR, ctx.rules, ev.event_id)
+    _send_all(ctx)
+    (before,) = _rows(ctx, fine.id).values()
+    code = before["params"]["access_code"]  # type: ignore[index]
+    assert code in str(before["text"]) and before["to"] == PHONE
+    with ctx.sessions.begin() as s:
+        erase(s, SUPERVISOR, pid, ctx.evidence)
+    (after,) = _rows(ctx, fine.id).values()
+    assert after["params"] == {"reference": fine.reference}
+    assert after["text"] is None and after["to"] is None and after["status"] == "delivered"
+    assert code not in repr(after) and PHONE not in repr(after)
+    with ctx.sessions() as s:
+        assert s.get(Fine, fine.id).status == "issued"  # type: ignore[union-attr]
