@@ -39,9 +39,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from central.config import IngestSettings, MqttSettings
 from central.ingest.classify import Incoming, KeyCache, Rejected, classify
 from central.ingest.health import DatabaseState, IngestHealth, IngestMetrics, is_data_error
-from central.ingest.store import Outcome, dead_letter_row, load_device_keys, store_batch
+from central.ingest.store import (
+    Outcome,
+    dead_letter_row,
+    insert_dead_letters,
+    load_device_keys,
+    store_batch,
+)
 from central.store.evidence import EvidenceStore
-from central.store.models import DeadLetter
 from jaywatch import wire
 from jaywatch.mqtt_options import client_kwargs, connect_kwargs
 
@@ -263,7 +268,8 @@ class IngestWorker:
             log.warning("ingest: batch of %d refused (%s); storing one by one", len(batch), e)
         # One by one: a message the DB refuses for its content (a poison message) is
         # dead-lettered alone. Any other failure, even now, is an outage: raise, retry all
-        # (what this loop already committed then comes back as 'duplicate').
+        # (what this loop already committed then comes back as 'duplicate', and a message
+        # it already dead-lettered is not dead-lettered again: insert_dead_letters).
         outcomes = []
         for c in classified:
             try:
@@ -274,7 +280,7 @@ class IngestWorker:
                     raise
                 r = Rejected(c.msg, f"storage refused: {type(e).__name__}: {e}")
                 with self.sessions.begin() as s:
-                    s.add(DeadLetter(**dead_letter_row(r, raw)))
+                    insert_dead_letters(s, [dead_letter_row(r, raw)])
                 outcomes.append(Outcome("rejected", None, None, r.reason))
         return outcomes
 

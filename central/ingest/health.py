@@ -30,8 +30,9 @@ def is_data_error(e: BaseException) -> bool:
         if e.connection_invalidated:
             return False
         return isinstance(e, sa.exc.IntegrityError | sa.exc.DataError)
-    # A value SQLAlchemy could not bind (no database involved), or one our own code refused.
-    return isinstance(e, sa.exc.StatementError | ValueError | TypeError)
+    # A value SQLAlchemy could not bind (no database involved), or one our own code refused;
+    # OverflowError: sqlite3 refusing an integer beyond 64 bits (PostgreSQL: DataError).
+    return isinstance(e, sa.exc.StatementError | ValueError | TypeError | OverflowError)
 
 
 class IngestHealth(BaseModel):

@@ -44,6 +44,17 @@ def dead_letter_row(r: Rejected, raw_limit: int) -> dict[str, Any]:
     }
 
 
+def insert_dead_letters(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert dead-letter rows, skipping any (topic, sha256) already there: retrying a batch
+    after an outage, or the same bytes arriving again, must not show a bad message twice.
+    ``rows`` as made by ``dead_letter_row``."""
+    if rows:
+        stmt = _insert(session)(DeadLetter).on_conflict_do_nothing(
+            index_elements=["topic", "sha256"]
+        )
+        session.execute(stmt, rows)
+
+
 def _insert(session: Session) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
@@ -143,7 +154,7 @@ def store_batch(
             outcomes[i] = Outcome("status", s.device_id, None)
     dead = [(i, c) for i, c in enumerate(items) if isinstance(c, Rejected)]
     if dead:
-        session.execute(sa.insert(DeadLetter), [dead_letter_row(c, raw_limit) for _, c in dead])
+        insert_dead_letters(session, [dead_letter_row(c, raw_limit) for _, c in dead])
         for i, c in dead:
             outcomes[i] = Outcome("rejected", c.device_id, c.event_id, c.reason)
     return [outcomes[i] for i in range(len(items))]

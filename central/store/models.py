@@ -185,7 +185,12 @@ class Notice(Base):
 
 
 class DeadLetter(Base):
+    """One row per distinct bad message: (topic, sha256 of the whole payload) is unique, so
+    a batch retried after an outage, a broker redelivery or an edge re-sending the same
+    bytes never adds a second row (the first row, with its first reason, is kept)."""
+
     __tablename__ = "dead_letters"
+    __table_args__ = (sa.UniqueConstraint("topic", "sha256", name="uq_dead_letters_topic_sha256"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     received: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     topic: Mapped[str] = mapped_column(sa.String(512))

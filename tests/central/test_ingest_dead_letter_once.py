@@ -1,0 +1,175 @@
+"""Each bad message is dead-lettered once (design principle 6: nothing lost or doubled).
+
+The poison is real on both databases: a signed status whose ``outbox_depth`` does not fit
+a database integer (SQLite: OverflowError binding it; PostgreSQL: numeric out of range).
+It makes the batch fall back to one-by-one storing. The outage that then interrupts the
+pass is injected (a narrow fault: a connection-lost error on the next event INSERT right
+after the dead-letter row was committed), because a real stop of the server cannot be
+timed into that gap reliably; tests/faults/test_central_db_outage.py covers real outages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from central.config import IngestSettings, MqttSettings
+from central.context import Context
+from central.ingest.classify import Incoming
+from central.ingest.consumer import IngestWorker
+from central.ingest.health import is_data_error
+from central.store.models import DeadLetter, Event, utcnow
+from jaywatch import wire
+from tests.central.helpers import add_device, make_context, violation
+
+
+@pytest.fixture
+def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
+    c = make_context(db_url, tmp_path)
+    yield c
+    c.close()
+
+
+def _worker(ctx: Context) -> IngestWorker:
+    # Never started: the test drives the worker's store step (_process) itself, exactly as
+    # its retry loop does, so no broker is needed.
+    return IngestWorker(
+        MqttSettings(host="127.0.0.1", port=1, client_id="central-dl"),
+        IngestSettings(batch_max=100),
+        ctx.sessions,
+        ctx.evidence,
+    )
+
+
+def _event(key: Any) -> Incoming:
+    ev = violation(key, images=0)
+    return Incoming(wire.violation_topic("gw-1"), ev.model_dump_json().encode())
+
+
+def _poison(key: Any) -> Incoming:
+    st = wire.sign_message(
+        wire.DeviceStatus(device_id="gw-1", online=True, outbox_depth=2**70), key
+    )
+    return Incoming(wire.status_topic("gw-1"), st.model_dump_json().encode())
+
+
+def _count(ctx: Context, model: type) -> int:
+    with ctx.sessions() as s:
+        return s.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
+
+
+class OutageAfterDeadLetter:
+    """Once a dead-letter row has been written, the next INSERT INTO events fails as if
+    the server went away (once)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.armed = False
+        self.fired = 0
+        sa.event.listen(engine, "before_cursor_execute", self._before)
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *_a: Any) -> None:
+        s = statement.lstrip().upper()
+        if s.startswith("INSERT INTO DEAD_LETTERS"):
+            self.armed = self.fired == 0
+        elif self.armed and s.startswith("INSERT INTO EVENTS"):
+            self.armed = False
+            self.fired += 1
+            raise sa.exc.OperationalError(
+                statement, None, ConnectionError("server closed the connection unexpectedly")
+            )
+
+    def remove(self) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._before)
+
+
+def test_an_outage_during_the_one_by_one_pass_does_not_double_the_dead_letter(
+    ctx: Context,
+) -> None:
+    key = add_device(ctx, "gw-1")
+    w = _worker(ctx)
+    batch = [_event(key), _poison(key), _event(key), _event(key)]
+    fault = OutageAfterDeadLetter(ctx.engine)
+    try:
+        with pytest.raises(sa.exc.OperationalError) as outage:
+            w._process(batch)  # batch refused -> one by one -> poison dead-lettered -> outage
+        assert fault.fired == 1 and not is_data_error(outage.value)
+        assert _count(ctx, DeadLetter) == 1 and _count(ctx, Event) == 1  # committed so far
+        outcomes = w._process(batch)  # the worker's retry of the whole batch
+    finally:
+        fault.remove()
+    assert [o.status for o in outcomes] == ["duplicate", "rejected", "stored", "stored"]
+    assert _count(ctx, Event) == 3
+    with ctx.sessions() as s:
+        rows = s.execute(sa.select(DeadLetter.topic, DeadLetter.reason)).all()
+    assert len(rows) == 1, rows
+    assert rows[0].topic == wire.status_topic("gw-1")
+
+
+def test_the_same_bad_bytes_again_later_stay_one_row(ctx: Context) -> None:
+    """An edge (or the broker) delivering identical bad bytes again, in the same batch or
+    a later one, is the same message: one dead-letter row."""
+    key = add_device(ctx, "gw-1")
+    w = _worker(ctx)
+    junk = Incoming(wire.violation_topic("gw-1"), b"not json at all")
+    poison = _poison(key)
+    first = w._process([junk, junk, _event(key)])
+    assert [o.status for o in first] == ["rejected", "rejected", "stored"]
+    again = w._process([junk, poison, _event(key)])  # one-by-one pass (poison)
+    assert [o.status for o in again] == ["rejected", "rejected", "stored"]
+    w._process([poison])
+    with ctx.sessions() as s:
+        rows = s.execute(sa.select(DeadLetter.topic, DeadLetter.sha256)).all()
+    assert sorted(r.topic for r in rows) == sorted(
+        [wire.violation_topic("gw-1"), wire.status_topic("gw-1")]
+    )
+    # Different topic, same bytes: a different message (two devices can send the same junk).
+    w._process([Incoming(wire.violation_topic("gw-2"), b"not json at all")])
+    assert _count(ctx, DeadLetter) == 3
+
+
+def test_the_migration_collapses_existing_doubled_rows(db_url: str) -> None:
+    """Rows doubled before the unique key existed: the earliest of each is kept."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from central.store.db import make_engine, migrate
+    from central.store.models import Base
+
+    migrate(db_url, "gallery_0001")  # the revision before the unique key
+    engine = make_engine(db_url)
+    row = {"received": utcnow(), "reason": "r", "raw": b"x", "size": 1}
+    table = DeadLetter.__table__
+    try:
+        with engine.begin() as c:
+            c.execute(
+                sa.insert(table),
+                [
+                    {**row, "topic": "t/a", "sha256": "a" * 64, "reason": "first"},
+                    {**row, "topic": "t/a", "sha256": "a" * 64, "reason": "second"},
+                    {**row, "topic": "t/b", "sha256": "a" * 64},  # other topic: kept
+                    {**row, "topic": "t/a", "sha256": "b" * 64},
+                    {**row, "topic": "t/a", "sha256": "b" * 64},
+                ],
+            )
+        migrate(db_url)
+        with engine.begin() as c:
+            left = c.execute(
+                sa.select(table.c.topic, table.c.sha256, table.c.reason).order_by(table.c.id)
+            ).all()
+            assert [(t, h[0], r) for t, h, r in left] == [
+                ("t/a", "a", "first"),
+                ("t/b", "a", "r"),
+                ("t/a", "b", "r"),
+            ]
+            with pytest.raises(sa.exc.IntegrityError):
+                c.execute(sa.insert(table), [{**row, "topic": "t/a", "sha256": "a" * 64}])
+        with engine.connect() as c:
+            diffs = compare_metadata(MigrationContext.configure(c), Base.metadata)
+        assert [d for d in diffs if "dead_letters" in repr(d)] == []
+    finally:
+        engine.dispose()
