@@ -3,9 +3,11 @@
 The poison is real on both databases: a signed status whose ``outbox_depth`` does not fit
 a database integer (SQLite: OverflowError binding it; PostgreSQL: numeric out of range).
 It makes the batch fall back to one-by-one storing. The outage that then interrupts the
-pass is injected (a narrow fault: a connection-lost error on the next event INSERT right
-after the dead-letter row was committed), because a real stop of the server cannot be
-timed into that gap reliably; tests/faults/test_central_db_outage.py covers real outages.
+pass must hit the gap right after the dead-letter row was committed, which stopping the
+server (tests/faults/test_central_db_outage.py) cannot do reliably. So, at the next event
+INSERT: PostgreSQL really loses the connection (``pg_terminate_backend`` of that session,
+from another one); SQLite has no such thing (its transaction already holds the write
+lock, so another process cannot lock it out then), so there the error is injected.
 """
 
 from __future__ import annotations
@@ -63,13 +65,14 @@ def _count(ctx: Context, model: type) -> int:
 
 
 class OutageAfterDeadLetter:
-    """Once a dead-letter row has been written, the next INSERT INTO events fails as if
-    the server went away (once)."""
+    """Once a dead-letter row has been written, the next INSERT INTO events fails because
+    the database connection is lost (once)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.armed = False
         self.fired = 0
+        self.admin = sa.create_engine(engine.url) if engine.dialect.name == "postgresql" else None
         sa.event.listen(engine, "before_cursor_execute", self._before)
 
     def _before(self, conn: Any, cursor: Any, statement: str, *_a: Any) -> None:
@@ -79,12 +82,21 @@ class OutageAfterDeadLetter:
         elif self.armed and s.startswith("INSERT INTO EVENTS"):
             self.armed = False
             self.fired += 1
-            raise sa.exc.OperationalError(
-                statement, None, ConnectionError("server closed the connection unexpectedly")
-            )
+            if self.admin is None:  # SQLite: injected
+                raise sa.exc.OperationalError(
+                    statement, None, ConnectionError("database connection lost")
+                )
+            # PostgreSQL: really end this session's server process (waits until it is gone);
+            # the INSERT then runs on a dead connection.
+            pid = cursor.connection.info.backend_pid
+            with self.admin.connect() as c:
+                done = c.execute(sa.text("SELECT pg_terminate_backend(:p, 10000)"), {"p": pid})
+                assert done.scalar_one() is True
 
     def remove(self) -> None:
         sa.event.remove(self.engine, "before_cursor_execute", self._before)
+        if self.admin is not None:
+            self.admin.dispose()
 
 
 def test_an_outage_during_the_one_by_one_pass_does_not_double_the_dead_letter(
@@ -97,7 +109,7 @@ def test_an_outage_during_the_one_by_one_pass_does_not_double_the_dead_letter(
     try:
         with pytest.raises(sa.exc.OperationalError) as outage:
             w._process(batch)  # batch refused -> one by one -> poison dead-lettered -> outage
-        assert fault.fired == 1 and not is_data_error(outage.value)
+        assert fault.fired == 1 and not is_data_error(outage.value), outage.value
         assert _count(ctx, DeadLetter) == 1 and _count(ctx, Event) == 1  # committed so far
         outcomes = w._process(batch)  # the worker's retry of the whole batch
     finally:
