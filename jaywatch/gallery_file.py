@@ -7,7 +7,9 @@ no model code, so central can read and write galleries without importing the edg
 
 Why one file: central ships galleries to edges over HTTPS and an edge swaps it atomically
 (write temp + rename); a directory could be seen half-written. ``np.load`` runs with
-``allow_pickle=False`` so a hostile file cannot execute code.
+``allow_pickle=False`` so a hostile file cannot execute code. Files written before
+2026-11-26 may also hold a prebuilt ``<backend>.usearch`` index; it is ignored (the edge
+builds its search index in seconds, and the old one kept erased persons' vectors).
 
 Header (``header`` member, UTF-8 JSON)::
 
@@ -46,9 +48,6 @@ class BackendBlock:
     embeddings: np.ndarray  # (N, dim) float32, unit length
     labels: np.ndarray  # (N,) int32 index into Gallery.persons
     photos: np.ndarray  # (N,) str: "<person_id>/<file>" the embedding came from
-    # A prebuilt usearch index of ``embeddings`` (serialised), so an edge with a large
-    # gallery does not spend minutes building it at start-up. None: built when needed.
-    index_bytes: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -106,8 +105,6 @@ class Gallery:
             arrays[f"{name}.embeddings"] = np.ascontiguousarray(b.embeddings, np.float32)
             arrays[f"{name}.labels"] = np.asarray(b.labels, np.int32)
             arrays[f"{name}.photos"] = np.asarray(b.photos, dtype=str)
-            if b.index_bytes is not None:
-                arrays[f"{name}.usearch"] = np.asarray(b.index_bytes, np.uint8)
         return arrays
 
     def to_bytes(self) -> bytes:
@@ -192,8 +189,7 @@ class Gallery:
                     raise GalleryError(f"{path}: {name}.labels: index outside the person list")
                 if not np.isfinite(emb).all():
                     raise GalleryError(f"{path}: {name}.embeddings: non-finite values")
-                index = data.get(f"{name}.usearch")
-                backends[name] = BackendBlock(str(meta["model_sha256"]), emb, labels, photos, index)
+                backends[name] = BackendBlock(str(meta["model_sha256"]), emb, labels, photos)
         except KeyError as e:
             raise GalleryError(f"{path}: missing {e.args[0]!r} (header or array)") from None
         except (TypeError, ValueError) as e:
@@ -209,8 +205,7 @@ class Gallery:
     def without_persons(self, person_ids: set[str], version: int) -> Gallery:
         """A copy without every entry of ``person_ids`` (an erasure), numbered ``version``.
 
-        Labels are re-indexed to the shortened person list. A prebuilt search index is
-        dropped: it still holds the removed vectors, and the edge rebuilds one when needed.
+        Labels are re-indexed to the shortened person list.
         """
         keep = [p for p in self.persons if p not in person_ids]
         new_index = np.full(len(self.persons), -1, np.int32)
@@ -225,6 +220,5 @@ class Gallery:
                 b.embeddings[mask].reshape(-1, b.dim),
                 new_index[b.labels[mask]].astype(np.int32),
                 b.photos[mask],
-                None,
             )
         return Gallery(keep, backends, version, source=self.source)

@@ -41,7 +41,7 @@ class GalleryMatcher:
         self._persons = gallery.persons
         self._emb = block.embeddings
         self._labels = block.labels
-        self._index: SearchIndex = build_index(block.embeddings, cfg.index, block.index_bytes)
+        self._index: SearchIndex = build_index(block.embeddings, cfg.index)
         self._cfg = cfg
 
     def match(self, embeddings: np.ndarray, weights: np.ndarray) -> MatchOutcome:

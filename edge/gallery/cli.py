@@ -89,9 +89,7 @@ def _build(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    from edge.gallery.index import with_prebuilt_indexes
-
-    with_prebuilt_indexes(res.gallery, cfg.index).save(args.out)
+    res.gallery.save(args.out)
     print(
         f"wrote {args.out}: {len(res.gallery.persons)} person(s), {res.accepted} photo(s), "
         f"backends {', '.join(backends)}, gallery_version {res.gallery.gallery_version}"
