@@ -64,6 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import threading
 
     from central.config import load_signing_key
+    from central.gallery import GalleryAnnouncer
     from central.ingest.consumer import IngestWorker
 
     ctx = _context(args)
@@ -73,6 +74,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ctx.close()
         print(f"error: {e}", file=sys.stderr)
         return 2
+    # Keeps the broker's retained gallery announcement at the newest stored version: at
+    # start-up, and after a version was stored while the broker was down.
+    announcer = GalleryAnnouncer(
+        ctx.sessions, ctx.config.mqtt, ctx.config.api.base_url, signing_key=key
+    ).start()
     worker = None
     if not args.no_ingest:
         worker = IngestWorker(
@@ -83,16 +89,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.no_api:
             threading.Event().wait()
         else:
-            import functools
-
             import uvicorn
 
             from central.api.app import create_app
-            from central.gallery import publish_retained
 
-            announce = functools.partial(publish_retained, ctx.config.mqtt, signing_key=key)
             health = worker.health if worker else None
-            app = create_app(ctx, announce_gallery=announce, ingest_health=health)
+            # Uploads and erasures only wake the announcer: it publishes the newest stored
+            # version (this one or a later one) and marks it announced after the PUBACK.
+            app = create_app(
+                ctx, announce_gallery=lambda _msg: announcer.wake(), ingest_health=health
+            )
             from central.web import publish_display_on_mqtt  # LED signs: display topics
 
             publish_display_on_mqtt(app)
@@ -103,6 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        announcer.stop()
         if worker:
             worker.stop()
             logging.getLogger(__name__).info("ingest counts: %s", dict(worker.counts))
@@ -206,33 +213,31 @@ def _cli_actor() -> Any:
 
 
 def _announce_latest(ctx: Any) -> int:
-    """Publish the newest stored snapshot retained (signed with central's key, if set)."""
+    """Publish the newest stored snapshot retained (signed with central's key, if set) and
+    mark it announced once the broker acknowledged it."""
     from central.config import load_signing_key
-    from central.gallery import announcement, publish_retained
-    from central.workflow.gallery import latest_snapshot
+    from central.gallery import announce_latest
 
     try:
         key = load_signing_key(ctx.config)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    with ctx.sessions() as s:
-        gv = latest_snapshot(s)
-        if gv is None:
-            print("error: no stored gallery snapshot to announce", file=sys.stderr)
-            return 2
-        msg = announcement(gv, ctx.config.api.base_url)
     m = ctx.config.mqtt
     try:
-        publish_retained(m, msg, signing_key=key)
+        version = announce_latest(ctx.sessions, m, ctx.config.api.base_url, key)
     except (OSError, RuntimeError, ValueError) as e:
         print(
-            f"error: broker {m.host}:{m.port} unreachable ({e}); gallery {msg.version} is "
-            "stored: run `jaywatch central gallery announce` once the broker is up",
+            f"error: broker {m.host}:{m.port} unreachable ({e}); the gallery is stored and "
+            "its announcement pending: a running `jaywatch central serve` publishes it once "
+            "the broker is up (or run `jaywatch central gallery announce`)",
             file=sys.stderr,
         )
         return 1
-    print(f"gallery {msg.version} announced (sha256 {msg.sha256})")
+    if version is None:
+        print("error: no stored gallery snapshot to announce", file=sys.stderr)
+        return 2
+    print(f"gallery {version} announced")
     return 0
 
 

@@ -4,18 +4,34 @@ The announcement names a stored snapshot (central.workflow.gallery): its version
 sha256 of the file (edges check it after download) and the download URL. The URL carries
 the version's random download token: the file holds face embeddings, and only readers of
 the announcement — devices, by the broker ACL — learn the token.
+
+A version counts as announced (``GalleryVersion.announced_at``) only once the broker has
+acknowledged the retained publish (PUBACK). A version stored while the broker was down
+stays pending; ``central serve`` runs a :class:`GalleryAnnouncer` that publishes the newest
+stored version at start-up and whenever it is pending, retrying with back-off. Announcing
+a version again is harmless: an edge that holds a file with the announced sha256 does
+nothing (edge/gallery_sync.py).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from typing import Any
+
 import paho.mqtt.client as mqtt
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy.orm import Session, sessionmaker
 
 from central.config import MqttSettings
-from central.store.models import GalleryVersion
+from central.store.models import GalleryVersion, utcnow
+from central.workflow.gallery import latest_snapshot
 from jaywatch import wire
 from jaywatch.mqtt_options import client_kwargs
+
+log = logging.getLogger(__name__)
 
 
 def announcement(gv: GalleryVersion, base_url: str) -> wire.GalleryAnnouncement:
@@ -38,7 +54,14 @@ def publish_retained(
 ) -> None:
     """Publish the announcement retained (QoS 1), so edges that connect later see it.
     With ``signing_key`` (central's key) it is signed here, the one place every
-    announcement passes, so gateways can require central's signature."""
+    announcement passes, so gateways can require central's signature.
+
+    Returns only once the broker acknowledged the message (PUBACK).
+
+    Raises:
+        OSError: the broker is unreachable (``ConnectionRefusedError``), refused the
+            login or the publish, or sent no PUBACK within ``timeout`` (``TimeoutError``).
+    """
     if signing_key is not None:
         msg = wire.sign_message(msg, signing_key)
     c = mqtt.Client(
@@ -50,12 +73,159 @@ def publish_retained(
         c.username_pw_set(m.username, m.password)
     if m.cafile:
         c.tls_set(ca_certs=m.cafile)
+    refused: list[Any] = []  # CONNACK / PUBACK failure reason codes (paho's thread)
+
+    def on_connect(_c: Any, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        if rc.is_failure:
+            refused.append(f"connection refused: {rc}")
+
+    def on_publish(_c: Any, _u: Any, _mid: int, rc: Any, _p: Any = None) -> None:
+        if rc.is_failure:  # MQTT 5 only, e.g. "Not authorized" from the ACL
+            refused.append(f"publish refused: {rc}")
+
+    c.on_connect, c.on_publish = on_connect, on_publish
     c.connect(m.host, m.port, m.keepalive_s)
     c.loop_start()
     try:
-        c.publish(wire.GALLERY_TOPIC, msg.model_dump_json(), qos=1, retain=True).wait_for_publish(
-            timeout
-        )
+        info = c.publish(wire.GALLERY_TOPIC, msg.model_dump_json(), qos=1, retain=True)
+        lost = ""
+        try:
+            info.wait_for_publish(timeout)
+        except RuntimeError as e:  # the connection closed before the message left
+            lost = str(e)
+        if refused:
+            raise ConnectionRefusedError(f"broker {m.host}:{m.port}: {refused[0]}")
+        if lost:
+            raise ConnectionError(f"broker {m.host}:{m.port}: {lost}")
+        if not info.is_published():
+            raise TimeoutError(f"broker {m.host}:{m.port}: no PUBACK within {timeout:g} s")
     finally:
         c.disconnect()
         c.loop_stop()
+
+
+def announce_latest(
+    sessions: sessionmaker[Session],
+    m: MqttSettings,
+    base_url: str,
+    signing_key: Ed25519PrivateKey | None = None,
+    timeout: float = 10,
+) -> int | None:
+    """Publish the newest stored snapshot retained and mark it announced once the broker
+    acknowledged it; the version announced, or None when no snapshot is stored.
+
+    After each publish the newest version is read again and, if another one was stored
+    meanwhile (a concurrent upload or erasure, possibly in another central process whose
+    publish the broker took first), that one is published too: the retained message ends
+    as the newest version, never an older one.
+
+    Raises:
+        OSError: from :func:`publish_retained`; the version stays pending.
+        sqlalchemy.exc.SQLAlchemyError: the database is unavailable.
+    """
+    published: int | None = None
+    while True:
+        with sessions() as s:
+            gv = latest_snapshot(s)
+            if gv is None or gv.version == published:
+                return published
+            msg = announcement(gv, base_url)
+        publish_retained(m, msg, timeout, signing_key)
+        published = gv.version
+        with sessions.begin() as s:
+            s.execute(
+                sa.update(GalleryVersion)
+                .where(GalleryVersion.version == published, GalleryVersion.announced_at.is_(None))
+                .values(announced_at=utcnow())
+            )
+        log.info("gallery %s announced (sha256 %s)", msg.version, msg.sha256)
+
+
+def pending_version(session: Session) -> int | None:
+    """The newest stored version if its announcement has not been acknowledged yet."""
+    gv = latest_snapshot(session)
+    return gv.version if gv is not None and gv.announced_at is None else None
+
+
+class GalleryAnnouncer:
+    """Keeps the broker's retained announcement at the newest stored gallery version, for
+    ``central serve``: announces once at start-up (the broker may have lost it, or the
+    previous process died before its PUBACK), then whenever the newest version is pending
+    — checked every ``poll_s`` (uploads and erasures by other processes, e.g. the CLI) or
+    at once after :meth:`wake` — retrying with back-off from ``retry_min_s`` doubling to
+    ``retry_max_s`` while the broker or the database is down.
+
+    Several central processes may each run one: they all publish the newest version.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        mqtt_settings: MqttSettings,
+        base_url: str,
+        signing_key: Ed25519PrivateKey | None = None,
+        *,
+        poll_s: float = 10.0,
+        retry_min_s: float = 1.0,
+        retry_max_s: float = 60.0,
+        publish_timeout_s: float = 10.0,
+    ) -> None:
+        self._sessions = sessions
+        self._mqtt = mqtt_settings
+        self._base_url = base_url
+        self._key = signing_key
+        self.poll_s, self.retry_min_s, self.retry_max_s = poll_s, retry_min_s, retry_max_s
+        self.publish_timeout_s = publish_timeout_s
+        self.announced: int | None = None  # last version this process announced
+        self.failures = 0  # failed attempts since start
+        self.last_error = ""
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> GalleryAnnouncer:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="gallery-announcer", daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        """A version was just stored here: check (and announce) now, not at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        force = True  # start-up: make sure the broker holds the newest version
+        delay = self.retry_min_s
+        while not self._stop.is_set():
+            try:
+                if force or self._pending():
+                    self.announced = announce_latest(
+                        self._sessions,
+                        self._mqtt,
+                        self._base_url,
+                        self._key,
+                        self.publish_timeout_s,
+                    )
+                    force = False
+                    self.last_error = ""
+                delay, wait = self.retry_min_s, self.poll_s
+            except (OSError, RuntimeError, ValueError, sa.exc.SQLAlchemyError) as e:
+                # OSError: broker down or refusing; RuntimeError/ValueError: paho could not
+                # queue the message; SQLAlchemyError: the database is down.
+                self.failures += 1
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning("gallery announcement failed (retrying in %.0f s): %s", delay, e)
+                wait, delay = delay, min(delay * 2, self.retry_max_s)
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _pending(self) -> bool:
+        with self._sessions() as s:
+            return pending_version(s) is not None

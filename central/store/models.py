@@ -250,3 +250,6 @@ class GalleryVersion(Base):
     # Secret part of the download URL: only readers of the retained announcement (devices,
     # by the broker ACL) learn it. None: no download.
     download_token: Mapped[str | None] = mapped_column(sa.String(64))
+    # When the broker accepted (PUBACK) this version's retained announcement; None while
+    # it is pending (stored while the broker was down): `central serve` retries until set.
+    announced_at: Mapped[datetime | None] = mapped_column()
