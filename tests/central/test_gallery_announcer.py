@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
@@ -35,7 +36,7 @@ from tests.central.helpers import ADMIN, REPO, make_context
 from tests.central.test_gallery_cli import BASE, _config, _retained
 from tests.central.test_gallery_snapshots import synthetic
 from tests.integration.helpers import wait_until
-from tests.services import Broker
+from tests.services import Broker, free_port
 
 pytestmark = pytest.mark.broker
 
@@ -197,46 +198,77 @@ def test_a_refused_publish_stays_pending(ctx: Context, make_broker: Callable[...
     assert _pending(ctx) == 1
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(180)
 def test_central_serve_announces_by_itself(
-    tmp_path: Path, make_broker: Callable[..., Broker], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    make_broker: Callable[..., Broker],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The real ``jaywatch central serve`` process: an upload made while the broker is down
-    reaches the retained topic once the broker is back, without any further command."""
+    """The real ``jaywatch central serve`` process (API + ingest): an upload made while the
+    broker is down reaches the retained topic once the broker is back, without any further
+    command; an upload through its HTTP API is announced by the same announcer."""
     db_url = f"sqlite:///{tmp_path / 'c.db'}"
     key = tmp_path / "central.pem"
     assert main(["central", "keygen", "--out", str(key)]) == 0
-    capsys.readouterr()
     broker = make_broker()
     cfg = _config(tmp_path, db_url, broker.port, key)
+    monkeypatch.setenv("JAYWATCH_PASSWORD", "correct horse battery")
+    assert main(["central", "--config", str(cfg), "user", "add", "ada", "--role", "admin"]) == 0
+    capsys.readouterr()
     ctx = make_context(db_url, tmp_path)
     with ctx.sessions.begin() as s:
-        persons.enrol(s, ADMIN, ctx.rules, "+447400123456", "order", None, "p-1")
+        for pid in ("p-1", "p-2"):
+            persons.enrol(s, ADMIN, ctx.rules, "+447400123456", "order", None, pid)
+    port = free_port()
     argv = [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(cfg), "serve"]
     serve = subprocess.Popen(
-        [*argv, "--no-api", "--no-ingest"],
+        [*argv, "--port", str(port)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "serve.log").open("wb"),
         start_new_session=True,
     )
+
+    def pending() -> int | None:
+        with ctx.sessions() as s:
+            return pending_version(s)
+
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
+        wait_until(_answers(http), 60, "central serve up")  # its start-up announce is done
         broker.stop()
         gal = tmp_path / "gallery.npz"
         gal.write_bytes(synthetic({"p-1": 1}).to_bytes())
         assert main(["central", "--config", str(cfg), "gallery", "upload", str(gal)]) == 1
-        with ctx.sessions() as s:
-            assert pending_version(s) == 1
+        assert pending() == 1
         broker.start()
-
-        def announced() -> bool:
-            with ctx.sessions() as s:
-                return pending_version(s) is None
-
-        wait_until(announced, 60, "central serve to announce the pending version")
+        wait_until(lambda: pending() is None, 90, "central serve to announce version 1")
         assert _retained(broker).version == "1"
+
+        r = http.post(
+            "/api/auth/login", json={"username": "ada", "password": "correct horse battery"}
+        )
+        assert r.status_code == 200, r.text
+        auth = {"Authorization": f"Bearer {r.json()['token']}"}
+        body = synthetic({"p-1": 1, "p-2": 1}).to_bytes()
+        r = http.post("/api/gallery", content=body, headers=auth)
+        assert r.status_code == 201 and r.json()["version"] == 2, r.text
+        wait_until(lambda: pending() is None, 60, "central serve to announce version 2")
+        assert _retained(broker).version == "2"
         assert serve.poll() is None, (tmp_path / "serve.log").read_text()
     finally:
+        http.close()
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(10)
         ctx.close()
+
+
+def _answers(http: httpx.Client) -> Callable[[], bool]:
+    def up() -> bool:
+        try:
+            return http.get("/api/health").status_code in (200, 503)
+        except httpx.TransportError:
+            return False
+
+    return up
