@@ -304,6 +304,59 @@ def cmd_gallery_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_person_photo_add(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from central.workflow.common import WorkflowError
+    from central.workflow.photos import add_photos
+
+    files: list[tuple[str, bytes]] = []
+    for name in args.files:
+        try:
+            files.append((name, Path(name).read_bytes()))
+        except OSError as e:
+            print(f"error: cannot read photo {name}: {e.strerror}", file=sys.stderr)
+            return 2
+    ctx = _context(args)
+    try:
+        with ctx.sessions.begin() as s:
+            rows = add_photos(s, _cli_actor(), ctx.evidence, args.person_id, files)
+            lines = [
+                f"{name}: photo {r.id} of person {r.person_id} "
+                f"({r.width}x{r.height} {r.media_type}, sha256 {r.sha256})"
+                for (name, _), r in zip(files, rows, strict=True)
+            ]
+    except (ValueError, WorkflowError) as e:
+        print(f"error: {e} (nothing stored)", file=sys.stderr)
+        return 2
+    finally:
+        ctx.close()
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_person_photo_list(args: argparse.Namespace) -> int:
+    from central.store.models import Person
+    from central.workflow.photos import list_photos
+
+    ctx = _context(args)
+    try:
+        with ctx.sessions() as s:
+            if s.get(Person, args.person_id) is None:
+                print(f"error: person {args.person_id}: not found", file=sys.stderr)
+                return 2
+            rows = list_photos(s, args.person_id)
+    finally:
+        ctx.close()
+    print("photo  added                size     pixels     type        sha256")
+    for r in rows:
+        print(
+            f"{r.id:<6} {r.added:%Y-%m-%d %H:%M:%S}  {r.size:<8} "
+            f"{f'{r.width}x{r.height}':<10} {r.media_type:<11} {r.sha256}"
+        )
+    return 0
+
+
 def register(subparsers: Any) -> None:
     central = subparsers.add_parser("central", help="the central service")
     central.add_argument(
@@ -365,6 +418,22 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_gallery_announce)
     p = gal.add_parser("list", help="stored versions: created, reason, entries, sha256")
     p.set_defaults(func=cmd_gallery_list)
+
+    person = sub.add_parser("person", help="enrolled persons").add_subparsers(
+        dest="person_command", required=True, metavar="COMMAND"
+    )
+    photo = person.add_parser("photo", help="enrolment (reference) photos").add_subparsers(
+        dest="photo_command", required=True, metavar="COMMAND"
+    )
+    p = photo.add_parser(
+        "add", help="store JPEG/PNG reference photos, shown to reviewers beside a match"
+    )
+    p.add_argument("person_id")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_person_photo_add)
+    p = photo.add_parser("list", help="a person's photos: id, added, size, pixels, sha256")
+    p.add_argument("person_id")
+    p.set_defaults(func=cmd_person_photo_list)
 
     try:  # the SMS sender's commands, when that sub-package is installed
         from central.notices.cli import add_commands

@@ -31,6 +31,7 @@ from central.store.models import (
     Evidence,
     Fine,
     Notice,
+    PersonPhoto,
     utcnow,
 )
 from central.workflow.common import SYSTEM, Actor
@@ -138,12 +139,17 @@ def purge(
 def delete_orphan_blobs(
     sessions: sessionmaker[Session], evidence: EvidenceStore, candidates: set[str]
 ) -> int:
-    """After the purge committed: delete candidate blobs no evidence row references."""
+    """After the purge committed: delete candidate blobs no evidence row references (nor
+    an enrolment photo: the store is shared, and a photo lasts as long as its enrolment)."""
     if not candidates:
         return 0
     with sessions() as s:
         still = set(
             s.execute(sa.select(Evidence.sha256).where(Evidence.sha256.in_(candidates))).scalars()
+        ) | set(
+            s.execute(
+                sa.select(PersonPhoto.sha256).where(PersonPhoto.sha256.in_(candidates))
+            ).scalars()
         )
     for sha in candidates - still:
         evidence.delete(sha)

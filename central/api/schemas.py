@@ -83,6 +83,18 @@ class PersonOut(BaseModel):
     score: int
 
 
+class PhotoOut(BaseModel):
+    """An enrolment photo's metadata (the bytes are shown to reviewers in the console)."""
+
+    id: int
+    sha256: str
+    size: int
+    media_type: str
+    width: int
+    height: int
+    added: datetime
+
+
 class GalleryOut(BaseModel):
     """A gallery snapshot; ``version`` None after an erasure of someone no snapshot held."""
 

@@ -6,7 +6,18 @@ from __future__ import annotations
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
+from starlette.concurrency import run_in_threadpool
 
 from central import audit
 from central.api import schemas as S
@@ -21,8 +32,10 @@ from central.store.models import (
     Evidence,
     Fine,
     GalleryVersion,
+    Person,
+    PersonPhoto,
 )
-from central.workflow import devices, persons, review, sanctions
+from central.workflow import devices, persons, photos, review, sanctions
 from central.workflow.common import Actor, NotFound
 from central.workflow.users import authenticate, close_session, open_session
 
@@ -244,6 +257,62 @@ def read_person(
         enrolled=v.enrolled,
         score=v.score,
     )
+
+
+def _photo_out(p: PersonPhoto) -> S.PhotoOut:
+    return S.PhotoOut(
+        id=p.id,
+        sha256=p.sha256,
+        size=p.size,
+        media_type=p.media_type,
+        width=p.width,
+        height=p.height,
+        added=p.added,
+    )
+
+
+MAX_PHOTO_FILES = 20  # per request
+
+
+@router.post(
+    "/persons/{person_id}/photos",
+    response_model=list[S.PhotoOut],
+    status_code=201,
+    tags=["persons"],
+)
+async def add_photos(
+    person_id: str,
+    files: Annotated[list[UploadFile], File(description="JPEG or PNG enrolment photos")],
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(require(*photos.ADD_ROLES))],
+) -> list[S.PhotoOut]:
+    """Enrolment (reference) photos, multipart field ``files`` (repeatable). All or
+    nothing: 422 names the first file that is not a decodable JPEG/PNG or is too large."""
+    if len(files) > MAX_PHOTO_FILES:
+        raise HTTPException(422, f"files: at most {MAX_PHOTO_FILES} photos per request")
+    named: list[tuple[str, bytes]] = []
+    for i, f in enumerate(files):
+        name = f.filename or f"files[{i}]"
+        data = await f.read(photos.MAX_PHOTO_BYTES + 1)  # one byte over: "too large"
+        named.append((name, data))
+
+    def store() -> list[S.PhotoOut]:
+        with ctx.sessions.begin() as s:
+            rows = photos.add_photos(s, actor, ctx.evidence, person_id, named)
+            return [_photo_out(r) for r in rows]
+
+    return await run_in_threadpool(store)
+
+
+@router.get("/persons/{person_id}/photos", response_model=list[S.PhotoOut], tags=["persons"])
+def list_photos(
+    person_id: str, ctx: Ctx, _a: Annotated[Actor, Depends(require(*photos.ADD_ROLES))]
+) -> list[S.PhotoOut]:
+    """Metadata of the person's enrolment photos (the images are shown in the console)."""
+    with ctx.sessions() as s:
+        if s.get(Person, person_id) is None:
+            raise NotFound(f"person {person_id}: not found")
+        return [_photo_out(r) for r in photos.list_photos(s, person_id)]
 
 
 @router.delete("/persons/{person_id}", response_model=S.GalleryOut, tags=["persons"])

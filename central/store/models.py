@@ -253,3 +253,23 @@ class GalleryVersion(Base):
     # When the broker accepted (PUBACK) this version's retained announcement; None while
     # it is pending (stored while the broker was down): `central serve` retries until set.
     announced_at: Mapped[datetime | None] = mapped_column()
+
+
+class PersonPhoto(Base):
+    """An enrolment (reference) photo of a person, shown to reviewers beside the captured
+    face. The bytes live in the content-addressed evidence store under ``sha256``; the row
+    and the bytes go when the person is erased (central.workflow.photos)."""
+
+    __tablename__ = "person_photos"
+    __table_args__ = (
+        sa.UniqueConstraint("person_id", "sha256", name="uq_person_photos_person_sha256"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[str] = mapped_column(sa.ForeignKey("persons.id"), index=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    size: Mapped[int]
+    media_type: Mapped[str] = mapped_column(sa.String(16))  # image/jpeg | image/png
+    width: Mapped[int]
+    height: Mapped[int]
+    added: Mapped[datetime] = mapped_column(default=utcnow)
+    added_by: Mapped[str] = mapped_column(sa.String(128))

@@ -18,7 +18,7 @@ from central.store.models import Appeal, AuditEntry, Event, Fine
 from central.web.auth import COOKIE, WebUser, check_csrf, login, logout, require, session_user
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
-from central.workflow import review, sanctions
+from central.workflow import photos, review, sanctions
 from central.workflow.devices import list_devices
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
@@ -156,8 +156,13 @@ def next_item(
     return _see_other(f"/console/events/{items[0].event_id}{flash}")
 
 
-def _event_view(item: review.ReviewItem, payload: dict[str, Any]) -> dict[str, Any]:
-    """What the event page draws: frames (with geometry), the face crop and the match."""
+def _event_view(
+    item: review.ReviewItem, payload: dict[str, Any], enrolled: list[str] | None = None
+) -> dict[str, Any]:
+    """What the event page draws: frames (with geometry), the face crop and the match.
+
+    ``enrolled``: URLs of the matched person's enrolment photos; None when the viewer's
+    role may not see them (only those who review matches and decide appeals may)."""
     frames, faces = [], []
     for pos, ((role, _sha), img) in enumerate(
         zip(item.evidence, payload.get("evidence", []), strict=False)
@@ -178,10 +183,16 @@ def _event_view(item: review.ReviewItem, payload: dict[str, Any]) -> dict[str, A
         "signal": signal,
         "grace_s": payload.get("grace_s"),
         "match": match,
-        # Central stores no enrolment photos yet (persons hold phone + lawful basis only);
-        # the template says so rather than showing nothing.
-        "enrolled": [],
+        "enrolled": enrolled or [],
+        "enrolled_hidden": enrolled is None and item.match_person_id is not None,
     }
+
+
+def _enrolled_urls(s: Any, user: WebUser, item: review.ReviewItem) -> list[str] | None:
+    if user.role not in photos.VIEW_ROLES:
+        return None
+    n = len(photos.photos_for_event(s, user.actor, item.event_id))
+    return [f"/console/events/{item.event_id}/enrolled/{i}" for i in range(n)]
 
 
 @router.get("/events/{event_id}", response_class=HTMLResponse)
@@ -203,7 +214,7 @@ def event_page(
         waiting = s.execute(
             sa.select(sa.func.count(Event.id)).where(Event.status == "pending_review")
         ).scalar_one()
-        view = _event_view(item, ev.payload)
+        view = _event_view(item, ev.payload, _enrolled_urls(s, user, item))
         reason = ev.reason_code
     return _page(
         st, request, "event.html", user, item=item, view=view, waiting=waiting,
@@ -230,6 +241,24 @@ def evidence_image(
         audit.record(s, user.actor.label, "evidence.read", f"event:{event_id}", {"pos": pos})
     data = st.ctx.evidence.get(item.evidence[pos][1])
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/events/{event_id}/enrolled/{n}")
+def enrolled_photo(
+    *,
+    event_id: str,
+    n: Annotated[int, Path(ge=0, le=64)],
+    user: Annotated[WebUser, Depends(require(*photos.VIEW_ROLES))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    """Enrolment photo ``n`` of the person the event was matched to, for comparison with
+    the captured face; reachable only through such an event, audited like evidence."""
+    with st.tx() as s:
+        try:
+            data, media_type = photos.read_event_photo(s, user.actor, st.ctx.evidence, event_id, n)
+        except photos.NotFound:
+            raise HTTPException(404, "not found") from None
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, no-store"})
 
 
 @router.post("/events/{event_id}/confirm")
@@ -304,7 +333,7 @@ def appeal_page(
         audit.record(s, user.actor.label, "appeal.read", f"appeal:{appeal_id}")
         item = review.read_event(s, user.actor, row["event_id"])
         ev = s.execute(sa.select(Event).where(Event.event_id == row["event_id"])).scalar_one()
-        view = _event_view(item, ev.payload)
+        view = _event_view(item, ev.payload, _enrolled_urls(s, user, item))
     return _page(st, request, "appeal.html", user, row=row, item=item, view=view)
 
 

@@ -18,7 +18,7 @@ from central.phones import to_e164
 from central.retention import redact_notices
 from central.store.evidence import EvidenceStore
 from central.store.models import Event, GalleryVersion, Notice, Person, utcnow
-from central.workflow import gallery
+from central.workflow import gallery, photos
 from central.workflow.common import Actor, Conflict, NotFound, Rules, require_role
 from central.workflow.score import current_score
 
@@ -58,7 +58,8 @@ def erase(
 
     Fines already issued keep their amounts (a legal obligation) but lose the link to
     name and phone; unreviewed matches become unidentified so nobody confirms them. Their
-    sent SMS notices lose text, number and access code (``redact_notices``).
+    sent SMS notices lose text, number and access code (``redact_notices``). Their
+    enrolment photos are deleted, rows and bytes (``photos.erase_photos``).
     """
     require_role(actor, *ENROL_ROLES)
     p = session.get(Person, person_id)
@@ -73,13 +74,14 @@ def erase(
         .values(status="unidentified", match_person_id=None, match_score=None)
     )
     redact_notices(session, Notice.person_id == person_id)
+    removed = photos.erase_photos(session, snapshots, person_id)
     gv = gallery.erase_person(session, actor, snapshots, person_id)
     audit.record(
         session,
         actor.label,
         "person.erase",
         f"person:{person_id}",
-        {"gallery": gv.version if gv is not None else None},
+        {"gallery": gv.version if gv is not None else None, "photos_deleted": len(removed)},
     )
     return gv
 

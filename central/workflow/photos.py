@@ -1,0 +1,198 @@
+"""Enrolment (reference) photos of persons: added by a supervisor or admin, shown to the
+people who review a match beside the captured face (principle 1: the person who decides
+can compare the two), deleted with the person on erasure.
+
+The bytes go into the content-addressed evidence store (name = sha256, as evidence and
+gallery snapshots); a ``person_photos`` row links them to the person. Retention purges
+nothing here: a photo lasts as long as the enrolment, and erasure ends both.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from PIL import Image
+from sqlalchemy.orm import Session
+
+from central import audit
+from central.store.evidence import EvidenceStore
+from central.store.models import Event, Evidence, Person, PersonPhoto
+from central.workflow.common import Actor, Conflict, NotFound, require_role
+from central.workflow.review import QUEUE_ROLES
+
+ADD_ROLES = ("supervisor", "admin")  # the roles that enrol (persons.ENROL_ROLES)
+VIEW_ROLES = QUEUE_ROLES  # those who review matches (operator) and decide appeals
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+MAX_PHOTO_PIXELS = 40_000_000  # a 40 MP camera; beyond that is a mistake or a bomb
+MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    """What validation learned about one file."""
+
+    name: str
+    data: bytes
+    media_type: str
+    width: int
+    height: int
+
+
+def validate_photo(name: str, data: bytes) -> PhotoInfo:
+    """A JPEG or PNG that decodes completely, at most ``MAX_PHOTO_BYTES``.
+
+    Raises:
+        ValueError: naming ``name`` and what was expected.
+    """
+    if not data:
+        raise ValueError(f"{name}: empty file (expected a JPEG or PNG photo)")
+    if len(data) > MAX_PHOTO_BYTES:
+        raise ValueError(
+            f"{name}: {len(data)} bytes, larger than the limit of {MAX_PHOTO_BYTES} bytes"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt = img.format or "?"
+                if fmt not in MEDIA_TYPES:
+                    raise ValueError(f"{name}: a {fmt} image; expected a JPEG or PNG photo")
+                w, h = img.size
+                if w * h > MAX_PHOTO_PIXELS:
+                    raise ValueError(
+                        f"{name}: {w}x{h} pixels, more than {MAX_PHOTO_PIXELS} (expected a photo)"
+                    )
+                img.load()  # decode every pixel: a truncated or corrupt file fails here
+    except ValueError:
+        raise
+    except (OSError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        # PIL raises UnidentifiedImageError (an OSError) for non-images, OSError for
+        # truncated data and SyntaxError for some corrupt PNGs.
+        raise ValueError(f"{name}: not a readable image (expected a JPEG or PNG photo)") from None
+    return PhotoInfo(name=name, data=data, media_type=MEDIA_TYPES[fmt], width=w, height=h)
+
+
+def _live_person(session: Session, person_id: str) -> Person:
+    p = session.get(Person, person_id)
+    if p is None:
+        raise NotFound(f"person {person_id}: not found")
+    if p.erased_at is not None:
+        raise Conflict(f"person {person_id}: erased")
+    return p
+
+
+def add_photos(
+    session: Session,
+    actor: Actor,
+    store: EvidenceStore,
+    person_id: str,
+    files: list[tuple[str, bytes]],
+) -> list[PersonPhoto]:
+    """Validate every ``(name, bytes)`` first, then store them all (none if one is bad).
+
+    A photo the person already has is not stored twice: its existing row is returned.
+
+    Raises:
+        ValueError: the first bad file, by name. NotFound / Conflict: unknown or erased
+            person. Forbidden: not a supervisor or admin.
+    """
+    require_role(actor, *ADD_ROLES)
+    if not files:
+        raise ValueError("photos: at least one file expected")
+    infos = [validate_photo(name, data) for name, data in files]
+    _live_person(session, person_id)
+    out: list[PersonPhoto] = []
+    for info in infos:
+        sha = store.put(info.data)
+        row = session.execute(
+            sa.select(PersonPhoto).where(
+                PersonPhoto.person_id == person_id, PersonPhoto.sha256 == sha
+            )
+        ).scalar()
+        if row is None:
+            row = PersonPhoto(
+                person_id=person_id,
+                sha256=sha,
+                size=len(info.data),
+                media_type=info.media_type,
+                width=info.width,
+                height=info.height,
+                added_by=actor.label,
+            )
+            session.add(row)
+            session.flush()
+            audit.record(
+                session,
+                actor.label,
+                "person.photo_add",
+                f"person:{person_id}",
+                {"photo": row.id, "sha256": sha, "size": row.size, "file": info.name},
+            )
+        out.append(row)
+    return out
+
+
+def list_photos(session: Session, person_id: str) -> list[PersonPhoto]:
+    """The person's photos, oldest first (metadata only: no bytes, not audited)."""
+    return list(
+        session.execute(
+            sa.select(PersonPhoto)
+            .where(PersonPhoto.person_id == person_id)
+            .order_by(PersonPhoto.id)
+        ).scalars()
+    )
+
+
+def photos_for_event(session: Session, actor: Actor, event_id: str) -> list[PersonPhoto]:
+    """Enrolment photos of the person an event was matched to; [] when it has no match
+    (unidentified) or the person's photos are gone. Reviewers only."""
+    require_role(actor, *VIEW_ROLES)
+    pid = session.execute(
+        sa.select(Event.match_person_id).where(Event.event_id == event_id)
+    ).scalar()
+    return [] if pid is None else list_photos(session, pid)
+
+
+def read_event_photo(
+    session: Session, actor: Actor, store: EvidenceStore, event_id: str, n: int
+) -> tuple[bytes, str]:
+    """Bytes and media type of photo ``n`` of the event's matched person; audited like
+    every read of evidence (``person.photo_read``)."""
+    photos = photos_for_event(session, actor, event_id)
+    if not 0 <= n < len(photos):
+        raise NotFound(f"event {event_id}: no enrolment photo {n}")
+    p = photos[n]
+    audit.record(
+        session,
+        actor.label,
+        "person.photo_read",
+        f"person:{p.person_id}",
+        {"event": event_id, "photo": p.id, "sha256": p.sha256},
+    )
+    try:
+        return store.get(p.sha256), p.media_type
+    except KeyError:
+        raise NotFound(f"enrolment photo {p.sha256}: missing from the store") from None
+
+
+def erase_photos(session: Session, store: EvidenceStore, person_id: str) -> list[str]:
+    """Delete the person's photo rows and then every blob nothing else references (the
+    store is content-addressed: an evidence image or another person's photo may share
+    the bytes). Runs inside the erasure's transaction, like the gallery snapshot
+    deletion; returns the sha256 of the photos removed."""
+    shas = [p.sha256 for p in list_photos(session, person_id)]
+    if not shas:
+        return []
+    session.execute(sa.delete(PersonPhoto).where(PersonPhoto.person_id == person_id))
+    session.flush()
+    still = set(
+        session.execute(sa.select(Evidence.sha256).where(Evidence.sha256.in_(shas))).scalars()
+    ) | set(
+        session.execute(sa.select(PersonPhoto.sha256).where(PersonPhoto.sha256.in_(shas))).scalars()
+    )
+    for sha in set(shas) - still:
+        store.delete(sha)
+    return shas
