@@ -281,6 +281,7 @@ def setup_central(central_yaml: Path, public_key: bytes, scenes: list[Scene]) ->
     from central.workflow.common import SYSTEM
     from central.workflow.devices import register_device
     from central.workflow.persons import enrol
+    from central.workflow.photos import add_photos
     from central.workflow.users import actor_of, create_user
 
     ctx = Context.from_config(load_config(central_yaml))  # migrates to the newest schema
@@ -298,8 +299,13 @@ def setup_central(central_yaml: Path, public_key: bytes, scenes: list[Scene]) ->
             )
             s.flush()
             boss = actor_of(sup)
-            for pid, (_photos, phone, name) in ENROLLED.items():
+            for pid, (photos, phone, name) in ENROLLED.items():
                 enrol(s, boss, ctx.rules, phone, "demo: public-domain sample photos", name, pid)
+                s.flush()
+                # The same photos the gallery is built from: the reviewer sees them beside
+                # the captured face.
+                files = [(n, (FACES / "photos" / n).read_bytes()) for n in photos]
+                add_photos(s, boss, ctx.evidence, pid, files)
     finally:
         ctx.close()
 

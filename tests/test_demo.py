@@ -8,6 +8,7 @@ and on the embedded amqtt fallback (MQTT 3.1.1), whose summary must equal mosqui
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from central.store.models import DisplayEntry, Event, Fine
+from central.store.models import DisplayEntry, Event, Fine, PersonPhoto
 from edge.evaluation import SceneScore, match_violations, score_scene
 from jaywatch.demo import DEFAULT_SCENES, ENROLLED, REPO, scene
 
@@ -126,7 +127,15 @@ def test_headless_demo_runs_the_sample_scenes_to_a_summary(
         events = list(s.execute(sa.select(Event)).scalars())
         fines = list(s.execute(sa.select(Fine)).scalars())
         shown = s.execute(sa.select(sa.func.count()).select_from(DisplayEntry)).scalar_one()
+        photos = {(p.person_id, p.sha256) for p in s.execute(sa.select(PersonPhoto)).scalars()}
     engine.dispose()
+
+    # The reviewer sees each enrolled person's reference photos: the very files enrolled.
+    assert photos == {
+        (pid, hashlib.sha256((REPO / "sample_media/faces/photos" / n).read_bytes()).hexdigest())
+        for pid, (names, _phone, _name) in ENROLLED.items()
+        for n in names
+    }
 
     # Every scene's violations were stored once: the scenes' own bar (precision and
     # recall ≥ 0.9 against ground truth) on what central holds, per camera.
