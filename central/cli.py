@@ -75,9 +75,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     # Keeps the broker's retained gallery announcement at the newest stored version: at
-    # start-up, and after a version was stored while the broker was down.
+    # start-up, after a version was stored while the broker was down, and after the broker
+    # lost it (checked every gallery.retained_check_s).
     announcer = GalleryAnnouncer(
-        ctx.sessions, ctx.config.mqtt, ctx.config.api.base_url, signing_key=key
+        ctx.sessions,
+        ctx.config.mqtt,
+        ctx.config.api.base_url,
+        signing_key=key,
+        retained_check_s=ctx.config.gallery.retained_check_s,
     ).start()
     worker = None
     if not args.no_ingest:

@@ -83,6 +83,15 @@ class ApiSettings(Strict):
     base_url: str = "http://127.0.0.1:8000"
 
 
+class GallerySettings(Strict):
+    """The gallery announcer of ``central serve`` (central/gallery.py)."""
+
+    # Read what the broker retains on the gallery topic this often and republish when it
+    # is missing or not the newest version (a broker restarted without persistence loses
+    # it); None = never check, only announce at start-up and when a version is pending.
+    retained_check_s: float | None = Field(300, gt=0)
+
+
 class CentralConfig(Strict):
     database_url: str = "sqlite:///var/jaywatch/central.db"
     evidence_dir: str = "var/jaywatch/evidence"
@@ -93,6 +102,7 @@ class CentralConfig(Strict):
     score: ScoreSettings = ScoreSettings()
     retention: RetentionSettings = RetentionSettings()
     api: ApiSettings = ApiSettings()
+    gallery: GallerySettings = GallerySettings()
     # Ed25519 PEM (``jaywatch central keygen``); set → acks and gallery announcements are
     # signed, so gateways can require them (their ``central_public_key``).
     signing_key_file: str | None = None

@@ -8,15 +8,17 @@ the announcement — devices, by the broker ACL — learn the token.
 A version counts as announced (``GalleryVersion.announced_at``) only once the broker has
 acknowledged the retained publish (PUBACK). A version stored while the broker was down
 stays pending; ``central serve`` runs a :class:`GalleryAnnouncer` that publishes the newest
-stored version at start-up and whenever it is pending, retrying with back-off. Announcing
-a version again is harmless: an edge that holds a file with the announced sha256 does
-nothing (edge/gallery_sync.py).
+stored version at start-up and whenever it is pending, retrying with back-off, and checks
+periodically that the broker still retains it (a broker restarted without persistence
+forgets it). Announcing a version again is harmless: an edge that holds a file with the
+announced sha256 does nothing (edge/gallery_sync.py).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -46,6 +48,20 @@ def announcement(gv: GalleryVersion, base_url: str) -> wire.GalleryAnnouncement:
     )
 
 
+def _client(m: MqttSettings, suffix: str) -> mqtt.Client:
+    """A short-lived, clean-session client of central's broker settings."""
+    c = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"{m.client_id}-{suffix}",
+        **client_kwargs(m.mqtt_version, persistent=False),
+    )
+    if m.username:
+        c.username_pw_set(m.username, m.password)
+    if m.cafile:
+        c.tls_set(ca_certs=m.cafile)
+    return c
+
+
 def publish_retained(
     m: MqttSettings,
     msg: wire.GalleryAnnouncement,
@@ -64,15 +80,7 @@ def publish_retained(
     """
     if signing_key is not None:
         msg = wire.sign_message(msg, signing_key)
-    c = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"{m.client_id}-gallery",
-        **client_kwargs(m.mqtt_version, persistent=False),
-    )
-    if m.username:
-        c.username_pw_set(m.username, m.password)
-    if m.cafile:
-        c.tls_set(ca_certs=m.cafile)
+    c = _client(m, "gallery")
     refused: list[Any] = []  # CONNACK / PUBACK failure reason codes (paho's thread)
 
     def on_connect(_c: Any, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
@@ -141,6 +149,79 @@ def announce_latest(
         log.info("gallery %s announced (sha256 %s)", msg.version, msg.sha256)
 
 
+def read_retained(m: MqttSettings, timeout: float = 10) -> bytes | None:
+    """The payload the broker retains on ``wire.GALLERY_TOPIC``, or None when it holds none.
+
+    Subscribes (QoS 0, clean session) and unsubscribes at once: the broker handles a
+    client's packets in order, so a retained message, sent right after the SUBACK, arrives
+    before the UNSUBACK; nothing by then means nothing is retained.
+
+    Raises:
+        OSError: the broker is unreachable, refused the login or the subscription, or did
+            not answer within ``timeout`` (``TimeoutError``).
+    """
+    c = _client(m, "gallery-check")
+    got: list[bytes] = []
+    refused: list[str] = []
+    done = threading.Event()
+
+    def on_connect(_c: Any, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        if rc.is_failure:
+            refused.append(f"connection refused: {rc}")
+            done.set()
+        else:
+            c.subscribe(wire.GALLERY_TOPIC, qos=0)
+
+    def on_subscribe(_c: Any, _u: Any, _mid: int, rcs: list[Any], _p: Any = None) -> None:
+        if any(rc.is_failure for rc in rcs):  # e.g. the ACL denies central to read it
+            refused.append(f"subscription to {wire.GALLERY_TOPIC} refused: {rcs[0]}")
+            done.set()
+        else:
+            c.unsubscribe(wire.GALLERY_TOPIC)
+
+    def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.retain:
+            got.append(msg.payload)
+
+    c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
+    c.on_unsubscribe = lambda *_a: done.set()
+    c.connect(m.host, m.port, m.keepalive_s)
+    c.loop_start()
+    try:
+        if not done.wait(timeout):
+            raise TimeoutError(f"broker {m.host}:{m.port}: no UNSUBACK within {timeout:g} s")
+        if refused:
+            raise ConnectionRefusedError(f"broker {m.host}:{m.port}: {refused[0]}")
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return got[-1] if got else None
+
+
+def is_current(
+    payload: bytes | None, latest: wire.GalleryAnnouncement, public_key: bytes | None
+) -> bool:
+    """Whether a retained payload announces ``latest`` (same version, file and URL) and,
+    when central signs (``public_key``), carries central's valid signature. Each publish
+    has its own ``created`` time, so the payloads are compared field by field."""
+    if payload is None:
+        return False
+    try:
+        got = wire.parse_message(payload)
+    except ValueError:
+        return False
+    if not isinstance(got, wire.GalleryAnnouncement):
+        return False
+    if (got.device_id, got.version, got.sha256, got.url) != (
+        latest.device_id,
+        latest.version,
+        latest.sha256,
+        latest.url,
+    ):
+        return False
+    return public_key is None or wire.verify_message(got, public_key)
+
+
 def pending_version(session: Session) -> int | None:
     """The newest stored version if its announcement has not been acknowledged yet."""
     gv = latest_snapshot(session)
@@ -153,7 +234,10 @@ class GalleryAnnouncer:
     previous process died before its PUBACK), then whenever the newest version is pending
     — checked every ``poll_s`` (uploads and erasures by other processes, e.g. the CLI) or
     at once after :meth:`wake` — retrying with back-off from ``retry_min_s`` doubling to
-    ``retry_max_s`` while the broker or the database is down.
+    ``retry_max_s`` while the broker or the database is down. Every ``retained_check_s``
+    (None: never) it reads what the broker retains and republishes when that is missing or
+    not the newest version's announcement: a broker restarted without persistence has
+    lost it, and edges connecting later would otherwise never learn the version.
 
     Several central processes may each run one: they all publish the newest version.
     """
@@ -169,6 +253,7 @@ class GalleryAnnouncer:
         retry_min_s: float = 1.0,
         retry_max_s: float = 60.0,
         publish_timeout_s: float = 10.0,
+        retained_check_s: float | None = 300.0,
     ) -> None:
         self._sessions = sessions
         self._mqtt = mqtt_settings
@@ -176,8 +261,13 @@ class GalleryAnnouncer:
         self._key = signing_key
         self.poll_s, self.retry_min_s, self.retry_max_s = poll_s, retry_min_s, retry_max_s
         self.publish_timeout_s = publish_timeout_s
+        self.retained_check_s = retained_check_s
+        self._public_key = wire.public_key_bytes(signing_key) if signing_key else None
+        self._next_check = 0.0  # time.monotonic() of the next retained check
         self.announced: int | None = None  # last version this process announced
         self.failures = 0  # failed attempts since start
+        self.checks = 0  # retained checks done since start
+        self.republished = 0  # of them, those that found the retained message wrong
         self.last_error = ""
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -215,6 +305,10 @@ class GalleryAnnouncer:
                     )
                     force = False
                     self.last_error = ""
+                    self._schedule_check()
+                elif self._check_due():
+                    self._check_retained()
+                    self.last_error = ""
                 delay, wait = self.retry_min_s, self.poll_s
             except (OSError, RuntimeError, ValueError, sa.exc.SQLAlchemyError) as e:
                 # OSError: broker down or refusing; RuntimeError/ValueError: paho could not
@@ -225,6 +319,33 @@ class GalleryAnnouncer:
                 wait, delay = delay, min(delay * 2, self.retry_max_s)
             self._wake.wait(wait)
             self._wake.clear()
+
+    def _schedule_check(self) -> None:
+        if self.retained_check_s is not None:
+            self._next_check = time.monotonic() + self.retained_check_s
+
+    def _check_due(self) -> bool:
+        return self.retained_check_s is not None and time.monotonic() >= self._next_check
+
+    def _check_retained(self) -> None:
+        """Republish the newest version if the broker does not retain its announcement."""
+        with self._sessions() as s:
+            gv = latest_snapshot(s)
+            latest = announcement(gv, self._base_url) if gv is not None else None
+        if latest is not None:
+            retained = read_retained(self._mqtt, self.publish_timeout_s)
+            if not is_current(retained, latest, self._public_key):
+                log.warning(
+                    "gallery %s: the broker %s its announcement; republishing",
+                    latest.version,
+                    "lost" if retained is None else "retains another payload than",
+                )
+                self.announced = announce_latest(
+                    self._sessions, self._mqtt, self._base_url, self._key, self.publish_timeout_s
+                )
+                self.republished += 1
+        self.checks += 1
+        self._schedule_check()
 
     def _pending(self) -> bool:
         with self._sessions() as s:

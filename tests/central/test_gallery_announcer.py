@@ -25,13 +25,20 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import ApiSettings, MqttSettings
 from central.context import Context
-from central.gallery import GalleryAnnouncer, announce_latest, pending_version
+from central.gallery import (
+    GalleryAnnouncer,
+    announce_latest,
+    pending_version,
+    publish_retained,
+    read_retained,
+)
 from central.store.models import GalleryVersion
 from central.workflow import gallery, persons
 from edge.gallery_sync import GallerySync
 from edge.gateway_config import GalleryConfig
 from jaywatch import wire
 from jaywatch.cli import main
+from jaywatch.mqtt_options import MqttVersion
 from tests.central.helpers import ADMIN, REPO, make_context
 from tests.central.test_gallery_cli import BASE, _config, _retained
 from tests.central.test_gallery_snapshots import synthetic
@@ -46,8 +53,14 @@ class Watcher:
 
     def __init__(self, broker: Broker, client_id: str = "watching-edge") -> None:
         self.payloads: list[bytes] = []
+        self.retain_flags: list[bool] = []  # False: a live publish, True: the retained one
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        self.c.on_message = lambda _c, _u, m: self.payloads.append(m.payload)
+
+        def on_message(_c: object, _u: object, m: mqtt.MQTTMessage) -> None:
+            self.retain_flags.append(bool(m.retain))
+            self.payloads.append(m.payload)
+
+        self.c.on_message = on_message
         subscribed = threading.Event()
         self.c.on_subscribe = lambda *_a: subscribed.set()
         self.c.connect(broker.host, broker.port)
@@ -272,3 +285,77 @@ def _answers(http: httpx.Client) -> Callable[[], bool]:
             return False
 
     return up
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("mqtt_version", ["5", "3.1.1"])
+def test_a_broker_that_lost_the_retained_announcement_gets_it_back(
+    ctx: Context,
+    make_broker: Callable[..., Broker],
+    mqtt_version: MqttVersion,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """mosquitto without persistence, restarted on the same port, forgets the retained
+    announcement: the running announcer's periodic check publishes it again (no central
+    restart, no CLI call). While the broker retains the right message, checks publish
+    nothing; a retained message that is not central's signed one is replaced."""
+    caplog.set_level("WARNING", logger="central.gallery")
+    key = wire.generate_device_key()
+    public = wire.public_key_bytes(key)
+    broker = make_broker(extra="persistence false")
+    with ctx.sessions.begin() as s:
+        gallery.upload(s, ADMIN, ctx.evidence, synthetic({"p-1": 1}).to_bytes())
+    m = MqttSettings(
+        host=broker.host, port=broker.port, client_id="central-serve", mqtt_version=mqtt_version
+    )
+    announcer = GalleryAnnouncer(
+        ctx.sessions,
+        m,
+        BASE,
+        key,
+        poll_s=0.1,
+        retry_min_s=0.1,
+        retry_max_s=0.5,
+        retained_check_s=0.3,
+    ).start()
+    try:
+        wait_until(lambda: _pending(ctx) is None, 30, "the start-up announcement")
+        watcher = Watcher(broker)
+        try:
+            wait_until(lambda: len(watcher.payloads) == 1, 10, "the retained announcement")
+            checks = announcer.checks
+            wait_until(lambda: announcer.checks >= checks + 3, 30, "three retained checks")
+            # The broker held the right message: no check published anything.
+            assert announcer.republished == 0 and announcer.failures == 0
+            assert watcher.retain_flags == [True]
+        finally:
+            watcher.close()
+        first = read_retained(m)
+        assert first is not None
+
+        broker.stop()
+        broker.start()  # same port, persistence off: the retained message is gone
+        wait_until(lambda: announcer.republished == 1, 30, "the lost announcement republished")
+        assert "broker lost its announcement" in caplog.text
+        ann = _retained(broker)  # a gateway connecting now gets it, signed by central
+        assert ann.version == "1" and wire.verify_message(ann, public)
+        assert first is not None and ann.sha256 == wire.parse_message(first).sha256
+
+        # Someone (e.g. a central with no or another key) left an unsigned announcement of
+        # the same version retained: edges that require the signature would ignore it.
+        publish_retained(
+            m.model_copy(update={"client_id": "intruder"}),
+            ann.model_copy(update={"signature": None}),
+        )
+        wait_until(lambda: announcer.republished == 2, 30, "the unsigned one replaced")
+        assert wire.verify_message(_retained(broker), public)
+        assert "retains another payload than its announcement" in caplog.text
+    finally:
+        announcer.stop()
+
+
+def test_retained_read_names_a_refused_login(make_broker: Callable[..., Broker]) -> None:
+    broker = make_broker(passwords={"central": "right-password"})
+    m = MqttSettings(host=broker.host, port=broker.port, username="central", password="wrong")
+    with pytest.raises(ConnectionRefusedError, match=f"{broker.port}: connection refused"):
+        read_retained(m, timeout=5)
