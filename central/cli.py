@@ -362,6 +362,44 @@ def cmd_person_photo_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_person_photo_remove(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from central.store.models import PersonPhoto
+    from central.workflow.common import WorkflowError
+    from central.workflow.photos import remove_photo
+
+    ctx = _context(args)
+    try:
+        with ctx.sessions.begin() as s:
+            photo_id: int | None = None
+            if args.photo.isdigit() and int(args.photo) < 2**31:  # larger: no such row
+                photo_id = int(args.photo)
+            else:  # the sha256 `photo list` prints beside the id
+                photo_id = s.execute(
+                    sa.select(PersonPhoto.id).where(
+                        PersonPhoto.person_id == args.person_id,
+                        PersonPhoto.sha256 == args.photo.lower(),
+                    )
+                ).scalar()
+                if photo_id is None:
+                    print(
+                        f"error: person {args.person_id}: no photo {args.photo} "
+                        "(expected a photo id or sha256 from `person photo list`)",
+                        file=sys.stderr,
+                    )
+                    return 2
+            r = remove_photo(s, _cli_actor(), ctx.evidence, args.person_id, photo_id)
+            line = f"removed photo {r.id} of person {r.person_id} (sha256 {r.sha256})"
+    except WorkflowError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        ctx.close()
+    print(line)
+    return 0
+
+
 def register(subparsers: Any) -> None:
     central = subparsers.add_parser("central", help="the central service")
     central.add_argument(
@@ -439,6 +477,10 @@ def register(subparsers: Any) -> None:
     p = photo.add_parser("list", help="a person's photos: id, added, size, pixels, sha256")
     p.add_argument("person_id")
     p.set_defaults(func=cmd_person_photo_list)
+    p = photo.add_parser("remove", help="delete one photo (its bytes too, unless shared)")
+    p.add_argument("person_id")
+    p.add_argument("photo", metavar="PHOTO", help="photo id or sha256 (from `photo list`)")
+    p.set_defaults(func=cmd_person_photo_remove)
 
     try:  # the SMS sender's commands, when that sub-package is installed
         from central.notices.cli import add_commands

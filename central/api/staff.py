@@ -43,6 +43,7 @@ router = APIRouter(prefix="/api")
 # Bounded integers: anything larger is a 422, never a database overflow.
 Limit = Annotated[int, Query(ge=1, le=1000)]
 AppealId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+PhotoId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Ctx = Annotated[Context, Depends(get_ctx)]
 
 
@@ -313,6 +314,22 @@ def list_photos(
         if s.get(Person, person_id) is None:
             raise NotFound(f"person {person_id}: not found")
         return [_photo_out(r) for r in photos.list_photos(s, person_id)]
+
+
+@router.delete(
+    "/persons/{person_id}/photos/{photo_id}", response_model=S.PhotoOut, tags=["persons"]
+)
+def remove_photo(
+    person_id: str,
+    photo_id: PhotoId,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(require(*photos.ADD_ROLES))],
+) -> S.PhotoOut:
+    """Remove one enrolment photo (e.g. a wrong one); its bytes go too unless evidence or
+    another photo shares them. 404 for an unknown person or a photo not of this person.
+    Returns the removed photo's metadata."""
+    with ctx.sessions.begin() as s:
+        return _photo_out(photos.remove_photo(s, actor, ctx.evidence, person_id, photo_id))
 
 
 @router.delete("/persons/{person_id}", response_model=S.GalleryOut, tags=["persons"])

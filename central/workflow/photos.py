@@ -1,6 +1,7 @@
 """Enrolment (reference) photos of persons: added by a supervisor or admin, shown to the
 people who review a match beside the captured face (principle 1: the person who decides
-can compare the two), deleted with the person on erasure.
+can compare the two), removed one at a time by a supervisor or admin (a wrong photo), and
+deleted with the person on erasure.
 
 The bytes go into the content-addressed evidence store (name = sha256, as evidence and
 gallery snapshots); a ``person_photos`` row links them to the person. Retention purges
@@ -178,6 +179,52 @@ def read_event_photo(
         raise NotFound(f"enrolment photo {p.sha256}: missing from the store") from None
 
 
+def remove_photo(
+    session: Session, actor: Actor, store: EvidenceStore, person_id: str, photo_id: int
+) -> PersonPhoto:
+    """Delete one enrolment photo of the person (e.g. a wrong one) and, like
+    ``erase_photos``, its bytes unless evidence or another photo row still references
+    them. Audited as ``person.photo_remove``; returns the deleted row (detached).
+
+    Raises:
+        Forbidden: not a supervisor or admin. NotFound: unknown person, or no photo
+            ``photo_id`` of this person (also when it belongs to someone else).
+    """
+    require_role(actor, *ADD_ROLES)
+    if session.get(Person, person_id) is None:
+        raise NotFound(f"person {person_id}: not found")
+    row = session.get(PersonPhoto, photo_id)
+    if row is None or row.person_id != person_id:
+        # Another person's photo id is "not found" here: the path names this person.
+        raise NotFound(f"person {person_id}: no photo {photo_id}")
+    sha = row.sha256
+    session.delete(row)
+    session.flush()
+    deleted = _delete_unreferenced(session, store, [sha])
+    audit.record(
+        session,
+        actor.label,
+        "person.photo_remove",
+        f"person:{person_id}",
+        {"photo": photo_id, "sha256": sha, "bytes_deleted": bool(deleted)},
+    )
+    return row
+
+
+def _delete_unreferenced(session: Session, store: EvidenceStore, shas: list[str]) -> set[str]:
+    """Delete the blobs among ``shas`` that no evidence or photo row references (after the
+    caller's rows were deleted and flushed); returns those deleted."""
+    still = set(
+        session.execute(sa.select(Evidence.sha256).where(Evidence.sha256.in_(shas))).scalars()
+    ) | set(
+        session.execute(sa.select(PersonPhoto.sha256).where(PersonPhoto.sha256.in_(shas))).scalars()
+    )
+    gone = set(shas) - still
+    for sha in gone:
+        store.delete(sha)
+    return gone
+
+
 def erase_photos(session: Session, store: EvidenceStore, person_id: str) -> list[str]:
     """Delete the person's photo rows and then every blob nothing else references (the
     store is content-addressed: an evidence image or another person's photo may share
@@ -188,11 +235,5 @@ def erase_photos(session: Session, store: EvidenceStore, person_id: str) -> list
         return []
     session.execute(sa.delete(PersonPhoto).where(PersonPhoto.person_id == person_id))
     session.flush()
-    still = set(
-        session.execute(sa.select(Evidence.sha256).where(Evidence.sha256.in_(shas))).scalars()
-    ) | set(
-        session.execute(sa.select(PersonPhoto.sha256).where(PersonPhoto.sha256.in_(shas))).scalars()
-    )
-    for sha in set(shas) - still:
-        store.delete(sha)
+    _delete_unreferenced(session, store, shas)
     return shas

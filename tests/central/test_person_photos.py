@@ -1,6 +1,7 @@
-"""Enrolment photos: added by CLI and API (supervisor/admin, CSRF), validated (a named
-error for each bad file, nothing stored), deleted with the person on erasure (rows and
-bytes), and never purged by retention while the enrolment lasts. SQLite + PostgreSQL."""
+"""Enrolment photos: added and removed one by one by CLI and API (supervisor/admin, CSRF),
+validated (a named error for each bad file, nothing stored), deleted with the person on
+erasure (rows and bytes unless shared), and never purged by retention while the enrolment
+lasts. SQLite + PostgreSQL."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from central.workflow.users import create_user
 from jaywatch.cli import main
 from tests.central.helpers import (
     ADMIN,
+    AUDITOR,
     OPERATOR,
     REPO,
     SUPERVISOR,
@@ -39,6 +41,7 @@ from tests.central.test_api import PASSWORD, ingest, token
 PHOTOS = REPO / "sample_media" / "photos"
 OBAMA3 = PHOTOS / "obama3.jpg"
 BIDEN = PHOTOS / "biden.jpg"
+ASTRONAUT = PHOTOS / "astronaut.jpg"
 
 
 @pytest.fixture
@@ -299,3 +302,185 @@ def test_api_cookie_session_needs_csrf(ctx: Context, client: TestClient) -> None
     r = client.post(f"/api/persons/{pid}/photos", files=[jpg], headers={"X-CSRF-Token": csrf})
     assert r.status_code == 201, r.text
     assert len(rows(ctx, pid)) == 1
+
+
+# --- removing one photo ------------------------------------------------------------------
+
+
+def _remove_audits(ctx: Context) -> list[tuple[str, str, dict]]:
+    with ctx.sessions() as s:
+        return [
+            tuple(r)
+            for r in s.execute(
+                sa.select(AuditEntry.actor, AuditEntry.target, AuditEntry.details)
+                .where(AuditEntry.action == "person.photo_remove")
+                .order_by(AuditEntry.seq)
+            )
+        ]
+
+
+def test_remove_deletes_row_and_unshared_bytes_and_is_audited(ctx: Context) -> None:
+    key = add_device(ctx)
+    pid, other = enrol(ctx), enrol(ctx)
+    mine, shared = OBAMA3.read_bytes(), png_of(BIDEN)
+    ingest(ctx, violation(key))
+    with ctx.sessions() as s:
+        ev_sha = s.execute(sa.text("SELECT sha256 FROM evidence")).scalar_one()
+    ev_data = ctx.evidence.get(ev_sha)
+    with ctx.sessions.begin() as s:
+        a, b, c = (
+            r.id
+            for r in photos.add_photos(
+                s,
+                SUPERVISOR,
+                ctx.evidence,
+                pid,
+                [("a.jpg", mine), ("b.png", shared), ("c.jpg", ev_data)],
+            )
+        )
+        photos.add_photos(s, ADMIN, ctx.evidence, other, [("b.png", shared)])
+    sha_mine, sha_shared = (hashlib.sha256(d).hexdigest() for d in (mine, shared))
+
+    with ctx.sessions.begin() as s:
+        gone = photos.remove_photo(s, SUPERVISOR, ctx.evidence, pid, a)
+        assert (gone.id, gone.sha256) == (a, sha_mine)
+    assert [r.id for r in rows(ctx, pid)] == [b, c]
+    assert not blob_exists(ctx, sha_mine)  # nothing else referenced these bytes
+
+    with ctx.sessions.begin() as s:
+        photos.remove_photo(s, ADMIN, ctx.evidence, pid, b)
+        photos.remove_photo(s, ADMIN, ctx.evidence, pid, c)
+    assert rows(ctx, pid) == []
+    assert blob_exists(ctx, sha_shared)  # the other person's photo still needs them
+    assert [r.sha256 for r in rows(ctx, other)] == [sha_shared]
+    assert ctx.evidence.get(ev_sha) == ev_data  # the evidence image still needs them
+
+    assert _remove_audits(ctx) == [
+        (
+            SUPERVISOR.label,
+            f"person:{pid}",
+            {"photo": a, "sha256": sha_mine, "bytes_deleted": True},
+        ),
+        (ADMIN.label, f"person:{pid}", {"photo": b, "sha256": sha_shared, "bytes_deleted": False}),
+        (ADMIN.label, f"person:{pid}", {"photo": c, "sha256": ev_sha, "bytes_deleted": False}),
+    ]
+
+
+def test_remove_refuses_operator_auditor_and_unknown_or_foreign_photo(ctx: Context) -> None:
+    pid, other = enrol(ctx), enrol(ctx)
+    with ctx.sessions.begin() as s:
+        (mine,) = photos.add_photos(s, ADMIN, ctx.evidence, pid, [("a.jpg", OBAMA3.read_bytes())])
+        (theirs,) = photos.add_photos(s, ADMIN, ctx.evidence, other, [("b.png", png_of(BIDEN))])
+        mine_id, theirs_id = mine.id, theirs.id
+    for actor in (OPERATOR, AUDITOR):
+        with ctx.sessions.begin() as s, pytest.raises(Forbidden):
+            photos.remove_photo(s, actor, ctx.evidence, pid, mine_id)
+    with ctx.sessions.begin() as s, pytest.raises(NotFound, match="person nobody: not found"):
+        photos.remove_photo(s, ADMIN, ctx.evidence, "nobody", mine_id)
+    with ctx.sessions.begin() as s, pytest.raises(NotFound, match=f"person {pid}: no photo 999"):
+        photos.remove_photo(s, ADMIN, ctx.evidence, pid, 999)
+    with (
+        ctx.sessions.begin() as s,
+        pytest.raises(NotFound, match=f"person {pid}: no photo {theirs_id}"),
+    ):
+        photos.remove_photo(s, ADMIN, ctx.evidence, pid, theirs_id)
+    assert [r.id for r in rows(ctx, pid)] == [mine_id]
+    assert [r.id for r in rows(ctx, other)] == [theirs_id]
+    assert blob_exists(ctx, mine.sha256) and blob_exists(ctx, theirs.sha256)
+    assert _remove_audits(ctx) == []
+
+
+def test_cli_remove_by_id_or_sha256_and_named_errors(
+    ctx: Context, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pid, other = enrol(ctx), enrol(ctx)
+    with ctx.sessions.begin() as s:
+        a, b = (
+            (r.id, r.sha256)
+            for r in photos.add_photos(
+                s,
+                ADMIN,
+                ctx.evidence,
+                pid,
+                [("a.jpg", OBAMA3.read_bytes()), ("b.png", png_of(BIDEN))],
+            )
+        )
+        (theirs,) = photos.add_photos(
+            s, ADMIN, ctx.evidence, other, [("c.jpg", ASTRONAUT.read_bytes())]
+        )
+        theirs_id = theirs.id
+    cfg = str(_config(tmp_path, db_url))
+    base = ["central", "--config", cfg, "person", "photo", "remove"]
+
+    rc = main([*base, pid, str(a[0])])
+    out = capsys.readouterr().out
+    assert rc == 0 and f"removed photo {a[0]} of person {pid} (sha256 {a[1]})" in out
+    assert not blob_exists(ctx, a[1])
+    rc = main([*base, pid, b[1].upper()])  # the sha256 works too, in either case
+    assert rc == 0 and f"removed photo {b[0]}" in capsys.readouterr().out
+    assert rows(ctx, pid) == [] and not blob_exists(ctx, b[1])
+    assert [d["photo"] for _a, _t, d in _remove_audits(ctx)] == [a[0], b[0]]
+    assert {actor for actor, _t, _d in _remove_audits(ctx)} == {f"cli:{getpass.getuser()}"}
+
+    for args, expect in [
+        ([pid, str(a[0])], f"person {pid}: no photo {a[0]}"),  # already removed
+        ([pid, str(theirs_id)], f"person {pid}: no photo {theirs_id}"),  # another person's
+        ([pid, "9" * 30], f"person {pid}: no photo {'9' * 30}"),
+        ([pid, "not-a-photo"], "expected a photo id or sha256"),
+        (["nobody", str(theirs_id)], "person nobody: not found"),
+    ]:
+        rc = main([*base, *args])
+        assert rc == 2 and expect in capsys.readouterr().err, args
+    assert [r.id for r in rows(ctx, other)] == [theirs_id]
+
+
+def test_api_remove_roles_404_and_csrf(ctx: Context, client: TestClient) -> None:
+    pid, other = enrol(ctx), enrol(ctx)
+    with ctx.sessions.begin() as s:
+        a, b = (
+            r.id
+            for r in photos.add_photos(
+                s,
+                ADMIN,
+                ctx.evidence,
+                pid,
+                [("a.jpg", OBAMA3.read_bytes()), ("b.png", png_of(BIDEN))],
+            )
+        )
+        (theirs,) = photos.add_photos(
+            s, ADMIN, ctx.evidence, other, [("c.jpg", ASTRONAUT.read_bytes())]
+        )
+        theirs_id, sha_a = theirs.id, hashlib.sha256(OBAMA3.read_bytes()).hexdigest()
+    url = f"/api/persons/{pid}/photos"
+    for role in ("operator", "auditor"):
+        r = client.delete(f"{url}/{a}", headers=token(client, role))
+        assert r.status_code == 403, (role, r.text)
+    assert client.delete(f"{url}/{a}").status_code == 401
+    assert len(rows(ctx, pid)) == 2
+
+    sup = token(client, "supervisor")
+    r = client.delete(f"{url}/{a}", headers=sup)
+    assert r.status_code == 200, r.text
+    assert (r.json()["id"], r.json()["sha256"]) == (a, sha_a)
+    assert [p["id"] for p in client.get(url, headers=sup).json()] == [b]
+    assert not blob_exists(ctx, sha_a)
+
+    for path, detail in [
+        (f"{url}/{a}", f"person {pid}: no photo {a}"),
+        (f"{url}/{theirs_id}", f"person {pid}: no photo {theirs_id}"),
+        (f"/api/persons/nobody/photos/{b}", "person nobody: not found"),
+    ]:
+        r = client.delete(path, headers=sup)
+        assert (r.status_code, r.json()["detail"]) == (404, detail), path
+    assert client.delete(f"{url}/0", headers=sup).status_code == 422
+    assert [r.id for r in rows(ctx, other)] == [theirs_id]
+
+    r = client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
+    csrf = r.json()["csrf_token"]  # the session cookie is now set on the client
+    r = client.delete(f"{url}/{b}")
+    assert r.status_code == 403 and "CSRF" in r.text
+    assert [p.id for p in rows(ctx, pid)] == [b]
+    r = client.delete(f"{url}/{b}", headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200, r.text
+    assert rows(ctx, pid) == []
+    assert [d["photo"] for _a, _t, d in _remove_audits(ctx)] == [a, b]
