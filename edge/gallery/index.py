@@ -106,9 +106,8 @@ class LshIndex:
         k = min(k, n)
         if k == 0:
             return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+        # A flat code scan fills every slot when asked for at most n candidates (no -1s).
         _, cand = self._codes.search(q, min(n, k * self._rerank))
-        # Unfilled slots (-1) cannot occur with a candidate count <= n; guard anyway.
-        cand = np.where(cand >= 0, cand, cand.max(initial=0)).astype(np.int64)
         sims = np.einsum("qd,qcd->qc", q, self._emb[cand])
         return _top_k(sims, cand, k)
 
