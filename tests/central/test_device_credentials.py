@@ -17,6 +17,7 @@ from edge.gateway_config import GatewayConfig
 from jaywatch import wire
 from tests.central.helpers import REPO
 from tests.central.test_cli import run
+from tests.integration.helpers import wait_until
 
 # deploy/mosquitto/jaywatch.conf installs this file as /etc/mosquitto/jaywatch.acl.
 ACL_FILE = REPO / "config" / "mosquitto" / "jaywatch.acl"
@@ -105,10 +106,7 @@ def test_printed_credentials_log_in_and_publish_under_the_shipped_acl(
         # arrives, the first would have arrived before it.
         dev.publish(wire.violation_topic("gw-other"), b"x", qos=1).wait_for_publish(10)
         dev.publish(wire.violation_topic(DEVICE), b"x", qos=1).wait_for_publish(10)
-        for _ in range(200):
-            if got:
-                break
-            threading.Event().wait(0.05)
+        wait_until(lambda: bool(got), 10, f"central to receive {DEVICE}'s violation")
         assert got == [wire.violation_topic(DEVICE)]
     finally:
         dev.loop_stop()

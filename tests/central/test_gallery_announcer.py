@@ -243,10 +243,6 @@ def test_central_serve_announces_by_itself(
         start_new_session=True,
     )
 
-    def pending() -> int | None:
-        with ctx.sessions() as s:
-            return pending_version(s)
-
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
         wait_until(_answers(http), 60, "central serve up")  # its start-up announce is done
@@ -254,9 +250,9 @@ def test_central_serve_announces_by_itself(
         gal = tmp_path / "gallery.npz"
         gal.write_bytes(synthetic({"p-1": 1}).to_bytes())
         assert main(["central", "--config", str(cfg), "gallery", "upload", str(gal)]) == 1
-        assert pending() == 1
+        assert _pending(ctx) == 1
         broker.start()
-        wait_until(lambda: pending() is None, 90, "central serve to announce version 1")
+        wait_until(lambda: _pending(ctx) is None, 90, "central serve to announce version 1")
         assert _retained(broker).version == "1"
 
         r = http.post(
@@ -267,7 +263,7 @@ def test_central_serve_announces_by_itself(
         body = synthetic({"p-1": 1, "p-2": 1}).to_bytes()
         r = http.post("/api/gallery", content=body, headers=auth)
         assert r.status_code == 201 and r.json()["version"] == 2, r.text
-        wait_until(lambda: pending() is None, 60, "central serve to announce version 2")
+        wait_until(lambda: _pending(ctx) is None, 60, "central serve to announce version 2")
         assert _retained(broker).version == "2"
         assert serve.poll() is None, (tmp_path / "serve.log").read_text()
     finally:

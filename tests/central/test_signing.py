@@ -8,7 +8,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -23,6 +22,7 @@ from central.ingest.consumer import IngestWorker
 from central.store.models import GalleryVersion
 from jaywatch import wire
 from tests.central.helpers import REPO, add_device, make_context, violation
+from tests.integration.helpers import wait_until
 from tests.services import Broker
 
 
@@ -148,9 +148,7 @@ def test_ingest_acks_are_signed_with_the_configured_key(broker: Broker, tmp_path
             ).wait_for_publish(10)
         pub_c.disconnect()
         pub_c.loop_stop()
-        deadline = time.monotonic() + 30
-        while len(listener.got) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: len(listener.got) >= 2, 30, "central's acks for both events")
         acks = [wire.parse_message(p) for p in listener.got]
         assert {a.event_id: a.status for a in acks} == {  # type: ignore[attr-defined]
             good.event_id: "stored",

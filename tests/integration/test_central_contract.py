@@ -1,6 +1,6 @@
-"""What the edge expects from central that central does not do yet. Each test drives the
-real central parts and xfails, naming the missing piece, while the behaviour is absent;
-it passes unchanged once central provides it.
+"""The contract between the edge and central, end to end: each test drives the real
+central parts (HTTP API under uvicorn, ingest over a real broker) against the edge's own
+code (GallerySync, MqttLink and its outbox) and asserts the edge accepts what central does.
 """
 
 from __future__ import annotations
