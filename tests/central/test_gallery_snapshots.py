@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,7 +144,6 @@ def test_edge_follows_central_snapshots_and_erasure_stops_the_match(
     make_broker, db_url: str, tmp_path: Path
 ) -> None:
     import httpx
-    import uvicorn
 
     from central.config import MqttSettings
     from central.gallery import publish_retained
@@ -157,7 +155,7 @@ def test_edge_follows_central_snapshots_and_erasure_stops_the_match(
     from edge.transport.mqtt import MqttLink
     from tests.edge.faces.helpers import walking_frames
     from tests.integration.helpers import PASSWORDS, gallery_bytes, secure_broker, wait_until
-    from tests.services import free_port
+    from tests.services import LiveServer, free_port
 
     def decide_obama3(stage: ViolatorFaces, track: int):
         for frame, box, t in walking_frames("obama3"):  # never enrolled: a new photo
@@ -180,9 +178,6 @@ def test_edge_follows_central_snapshots_and_erasure_stops_the_match(
         client_id="central-api",
     )
     app = create_app(ctx, announce_gallery=functools.partial(publish_retained, mqtt_settings))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-
     stage = ViolatorFaces(FacesConfig(), None)
     cfg = GalleryConfig(
         path=tmp_path / "edge" / "gallery.npz", timeout_s=5, retry_min_s=0.2, retry_max_s=0.5
@@ -201,32 +196,31 @@ def test_edge_follows_central_snapshots_and_erasure_stops_the_match(
     sync.start()
     link.start()
     try:
-        wait_until(lambda: server.started, 20, "central API up")
-        assert link.wait_connected(10)
-        built = gallery_bytes(
-            {"p-obama": ["obama", "obama2"], "p-biden": ["biden"]}, 7, tmp_path / "built.npz"
-        )
-        with httpx.Client(base_url=base, timeout=30) as http:
-            r = http.post("/api/auth/login", json={"username": "ada", "password": PASSWORD})
-            auth = {"Authorization": f"Bearer {r.json()['token']}"}
-            r = http.post("/api/gallery", content=built, headers=auth)
-            assert r.status_code == 201, r.text
-            wait_until(lambda: sync.version() == "1", 60, "gallery 1 installed from central")
-            assert sync.state.sha256 == r.json()["sha256"]
-            d = decide_obama3(stage, 1)
-            assert d.match is not None and d.match.person_id == "p-obama", d.reason
-            assert d.match.gallery_version == 1
+        with LiveServer(app, port):
+            assert link.wait_connected(10)
+            built = gallery_bytes(
+                {"p-obama": ["obama", "obama2"], "p-biden": ["biden"]}, 7, tmp_path / "built.npz"
+            )
+            with httpx.Client(base_url=base, timeout=30) as http:
+                r = http.post("/api/auth/login", json={"username": "ada", "password": PASSWORD})
+                auth = {"Authorization": f"Bearer {r.json()['token']}"}
+                r = http.post("/api/gallery", content=built, headers=auth)
+                assert r.status_code == 201, r.text
+                wait_until(lambda: sync.version() == "1", 60, "gallery 1 installed from central")
+                assert sync.state.sha256 == r.json()["sha256"]
+                d = decide_obama3(stage, 1)
+                assert d.match is not None and d.match.person_id == "p-obama", d.reason
+                assert d.match.gallery_version == 1
 
-            r = http.delete("/api/persons/p-obama", headers=auth)
-            assert r.status_code == 200 and r.json()["version"] == 2, r.text
-            wait_until(lambda: sync.version() == "2", 60, "gallery 2 installed from central")
-        assert Gallery.load(cfg.path).persons == ["p-biden"]
-        d = decide_obama3(stage, 2)
-        assert d.match is None or d.match.person_id != "p-obama"
-        assert sync.state.failures == 0, sync.state.last_error
+                r = http.delete("/api/persons/p-obama", headers=auth)
+                assert r.status_code == 200 and r.json()["version"] == 2, r.text
+                wait_until(lambda: sync.version() == "2", 60, "gallery 2 installed from central")
+            assert Gallery.load(cfg.path).persons == ["p-biden"]
+            d = decide_obama3(stage, 2)
+            assert d.match is None or d.match.person_id != "p-obama"
+            assert sync.state.failures == 0, sync.state.last_error
     finally:
         sync.stop()
         link.stop()
         outbox.close()
-        server.should_exit = True
         ctx.close()

@@ -5,7 +5,6 @@ code (GallerySync, MqttLink and its outbox) and asserts the edge accepts what ce
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -24,7 +23,7 @@ from tests.integration.helpers import (
     secure_broker,
     wait_until,
 )
-from tests.services import free_port
+from tests.services import LiveServer, free_port
 
 pytestmark = [pytest.mark.broker]
 
@@ -49,7 +48,6 @@ def test_central_announces_a_gallery_the_edge_can_install(make_broker, tmp_path:
     import functools
 
     import httpx
-    import uvicorn
 
     from central.api.app import create_app
     from central.config import ApiSettings, MqttSettings
@@ -76,40 +74,37 @@ def test_central_announces_a_gallery_the_edge_can_install(make_broker, tmp_path:
         client_id="central-api",
     )
     app = create_app(ctx, announce_gallery=functools.partial(publish_retained, mqtt_settings))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     sub, got = _device_subscriber(broker, wire.GALLERY_TOPIC)
     try:
-        wait_until(lambda: server.started, 20, "central API up")
-        with httpx.Client(base_url=base, timeout=10) as http:
-            r = http.post(
-                "/api/auth/login", json={"username": "ada", "password": "correct horse battery"}
-            )
-            assert r.status_code == 200, r.text
-            auth = {"Authorization": f"Bearer {r.json()['token']}"}
-            r = http.post(
-                "/api/persons",
-                json={"phone": "+447400123456", "lawful_basis": "court order 1"},
-                headers=auth,
-            )
-            assert r.status_code == 201, r.text
-            snapshot = gallery_bytes({r.json()["id"]: ["obama"]}, 1, tmp_path / "built.npz")
-            r = http.post("/api/gallery", content=snapshot, headers=auth)
-            assert r.status_code == 201, r.text
-        wait_until(lambda: bool(got), 10, "the retained gallery announcement")
-        ann = wire.parse_message(got[-1])
-        assert isinstance(ann, wire.GalleryAnnouncement) and ann.version == "1"
+        with LiveServer(app, port):
+            with httpx.Client(base_url=base, timeout=10) as http:
+                r = http.post(
+                    "/api/auth/login", json={"username": "ada", "password": "correct horse battery"}
+                )
+                assert r.status_code == 200, r.text
+                auth = {"Authorization": f"Bearer {r.json()['token']}"}
+                r = http.post(
+                    "/api/persons",
+                    json={"phone": "+447400123456", "lawful_basis": "court order 1"},
+                    headers=auth,
+                )
+                assert r.status_code == 201, r.text
+                snapshot = gallery_bytes({r.json()["id"]: ["obama"]}, 1, tmp_path / "built.npz")
+                r = http.post("/api/gallery", content=snapshot, headers=auth)
+                assert r.status_code == 201, r.text
+            wait_until(lambda: bool(got), 10, "the retained gallery announcement")
+            ann = wire.parse_message(got[-1])
+            assert isinstance(ann, wire.GalleryAnnouncement) and ann.version == "1"
 
-        (tmp_path / "edge").mkdir()
-        sync = GallerySync(GalleryConfig(path=tmp_path / "edge" / "gallery.npz", timeout_s=5), [])
-        sync.install(ann)
-        assert sync.version() == ann.version
+            (tmp_path / "edge").mkdir()
+            sync = GallerySync(
+                GalleryConfig(path=tmp_path / "edge" / "gallery.npz", timeout_s=5), []
+            )
+            sync.install(ann)
+            assert sync.version() == ann.version
     finally:
         sub.disconnect()
         sub.loop_stop()
-        server.should_exit = True
-        thread.join(10)
         ctx.close()
 
 
