@@ -25,37 +25,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _public_key_b64(key: Any) -> str:
-    """The raw 32-byte public key, base64: what a gateway's ``central_public_key`` takes."""
-    import base64
-
-    from cryptography.hazmat.primitives import serialization
-
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode()
-
-
 def cmd_keygen(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from jaywatch.keys import KeyFileError, generate_key_file, public_key_b64
 
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    out = Path(args.out)
-    if out.exists():
-        print(f"error: {out} exists; not overwriting central's key", file=sys.stderr)
+    try:  # 0600 from the start, written atomically (jaywatch.keys)
+        key = generate_key_file(args.out, overwrite=args.force)
+    except KeyFileError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    # Created 0600 from the start: the key is never readable by others, not even briefly.
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    print(_public_key_b64(key))
+    print(public_key_b64(key))  # what a gateway's ``central_public_key`` takes
     return 0
 
 
@@ -146,6 +124,7 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     from central.config import load_signing_key
     from central.workflow.common import SYSTEM, WorkflowError
     from central.workflow.devices import parse_public_key, register_device
+    from jaywatch.keys import public_key_b64
 
     cameras = {}
     for spec in args.camera or []:
@@ -172,7 +151,7 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     print(creds.acl())
     if central_key is not None:
         print("# gateway config (central signs its acks and gallery announcements):")
-        print(f"central_public_key: {_public_key_b64(central_key)}")
+        print(f"central_public_key: {public_key_b64(central_key)}")
     return 0
 
 
@@ -414,6 +393,11 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("keygen", help="create central's Ed25519 signing key (PEM, mode 0600)")
     p.add_argument("--out", required=True, help="key file to create (refuses to overwrite)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing key (every gateway's central_public_key must then change)",
+    )
     p.set_defaults(func=cmd_keygen)
 
     p = sub.add_parser("serve", help="run MQTT ingest and the HTTP API")

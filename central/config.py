@@ -128,22 +128,16 @@ def load_yaml(path: Path | str) -> object:
 
 def load_signing_key(config: CentralConfig) -> Ed25519PrivateKey | None:
     """Central's Ed25519 key from ``signing_key_file`` (relative to the working directory,
-    like the config's other paths); ``None`` when unset. Raises ValueError naming the key."""
+    like the config's other paths); ``None`` when unset. The same rules as a device key
+    (jaywatch.keys): owner-only, unencrypted PEM, Ed25519. Raises ValueError naming it."""
     if config.signing_key_file is None:
         return None
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from jaywatch.keys import KeyFileError, load_key_file
 
-    p = Path(config.signing_key_file)
     try:
-        key = load_pem_private_key(p.read_bytes(), password=None)
-    except OSError as e:
-        raise ValueError(f"signing_key_file: cannot read {p}: {e.strerror}") from None
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"signing_key_file: {p} is not an unencrypted PEM key: {e}") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"signing_key_file: {p} holds a {type(key).__name__}, not Ed25519")
-    return key
+        return load_key_file(config.signing_key_file, keygen="jaywatch central keygen")
+    except KeyFileError as e:
+        raise ValueError(f"signing_key_file: {e}") from None
 
 
 def load_config(path: Path | str | None) -> CentralConfig:

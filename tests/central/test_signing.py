@@ -73,6 +73,11 @@ def test_keygen_writes_a_private_key_file_and_prints_its_public_key(tmp_path: Pa
     assert again.returncode == 2 and "exists" in again.stderr
     kept = load_signing_key(CentralConfig(signing_key_file=str(path)))
     assert kept is not None and wire.public_key_bytes(kept) == pub  # not overwritten
+    forced = central_cli(tmp_path / "unused.yaml", "keygen", "--out", str(path), "--force")
+    assert forced.returncode == 0 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    new = load_signing_key(CentralConfig(signing_key_file=str(path)))
+    assert new is not None and wire.public_key_bytes(new) != pub
+    assert base64.b64decode(forced.stdout.strip()) == wire.public_key_bytes(new)
 
 
 def test_device_add_prints_centrals_public_key_for_the_gateway(tmp_path: Path) -> None:
@@ -95,11 +100,14 @@ def test_no_signing_key_configured_means_none() -> None:
 
 def test_unusable_signing_key_files_are_named_in_the_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope.pem"
-    with pytest.raises(ValueError, match=r"signing_key_file: cannot read .*nope\.pem"):
+    with pytest.raises(
+        ValueError, match=r"signing_key_file: .*nope\.pem: key file not found.*central keygen"
+    ):
         load_signing_key(CentralConfig(signing_key_file=str(missing)))
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a key\n")
-    with pytest.raises(ValueError, match=r"signing_key_file: .*garbage\.pem is not"):
+    garbage.chmod(0o600)
+    with pytest.raises(ValueError, match=r"signing_key_file: .*garbage\.pem: not an unencrypted"):
         load_signing_key(CentralConfig(signing_key_file=str(garbage)))
     ec_pem = tmp_path / "ec.pem"
     ec_pem.write_bytes(
@@ -109,7 +117,12 @@ def test_unusable_signing_key_files_are_named_in_the_error(tmp_path: Path) -> No
             serialization.NoEncryption(),
         )
     )
-    with pytest.raises(ValueError, match=r"signing_key_file: .*ec\.pem holds .*not Ed25519"):
+    ec_pem.chmod(0o600)
+    with pytest.raises(ValueError, match=r"signing_key_file: .*ec\.pem: expected an Ed25519"):
+        load_signing_key(CentralConfig(signing_key_file=str(ec_pem)))
+    # Readable by others: refused like a device key (anyone could forge central's acks).
+    ec_pem.chmod(0o644)
+    with pytest.raises(ValueError, match=r"signing_key_file: .*0644 are too open.*chmod 600"):
         load_signing_key(CentralConfig(signing_key_file=str(ec_pem)))
 
 
