@@ -14,7 +14,8 @@ from central.workflow import photos
 from tests.browser.a11y import check_page
 from tests.browser.test_web_flow import shot
 from tests.central.helpers import ADMIN
-from tests.central.web.world import PASSWORDS, PHOTOS, LiveServer, World, build_world
+from tests.central.web.world import PASSWORDS, PHOTOS, World, build_world
+from tests.services import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REFERENCE = PHOTOS / "obama3.jpg"

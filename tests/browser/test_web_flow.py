@@ -21,10 +21,10 @@ from tests.central.web.world import (
     PASSWORDS,
     PERSON_NAME,
     PERSON_PHONE,
-    LiveServer,
     World,
     build_world,
 )
+from tests.services import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SCREEN_UPDATE_MS = 2000  # the requirement: a screen shows a decision within 2 s

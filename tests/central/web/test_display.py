@@ -33,11 +33,11 @@ from tests.central.web.world import (
     PERSON_NAME,
     PERSON_PHONE,
     SCENE_PHOTO,
-    LiveServer,
     World,
     build_world,
     jpeg_of,
 )
+from tests.services import LiveServer
 
 REPO = Path(__file__).resolve().parents[3]
 YUNET = REPO / "models" / "face_yunet_2023mar.onnx"
