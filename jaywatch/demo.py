@@ -301,7 +301,6 @@ def setup_central(central_yaml: Path, public_key: bytes, scenes: list[Scene]) ->
             boss = actor_of(sup)
             for pid, (photos, phone, name) in ENROLLED.items():
                 enrol(s, boss, ctx.rules, phone, "demo: public-domain sample photos", name, pid)
-                s.flush()
                 # The same photos the gallery is built from: the reviewer sees them beside
                 # the captured face.
                 files = [(n, (FACES / "photos" / n).read_bytes()) for n in photos]

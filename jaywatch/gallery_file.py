@@ -144,19 +144,29 @@ class Gallery:
         """Validate and read a gallery held in memory (an upload); errors name ``source``."""
         return cls._read(io.BytesIO(data), source)
 
-    @classmethod
-    def _read(cls, file: Path | BinaryIO, path: str) -> Gallery:
+    @staticmethod
+    def read_header(data: bytes, source: str = "gallery") -> dict:
+        """The checked header of a gallery in memory (persons, version, backends' sizes),
+        without reading or validating its arrays: cheap for listings."""
+        return Gallery._open(io.BytesIO(data), source, arrays=False)[0]
+
+    @staticmethod
+    def _open(file: Path | BinaryIO, path: str, *, arrays: bool) -> tuple[dict, dict]:
+        """``(header, arrays)`` of a gallery file; the header's format is checked."""
         try:
             with np.load(file, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
+                if "header" not in z.files:
+                    raise GalleryError(f"{path}: no header: not a jaywatch gallery file")
+                raw = z["header"].tobytes()
+                data = {k: z[k] for k in z.files if k != "header"} if arrays else {}
+        except GalleryError:
+            raise
         except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
             raise GalleryError(
                 f"{path}: not a readable gallery file (corrupt or truncated: {e})"
             ) from None
-        if "header" not in data:
-            raise GalleryError(f"{path}: no header: not a jaywatch gallery file")
         try:
-            header = json.loads(data["header"].tobytes().decode())
+            header = json.loads(raw.decode())
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise GalleryError(f"{path}: header is not valid JSON") from None
         if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -168,6 +178,11 @@ class Gallery:
                 f"{path}: gallery format_version {header.get('format_version')!r} is not "
                 f"supported (this build reads {FORMAT_VERSION}); rebuild it or update the edge"
             )
+        return header, data
+
+    @classmethod
+    def _read(cls, file: Path | BinaryIO, path: str) -> Gallery:
+        header, data = cls._open(file, path, arrays=True)
         try:
             persons = [str(p) for p in header["persons"]]
             version = int(header["gallery_version"])

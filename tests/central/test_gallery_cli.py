@@ -18,6 +18,7 @@ from central.store.models import AuditEntry, GalleryVersion
 from central.workflow import persons
 from jaywatch import wire
 from jaywatch.cli import main
+from jaywatch.gallery_file import Gallery
 from tests.central.helpers import ADMIN, REPO, make_context
 from tests.central.test_gallery_snapshots import synthetic
 from tests.services import Broker, free_port
@@ -93,6 +94,8 @@ def test_upload_announces_signed_and_lists(
     assert main(["central", "--config", str(cfg), "gallery", "list"]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert len(rows) == 2 and rows[1].split()[0] == str(gv.version)
+    stored = Gallery.from_bytes(ctx.evidence.get(gv.snapshot_sha256))
+    assert rows[1].split()[4] == str(len(stored.persons))  # entries, from the header alone
     assert rows[1].split()[-2:] == ["2", ann.sha256]  # entries: two persons
 
     # A gallery naming an unenrolled person: refused in one line, nothing stored.

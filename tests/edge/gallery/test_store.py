@@ -38,6 +38,13 @@ def test_round_trip(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))  # atomic write leaves no temp file
 
 
+def test_header_alone_is_read_and_checked():
+    g = small_gallery()
+    assert Gallery.read_header(g.to_bytes()) == g.header()
+    with pytest.raises(GalleryError, match=r"^upload\.npz: not a readable gallery"):
+        Gallery.read_header(b"not a zip", "upload.npz")
+
+
 def test_real_gallery_round_trip(tmp_path, gallery_with_obama):
     path = tmp_path / "real.npz"
     gallery_with_obama.save(path)
