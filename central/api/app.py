@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -14,6 +13,7 @@ from central.api import gallery, public, staff
 from central.api.ratelimit import SlidingWindowLimiter
 from central.context import Context
 from central.ingest.health import IngestHealth
+from central.store.db import ping
 from central.workflow.common import Conflict, Forbidden, NotFound, WorkflowError
 from jaywatch import wire
 
@@ -35,8 +35,8 @@ def create_app(
     ingest_health: Callable[[], IngestHealth] | None = None,
 ) -> FastAPI:
     """``announce_gallery`` publishes a new gallery version (retained MQTT) after a snapshot
-    upload or an erasure;
-    ``central serve`` passes ``central.gallery.publish_retained`` bound to its broker.
+    upload or an erasure; ``central serve`` passes ``lambda _msg: announcer.wake()``, which
+    wakes its gallery announcer to publish the newest version (retained MQTT).
     ``ingest_health``: the in-process ingest worker's ``health``, shown by /api/health."""
     app = FastAPI(
         title="jaywatch central",
@@ -57,8 +57,7 @@ def create_app(
         """Database reachable (and the ingest worker's view, when it runs here)."""
         error = ""
         try:
-            with ctx.sessions() as s:
-                s.execute(sa.text("SELECT 1"))
+            ping(ctx.engine)  # not a session: that would take SQLite's write lock
         except Exception as e:  # any failure to answer is "unavailable"
             error = f"{type(e).__name__}: {e}"[:500]
         ingest = ingest_health() if ingest_health is not None else None

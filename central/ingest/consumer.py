@@ -31,7 +31,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,6 +45,7 @@ from central.ingest.store import (
     load_device_keys,
     store_batch,
 )
+from central.store.db import ping
 from central.store.evidence import EvidenceStore
 from jaywatch import wire
 from jaywatch.mqtt_options import client_kwargs, connect_kwargs
@@ -228,8 +228,9 @@ class IngestWorker:
 
     def _probe_db(self) -> None:
         try:
-            with self.sessions() as s:
-                s.execute(sa.text("SELECT 1"))
+            # A plain connection, not a session: on SQLite a session begins with BEGIN
+            # IMMEDIATE and would wait behind a long write, reporting a false outage.
+            ping(self.sessions.kw["bind"])
         except Exception as e:
             self._db_failed(e, self.settings.db_probe_s)
         else:

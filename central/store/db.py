@@ -44,6 +44,28 @@ def make_engine(url: str, **kw: Any) -> sa.Engine:
     return engine
 
 
+def ping(engine: sa.Engine) -> None:
+    """``SELECT 1`` on a pooled DBAPI connection, outside any SQLAlchemy transaction.
+
+    A health probe must not go through a Session/Connection: on SQLite those begin with
+    ``BEGIN IMMEDIATE`` (the ``begin`` hook above) and would wait out the busy timeout
+    behind a long write, reporting a false outage. A bare SELECT in autocommit mode
+    (pysqlite's ``isolation_level=None``) reads the WAL snapshot without the write lock;
+    on PostgreSQL the pool rolls the implicit transaction back when the connection is
+    returned. Raises whatever the driver raises when the database is unreachable.
+    """
+    conn = engine.raw_connection()
+    try:
+        cur = conn.cursor()
+        try:
+            cur.execute("SELECT 1")
+            cur.fetchall()
+        finally:
+            cur.close()
+    finally:
+        conn.close()
+
+
 def session_factory(engine: sa.Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -254,3 +254,28 @@ def test_public_endpoints_are_rate_limited(db_url: str, tmp_path: Path) -> None:
         assert codes == [404] * 5 + [429] * 3
     finally:
         ctx.close()
+
+
+@pytest.mark.timeout(25)  # under the 30 s busy timeout: a probe that waits for the lock fails
+def test_health_does_not_wait_for_sqlites_write_lock(tmp_path: Path) -> None:
+    """A long write holds SQLite's write lock; the health probe must still answer (a
+    session's BEGIN IMMEDIATE would wait out the busy timeout and report a false outage)."""
+    ctx = make_context(f"sqlite:///{tmp_path / 'jaywatch.db'}", tmp_path)
+    try:
+        client = TestClient(create_app(ctx))
+        with ctx.engine.connect() as writer, writer.begin():  # BEGIN IMMEDIATE, held
+            other = sa.create_engine(f"sqlite:///{tmp_path / 'jaywatch.db'}")
+            try:  # the lock really is held: a second writer is refused at once
+                with (
+                    pytest.raises(sa.exc.OperationalError, match="locked"),
+                    other.connect() as c,
+                ):
+                    c.exec_driver_sql("PRAGMA busy_timeout=0")
+                    c.exec_driver_sql("BEGIN IMMEDIATE")
+            finally:
+                other.dispose()
+            r = client.get("/api/health")
+        assert r.status_code == 200, r.text
+        assert r.json()["database"] == "ok"
+    finally:
+        ctx.close()
