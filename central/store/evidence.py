@@ -7,11 +7,17 @@ and an object store (S3 and the like) can implement the same ``EvidenceStore`` p
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, SessionTransaction
+
+log = logging.getLogger(__name__)
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -68,3 +74,35 @@ class FileEvidenceStore:
 
     def delete(self, sha256: str) -> None:
         self._path(sha256).unlink(missing_ok=True)
+
+
+_PENDING = "jaywatch.delete_after_commit"
+
+
+def delete_after_commit(session: Session, store: EvidenceStore, shas: list[str]) -> None:
+    """Delete the blobs ``shas`` from ``store`` once ``session``'s transaction commits.
+
+    Deleting inside the transaction would leave rows pointing at missing bytes if the
+    commit then failed (and the rows came back). A rollback or a close without commit
+    forgets the deletions. A failed delete after the commit is logged, not raised: the
+    rows are already gone, so the caller cannot undo anything.
+    """
+    if _PENDING not in session.info:
+        session.info[_PENDING] = []
+        sa.event.listen(session, "after_commit", _run_pending)
+        sa.event.listen(session, "after_transaction_end", _forget_pending)
+    session.info[_PENDING].extend((store, sha) for sha in shas)
+
+
+def _run_pending(session: Session) -> None:
+    pending, session.info[_PENDING] = session.info[_PENDING], []
+    for store, sha in pending:
+        try:
+            store.delete(sha)
+        except Exception:  # committed already: report, keep deleting the rest
+            log.exception("blob %s: delete after commit failed; the file is orphaned", sha)
+
+
+def _forget_pending(session: Session, transaction: SessionTransaction, *_: Any) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: rolled back or closed
+        session.info[_PENDING] = []

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central import audit
-from central.store.evidence import EvidenceStore
+from central.store.evidence import EvidenceStore, delete_after_commit
 from central.store.models import GalleryVersion, Person
 from central.workflow.common import Actor, Conflict, NotFound, require_role
 from jaywatch.gallery_file import Gallery
@@ -104,7 +104,7 @@ def erase_person(
 ) -> GalleryVersion | None:
     """The next snapshot without ``person_id``; None when no stored snapshot holds them.
 
-    Earlier snapshot files are deleted after the new row is flushed (edges only ever
+    Earlier snapshot files are deleted once the caller's transaction commits (edges only ever
     install the newest version, so nothing needs them): the erased person's embeddings
     leave central's store too, not just the next version.
     """
@@ -125,12 +125,14 @@ def erase_person(
             GalleryVersion.version < gv.version, GalleryVersion.snapshot_sha256.is_not(None)
         )
     ).scalars()
-    deleted = []
+    deleted, files = [], []
     for old in older:
-        store.delete(old.snapshot_sha256)  # type: ignore[arg-type]
+        files.append(old.snapshot_sha256)
         deleted.append(old.version)
         old.snapshot_sha256 = None
         old.download_token = None
+    # Only after the commit: a failed commit brings the rows back, and they need the files.
+    delete_after_commit(session, store, files)  # type: ignore[arg-type]
     audit.record(
         session,
         actor.label,

@@ -19,7 +19,7 @@ from PIL import Image
 from sqlalchemy.orm import Session
 
 from central import audit
-from central.store.evidence import EvidenceStore
+from central.store.evidence import EvidenceStore, delete_after_commit
 from central.store.models import Event, Evidence, Person, PersonPhoto
 from central.workflow.common import Actor, Conflict, NotFound, require_role
 from central.workflow.review import QUEUE_ROLES
@@ -212,24 +212,24 @@ def remove_photo(
 
 
 def _delete_unreferenced(session: Session, store: EvidenceStore, shas: list[str]) -> set[str]:
-    """Delete the blobs among ``shas`` that no evidence or photo row references (after the
-    caller's rows were deleted and flushed); returns those deleted."""
+    """Delete, once the caller's transaction commits, the blobs among ``shas`` that no
+    evidence or photo row references (after the caller's rows were deleted and flushed);
+    returns those to be deleted."""
     still = set(
         session.execute(sa.select(Evidence.sha256).where(Evidence.sha256.in_(shas))).scalars()
     ) | set(
         session.execute(sa.select(PersonPhoto.sha256).where(PersonPhoto.sha256.in_(shas))).scalars()
     )
     gone = set(shas) - still
-    for sha in gone:
-        store.delete(sha)
+    delete_after_commit(session, store, sorted(gone))
     return gone
 
 
 def erase_photos(session: Session, store: EvidenceStore, person_id: str) -> list[str]:
     """Delete the person's photo rows and then every blob nothing else references (the
     store is content-addressed: an evidence image or another person's photo may share
-    the bytes). Runs inside the erasure's transaction, like the gallery snapshot
-    deletion; returns the sha256 of the photos removed."""
+    the bytes). The rows go in the erasure's transaction, the bytes only after it
+    commits (like the gallery snapshot deletion); returns the sha256 of the photos removed."""
     shas = [p.sha256 for p in list_photos(session, person_id)]
     if not shas:
         return []

@@ -484,3 +484,42 @@ def test_api_remove_roles_404_and_csrf(ctx: Context, client: TestClient) -> None
     assert r.status_code == 200, r.text
     assert rows(ctx, pid) == []
     assert [d["photo"] for _a, _t, d in _remove_audits(ctx)] == [a, b]
+
+
+def test_rolled_back_erase_or_remove_keeps_the_bytes(ctx: Context) -> None:
+    """Bytes go only after the commit: rows that come back on a rollback still have them."""
+    pid = enrol(ctx)
+    with ctx.sessions.begin() as s:
+        (a,) = photos.add_photos(s, ADMIN, ctx.evidence, pid, [("a.jpg", OBAMA3.read_bytes())])
+    with ctx.sessions() as s:
+        photos.remove_photo(s, ADMIN, ctx.evidence, pid, a.id)
+        assert blob_exists(ctx, a.sha256)  # not yet: the transaction has not committed
+        s.rollback()
+        s.commit()  # a later commit of the same session must not run the forgotten delete
+        persons.erase(s, ADMIN, pid, ctx.evidence)
+        s.rollback()
+    assert [r.sha256 for r in rows(ctx, pid)] == [a.sha256]
+    assert blob_exists(ctx, a.sha256)
+    with ctx.sessions.begin() as s:  # and a commit does delete them
+        persons.erase(s, ADMIN, pid, ctx.evidence)
+    assert rows(ctx, pid) == [] and not blob_exists(ctx, a.sha256)
+
+
+def test_rolled_back_erasure_keeps_the_old_gallery_files(ctx: Context) -> None:
+    """The earlier snapshot files go only after the erasure commits: after a rollback the
+    rows still name them, and a later erasure (which reads the newest file) still works."""
+    from central.workflow import gallery
+    from tests.central.test_gallery_snapshots import synthetic
+
+    pid, other = enrol(ctx), enrol(ctx)
+    with ctx.sessions.begin() as s:
+        v1 = gallery.upload(s, ADMIN, ctx.evidence, synthetic({pid: 1, other: 1}).to_bytes())
+    with ctx.sessions() as s:
+        assert gallery.erase_person(s, ADMIN, ctx.evidence, pid) is not None
+        s.rollback()
+    assert blob_exists(ctx, v1.snapshot_sha256)  # type: ignore[arg-type]
+    with ctx.sessions.begin() as s:
+        v2 = gallery.erase_person(s, ADMIN, ctx.evidence, pid)
+        assert v2 is not None
+    assert not blob_exists(ctx, v1.snapshot_sha256)  # type: ignore[arg-type]
+    assert blob_exists(ctx, v2.snapshot_sha256)  # type: ignore[arg-type]
