@@ -320,16 +320,16 @@ def cmd_person_photo_add(args: argparse.Namespace) -> int:
 
 
 def cmd_person_photo_list(args: argparse.Namespace) -> int:
-    from central.store.models import Person
+    from central.workflow.common import NotFound
     from central.workflow.photos import list_photos
 
     ctx = _context(args)
     try:
         with ctx.sessions() as s:
-            if s.get(Person, args.person_id) is None:
-                print(f"error: person {args.person_id}: not found", file=sys.stderr)
-                return 2
             rows = list_photos(s, args.person_id)
+    except NotFound as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     finally:
         ctx.close()
     print("photo  added                size     pixels     type        sha256")

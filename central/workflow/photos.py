@@ -137,7 +137,17 @@ def add_photos(
 
 
 def list_photos(session: Session, person_id: str) -> list[PersonPhoto]:
-    """The person's photos, oldest first (metadata only: no bytes, not audited)."""
+    """The person's photos, oldest first (metadata only: no bytes, not audited).
+
+    Raises:
+        NotFound: unknown person (an erased one is known: their list is empty).
+    """
+    if session.get(Person, person_id) is None:
+        raise NotFound(f"person {person_id}: not found")
+    return _photos_of(session, person_id)
+
+
+def _photos_of(session: Session, person_id: str) -> list[PersonPhoto]:
     return list(
         session.execute(
             sa.select(PersonPhoto)
@@ -154,7 +164,7 @@ def photos_for_event(session: Session, actor: Actor, event_id: str) -> list[Pers
     pid = session.execute(
         sa.select(Event.match_person_id).where(Event.event_id == event_id)
     ).scalar()
-    return [] if pid is None else list_photos(session, pid)
+    return [] if pid is None else _photos_of(session, pid)
 
 
 def read_event_photo(
@@ -230,7 +240,7 @@ def erase_photos(session: Session, store: EvidenceStore, person_id: str) -> list
     store is content-addressed: an evidence image or another person's photo may share
     the bytes). The rows go in the erasure's transaction, the bytes only after it
     commits (like the gallery snapshot deletion); returns the sha256 of the photos removed."""
-    shas = [p.sha256 for p in list_photos(session, person_id)]
+    shas = [p.sha256 for p in _photos_of(session, person_id)]
     if not shas:
         return []
     session.execute(sa.delete(PersonPhoto).where(PersonPhoto.person_id == person_id))
