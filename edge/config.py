@@ -88,11 +88,15 @@ class DetectorConfig(_Strict):
 
     # A name from models/manifest.json (sha256-checked) or a path to the user's own .onnx file.
     model: str = "pedestrian_ssdlite_mnv2"
-    layout: Literal["ssd", "yolov5", "yolov8"] = "ssd"
+    # "yolo" reads the YOLO output layout from the model (raw v5/v8 heads, or end-to-end
+    # exports with NMS inside: yolo_nms = [1,N,6], yolo_nms7 = [N,7]); see
+    # edge/detectors/yolo_layout.py.
+    layout: Literal["ssd", "yolo", "yolov5", "yolov8", "yolo_nms", "yolo_nms7"] = "ssd"
     score_threshold: Annotated[float, Field(gt=0, le=1)] = 0.5
     nms_iou: Annotated[float, Field(gt=0, le=1)] = 0.45
-    # YOLO: square network input size and the class index of "person" (0 in COCO).
-    input_size: Annotated[int, Field(ge=32)] = 640
+    # YOLO: square network input size (read from the model when it is static; 640 when it
+    # is dynamic and this is left out) and the class index of "person" (0 in COCO).
+    input_size: Annotated[int, Field(ge=32)] | None = None
     person_class_ids: list[int] = [0]
     threads: Annotated[int, Field(ge=1, le=64)] = 2
     # Where the detector looks: "auto" = the crossing zone and the kerb around it (people

@@ -70,13 +70,21 @@ def constant_yolo(
     return _save(graph, path)
 
 
-def bright_box_yolo(path: Path, layout: str, input_size: int, n_boxes: int = 8) -> Path:
-    """A one-class 'detector' of R-bright regions with a v5 or v8 output layout.
+def bright_box_yolo(path: Path, layout: str, input_size: int, n_boxes: int | None = None) -> Path:
+    """A one-class 'detector' of R-bright regions with a v5, v8 or yolo_nms output layout.
+
+    ``yolo_nms`` rows are ``x1, y1, x2, y2, score, class 0`` as an end-to-end export's.
+    ``n_boxes`` defaults to 8, and for v5 to a raw head's real row count (three anchors per
+    cell of the stride 8/16/32 grids): with one class a v5 row has 6 values, and only the
+    row count tells such a head from an end-to-end export.
 
     Candidate 0 is the box of all pixels with R > 0.5 (network-input pixels, x2/y2
     exclusive), score max(R); candidates 1..n-1 are zeros (score 0), so N > 4+C as in a
     real head.
     """
+    if n_boxes is None:
+        cells = sum((input_size // s) ** 2 for s in (8, 16, 32)) if input_size else 0
+        n_boxes = 3 * cells if layout == "yolov5" and cells else 8
     c = helper.make_tensor
     nodes = [
         helper.make_node("Constant", [], ["s0"], value=c("s0", TensorProto.INT64, [1], [0])),
@@ -109,15 +117,20 @@ def bright_box_yolo(path: Path, layout: str, input_size: int, n_boxes: int = 8) 
         helper.make_node("Mul", ["sx", "half"], ["cx"]),
         helper.make_node("Mul", ["sy", "half"], ["cy"]),
     ]
-    fields = ["cx", "cy", "w", "h", "score"] + (["one_v"] if layout == "yolov5" else [])
+    fields = {
+        "yolov5": ["cx", "cy", "w", "h", "score", "one_v"],
+        "yolov8": ["cx", "cy", "w", "h", "score"],
+        "yolo_nms": ["x1iv", "y1iv", "x2", "y2", "score", "zero_v"],
+    }[layout]
     channels = len(fields)
     nodes += [
         helper.make_node("Reshape", ["one", "shape111"], ["one_v"]),
+        helper.make_node("Sub", ["one_v", "one_v"], ["zero_v"]),
         # [1, channels, 1] then padded with zero candidates to [1, channels, n_boxes]
         helper.make_node("Concat", fields, ["cand"], axis=1),
         helper.make_node("Concat", ["cand", "zeros"], ["v8"], axis=2),
     ]
-    if layout == "yolov5":  # rows cx,cy,w,h,obj=score,cls=1
+    if layout in ("yolov5", "yolo_nms"):  # rows (v5: cx,cy,w,h,obj=score,cls=1)
         nodes.append(helper.make_node("Transpose", ["v8"], ["output0"], perm=[0, 2, 1]))
         out_shape = [1, n_boxes, channels]
     else:
