@@ -25,13 +25,26 @@ from typing import Annotated, Any, Literal, TypeVar
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "jaywatch/v1"
 DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 MAX_EVIDENCE_IMAGES = 8
 MAX_IMAGE_B64 = 2_000_000  # ~1.5 MB JPEG per image; bigger payloads are dead-lettered
+# A violation's clip (4 s at the analysis rate): the edge's budget is 1 MB (bench/
+# bench_evidence_clip.py measures it); the wire takes up to 4 MB so a busy scene is not lost.
+MAX_CLIP_BYTES = 4_000_000
+MAX_CLIP_B64 = 4 * ((MAX_CLIP_BYTES + 2) // 3)
+MAX_CLIP_FRAMES = 1200  # 10 s + 10 s at 60 fps
+# Schema 2 of a violation adds per-still truth (``EvidenceImage.truth``), the clip and the
+# site's time zone. Schema 1 events (stored before) still parse: the new fields are optional.
+VIOLATION_SCHEMA_VERSION = 2
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Pixel = Annotated[float, Field(ge=-100_000, le=100_000, allow_inf_nan=False)]
+BoxXYXY = tuple[Pixel, Pixel, Pixel, Pixel]
+PointXY = tuple[Pixel, Pixel]
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$")]
 
 
 # --- topics -------------------------------------------------------------------------------
@@ -94,6 +107,26 @@ class SignalEvidence(BaseModel):
     roi: tuple[int, int, int, int] | None = None
 
 
+class FrameTruth(BaseModel):
+    """What one evidence still shows, for its overlay and the record (schema 2).
+
+    Coordinates are pixels of the camera frame (``width`` x ``height``); the JPEG is
+    ``bar_px`` taller because the data bar is burned in below the scene.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    box: BoxXYXY | None  # the violator's box on THIS frame; None: not detected on it
+    foot: PointXY | None  # bottom-centre of ``box`` (what the rule tests against the zone)
+    utc: datetime  # wall-clock time of this frame
+    local: datetime  # the same instant in the site's zone, with its UTC offset
+    tz: TimeZoneName  # IANA zone of the site, e.g. Europe/Berlin
+    phase: Literal["red", "green", "dark", "unknown"]  # signal phase read on this frame
+    red_for_s: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] | None = None
+    width: Annotated[int, Field(ge=1, le=16_384)]
+    height: Annotated[int, Field(ge=1, le=16_384)]
+    bar_px: Annotated[int, Field(ge=0, le=1_000)] = 0
+
+
 class EvidenceImage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["before", "entry", "after", "face"]
@@ -102,6 +135,41 @@ class EvidenceImage(BaseModel):
     jpeg_b64: Annotated[str, Field(max_length=MAX_IMAGE_B64)]
     # Which faces were blurred in this image: every bystander always; the violator unless matched.
     blurred_faces: Annotated[int, Field(ge=0)] = 0
+    truth: FrameTruth | None = None  # schema 2; None for the face crop and schema 1 events
+
+
+class EvidenceClip(BaseModel):
+    """The violation as video: ``before_s`` before the entry to ``after_s`` after it, at
+    the analysis rate, faces blurred by the same rule as the stills (schema 2).
+
+    ``sha256`` is of the WebM bytes; it is signed with the rest of the event, and the bytes
+    travel in ``webm_b64`` (so the same end-to-end ack covers them). Central stores the
+    bytes in its evidence store and keeps the event with ``webm_b64`` set to None.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    mime: Literal["video/webm"] = "video/webm"
+    codec: Literal["vp8", "vp9"] = "vp8"
+    sha256: Sha256Hex
+    size: Annotated[int, Field(ge=1, le=MAX_CLIP_BYTES)]
+    webm_b64: Annotated[str, Field(max_length=MAX_CLIP_B64)] | None
+    fps: Annotated[float, Field(gt=0, le=120, allow_inf_nan=False)]
+    frames: Annotated[int, Field(ge=1, le=MAX_CLIP_FRAMES)]
+    frame_first: Annotated[int, Field(ge=0)]  # source frame numbers of the first/last frame
+    frame_last: Annotated[int, Field(ge=0)]
+    t_first: Annotated[float, Field(ge=0, allow_inf_nan=False)]  # s from stream start
+    t_last: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    utc_first: datetime  # wall-clock time of the first frame
+    width: Annotated[int, Field(ge=1, le=16_384)]
+    height: Annotated[int, Field(ge=1, le=16_384)]
+    # Faces blurred over all frames (a face on 40 frames counts 40 times).
+    blurred_faces: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EvidenceClip:
+        if self.frame_last < self.frame_first or self.t_last < self.t_first:
+            raise ValueError("clip: frame_last/t_last must not precede frame_first/t_first")
+        return self
 
 
 class MatchResult(BaseModel):
@@ -114,6 +182,7 @@ class MatchResult(BaseModel):
 
 
 class ViolationEvent(WireModel):
+    schema_version: Literal[1, 2] = VIOLATION_SCHEMA_VERSION  # type: ignore[assignment]
     kind: Literal["violation"] = "violation"
     event_id: Annotated[str, Field(min_length=36, max_length=36)] = Field(
         default_factory=new_event_id
@@ -130,6 +199,10 @@ class ViolationEvent(WireModel):
     offence_code: Annotated[str, Field(max_length=32)] = "PED_RED"
     evidence: Annotated[list[EvidenceImage], Field(max_length=MAX_EVIDENCE_IMAGES)] = []
     match: MatchResult | None = None
+    # Schema 2: the clip and the site's time zone (local times on the stills use it).
+    clip: EvidenceClip | None = None
+    site_tz: TimeZoneName | None = None
+    place: Annotated[str, Field(max_length=200)] = ""  # camera's place, as on the data bar
 
 
 class Ack(WireModel):

@@ -136,7 +136,7 @@ def get_event(
 @router.get(
     "/events/{event_id}/evidence/{n}",
     tags=["review"],
-    responses={200: {"content": {"image/jpeg": {}}}},
+    responses={200: {"content": {"image/jpeg": {}, "video/webm": {}}}},
     response_class=Response,
 )
 def get_evidence(
@@ -146,11 +146,12 @@ def get_evidence(
     actor: Annotated[Actor, Depends(require("operator", "supervisor", "auditor"))],
 ) -> Response:
     with ctx.sessions.begin() as s:
-        sha = s.execute(
-            sa.select(Evidence.sha256)
+        row = s.execute(
+            sa.select(Evidence.sha256, Evidence.role)
             .join(Event, Event.id == Evidence.event_pk)
             .where(Event.event_id == event_id, Evidence.position == n)
-        ).scalar()
+        ).first()
+        sha, role = row if row is not None else (None, None)
         if sha is None:
             raise NotFound(f"event {event_id}: no evidence image {n}")
         audit.record(s, actor.label, "evidence.read", f"event:{event_id}", {"n": n, "sha256": sha})
@@ -158,7 +159,8 @@ def get_evidence(
         data = ctx.evidence.get(sha)
     except KeyError:
         raise NotFound(f"evidence {sha}: purged") from None
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    media_type = "video/webm" if role == "clip" else "image/jpeg"
+    return Response(data, media_type=media_type, headers={"Cache-Control": "no-store"})
 
 
 Operator = Annotated[Actor, Depends(require(*review.REVIEW_ROLES))]

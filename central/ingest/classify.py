@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import threading
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from jaywatch import wire
 
 JPEG_MAGIC = b"\xff\xd8\xff"
+WEBM_MAGIC = b"\x1a\x45\xdf\xa3"  # EBML header (Matroska / WebM)
 
 
 @dataclass
@@ -32,6 +34,7 @@ class AcceptedEvent:
     msg: Incoming
     event: wire.ViolationEvent
     images: list[bytes]
+    clip: bytes | None = None  # the WebM bytes, checked against the signed sha256 and size
 
 
 @dataclass
@@ -101,6 +104,24 @@ def _decode_image(b64: str, i: int) -> bytes:
     return data
 
 
+def _decode_clip(clip: wire.EvidenceClip) -> bytes:
+    if clip.webm_b64 is None:
+        raise ValueError("clip.webm_b64: missing (the clip's bytes must travel in the event)")
+    try:
+        data = base64.b64decode(clip.webm_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("clip.webm_b64: not valid base64") from None
+    if base64.b64encode(data).decode() != clip.webm_b64:
+        raise ValueError("clip.webm_b64: not canonical base64")
+    if not data.startswith(WEBM_MAGIC):
+        raise ValueError("clip.webm_b64: not a WebM file")
+    if len(data) != clip.size:
+        raise ValueError(f"clip.size: {clip.size} but the clip has {len(data)} bytes")
+    if hashlib.sha256(data).hexdigest() != clip.sha256:
+        raise ValueError("clip.sha256: does not match the clip's bytes")
+    return data
+
+
 def classify(msg: Incoming, keys: KeyCache, max_payload_bytes: int) -> Classified:
     parts = _topic_parts(msg.topic)
     if parts is None:
@@ -140,6 +161,7 @@ def classify(msg: Incoming, keys: KeyCache, max_payload_bytes: int) -> Classifie
         return reject("signature: does not verify with the device key")
     try:
         images = [_decode_image(img.jpeg_b64, i) for i, img in enumerate(m.evidence)]
+        clip = _decode_clip(m.clip) if m.clip is not None else None
     except ValueError as e:
         return reject(str(e))
-    return AcceptedEvent(msg, m, images)
+    return AcceptedEvent(msg, m, images, clip)

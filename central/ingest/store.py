@@ -59,13 +59,19 @@ def _insert(session: Session) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
+CLIP_ROLE = "clip"  # evidence row of a violation's video, after the stills
+
+
 def event_payload(a: AcceptedEvent, shas: list[str]) -> dict[str, Any]:
     """The signed message as JSON with each image replaced by its sha256 (images live in
-    the evidence store); ``rebuild_signed`` reverses this to re-check the signature."""
+    the evidence store); ``rebuild_signed`` reverses this to re-check the signature.
+    The clip keeps its signed ``sha256``; only its bytes (``webm_b64``) are taken out."""
     body = a.event.model_dump(mode="json")
     for img, sha in zip(body["evidence"], shas, strict=True):
         img["jpeg_b64"] = None
         img["sha256"] = sha
+    if body.get("clip") is not None:
+        body["clip"]["webm_b64"] = None
     return body
 
 
@@ -92,6 +98,8 @@ def store_batch(
                 continue
             seen.add(ev.event_id)
             shas = [evidence.put(img) for img in a.images]
+            if a.clip is not None:
+                evidence.put(a.clip)  # named by the sha256 the device signed (classify checked)
             shas_by_eid[ev.event_id] = (a, shas)
             matched = ev.match is not None and ev.match.person_id in enrolled
             rows.append(
@@ -127,6 +135,16 @@ def store_batch(
                         "role": img.role,
                         "sha256": sha,
                         "size": len(data),
+                    }
+                )
+            if a.clip is not None:
+                ev_rows.append(
+                    {
+                        "event_pk": pk,
+                        "position": len(a.event.evidence),
+                        "role": CLIP_ROLE,
+                        "sha256": a.event.clip.sha256,  # type: ignore[union-attr]
+                        "size": len(a.clip),
                     }
                 )
         if ev_rows:

@@ -125,6 +125,9 @@ class Central:
         body = json.loads(json.dumps(ev.payload))
         for img in body["evidence"]:
             img["jpeg_b64"] = base64.b64encode(self.ctx.evidence.get(img.pop("sha256"))).decode()
+        if body.get("clip"):
+            clip = self.ctx.evidence.get(body["clip"]["sha256"])
+            body["clip"]["webm_b64"] = base64.b64encode(clip).decode()
         return wire.ViolationEvent.model_validate(body)
 
 
