@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from edge.capture import LiveSource, VideoFileSource, is_live_source
-from edge.config import CameraConfig
+from edge.config import CameraConfig, ConfigError
 from edge.gateway_config import GatewayConfig
 from edge.pipeline import CameraPipeline, FaceStage
 from edge.violation import Violation
@@ -116,6 +116,18 @@ class CameraWorker:
                 if self.status.finished:
                     return
                 backoff = self.restart_backoff_s
+            except ConfigError as e:
+                # A zone/ROI that does not fit the stream's frames (or a missing source):
+                # one line, no traceback; retried, since the stream's size may be fixed.
+                self.status.up = False
+                self.status.error = str(e)
+                if self._file_key is not None:  # a file's frames will not change size
+                    log.error("camera %s: %s; not processing %s", self.cfg.id, e, self.cfg.source)
+                    self.status.finished = True
+                    return
+                log.error("camera %s: %s; retrying in %.0f s", self.cfg.id, e, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 60.0)
             except Exception as e:  # a camera must never take the gateway down
                 self.status.up = False
                 self.status.error = f"{type(e).__name__}: {e}"
@@ -126,7 +138,7 @@ class CameraWorker:
     def _consume(self, pipeline: CameraPipeline) -> None:
         src = self.cfg.source
         if src is None:
-            raise ValueError(
+            raise ConfigError(
                 f"camera {self.cfg.id}: source: not set (a file path, URL or device index)"
             )
         live = is_live_source(src)

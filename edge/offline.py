@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from edge.capture import CaptureError, VideoFileSource
 from edge.config import CameraConfig, ConfigError, load_camera_config
+from edge.frame_geometry import FrameGeometryError
 from edge.gallery.store import GalleryError
 from edge.model_files import ModelFileError
 from edge.pipeline import CameraPipeline, FaceStage, build_pipeline
@@ -129,6 +130,8 @@ def process_video(
             for v in pipeline.flush():
                 emit(v)
             raise OfflineRunError(str(e), exit_code=3) from None
+        except FrameGeometryError as e:  # the zone/ROI does not fit this video's frames
+            raise OfflineRunError(f"{camera}: {e}") from None
         for v in pipeline.flush():
             emit(v)
     finally:

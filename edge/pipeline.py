@@ -22,9 +22,10 @@ from edge.capture import Frame
 from edge.config import CameraConfig
 from edge.detectors.base import Detector
 from edge.evidence import EvidenceShot, FrameBuffer, encode_jpeg
+from edge.frame_geometry import FrameGeometryGuard
 from edge.motion import MotionGate
 from edge.rule.crossing import CrossingRule, Entry
-from edge.signal.base import SignalReader
+from edge.signal.base import SignalReader, SignalReading
 from edge.track.base import Tracker, Tracks
 from edge.violation import Match, Violation
 
@@ -83,11 +84,17 @@ class CameraPipeline:
         self.buffer = FrameBuffer(keep_s=cfg.evidence.before_s + cfg.crossing.debounce_s + 1.0)
         self.stats = PipelineStats()
         self._pending: dict[int, _Pending] = {}
+        self._geometry = FrameGeometryGuard(cfg)
+        # The latest confirmed signal reading (camera health reports phase and since when).
+        self.last_reading: SignalReading | None = None
 
     def process(self, frame: Frame) -> list[Violation]:
         """Analyse one frame; returns violations finished on it."""
+        # Zone and ROI must fit this frame size (FrameGeometryError, one line, otherwise).
+        self._geometry.check(frame.image)
         self.stats.frames += 1
         reading = self.signal.update(frame.image, frame.t)
+        self.last_reading = reading
         if self.motion.update(frame.image, frame.t):
             detections = self.detector.detect(frame.image)
             self.stats.detector_runs += 1
