@@ -152,7 +152,9 @@ def build_feed(
 @dataclass(frozen=True)
 class ScreenImage:
     jpeg: bytes
-    bbox: tuple[float, float, float, float]
+    # As the device sent it (any JSON, or None): central/display/blur.py decides whether
+    # it plausibly frames the person and otherwise blurs the whole frame.
+    bbox: object
 
 
 def screen_image_source(
@@ -186,8 +188,8 @@ def screen_image_source(
         return None
     by_role = dict(reversed(ev))  # first of each role
     sha = by_role.get("entry") or ev[0][1]
-    bbox = tuple(float(v) for v in payload.get("bbox", (0, 0, 0, 0)))
+    bbox = payload.get("bbox") if isinstance(payload, dict) else None
     if by_role.get("entry") is None:
         # Other frames show the person elsewhere: without the entry frame's box, blur all.
-        bbox = (0.0, 0.0, 1e9, 1e9)
-    return ScreenImage(jpeg=load(sha), bbox=bbox)  # type: ignore[arg-type]
+        bbox = None
+    return ScreenImage(jpeg=load(sha), bbox=bbox)

@@ -22,8 +22,16 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 @lru_cache(maxsize=256)
-def _blurred(jpeg: bytes, bbox: tuple[float, float, float, float]) -> bytes:
+def _blurred_cached(jpeg: bytes, bbox: tuple[object, ...] | None) -> bytes:
     return blur_person_jpeg(jpeg, bbox)
+
+
+def _blurred(jpeg: bytes, bbox: object) -> bytes:
+    # The cache needs a hashable key; anything but a list of scalars is blurred whole.
+    key = tuple(bbox) if isinstance(bbox, list | tuple) else None
+    if key is not None and not all(isinstance(v, int | float | str | None) for v in key):
+        key = None
+    return _blurred_cached(jpeg, key)
 
 
 @router.get("/{screen_id}", response_class=HTMLResponse)
