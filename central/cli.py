@@ -86,8 +86,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
             publish_display_on_mqtt(app)
             # Open SSE streams (display screens) must not hold a shutdown forever.
+            # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from any
+            # loopback peer; the app trusts only http.trusted_proxies (central/frontdoor).
             uvicorn.run(
-                app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=5
+                app,
+                host=args.host,
+                port=args.port,
+                log_level="info",
+                timeout_graceful_shutdown=5,
+                proxy_headers=False,
             )
     except KeyboardInterrupt:
         pass

@@ -6,7 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from jaywatch.mqtt_options import MqttVersion
 
@@ -79,8 +87,69 @@ class RetentionSettings(Strict):
 class ApiSettings(Strict):
     session_hours: float = Field(12, gt=0)
     secure_cookies: bool = True
-    public_rate_per_minute: int = Field(20, ge=1)
     base_url: str = "http://127.0.0.1:8000"
+
+
+MiB = 1024 * 1024
+
+
+class RateRule(Strict):
+    """``limit`` attempts per ``period_s``, as a steady rate with a burst of ``limit``
+    (GCRA): after a burst, one more attempt every ``period_s / limit`` seconds."""
+
+    limit: int = Field(ge=1, le=1_000_000)
+    period_s: float = Field(gt=0, le=86_400)
+
+
+class HttpSettings(Strict):
+    """The HTTP front door (central/frontdoor): who the client is, how big a request may
+    be, how often the public doors may be knocked on."""
+
+    # Reverse proxies (CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed.
+    # Empty: the TCP peer is the client, whatever headers it sends.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    # Request bodies larger than this are refused with 413 while they stream in.
+    max_body_bytes: int = Field(1 * MiB, ge=1024)
+    # Per-route overrides: a glob over the path (fnmatch, ``*`` spans slashes) → bytes;
+    # the longest matching pattern wins. Merged over these defaults.
+    body_limits: dict[str, int] = Field(default_factory=dict)
+    # Login: per account name and per client address, shared by every central process.
+    login_per_account: RateRule = RateRule(limit=10, period_s=300)
+    login_per_address: RateRule = RateRule(limit=30, period_s=300)
+    # Citizens' notice endpoints (API /api/public/* and the /notice pages, one budget):
+    # per client address, and per notice reference (guessing one notice's code from
+    # many addresses).
+    public_per_address: RateRule = RateRule(limit=20, period_s=60)
+    public_per_reference: RateRule = RateRule(limit=30, period_s=3600)
+    # argon2 verifications running at once (each ~64 MiB and a core for ~50 ms); a login
+    # that would wait behind more than max_waiting_password_checks gets 503.
+    password_checks: int = Field(2, ge=1, le=64)
+    max_waiting_password_checks: int = Field(64, ge=0, le=10_000)
+
+    @field_validator("body_limits")
+    @classmethod
+    def _limits(cls, v: dict[str, int]) -> dict[str, int]:
+        for pattern, n in v.items():
+            if not pattern.startswith("/"):
+                raise ValueError(f"{pattern!r}: expected a path pattern starting with /")
+            if not isinstance(n, int) or n < 1024:
+                raise ValueError(f"{pattern!r}: expected a number of bytes >= 1024, got {n!r}")
+        return v
+
+    def route_body_limits(self) -> dict[str, int]:
+        return {**DEFAULT_BODY_LIMITS, **self.body_limits}
+
+
+# Sized from what each route accepts (schemas' max_length, JSON's \uXXXX escapes and
+# form encoding's %XX at worst): small doors stay small.
+DEFAULT_BODY_LIMITS: dict[str, int] = {
+    "/api/auth/login": 16 * 1024,
+    "/console/login": 16 * 1024,
+    "/api/public/*": 96 * 1024,  # appeal grounds: 5,000 characters
+    "/notice*": 96 * 1024,
+    "/api/gallery": 512 * MiB,  # far above 30k persons x 2 backends
+    "/api/persons/*/photos": 64 * MiB,  # enrolment photos of at most 10 MiB each
+}
 
 
 class GallerySettings(Strict):
@@ -103,6 +172,7 @@ class CentralConfig(Strict):
     retention: RetentionSettings = RetentionSettings()
     api: ApiSettings = ApiSettings()
     gallery: GallerySettings = GallerySettings()
+    http: HttpSettings = HttpSettings()
     # Ed25519 PEM (``jaywatch central keygen``); set → acks and gallery announcements are
     # signed, so gateways can require them (their ``central_public_key``).
     signing_key_file: str | None = None

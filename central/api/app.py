@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from central.api import gallery, public, staff
-from central.api.ratelimit import SlidingWindowLimiter
 from central.context import Context
+from central.frontdoor import install as install_frontdoor
 from central.ingest.health import IngestHealth
 from central.store.db import ping
 from central.workflow.common import Conflict, Forbidden, NotFound, WorkflowError
@@ -47,7 +47,6 @@ def create_app(
     )
     app.state.ctx = ctx
     app.state.announce_gallery = announce_gallery
-    app.state.public_limiter = SlidingWindowLimiter(ctx.config.api.public_rate_per_minute)
     app.include_router(staff.router)
     app.include_router(public.router)
     app.include_router(gallery.router)
@@ -75,9 +74,10 @@ def create_app(
 
     @app.exception_handler(ValueError)
     async def _invalid(_r: Request, exc: ValueError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": str(exc)[:1000]}, status_code=422)  # bounded echo
 
     from central.web import mount_web  # console, display screens and notice pages
 
     mount_web(app, ctx)
+    install_frontdoor(app, ctx)  # done by mount_web already; outermost layers (idempotent)
     return app

@@ -1,6 +1,7 @@
 """Public endpoints for the holder of a notice (reference + access code from the SMS).
 
-Rate-limited per client address, and every failure — unknown reference, wrong code —
+Rate-limited per client address and per reference, one budget with the /notice pages
+(central/frontdoor), and every failure — unknown reference, wrong code —
 gives the same 404, so nobody can learn which references exist.
 """
 
@@ -15,6 +16,7 @@ from central import audit
 from central.api import schemas as S
 from central.api.deps import get_ctx
 from central.context import Context
+from central.frontdoor import client_address, frontdoor
 from central.store.models import Appeal, DisplayEntry, Fine
 from central.workflow import sanctions
 from central.workflow.common import Actor
@@ -25,14 +27,11 @@ Ctx = Annotated[Context, Depends(get_ctx)]
 NOT_FOUND = "no notice with this reference and code"
 
 
-def rate_limited(request: Request) -> None:
-    limiter = request.app.state.public_limiter
-    client = request.client.host if request.client else "unknown"
-    if not limiter.allow(client):
-        raise HTTPException(429, "too many requests; try again in a minute", {"Retry-After": "60"})
-
-
-Limited = Annotated[None, Depends(rate_limited)]
+def _throttle(request: Request, body: S.NoticeAccess) -> None:
+    """One budget with the /notice pages: per client address and per reference."""
+    v = frontdoor(request).throttle.public(client_address(request), body.reference)
+    if not v.allowed:
+        raise HTTPException(429, "too many attempts; try again later", v.headers)
 
 
 def _open(s: sa.orm.Session, body: S.NoticeAccess) -> Fine:
@@ -47,7 +46,8 @@ def _holder(f: Fine) -> Actor:
 
 
 @router.post("/notice", response_model=S.NoticeOut)
-def notice(body: S.NoticeAccess, ctx: Ctx, _l: Limited) -> S.NoticeOut:
+def notice(body: S.NoticeAccess, ctx: Ctx, request: Request) -> S.NoticeOut:
+    _throttle(request, body)
     with ctx.sessions.begin() as s:
         f = _open(s, body)
         d = s.execute(sa.select(DisplayEntry).where(DisplayEntry.fine_id == f.id)).scalar_one()
@@ -68,8 +68,9 @@ def notice(body: S.NoticeAccess, ctx: Ctx, _l: Limited) -> S.NoticeOut:
 
 
 @router.post("/pay", response_model=S.PaymentOut)
-def pay(body: S.PublicPayIn, ctx: Ctx, _l: Limited) -> S.PaymentOut:
+def pay(body: S.PublicPayIn, ctx: Ctx, request: Request) -> S.PaymentOut:
     """Stands in for the payment provider's confirmation in this deployment."""
+    _throttle(request, body)
     with ctx.sessions.begin() as s:
         f = _open(s, body)
         f, new = sanctions.record_payment(
@@ -79,7 +80,8 @@ def pay(body: S.PublicPayIn, ctx: Ctx, _l: Limited) -> S.PaymentOut:
 
 
 @router.post("/appeal", response_model=S.AppealOut, status_code=201)
-def appeal(body: S.PublicAppealIn, ctx: Ctx, _l: Limited) -> S.AppealOut:
+def appeal(body: S.PublicAppealIn, ctx: Ctx, request: Request) -> S.AppealOut:
+    _throttle(request, body)
     with ctx.sessions.begin() as s:
         f = _open(s, body)
         a = sanctions.submit_appeal(s, _holder(f), f.reference, body.grounds)

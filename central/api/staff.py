@@ -23,6 +23,8 @@ from central import audit
 from central.api import schemas as S
 from central.api.deps import COOKIE, Caller, caller, get_ctx, require
 from central.context import Context
+from central.frontdoor import client_address, frontdoor
+from central.frontdoor.login import attempt_login
 from central.gallery import announcement
 from central.store.models import (
     Appeal,
@@ -36,7 +38,7 @@ from central.store.models import (
 )
 from central.workflow import devices, persons, photos, review, sanctions
 from central.workflow.common import Actor, NotFound
-from central.workflow.users import authenticate, close_session, open_session
+from central.workflow.users import close_session
 
 router = APIRouter(prefix="/api")
 # Bounded integers: anything larger is a 422, never a database overflow.
@@ -76,18 +78,26 @@ def _fine_out(f: Fine) -> S.FineOut:
 # --- sessions ----------------------------------------------------------------------------
 
 
-@router.post("/auth/login", response_model=S.LoginOut, tags=["auth"])
-def login(body: S.LoginIn, response: Response, ctx: Ctx) -> S.LoginOut:
-    with ctx.sessions.begin() as s:
-        user = authenticate(s, body.username, body.password)
-        if user is None:
-            audit.record(s, f"anonymous:{body.username[:64]}", "user.login_failed", "auth")
-            new = None
-        else:
-            new = open_session(s, user, ctx.config.api.session_hours)
-            role = user.role
-    if new is None:
+@router.post(
+    "/auth/login",
+    response_model=S.LoginOut,
+    tags=["auth"],
+    responses={
+        401: {"description": "wrong username or password"},
+        429: {"description": "too many attempts for this account or address (Retry-After)"},
+        503: {"description": "too many logins being checked at once (Retry-After)"},
+    },
+)
+async def login(body: S.LoginIn, request: Request, response: Response, ctx: Ctx) -> S.LoginOut:
+    """Throttled per account and per client address (``http.login_per_*``)."""
+    fd = frontdoor(request)
+    got = await attempt_login(fd, ctx, client_address(request), body.username, body.password)
+    if got.refused is not None:
+        status = 503 if got.busy else 429
+        raise HTTPException(status, "too many login attempts; try again later", got.refused.headers)
+    if got.session is None:
         raise HTTPException(401, "wrong username or password")
+    new = got.session
     response.set_cookie(
         COOKIE,
         new.token,
@@ -96,7 +106,9 @@ def login(body: S.LoginIn, response: Response, ctx: Ctx) -> S.LoginOut:
         secure=ctx.config.api.secure_cookies,
         max_age=int(ctx.config.api.session_hours * 3600),
     )
-    return S.LoginOut(token=new.token, csrf_token=new.csrf_token, expires=new.expires, role=role)
+    return S.LoginOut(
+        token=new.token, csrf_token=new.csrf_token, expires=new.expires, role=got.role
+    )
 
 
 @router.post("/auth/logout", status_code=204, tags=["auth"])

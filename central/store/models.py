@@ -273,3 +273,19 @@ class PersonPhoto(Base):
     height: Mapped[int]
     added: Mapped[datetime] = mapped_column(default=utcnow)
     added_by: Mapped[str] = mapped_column(sa.String(128))
+
+
+class RateLimit(Base):
+    """One throttle bucket of the HTTP front door (central/frontdoor/ratelimit.py), shared
+    by every central process. GCRA: the bucket is full again at ``tat_ms`` (its
+    "theoretical arrival time", epoch milliseconds), so a row whose ``tat_ms`` has passed
+    means nothing and is pruned. ``key`` is a sha256, never the account name or address."""
+
+    __tablename__ = "rate_limits"
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    tat_ms: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    # The rule's parameters as of the last attempt (the upsert reads them from EXCLUDED)
+    # and whether that attempt was allowed (1) or refused (0).
+    interval_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    tolerance_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    allowed: Mapped[int] = mapped_column(sa.SmallInteger)

@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from central.context import Context
 from central.display.hub import DisplayHub, Publisher
 from central.fines import format_money
-from central.web.ratelimit import RateLimiter
+from central.frontdoor import install as install_frontdoor
 from central.web.state import STATIC, TEMPLATES, WebState
 
 SECURITY_HEADERS = {
@@ -42,7 +42,6 @@ def mount_web(
     publish_mqtt: bool = False,
     publisher: Publisher | None = None,
     poll_s: float = 0.5,
-    rate_per_minute: int | None = None,
 ) -> WebState:
     """Add console (/console), display (/display) and notice (/notice) pages to ``app``.
 
@@ -67,7 +66,6 @@ def mount_web(
         ctx=ctx,
         templates=_templates(),
         hub=DisplayHub(ctx.sessions, ctx.rules.schedule, poll_s=poll_s, publisher=publisher),
-        limiter=RateLimiter(rate_per_minute or ctx.config.api.public_rate_per_minute),
     )
     app.state.jaywatch_web = state
     if publisher is not None:
@@ -90,6 +88,8 @@ def mount_web(
                 resp.headers.setdefault(k, v)
         return resp
 
+    # Body limits, trusted proxies, the shared throttle: outside everything above.
+    install_frontdoor(app, ctx)
     return state
 
 

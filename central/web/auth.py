@@ -3,7 +3,7 @@ a login form, an HttpOnly SameSite=Strict cookie holding the session token, and 
 session's CSRF token in every form.
 
 A console login and an API session are the same ``api_sessions`` record, so they expire,
-are purged and are revoked the same way.
+are purged and are revoked the same way; both log in through central/frontdoor/login.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from central import audit
 from central.web.state import WebState, web_state
 from central.workflow import users
 from central.workflow.common import Actor
@@ -38,18 +37,6 @@ class NeedLogin(Exception):
 
     def __init__(self, next_url: str) -> None:
         self.next_url = next_url
-
-
-def login(session: Session, username: str, password: str, hours: float) -> str | None:
-    """Check the password; on success open a session and return its cookie token.
-    Failures are audited too (a run of them is what an auditor looks for)."""
-    # PostgreSQL refuses NUL in text: such a name can never exist, so it is just a failure.
-    user = None if "\x00" in username else users.authenticate(session, username, password)
-    if user is None:
-        name = username[:64].replace("\x00", "\\x00")
-        audit.record(session, f"anonymous:{name}", "user.login_failed", "auth")
-        return None
-    return users.open_session(session, user, hours).token
 
 
 def logout(session: Session, token: str) -> None:

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 
 from central import audit
 from central.fines import format_money
+from central.frontdoor import client_address, frontdoor
 from central.store.models import Appeal, DisplayEntry, Event, Evidence, Fine
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
@@ -36,10 +37,6 @@ CITIZEN_ROLES_SHOWN = ("before", "entry", "after", "face")
 _PLAUSIBLE = re.compile(r"[A-Za-z0-9-]{1,32}")
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "?"
-
-
 def _form(st: WebState, request: Request, reference: str, error: str | None, status: int):
     return st.templates.TemplateResponse(
         request, "notice_form.html", {"reference": reference, "error": error},
@@ -50,8 +47,12 @@ def _form(st: WebState, request: Request, reference: str, error: str | None, sta
 def _open(st: WebState, request: Request, reference: str, code: str) -> Fine | Response:
     """The fine, or the page to return instead (rate limited / wrong reference or code)."""
     started = time.monotonic()
-    if not st.limiter.allow(f"notice:{_client(request)}"):
-        return _form(st, request, reference, LIMITED, 429)
+    # One budget with /api/public/*: per client address and per reference.
+    verdict = frontdoor(request).throttle.public(client_address(request), reference)
+    if not verdict.allowed:
+        resp = _form(st, request, reference, LIMITED, 429)
+        resp.headers.update(verdict.headers)
+        return resp
     fine = None
     if _PLAUSIBLE.fullmatch(reference) and _PLAUSIBLE.fullmatch(code):
         with st.ctx.sessions() as s:

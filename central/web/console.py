@@ -14,8 +14,10 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Reques
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from central import audit
+from central.frontdoor import client_address, frontdoor
+from central.frontdoor.login import attempt_login
 from central.store.models import Appeal, AuditEntry, Event, Fine
-from central.web.auth import COOKIE, WebUser, check_csrf, login, logout, require, session_user
+from central.web.auth import COOKIE, WebUser, check_csrf, logout, require, session_user
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
 from central.workflow import photos, review, sanctions
@@ -70,7 +72,7 @@ def login_form(
 
 
 @router.post("/login")
-def login_submit(
+async def login_submit(
     *,
     request: Request,
     username: Annotated[str, Form(max_length=64)],
@@ -78,21 +80,26 @@ def login_submit(
     next: Annotated[str, Form()] = "/console",
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
-    client = request.client.host if request.client else "?"
-    if not st.limiter.allow(f"login:{client}"):
-        return _page(
-            st, request, "login.html", None, next=_safe_next(next), status_code=429,
+    """The API's login (central/frontdoor/login.py): the same throttle, the same budget."""
+    got = await attempt_login(
+        frontdoor(request), st.ctx, client_address(request), username, password
+    )
+    if got.refused is not None:
+        resp = _page(
+            st, request, "login.html", None, next=_safe_next(next),
             error="Too many attempts. Wait a minute and try again.",
         )  # fmt: skip
-    with st.tx() as s:
-        token = login(s, username, password, st.ctx.config.api.session_hours)
-    if token is None:
+        resp.status_code = 503 if got.busy else 429
+        resp.headers.update(got.refused.headers)
+        return resp
+    if got.session is None:
         resp = _page(
             st, request, "login.html", None, next=_safe_next(next),
             error="Wrong username or password.",
         )  # fmt: skip
         resp.status_code = 401
         return resp
+    token = got.session.token
     resp = _see_other(_safe_next(next))
     resp.set_cookie(
         COOKIE,

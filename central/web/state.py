@@ -1,4 +1,5 @@
-"""What the web routes share: the central Context, templates, the display hub, limits."""
+"""What the web routes share: the central Context, templates, the display hub (the
+throttle is the front door's: central.frontdoor)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from central.context import Context
 from central.display.hub import DisplayHub
-from central.web.ratelimit import RateLimiter
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES = WEB_DIR / "templates"
@@ -26,7 +26,6 @@ class WebState:
     ctx: Context
     templates: Jinja2Templates
     hub: DisplayHub
-    limiter: RateLimiter
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @contextmanager

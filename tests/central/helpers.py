@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
-from central.config import CentralConfig
+from central.config import CentralConfig, HttpSettings, RateRule
 from central.context import Context
 from central.workflow.common import SYSTEM, Actor
 from central.workflow.devices import register_device
@@ -31,6 +31,15 @@ def make_context(db_url: str, tmp_path: Path, **overrides: object) -> Context:
         **overrides,  # type: ignore[arg-type]
     )
     return Context.from_config(cfg)
+
+
+def roomy_limits(per_minute: int = 100_000) -> HttpSettings:
+    """Front-door throttles far above what a test that is not about them does (many
+    logins as one account from one test client); the throttle tests set their own."""
+    r = RateRule(limit=per_minute, period_s=60)
+    return HttpSettings(
+        login_per_account=r, login_per_address=r, public_per_address=r, public_per_reference=r
+    )
 
 
 def jpeg(seed: int = 0, size: int = 32) -> bytes:

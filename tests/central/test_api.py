@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from central.api.app import create_app
-from central.config import ApiSettings
+from central.config import ApiSettings, HttpSettings, RateRule
 from central.context import Context
 from central.ingest.classify import Incoming, KeyCache, classify
 from central.ingest.store import load_device_keys, store_batch
@@ -18,7 +18,7 @@ from central.store.models import ROLES, DisplayEntry, Notice
 from central.workflow.common import SYSTEM
 from central.workflow.users import create_user
 from jaywatch import wire
-from tests.central.helpers import make_context, violation
+from tests.central.helpers import make_context, roomy_limits, violation
 
 PASSWORD = "correct horse battery"
 
@@ -26,7 +26,10 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
     c = make_context(
-        db_url, tmp_path, api=ApiSettings(secure_cookies=False, public_rate_per_minute=1000)
+        db_url,
+        tmp_path,
+        api=ApiSettings(secure_cookies=False),
+        http=roomy_limits(),
     )
     with c.sessions.begin() as s:
         for role in ROLES:
@@ -242,16 +245,16 @@ def test_review_fine_notice_pay_and_appeal_through_the_api(
 
 
 def test_public_endpoints_are_rate_limited(db_url: str, tmp_path: Path) -> None:
-    ctx = make_context(db_url, tmp_path, api=ApiSettings(public_rate_per_minute=5))
+    rule = RateRule(limit=5, period_s=60)
+    ctx = make_context(db_url, tmp_path, http=HttpSettings(public_per_address=rule))
     try:
         client = TestClient(create_app(ctx))
-        codes = [
-            client.post(
-                "/api/public/notice", json={"reference": f"JW-{i}", "code": "X"}
-            ).status_code
+        answers = [
+            client.post("/api/public/notice", json={"reference": f"JW-{i}", "code": "X"})
             for i in range(8)
         ]
-        assert codes == [404] * 5 + [429] * 3
+        assert [r.status_code for r in answers] == [404] * 5 + [429] * 3
+        assert 1 <= int(answers[-1].headers["retry-after"]) <= 12  # one more in 60/5 s
     finally:
         ctx.close()
 

@@ -15,7 +15,7 @@ from central.config import ApiSettings
 from central.store.models import ROLES
 from central.workflow.common import SYSTEM
 from central.workflow.users import create_user
-from tests.central.helpers import add_device, make_context
+from tests.central.helpers import add_device, make_context, roomy_limits
 
 PASSWORD = "correct horse battery"
 
@@ -25,7 +25,8 @@ def api(tmp_path: Path) -> tuple[object, dict[str, str]]:
     ctx = make_context(
         f"sqlite:///{tmp_path / 'api.db'}",
         tmp_path,
-        api=ApiSettings(secure_cookies=False, public_rate_per_minute=100_000),
+        api=ApiSettings(secure_cookies=False),
+        http=roomy_limits(),
     )
     with ctx.sessions.begin() as s:
         for role in ROLES:

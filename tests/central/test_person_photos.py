@@ -34,6 +34,7 @@ from tests.central.helpers import (
     SUPERVISOR,
     add_device,
     make_context,
+    roomy_limits,
     violation,
 )
 from tests.central.test_api import PASSWORD, ingest, token
@@ -47,7 +48,10 @@ ASTRONAUT = PHOTOS / "astronaut.jpg"
 @pytest.fixture
 def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
     c = make_context(
-        db_url, tmp_path, api=ApiSettings(secure_cookies=False, public_rate_per_minute=1000)
+        db_url,
+        tmp_path,
+        api=ApiSettings(secure_cookies=False),
+        http=roomy_limits(),
     )
     with c.sessions.begin() as s:
         for role in ROLES:

@@ -26,7 +26,7 @@ from central.workflow.devices import register_device
 from central.workflow.persons import enrol
 from central.workflow.users import create_user
 from jaywatch import wire
-from tests.central.helpers import ADMIN, make_context
+from tests.central.helpers import ADMIN, make_context, roomy_limits
 
 REPO = Path(__file__).resolve().parents[3]
 PHOTOS = REPO / "sample_media" / "photos"
@@ -135,7 +135,7 @@ def b64(data: bytes) -> str:
 
 
 def build_world(db_url: str, tmp_path: Path, poll_s: float = 0.3, rate: int = 1000) -> World:
-    ctx = make_context(db_url, tmp_path)
+    ctx = make_context(db_url, tmp_path, http=roomy_limits(rate))
     ctx.config.api.secure_cookies = False  # plain http on loopback in tests
     key = wire.generate_device_key()
     with ctx.sessions.begin() as s:
@@ -148,5 +148,5 @@ def build_world(db_url: str, tmp_path: Path, poll_s: float = 0.3, rate: int = 10
             create_user(s, SYSTEM, name, pw, role)
         person_id = p.id
     app = FastAPI()
-    web = mount_web(app, ctx, poll_s=poll_s, rate_per_minute=rate)
+    web = mount_web(app, ctx, poll_s=poll_s)
     return World(ctx=ctx, app=app, web=web, key=key, person_id=person_id)
