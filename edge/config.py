@@ -133,6 +133,32 @@ class EvidenceConfig(_Strict):
     jpeg_quality: Annotated[int, Field(ge=50, le=100)] = 90
 
 
+class SceneChecksConfig(_Strict):
+    """Camera health checks on the picture itself (edge/scene_health.py)."""
+
+    enabled: bool = True
+    # Identical frames for longer than this: the stream is frozen.
+    frozen_after_s: Annotated[float, Field(gt=0)] = 10.0
+    # How often the brightness checks look at a frame, and how long a dark, uniform or
+    # colourless picture must last before it is reported.
+    check_every_s: Annotated[float, Field(gt=0)] = 1.0
+    dark_after_s: NonNeg = 10.0
+    dark_mean: Annotated[float, Field(ge=0, le=255)] = 25.0  # grey mean below: dark
+    covered_std: Annotated[float, Field(ge=0, le=128)] = 6.0  # grey spread below: uniform
+    # Mean chroma (distance from grey in YCrCb) below this: a colourless (IR night) image.
+    # Measured here: grey frames after JPEG/MPEG-4 coding 1.4; the dull synthetic road
+    # scene 4.6; the vtest campus clip 19.7.
+    monochrome_chroma: Annotated[float, Field(ge=0, le=128)] = 2.5
+    # The frame saved by `jaywatch edge calibrate` (relative to the camera YAML); without
+    # it the view-moved check is off.
+    reference: Path | None = None
+    moved_every_s: Annotated[float, Field(gt=0)] = 30.0
+    # The zone drawn at calibration must overlap itself mapped onto today's view this much.
+    moved_min_overlap: Annotated[float, Field(gt=0, le=1)] = 0.7
+    moved_min_matches: Annotated[int, Field(ge=4)] = 15
+    moved_after_checks: Annotated[int, Field(ge=1)] = 2
+
+
 class CameraConfig(_Strict):
     """One camera as configured on a gateway."""
 
@@ -149,6 +175,7 @@ class CameraConfig(_Strict):
     tracker: TrackerConfig = TrackerConfig()
     evidence: EvidenceConfig = EvidenceConfig()
     faces: FacesConfig = FacesConfig()
+    health: SceneChecksConfig = SceneChecksConfig()
 
     @model_validator(mode="after")
     def _roi_needed(self) -> CameraConfig:
@@ -191,6 +218,14 @@ def load_camera_config(path: str | Path) -> CameraConfig:
     p = Path(path)
     data = load_yaml_mapping(p)
     try:
-        return CameraConfig.model_validate(data)
+        cfg = CameraConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_format_validation_error(p, e)) from None
+    ref = cfg.health.reference
+    if ref is not None:
+        ref = ref.expanduser()
+        ref = ref if ref.is_absolute() else p.resolve().parent / ref
+        if not ref.is_file():
+            raise ConfigError(f"{p}: health.reference: file not found: {ref}")
+        cfg = cfg.model_copy(update={"health": cfg.health.model_copy(update={"reference": ref})})
+    return cfg

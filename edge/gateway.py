@@ -55,11 +55,56 @@ class CameraWorker:
     restart_backoff_s: float = 2.0
     status: CameraStatus = field(default_factory=CameraStatus)
 
+    signal_alert_after_s: float = 300.0
+
     def __post_init__(self) -> None:
+        from edge.camera_health import ReadingTracker, SignalAlert
+
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._source: LiveSource | VideoFileSource | None = None
         self._file_key: str | None = None
+        self.started = datetime.now(UTC)
+        self._started_wall = self.started
+        self.scene = self._make_scene_monitor()
+        self.reading = ReadingTracker(self.cfg.signal.source)
+        self.signal_alert = SignalAlert(self.cfg.id, self.signal_alert_after_s)
+
+    def _make_scene_monitor(self):  # -> SceneMonitor
+        from edge.scene_health import SceneMonitor, load_reference
+
+        ref = None
+        if self.cfg.health.reference is not None:
+            try:
+                ref = load_reference(self.cfg.health.reference)
+            except ValueError as e:  # health data only: run without the moved check
+                log.error("camera %s: health.reference: %s; view-moved check off", self.cfg.id, e)
+        return SceneMonitor(self.cfg.health, [tuple(p) for p in self.cfg.crossing.zone], ref)
+
+    def wall_of(self, t: float) -> datetime:
+        """Wall-clock time of frame time ``t`` of the current source."""
+        return self._started_wall + timedelta(seconds=t)
+
+    def health(self) -> wire.CameraHealth:
+        """This camera's heartbeat entry (called from the health thread)."""
+        from edge.camera_health import build_camera_health
+
+        snapshot = getattr(self, "signal_status", None)
+        signal = snapshot() if snapshot is not None else self.reading.snapshot()
+        st = self.status
+        return build_camera_health(
+            camera_id=self.cfg.id,
+            up=self.is_up(),
+            fps=st.fps,
+            last_frame=st.last_frame,
+            error=st.error,
+            finished=st.finished,
+            signal=signal,
+            scene=self.scene.flags(),
+            wall_of=self.wall_of,
+            alert=self.signal_alert,
+            started=self.started,
+        )
 
     def is_up(self, stale_after_s: float = 5.0) -> bool:
         """Up only while frames keep arriving: a live stream that dropped (its source is
@@ -149,12 +194,15 @@ class CameraWorker:
             st = Path(str(src)).stat()
             self._file_key = f"{Path(str(src)).resolve()}:{st.st_size}:{st.st_mtime_ns}"
         started_wall = datetime.now(UTC)
+        self._started_wall = started_wall
         window_t, window_n = time.monotonic(), 0
         for frame in self._source:
             if self._stop.is_set():
                 break
             for v in pipeline.process(frame):
                 self._emit(v, started_wall)
+            self.reading.note(pipeline.last_reading, self.wall_of)
+            self.scene.observe(frame.image, frame.t)
             now = time.monotonic()
             window_n += 1
             self.status.up, self.status.error = True, ""
@@ -201,7 +249,13 @@ class Gateway:
             metrics=self.metrics,
         )
         self.workers = [
-            CameraWorker(c, cfg.device_id, self._sink, faces_for(c) if faces_for else None)
+            CameraWorker(
+                c,
+                cfg.device_id,
+                self._sink,
+                faces_for(c) if faces_for else None,
+                signal_alert_after_s=cfg.health.signal_unknown_alert_s,
+            )
             for c in self.cameras
         ]
         self.gallery_sync = self._make_gallery_sync()
@@ -239,17 +293,7 @@ class Gateway:
         self.outbox.put_event(signed)  # durable before this returns
 
     def _camera_health(self) -> list[wire.CameraHealth]:
-        return [
-            wire.CameraHealth(
-                camera_id=w.cfg.id,
-                up=up,
-                fps=round(w.status.fps, 2) if up else 0.0,
-                last_frame=w.status.last_frame,
-                error=w.status.error[:500],
-            )
-            for w in self.workers
-            for up in (w.is_up(),)
-        ]
+        return [w.health() for w in self.workers]
 
     def _models(self) -> dict[str, str]:
         return {w.cfg.id: w.cfg.detector.model for w in self.workers}

@@ -81,6 +81,9 @@ class HealthConfig(_Strict):
     # or through a tunnel; a gateway should not expose ports on the street).
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = 9108
     metrics_host: str = "127.0.0.1"
+    # A camera's signal with no usable phase (unknown/dark, or no frames) for longer than
+    # this raises an alert: logged, metric jaywatch_camera_signal_alert, devices page.
+    signal_unknown_alert_s: PosFloat = 300.0
 
 
 class GalleryConfig(_Strict):

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from edge.outbox import Outbox
-from jaywatch.wire import CameraHealth, DeviceStatus
+from jaywatch.wire import CameraCheckKind, CameraHealth, DeviceStatus, SignalPhase
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,45 @@ class GatewayMetrics:
         self.camera_fps = Gauge(
             "jaywatch_camera_fps", "Frames analysed per second", ["camera"], registry=r
         )
+        self.camera_check = Gauge(
+            "jaywatch_camera_check_failed",
+            "1 while a camera health check fails (frozen, dark, covered, monochrome, moved, "
+            "signal_unknown)",
+            ["camera", "check"],
+            registry=r,
+        )
+        self.signal_alert = Gauge(
+            "jaywatch_camera_signal_alert",
+            "1 while the signal has had no usable phase for longer than allowed",
+            ["camera"],
+            registry=r,
+        )
+        self.signal_unknown = Gauge(
+            "jaywatch_camera_signal_unknown_seconds",
+            "Seconds without a usable signal phase (unknown or dark)",
+            ["camera"],
+            registry=r,
+        )
+        self.signal_phase = Gauge(
+            "jaywatch_camera_signal_phase",
+            "1 for the phase the signal reads now",
+            ["camera", "phase"],
+            registry=r,
+        )
         self._server = None
+
+    def observe_camera(self, c: CameraHealth) -> None:
+        cam = c.camera_id
+        self.camera_up.labels(cam).set(int(c.up))
+        self.camera_fps.labels(cam).set(c.fps)
+        failed = {k.check for k in c.checks}
+        for kind in get_args(CameraCheckKind):
+            self.camera_check.labels(cam, kind).set(int(kind in failed))
+        self.signal_alert.labels(cam).set(int(any(k.alert for k in c.checks)))
+        self.signal_unknown.labels(cam).set(c.signal.unknown_for_s if c.signal else 0.0)
+        phase = c.signal.phase if c.signal else "unknown"
+        for p in get_args(SignalPhase):
+            self.signal_phase.labels(cam, p).set(int(p == phase))
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:
         """Expose ``/metrics`` on ``host:port`` (0 picks a free port); returns the port."""
@@ -111,8 +150,7 @@ class HealthReporter:
             m.disk_free.set(disk.free_bytes)
             m.disk_low.set(int(disk.low))
             for c in cams:
-                m.camera_up.labels(c.camera_id).set(int(c.up))
-                m.camera_fps.labels(c.camera_id).set(c.fps)
+                m.observe_camera(c)
         return DeviceStatus(
             device_id=self.device_id,
             online=True,

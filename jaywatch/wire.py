@@ -212,6 +212,37 @@ class Ack(WireModel):
     reason: str = ""
 
 
+SignalPhase = Literal["red", "green", "flashing_red", "flashing_green", "dark", "unknown"]
+# What a camera's health checks can report (edge/scene_health.py, edge/camera_health.py).
+CameraCheckKind = Literal["frozen", "dark", "covered", "monochrome", "moved", "signal_unknown"]
+MAX_CAMERA_CHECKS = 8
+_TEN_YEARS_S = 10 * 365 * 86_400.0
+
+
+class CameraSignalHealth(BaseModel):
+    """The camera's signal reading now: what the rule would judge an entry against."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: Literal["roi", "controller"]
+    phase: SignalPhase
+    last_change: datetime | None = None  # when the current phase began (None: unseen)
+    # How long there has been no usable phase (unknown or dark) without interruption.
+    unknown_for_s: Annotated[float, Field(ge=0, le=_TEN_YEARS_S)] = 0.0
+    stale: bool = False  # controller feed silent past its timeout
+    stale_for_s: Annotated[float, Field(ge=0, le=_TEN_YEARS_S)] | None = None
+    skew_s: Annotated[float, Field(ge=-_TEN_YEARS_S, le=_TEN_YEARS_S)] | None = None
+
+
+class CameraCheck(BaseModel):
+    """One failed health check, with the reason a person reads on the devices page."""
+
+    model_config = ConfigDict(extra="forbid")
+    check: CameraCheckKind
+    reason: Annotated[str, Field(max_length=300)]
+    since: datetime | None = None
+    alert: bool = False  # needs someone to act (e.g. signal unknown for longer than allowed)
+
+
 class CameraHealth(BaseModel):
     model_config = ConfigDict(extra="forbid")
     camera_id: str
@@ -219,6 +250,8 @@ class CameraHealth(BaseModel):
     fps: float = 0.0
     last_frame: datetime | None = None
     error: str = ""
+    signal: CameraSignalHealth | None = None
+    checks: Annotated[list[CameraCheck], Field(max_length=MAX_CAMERA_CHECKS)] = []
 
 
 class DeviceStatus(WireModel):

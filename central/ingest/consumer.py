@@ -95,6 +95,9 @@ class IngestWorker:
         self.metrics.db_up.set_function(lambda: 1.0 if self.db.up else 0.0)
         self.metrics.broker_up.set_function(lambda: 1.0 if self._connected.is_set() else 0.0)
         self.metrics.queued.set_function(self._queue.qsize)
+        from central.device_metrics import DeviceHealthCollector
+
+        self.metrics.registry.register(DeviceHealthCollector(self.sessions))
         self.keys = KeyCache(self._load_keys)
         self.client = make_client(
             self.mqtt_settings, self.client_id, min(65535, 2 * self.settings.batch_max)

@@ -8,6 +8,7 @@ store it; the loser reports 'duplicate'.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Session
 from central.ingest.classify import AcceptedEvent, AcceptedStatus, Classified, Rejected
 from central.store.evidence import EvidenceStore
 from central.store.models import DeadLetter, Device, Event, Evidence, Person, utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,7 @@ def store_batch(
     for i, c in enumerate(items):
         if isinstance(c, AcceptedStatus):
             s = c.status
+            _log_alert_changes(session, s)
             session.execute(
                 sa.update(Device)
                 .where(Device.id == s.device_id)
@@ -176,6 +180,23 @@ def store_batch(
         for i, c in dead:
             outcomes[i] = Outcome("rejected", c.device_id, c.event_id, c.reason)
     return [outcomes[i] for i in range(len(items))]
+
+
+def _log_alert_changes(session: Session, s: Any) -> None:
+    """A camera alert (e.g. its signal unknown for too long) is logged once when it
+    starts and once when it ends, comparing with the heartbeat stored before."""
+    from central.workflow.devices import alerts_of
+
+    before = session.execute(sa.select(Device.status).where(Device.id == s.device_id)).scalar()
+    now = s.model_dump(mode="json", exclude={"signature"})
+    old, new = alerts_of(before), alerts_of(now)
+    for cam, check in sorted(new - old):
+        reasons = [k.reason for c in s.cameras if c.camera_id == cam for k in c.checks]
+        kinds = [k.check for c in s.cameras if c.camera_id == cam for k in c.checks]
+        reason = reasons[kinds.index(check)] if check in kinds else check
+        log.warning("ALERT device %s camera %s: %s", s.device_id, cam, reason)
+    for cam, check in sorted(old - new):
+        log.info("device %s camera %s: %s alert cleared", s.device_id, cam, check)
 
 
 def load_device_keys(session: Session) -> dict[str, bytes]:

@@ -21,7 +21,7 @@ from central.web.auth import COOKIE, WebUser, check_csrf, logout, require, sessi
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
 from central.workflow import photos, review, sanctions
-from central.workflow.devices import list_devices
+from central.workflow.devices import CHECK_TITLES, camera_views, list_devices
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
 
@@ -406,7 +406,10 @@ def devices(
 ) -> Response:
     with st.ctx.sessions() as s:
         devs = list_devices(s)
-    return _page(st, request, "devices.html", user, devices=devs)
+    views = {d.id: camera_views(d.status) for d in devs}
+    return _page(
+        st, request, "devices.html", user, devices=devs, views=views, check_titles=CHECK_TITLES
+    )
 
 
 @router.get("/audit", response_class=HTMLResponse)

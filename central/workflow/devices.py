@@ -90,3 +90,49 @@ def register_device(
 
 def list_devices(session: Session) -> list[Device]:
     return list(session.execute(sa.select(Device).order_by(Device.id)).scalars())
+
+
+# --- camera health, as the devices page and the metrics show it ----------------------------
+
+CHECK_TITLES = {
+    "frozen": "frozen picture",
+    "dark": "dark",
+    "covered": "lens covered",
+    "monochrome": "no colour (IR)",
+    "moved": "view moved",
+    "signal_unknown": "signal unknown",
+}
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """One camera of a device's latest heartbeat, parsed from the stored status."""
+
+    camera_id: str
+    up: bool
+    fps: float
+    error: str
+    signal: wire.CameraSignalHealth | None
+    checks: list[wire.CameraCheck]
+
+    @property
+    def alert(self) -> bool:
+        return any(c.alert for c in self.checks)
+
+
+def camera_views(status: dict | None) -> list[CameraView]:
+    """The cameras of a stored ``DeviceStatus`` (validated at ingest; a row written by an
+    older version that no longer parses shows no cameras rather than failing the page)."""
+    out = []
+    for raw in (status or {}).get("cameras", []) if isinstance(status, dict) else []:
+        try:
+            c = wire.CameraHealth.model_validate(raw)
+        except ValueError:
+            continue
+        out.append(CameraView(c.camera_id, c.up, c.fps, c.error, c.signal, list(c.checks)))
+    return out
+
+
+def alerts_of(status: dict | None) -> set[tuple[str, str]]:
+    """(camera id, check) of every alerting check in a stored status."""
+    return {(v.camera_id, c.check) for v in camera_views(status) for c in v.checks if c.alert}

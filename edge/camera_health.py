@@ -1,0 +1,168 @@
+"""One camera's health for the heartbeat: frames, signal reading, scene checks, alert.
+
+The worker knows whether frames arrive (``CameraStatus``), the pipeline knows the
+signal's phase, the :class:`~edge.scene_health.SceneMonitor` knows what the picture looks
+like. This module turns them into the typed :class:`jaywatch.wire.CameraHealth` and
+raises the *signal unknown* alert: no usable phase (unknown or dark) for longer than
+``signal_unknown_alert_s`` means the camera enforces nothing, and that must be seen —
+logged once when it starts, a metric, and a flag with a reason on central's devices page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from edge.scene_health import SceneFlag
+from jaywatch import wire
+
+log = logging.getLogger(__name__)
+
+NO_PHASE = ("unknown", "dark")
+
+
+@dataclass(frozen=True)
+class SignalSnapshot:
+    """The attributes of ``edge.signal.base.SignalStatus`` this module reads."""
+
+    source: str
+    phase: str = "unknown"
+    last_change: datetime | None = None
+    unknown_for_s: float = 0.0
+    stale: bool = False
+    stale_for_s: float | None = None
+    skew_s: float | None = None
+
+
+class ReadingTracker:
+    """Phase, last change and time without a usable phase, from each frame's reading.
+
+    Stands in for the pipeline's own signal status snapshot where it has none."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.phase = "unknown"
+        self.since_wall: datetime | None = None
+        self._no_phase_since: float | None = None
+        self._t: float | None = None
+
+    def note(self, reading: Any, wall_of: Callable[[float], datetime]) -> None:
+        if reading is None:
+            return
+        self.phase = str(reading.state)
+        self._t = reading.t
+        self.since_wall = wall_of(reading.since) if reading.since is not None else None
+        if self.phase not in NO_PHASE:
+            self._no_phase_since = None
+        elif self._no_phase_since is None:
+            self._no_phase_since = reading.t
+
+    def snapshot(self) -> SignalSnapshot:
+        unknown = 0.0
+        if self._no_phase_since is not None and self._t is not None:
+            unknown = max(0.0, self._t - self._no_phase_since)
+        return SignalSnapshot(self.source, self.phase, self.since_wall, unknown)
+
+
+def _fmt_duration(s: float) -> str:
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+class SignalAlert:
+    """Logs once when a camera's signal has had no usable phase for too long, and once
+    when it has one again."""
+
+    def __init__(self, camera_id: str, after_s: float) -> None:
+        self.camera_id = camera_id
+        self.after_s = after_s
+        self.active = False
+
+    def update(self, unknown_s: float, why: str) -> wire.CameraCheck | None:
+        alert = unknown_s > self.after_s
+        if alert and not self.active:
+            log.warning(
+                "ALERT camera %s: signal %s for %s (alert after %s): no violation can be detected",
+                self.camera_id,
+                why,
+                _fmt_duration(unknown_s),
+                _fmt_duration(self.after_s),
+            )
+        elif self.active and not alert:
+            log.info("camera %s: signal readable again", self.camera_id)
+        self.active = alert
+        if not alert:
+            return None
+        return wire.CameraCheck(
+            check="signal_unknown",
+            alert=True,
+            reason=(
+                f"signal {why} for {_fmt_duration(unknown_s)} (alert after "
+                f"{_fmt_duration(self.after_s)}): no violation can be detected"
+            )[:300],
+        )
+
+
+def build_camera_health(
+    *,
+    camera_id: str,
+    up: bool,
+    fps: float,
+    last_frame: datetime | None,
+    error: str,
+    finished: bool,
+    signal: Any | None,
+    scene: list[SceneFlag],
+    wall_of: Callable[[float], datetime],
+    alert: SignalAlert,
+    started: datetime,
+    now: datetime | None = None,
+) -> wire.CameraHealth:
+    """The heartbeat entry of one camera. ``signal`` is a ``SignalStatus``-like snapshot
+    (or ``None`` before the first frame); a live camera without frames adds the time
+    since its last frame (or since the worker started) to the time without a phase."""
+    now = now or datetime.now(UTC)
+    checks = [
+        wire.CameraCheck(check=f.check, reason=f.reason[:300], since=wall_of(f.since))
+        for f in scene
+    ]
+    sig = None
+    unknown_s, why = 0.0, "unknown"
+    if signal is not None:
+        phase = str(getattr(signal.phase, "value", signal.phase))
+        sig = wire.CameraSignalHealth(
+            source=signal.source,
+            phase=phase,  # type: ignore[arg-type]
+            last_change=signal.last_change,
+            unknown_for_s=max(0.0, float(signal.unknown_for_s)),
+            stale=bool(signal.stale),
+            stale_for_s=signal.stale_for_s,
+            skew_s=signal.skew_s,
+        )
+        unknown_s = sig.unknown_for_s
+        why = "stale (controller feed silent)" if sig.stale else phase
+    if not finished and not up:
+        # No frames now: nothing is read, so the signal is unknown since the last frame.
+        gap = (now - (last_frame or started)).total_seconds()
+        if signal is None or sig is None or sig.phase not in NO_PHASE:
+            unknown_s = 0.0
+        unknown_s += max(0.0, gap)
+        why = "unknown (no frames from the camera)"
+    flag = alert.update(unknown_s, why) if not finished else None
+    if flag is not None:
+        checks.insert(0, flag)
+    return wire.CameraHealth(
+        camera_id=camera_id,
+        up=up,
+        fps=round(fps, 2) if up else 0.0,
+        last_frame=last_frame,
+        error=error[:500],
+        signal=sig,
+        checks=checks[: wire.MAX_CAMERA_CHECKS],
+    )

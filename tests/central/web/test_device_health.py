@@ -1,0 +1,134 @@
+"""Camera health on central: a heartbeat's signal reading and failed checks show on
+/console/devices with their reasons, an alert is logged once and marks the row, and the
+ingest worker's Prometheus collector reports them (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, generate_latest
+
+from central.device_metrics import DeviceHealthCollector
+from jaywatch import wire
+from tests.central.web.util import login
+from tests.central.web.world import DEVICE, World
+
+CHANGED = datetime(2026, 5, 4, 10, 11, 12, tzinfo=UTC)
+
+
+def status(alert: bool) -> wire.DeviceStatus:
+    checks = [
+        wire.CameraCheck(
+            check="moved",
+            reason="moved: the zone drawn at calibration now lies -90 px, +25 px away",
+            since=CHANGED,
+        )
+    ]
+    if alert:
+        checks.insert(
+            0,
+            wire.CameraCheck(
+                check="signal_unknown",
+                alert=True,
+                reason="signal dark for 12 min (alert after 5 min): no violation can be detected",
+            ),
+        )
+    return wire.DeviceStatus(
+        device_id=DEVICE,
+        online=True,
+        cameras=[
+            wire.CameraHealth(
+                camera_id="cam-1",
+                up=True,
+                fps=9.5,
+                signal=wire.CameraSignalHealth(
+                    source="roi", phase="dark", unknown_for_s=720.0 if alert else 20.0
+                ),
+                checks=checks,
+            ),
+            wire.CameraHealth(
+                camera_id="cam-2",
+                up=True,
+                fps=10.0,
+                signal=wire.CameraSignalHealth(
+                    source="controller", phase="red", last_change=CHANGED, skew_s=0.25
+                ),
+            ),
+        ],
+    )
+
+
+def cells(html: str, camera: str) -> str:
+    m = re.search(rf'<li class="camera[^"]*" data-camera="{camera}">(.*?)</li>', html, re.S)
+    assert m, html
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", m.group(1)))
+
+
+def test_devices_page_shows_signal_checks_and_alert_with_reasons(
+    world: World, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    login(client, "olive")
+    with caplog.at_level(logging.INFO, logger="central.ingest.store"):
+        world.heartbeat(status(alert=False))
+        html = client.get("/console/devices").text
+        cam1 = cells(html, "cam-1")
+        assert "signal dark (roi) for 20 s" in cam1
+        assert "view moved — moved: the zone drawn at calibration now lies -90 px" in cam1
+        assert "ALERT" not in cam1 and 'class="camera alert"' not in html
+        cam2 = cells(html, "cam-2")
+        assert "signal red (controller) since 2026-05-04 10:11:12 UTC" in cam2
+        assert "clock skew +0.25 s" in cam2
+
+        world.heartbeat(status(alert=True))
+        world.heartbeat(status(alert=True))  # still alerting: not logged again
+        html = client.get("/console/devices").text
+        cam1 = cells(html, "cam-1")
+        assert "ALERT: signal unknown — signal dark for 12 min" in cam1
+        assert 'class="camera alert"' in html
+        row = re.search(r'<tr class="(\w*)">\s*<td>gw-main</td>', html)
+        assert row and row.group(1) == "down"  # the row is marked like an offline device
+        world.heartbeat(status(alert=False))
+    alerts = [r.getMessage() for r in caplog.records if "ALERT" in r.getMessage()]
+    assert alerts == [
+        f"ALERT device {DEVICE} camera cam-1: signal dark for 12 min (alert after 5 min): "
+        "no violation can be detected"
+    ]
+    assert any("signal_unknown alert cleared" in r.getMessage() for r in caplog.records)
+
+
+def test_device_metrics_report_checks_and_alerts(world: World) -> None:
+    world.heartbeat(status(alert=True))
+    text = generate_latest(registry(world)).decode()
+    d = f'device="{DEVICE}"'
+    assert f'jaywatch_central_camera_signal_alert{{camera="cam-1",{d}}} 1.0' in text
+    assert f'jaywatch_central_camera_signal_alert{{camera="cam-2",{d}}} 0.0' in text
+    assert f'jaywatch_central_camera_check_failed{{camera="cam-1",check="moved",{d}}} 1.0' in text
+    assert f'jaywatch_central_camera_check_failed{{camera="cam-2",check="moved",{d}}} 0.0' in text
+    assert f'jaywatch_central_camera_signal_unknown_seconds{{camera="cam-1",{d}}} 720.0' in text
+    assert f"jaywatch_central_device_online{{{d}}} 1.0" in text
+    # The last will (offline, no cameras): the device is offline, no stale camera figures.
+    world.heartbeat(wire.DeviceStatus(device_id=DEVICE, online=False))
+    text = generate_latest(registry(world)).decode()
+    assert f"jaywatch_central_device_online{{{d}}} 0.0" in text
+    assert "jaywatch_central_camera_signal_alert{" not in text
+
+
+def registry(world: World) -> CollectorRegistry:
+    reg = CollectorRegistry()
+    reg.register(DeviceHealthCollector(world.ctx.sessions))
+    return reg
+
+
+def test_a_status_with_an_oversized_reason_is_refused() -> None:
+    with pytest.raises(ValueError, match="reason"):
+        wire.CameraCheck(check="moved", reason="x" * 301)
+    with pytest.raises(ValueError, match="checks"):
+        wire.CameraHealth(
+            camera_id="c", up=True, checks=[wire.CameraCheck(check="dark", reason="d")] * 9
+        )
+    with pytest.raises(ValueError, match="phase"):
+        wire.CameraSignalHealth(source="roi", phase="purple")
