@@ -1,4 +1,4 @@
-"""``jaywatch edge check``: setting up a camera."""
+"""``jaywatch edge check`` and ``jaywatch edge calibrate``: setting up a camera."""
 
 from __future__ import annotations
 
@@ -28,6 +28,22 @@ def add_commands(edge_subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_check)
 
+    c = edge_subparsers.add_parser(
+        "calibrate",
+        help="web page to click the carriageway zone and drag the signal ROI; saves the YAML",
+        description=(
+            "Serve a page on loopback (the URL with its token is printed) showing the live "
+            "frame: click the carriageway polygon, drag the signal ROI, watch the phase "
+            "reading, save. The YAML keeps its comments and other keys; saving also stores "
+            "the reference frame used by the 'view moved' health check."
+        ),
+    )
+    c.add_argument("camera", type=Path, help="camera YAML (rewritten in place on save)")
+    c.add_argument("--source", help="video file or stream URL instead of the camera's source")
+    c.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    c.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    c.set_defaults(func=_calibrate)
+
 
 def _fail(msg: str) -> int:
     print(f"jaywatch: error: {msg}", file=sys.stderr)
@@ -52,3 +68,14 @@ def _check(args: argparse.Namespace) -> int:
     for p in report.problems:  # one line each on stderr too, naming the file
         print(f"jaywatch: error: {args.camera}: {p}", file=sys.stderr)
     return 2 if report.problems else 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from edge.calibrate.server import CalibrateError, serve_calibration
+
+    if not 0 <= args.port <= 65535:
+        return _fail(f"--port: expected 0..65535, got {args.port}")
+    try:
+        return serve_calibration(args.camera, args.source, args.host, args.port)
+    except CalibrateError as e:
+        return _fail(str(e))

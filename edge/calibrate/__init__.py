@@ -1,0 +1,1 @@
+"""Camera calibration: a local web page to draw the zone and signal ROI."""
