@@ -56,13 +56,28 @@ class IngestSettings(Strict):
     batch_max: int = Field(200, ge=1, le=10_000)
     # Wait this long for more messages before committing a partial batch.
     linger_ms: float = Field(2.0, ge=0, le=1000)
-    max_payload_bytes: int = Field(16_000_000, ge=1024)
+    # Largest message accepted (bigger ones are dead-lettered unread). A real event with
+    # 3 frames of a 768x576 camera weighs ~0.4 MB, a 1080p one ~2 MB; a video clip adds
+    # up to ~2.7 MB of base64. Keep the broker's message_size_limit at or below this.
+    max_payload_bytes: int = Field(8_000_000, ge=1024)
     dead_letter_raw_bytes: int = Field(65_536, ge=256)  # raw payload kept per dead letter
     # Database (or evidence store) unavailable: retry the batch after retry_min_s, doubling
     # up to retry_max_s; nothing is acknowledged meanwhile, so nothing is lost.
     retry_min_s: float = Field(0.5, gt=0, le=60)
     retry_max_s: float = Field(15.0, gt=0, le=600)
     db_probe_s: float = Field(5.0, gt=0)  # when idle, check the database this often
+    # An event whose ``occurred`` is further than this ahead of / behind the time central
+    # receives it is stored as 'quarantined' for an admin (GET /api/quarantine): never
+    # queued for review, never fined. Behind: an edge offline longer than this.
+    occurred_ahead_s: float = Field(600, ge=0, le=86_400)
+    occurred_behind_days: float = Field(30, gt=0, le=3650)
+    # The worker thread died (a bug, an injected fault): restart it after restart_min_s,
+    # doubling up to restart_max_s; /api/health says unhealthy until it runs again.
+    restart_min_s: float = Field(0.5, gt=0, le=60)
+    restart_max_s: float = Field(30.0, gt=0, le=600)
+    # The worker thread alive but making no progress this long (not even an idle poll):
+    # reported unhealthy (stalled).
+    stall_s: float = Field(120.0, gt=0)
     # Prometheus /metrics of the worker (DB up, broker connected, outcomes); None = off.
     metrics_port: int | None = Field(None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
@@ -79,6 +94,7 @@ class RetentionSettings(Strict):
 
     dead_letters_days: int | None = 30
     unidentified_events_days: int | None = 30
+    quarantined_events_days: int | None = 30  # events with an implausible time (ingest.occurred_*)
     dismissed_events_days: int | None = 90
     closed_fine_evidence_days: int | None = 365  # evidence of paid/void fines, after closure
     sessions_days: int | None = 7

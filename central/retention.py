@@ -105,11 +105,12 @@ def purge(
         ).rowcount
     for status, days, when in (
         ("unidentified", settings.unidentified_events_days, Event.received),
+        ("quarantined", settings.quarantined_events_days, Event.received),
         ("dismissed", settings.dismissed_events_days, Event.decided_at),
     ):
         if (c := _cutoff(days, now)) is None:
             continue
-        # Neither status ever has a fine, so neither can be under appeal.
+        # None of these statuses ever has a fine, so none can be under appeal.
         pks = sa.select(Event.id).where(Event.status == status, when < c)
         _drop_evidence(session, pks, res, f"{status}_evidence")
         res.counts[f"{status}_events"] = session.execute(

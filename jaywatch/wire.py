@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -25,7 +27,16 @@ from typing import Annotated, Any, Literal, TypeVar
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "jaywatch/v1"
@@ -45,6 +56,71 @@ Pixel = Annotated[float, Field(ge=-100_000, le=100_000, allow_inf_nan=False)]
 BoxXYXY = tuple[Pixel, Pixel, Pixel, Pixel]
 PointXY = tuple[Pixel, Pixel]
 TimeZoneName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$")]
+
+
+# --- what an honest edge can send (central dead-letters the rest, naming the field) -------
+
+# Canonical lowercase UUID text, as str(uuid.uuid4()) writes it: the id is a URL path
+# segment, a database key and an MQTT ack payload, so nothing else may pass as one.
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+EventId = Annotated[str, Field(min_length=36, max_length=36, pattern=UUID_PATTERN)]
+
+# C0/C1 control characters and lone surrogates (a str that is not valid UTF-8).
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNPRINTABLE_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _text_checker(pattern: re.Pattern[str]) -> Any:
+    def check(v: object) -> object:
+        if isinstance(v, str) and (m := pattern.search(v)) is not None:
+            c = ord(m.group())
+            what = (
+                "a lone surrogate (not valid UTF-8)"
+                if 0xD800 <= c <= 0xDFFF
+                else "a control character"
+            )
+            raise ValueError(f"contains {what} U+{c:04X} at position {m.start()}")
+        return v
+
+    return BeforeValidator(check)
+
+
+def Text(max_length: int, min_length: int = 0, multiline: bool = False) -> Any:
+    """A string field: valid UTF-8, no control characters (``multiline`` allows tab, CR
+    and LF: error texts), at most ``max_length`` characters."""
+    checker = _text_checker(_UNPRINTABLE_MULTILINE if multiline else _UNPRINTABLE)
+    return Annotated[str, checker, Field(min_length=min_length, max_length=max_length)]
+
+
+def printable(text: str, limit: int = 2000) -> str:
+    """``text`` made safe to store, log, render and send: control characters and lone
+    surrogates become ``\\xNN``/``\\uXXXX`` escapes, then cut to ``limit`` characters.
+    Total: never raises for any str, so a reason built from hostile input can always be
+    dead-lettered and put into an ack."""
+    out = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    return out[:limit]
+
+
+# Pixel coordinates (``Pixel``, above) and times: finite (``allow_inf_nan=False`` on every
+# model) and within what any camera produces, so arithmetic on them can never overflow.
+MAX_PIXELS = 100_000
+Seconds = Annotated[float, Field(ge=0, le=10 * 365 * 86_400)]  # stream time: ≤ 10 years
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]  # fits every database's INTEGER
+Similarity = Annotated[float, Field(ge=-1, le=1)]  # cosine
+
+
+def _utc_representable(v: datetime) -> datetime:
+    # A year-9999 time with a negative offset has no UTC equivalent: refuse it here rather
+    # than overflow later in storage or arithmetic.
+    try:
+        v.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("has no UTC equivalent (out of range)") from None
+    return v
+
+
+WireTime = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
 
 
 # --- topics -------------------------------------------------------------------------------
@@ -90,31 +166,34 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class WireModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Strict(BaseModel):
+    """Unknown fields, NaN and ±Infinity are refused everywhere on the wire."""
 
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class WireModel(Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     device_id: DeviceId
-    created: datetime = Field(default_factory=utcnow)
-    signature: str | None = None  # base64 Ed25519 over canonical_bytes()
+    created: WireTime = Field(default_factory=utcnow)
+    # base64 Ed25519 over canonical_bytes() (88 characters; a little room, no more)
+    signature: Annotated[str, Field(max_length=128, pattern=r"^[A-Za-z0-9+/=]*$")] | None = None
 
 
-class SignalEvidence(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SignalEvidence(Strict):
     phase: Literal["red", "green", "dark", "unknown"]
     red_for_s: Annotated[float, Field(ge=0, le=86_400)]
     source: Literal["roi", "controller"] = "roi"
-    roi: tuple[int, int, int, int] | None = None
+    roi: tuple[Count, Count, Count, Count] | None = None  # x, y, w, h pixels
 
 
-class FrameTruth(BaseModel):
+class FrameTruth(Strict):
     """What one evidence still shows, for its overlay and the record (schema 2).
 
     Coordinates are pixels of the camera frame (``width`` x ``height``); the JPEG is
     ``bar_px`` taller because the data bar is burned in below the scene.
     """
 
-    model_config = ConfigDict(extra="forbid")
     box: BoxXYXY | None  # the violator's box on THIS frame; None: not detected on it
     foot: PointXY | None  # bottom-centre of ``box`` (what the rule tests against the zone)
     utc: datetime  # wall-clock time of this frame
@@ -127,18 +206,17 @@ class FrameTruth(BaseModel):
     bar_px: Annotated[int, Field(ge=0, le=1_000)] = 0
 
 
-class EvidenceImage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EvidenceImage(Strict):
     role: Literal["before", "entry", "after", "face"]
-    frame: Annotated[int, Field(ge=0)]
-    t: Annotated[float, Field(ge=0)]
+    frame: Count
+    t: Seconds
     jpeg_b64: Annotated[str, Field(max_length=MAX_IMAGE_B64)]
     # Which faces were blurred in this image: every bystander always; the violator unless matched.
-    blurred_faces: Annotated[int, Field(ge=0)] = 0
+    blurred_faces: Annotated[int, Field(ge=0, le=10_000)] = 0
     truth: FrameTruth | None = None  # schema 2; None for the face crop and schema 1 events
 
 
-class EvidenceClip(BaseModel):
+class EvidenceClip(Strict):
     """The violation as video: ``before_s`` before the entry to ``after_s`` after it, at
     the analysis rate, faces blurred by the same rule as the stills (schema 2).
 
@@ -147,7 +225,6 @@ class EvidenceClip(BaseModel):
     bytes in its evidence store and keeps the event with ``webm_b64`` set to None.
     """
 
-    model_config = ConfigDict(extra="forbid")
     mime: Literal["video/webm"] = "video/webm"
     codec: Literal["vp8", "vp9"] = "vp8"
     sha256: Sha256Hex
@@ -172,44 +249,67 @@ class EvidenceClip(BaseModel):
         return self
 
 
-class MatchResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    person_id: Annotated[str, Field(min_length=1, max_length=128)]
-    score: float
-    backend: Annotated[str, Field(max_length=64)] = ""
-    threshold: float | None = None
-    gallery_version: Annotated[str, Field(max_length=128)] = ""
+class MatchResult(Strict):
+    person_id: Text(128, min_length=1)
+    score: Similarity
+    backend: Text(64) = ""
+    threshold: Similarity | None = None
+    gallery_version: Text(128) = ""
 
 
 class ViolationEvent(WireModel):
     schema_version: Literal[1, 2] = VIOLATION_SCHEMA_VERSION  # type: ignore[assignment]
     kind: Literal["violation"] = "violation"
-    event_id: Annotated[str, Field(min_length=36, max_length=36)] = Field(
-        default_factory=new_event_id
-    )
+    event_id: EventId = Field(default_factory=new_event_id)
     camera_id: DeviceId
-    occurred: datetime  # wall-clock time of the entry frame
-    t: Annotated[float, Field(ge=0)]  # seconds from stream/video start
-    frame: Annotated[int, Field(ge=0)]
-    track_id: Annotated[int, Field(ge=0)]
-    bbox: tuple[float, float, float, float]  # x1, y1, x2, y2 pixels, entry frame
+    occurred: WireTime  # wall-clock time of the entry frame
+    t: Seconds  # seconds from stream/video start
+    frame: Count
+    track_id: Count
+    bbox: tuple[Pixel, Pixel, Pixel, Pixel]  # x1, y1, x2, y2 pixels, entry frame
     signal: SignalEvidence
-    zone: Annotated[list[tuple[float, float]], Field(min_length=3, max_length=64)]
-    grace_s: Annotated[float, Field(ge=0)]
-    offence_code: Annotated[str, Field(max_length=32)] = "PED_RED"
+    zone: Annotated[list[tuple[Pixel, Pixel]], Field(min_length=3, max_length=64)]
+    grace_s: Annotated[float, Field(ge=0, le=3600)]
+    offence_code: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9_]+$")] = (
+        "PED_RED"
+    )
     evidence: Annotated[list[EvidenceImage], Field(max_length=MAX_EVIDENCE_IMAGES)] = []
     match: MatchResult | None = None
     # Schema 2: the clip and the site's time zone (local times on the stills use it).
     clip: EvidenceClip | None = None
     site_tz: TimeZoneName | None = None
-    place: Annotated[str, Field(max_length=200)] = ""  # camera's place, as on the data bar
+    place: Text(200) = ""  # camera's place, as on the data bar
+
+    @model_validator(mode="after")
+    def _box_ordered(self) -> ViolationEvent:
+        # Inside the image is checked where the JPEG's size is known (check_box_inside).
+        x1, y1, x2, y2 = self.bbox
+        if not (x1 < x2 and y1 < y2):
+            raise ValueError(
+                f"bbox: expected x1 < x2 and y1 < y2 (a non-empty box), got {list(self.bbox)}"
+            )
+        return self
+
+
+def check_box_inside(
+    name: str, box: tuple[float, float, float, float], width: int, height: int
+) -> None:
+    """Raise ValueError unless ``box`` lies inside a ``width`` × ``height`` image (the
+    detector clips its boxes to the frame; half a pixel of rounding is allowed)."""
+    x1, y1, x2, y2 = box
+    tol = 0.5
+    if not all(math.isfinite(v) for v in box) or not (x1 < x2 and y1 < y2):
+        raise ValueError(f"{name}: expected a non-empty box [x1, y1, x2, y2], got {list(box)}")
+    if x1 < -tol or y1 < -tol or x2 > width + tol or y2 > height + tol:
+        raise ValueError(f"{name}: {list(box)} is not inside the {width}x{height} evidence image")
 
 
 class Ack(WireModel):
     kind: Literal["ack"] = "ack"
-    event_id: str
+    # The event's id; for a message without a valid one, the sha256 of its payload.
+    event_id: Annotated[str, Field(pattern=f"{UUID_PATTERN}|{SHA256_PATTERN}")]
     status: Literal["stored", "duplicate", "rejected"]
-    reason: str = ""
+    reason: Text(500, multiline=True) = ""
 
 
 SignalPhase = Literal["red", "green", "flashing_red", "flashing_green", "dark", "unknown"]
@@ -219,10 +319,9 @@ MAX_CAMERA_CHECKS = 8
 _TEN_YEARS_S = 10 * 365 * 86_400.0
 
 
-class CameraSignalHealth(BaseModel):
+class CameraSignalHealth(Strict):
     """The camera's signal reading now: what the rule would judge an entry against."""
 
-    model_config = ConfigDict(extra="forbid")
     source: Literal["roi", "controller"]
     phase: SignalPhase
     last_change: datetime | None = None  # when the current phase began (None: unseen)
@@ -233,23 +332,21 @@ class CameraSignalHealth(BaseModel):
     skew_s: Annotated[float, Field(ge=-_TEN_YEARS_S, le=_TEN_YEARS_S)] | None = None
 
 
-class CameraCheck(BaseModel):
+class CameraCheck(Strict):
     """One failed health check, with the reason a person reads on the devices page."""
 
-    model_config = ConfigDict(extra="forbid")
     check: CameraCheckKind
-    reason: Annotated[str, Field(max_length=300)]
+    reason: Text(300, multiline=True)
     since: datetime | None = None
     alert: bool = False  # needs someone to act (e.g. signal unknown for longer than allowed)
 
 
-class CameraHealth(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    camera_id: str
+class CameraHealth(Strict):
+    camera_id: DeviceId
     up: bool
-    fps: float = 0.0
+    fps: Annotated[float, Field(ge=0, le=1000)] = 0.0
     last_frame: datetime | None = None
-    error: str = ""
+    error: Text(500, multiline=True) = ""
     signal: CameraSignalHealth | None = None
     checks: Annotated[list[CameraCheck], Field(max_length=MAX_CAMERA_CHECKS)] = []
 
@@ -257,19 +354,19 @@ class CameraHealth(BaseModel):
 class DeviceStatus(WireModel):
     kind: Literal["status"] = "status"
     online: bool
-    cameras: list[CameraHealth] = []
-    outbox_depth: int = 0
-    disk_free_bytes: int | None = None
+    cameras: Annotated[list[CameraHealth], Field(max_length=64)] = []
+    outbox_depth: Count = 0
+    disk_free_bytes: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
     disk_low: bool = False
-    models: dict[str, str] = {}
-    gallery_version: str = ""
+    models: Annotated[dict[Text(64), Text(256)], Field(max_length=64)] = {}
+    gallery_version: Text(128) = ""
 
 
 class GalleryAnnouncement(WireModel):
     kind: Literal["gallery"] = "gallery"
-    version: str
-    sha256: str
-    url: str
+    version: Text(32, min_length=1)
+    sha256: Annotated[str, Field(pattern=SHA256_PATTERN)]
+    url: Text(2048, min_length=1)
 
 
 class DisplayItem(BaseModel):
@@ -330,21 +427,44 @@ MESSAGE_KINDS: dict[str, type[WireModel]] = {
 }
 
 
+def describe(e: ValidationError, limit: int = 2000) -> str:
+    """A ValidationError as one line per field (``path: what was expected``), printable."""
+    parts = []
+    for err in e.errors(include_url=False, include_input=False):
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        parts.append(f"{loc}: {err['msg']}")
+    return printable("; ".join(parts), limit)
+
+
 def parse_message(payload: bytes | str) -> WireModel:
-    """Parse any contract message by its ``kind``.
+    """Parse any contract message by its ``kind``. Total over any input: every failure is
+    a ValueError whose text is printable (safe to store, log and send back).
 
     Raises:
-        ValueError: naming the field and what was expected (pydantic's ValidationError
-            is a ValueError), or that the payload is not JSON.
+        ValueError: naming the field and what was expected, or that the payload is not
+            UTF-8 JSON.
     """
     try:
-        data: Any = json.loads(payload)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"payload is not JSON: {e}") from None
+        text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
+        data: Any = json.loads(text)
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"payload is not JSON: not valid UTF-8 ({e.reason} at byte {e.start})"
+        ) from None
+    except RecursionError:
+        raise ValueError("payload is not JSON: nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, or an integer beyond Python's digit limit
+        raise ValueError(printable(f"payload is not JSON: {e}", 500)) from None
     if not isinstance(data, dict):
         raise ValueError("payload: expected a JSON object")
     kind = data.get("kind")
     model = MESSAGE_KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
-        raise ValueError(f"kind: expected one of {sorted(MESSAGE_KINDS)}, got {kind!r}")
-    return model.model_validate(data)
+        shown = printable(repr(kind), 80)
+        raise ValueError(f"kind: expected one of {sorted(MESSAGE_KINDS)}, got {shown}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ValueError(describe(e)) from None
+    except RecursionError:
+        raise ValueError("payload: nested too deeply") from None

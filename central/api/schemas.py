@@ -42,6 +42,10 @@ class EventOut(BaseModel):
     signal: dict
 
 
+class QuarantinedOut(EventOut):
+    reason: str  # occurred_ahead | occurred_behind (of the time central received it)
+
+
 class DismissIn(Body):
     reason: Reason
 

@@ -178,6 +178,21 @@ def get_evidence(
 Operator = Annotated[Actor, Depends(require(*review.REVIEW_ROLES))]
 
 
+@router.get("/quarantine", response_model=list[S.QuarantinedOut], tags=["review"])
+def quarantine(
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(require(*review.QUARANTINE_ROLES))],
+    limit: Limit = 100,
+) -> list[S.QuarantinedOut]:
+    """Events whose ``occurred`` was outside the window around receipt: stored, never
+    queued for review, never fined."""
+    with ctx.sessions.begin() as s:
+        return [
+            S.QuarantinedOut(**_event_out(q.item).model_dump(), reason=q.reason)
+            for q in review.quarantined(s, actor, limit)
+        ]
+
+
 @router.post("/events/{event_id}/confirm", response_model=S.FineOut, tags=["review"])
 def confirm(event_id: str, ctx: Ctx, actor: Operator) -> S.FineOut:
     with ctx.sessions.begin() as s:

@@ -1,7 +1,10 @@
 """Turn one raw MQTT message into an accepted event/status or a rejection with a reason.
 
 Pure (no DB writes): everything a hostile or broken sender can put on the wire is
-checked here, so the storage step only ever sees well-formed, signed messages.
+checked here, so the storage step only ever sees well-formed, signed messages. Total over
+any bytes: the only exception that leaves ``classify`` is ``KeyLoadError`` (the database
+holding the device keys is unavailable, an outage, not the message's fault); every
+reason is printable text (``wire.printable``), safe to store and to send back in an ack.
 """
 
 from __future__ import annotations
@@ -9,11 +12,16 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from PIL import Image
 
 from jaywatch import wire
 
@@ -27,6 +35,10 @@ class Incoming:
     payload: bytes
     mid: int = 0
     generation: int = 0  # MQTT connection the message arrived on (acks only on the same one)
+    # Set by the worker's supervisor: was in hand when the worker thread died (suspect);
+    # was in hand, alone, when it died again (poison: dead-letter it with this reason).
+    suspect: bool = False
+    poison: str | None = None
 
 
 @dataclass
@@ -35,6 +47,18 @@ class AcceptedEvent:
     event: wire.ViolationEvent
     images: list[bytes]
     clip: bytes | None = None  # the WebM bytes, checked against the signed sha256 and size
+    # Why the event is stored as 'quarantined' (for an admin, never reviewed or fined)
+    # rather than queued: its ``occurred`` is outside the window around receipt.
+    quarantine: str | None = None
+
+
+@dataclass(frozen=True)
+class OccurredWindow:
+    """How far ``occurred`` may be from the time central receives the event (config
+    ``ingest.occurred_ahead_s`` / ``ingest.occurred_behind_days``)."""
+
+    ahead: timedelta = timedelta(minutes=10)
+    behind: timedelta = timedelta(days=30)
 
 
 @dataclass
@@ -54,6 +78,10 @@ class Rejected:
 Classified = AcceptedEvent | AcceptedStatus | Rejected
 
 
+class KeyLoadError(Exception):
+    """The device keys could not be read (database unavailable): retry, never reject."""
+
+
 @dataclass
 class KeyCache:
     """Device id → Ed25519 public key, reloaded when an unknown id shows up (at most
@@ -69,7 +97,10 @@ class KeyCache:
         key = self.keys.get(device_id)
         if key is None and time.monotonic() - self._loaded_at >= self.min_reload_s:
             with self._lock:
-                self.keys = self.loader()
+                try:
+                    self.keys = self.loader()
+                except Exception as e:
+                    raise KeyLoadError(f"{type(e).__name__}: {e}") from e
                 self._loaded_at = time.monotonic()
             key = self.keys.get(device_id)
         return key
@@ -82,16 +113,24 @@ def _topic_parts(topic: str) -> tuple[str, str] | None:
     return parts[2], parts[3]
 
 
-def _event_id_of(payload: bytes) -> str | None:
+_UUID = re.compile(wire.UUID_PATTERN)
+
+
+def ack_id(payload: bytes) -> str:
+    """What a rejection ack names: the payload's ``event_id`` when it is a valid UUID (the
+    edge can then find the event in its outbox), else the sha256 of the payload. Total:
+    whatever the bytes are, the result is a valid ``wire.Ack.event_id``."""
     try:
         data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    eid = data.get("event_id") if isinstance(data, dict) else None
-    return eid if isinstance(eid, str) and len(eid) == 36 else None
+        eid = data.get("event_id") if isinstance(data, dict) else None
+    except (ValueError, RecursionError):  # not UTF-8 / not JSON / digits beyond the limit
+        eid = None
+    if isinstance(eid, str) and _UUID.fullmatch(eid):
+        return eid
+    return hashlib.sha256(payload).hexdigest()
 
 
-def _decode_image(b64: str, i: int) -> bytes:
+def _decode_image(b64: str, i: int) -> tuple[bytes, tuple[int, int]]:
     try:
         data = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
@@ -101,7 +140,16 @@ def _decode_image(b64: str, i: int) -> bytes:
         raise ValueError(f"evidence[{i}].jpeg_b64: not canonical base64")
     if not data.startswith(JPEG_MAGIC):
         raise ValueError(f"evidence[{i}].jpeg_b64: not a JPEG image")
-    return data
+    try:  # the header only (lazy): the size the boxes are checked against
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as img:
+            size = img.size
+    except Exception as e:  # PIL raises many kinds (incl. DecompressionBombError)
+        raise ValueError(
+            f"evidence[{i}].jpeg_b64: not a readable JPEG ({type(e).__name__})"
+        ) from None
+    if not (0 < size[0] <= wire.MAX_PIXELS and 0 < size[1] <= wire.MAX_PIXELS):
+        raise ValueError(f"evidence[{i}].jpeg_b64: implausible image size {size[0]}x{size[1]}")
+    return data, size
 
 
 def _decode_clip(clip: wire.EvidenceClip) -> bytes:
@@ -122,31 +170,60 @@ def _decode_clip(clip: wire.EvidenceClip) -> bytes:
     return data
 
 
-def classify(msg: Incoming, keys: KeyCache, max_payload_bytes: int) -> Classified:
+def _check_boxes(ev: wire.ViolationEvent, sizes: list[tuple[int, int]]) -> None:
+    """The entry box must lie inside the entry frame (any full frame if there is no entry
+    image: before/entry/after are frames of the same camera; a face image is a crop)."""
+    frames = [(img.role, size) for img, size in zip(ev.evidence, sizes, strict=True)]
+    full = [size for role, size in frames if role == "entry"] or [
+        size for role, size in frames if role != "face"
+    ]
+    if full:
+        w, h = full[0]
+        wire.check_box_inside("bbox", ev.bbox, w, h)
+
+
+def _quarantine(occurred: datetime, now: datetime, window: OccurredWindow) -> str | None:
+    if occurred > now + window.ahead:
+        return "occurred_ahead"
+    if occurred < now - window.behind:
+        return "occurred_behind"
+    return None
+
+
+def classify(
+    msg: Incoming,
+    keys: KeyCache,
+    max_payload_bytes: int,
+    window: OccurredWindow | None = None,
+    now: datetime | None = None,
+) -> Classified:
+    """``now``: the receive time (default: the clock) that ``occurred`` is judged against."""
     parts = _topic_parts(msg.topic)
     if parts is None:
-        return Rejected(msg, f"topic {msg.topic!r}: not a jaywatch/v1/<device>/<kind> topic")
+        topic = wire.printable(repr(msg.topic), 200)
+        return Rejected(msg, f"topic {topic}: not a jaywatch/v1/<device>/<kind> topic")
     topic_device, topic_kind = parts
     key = keys.get(topic_device)
     known = topic_device if key is not None else None
 
     def reject(reason: str) -> Rejected:
-        return Rejected(msg, reason, known, _event_id_of(msg.payload) if known else None)
+        # A rejection ack only for a violation from a registered device (the ACL lets only
+        # that device read its ack topic); status messages are not acknowledged to edges.
+        acked = known is not None and topic_kind == "violation"
+        return Rejected(msg, wire.printable(reason), known, ack_id(msg.payload) if acked else None)
 
     if len(msg.payload) > max_payload_bytes:
-        return Rejected(msg, f"payload: {len(msg.payload)} bytes > limit {max_payload_bytes}")
+        return reject(f"payload: {len(msg.payload)} bytes > limit {max_payload_bytes}")
     try:
         m = wire.parse_message(msg.payload)
     except ValueError as e:
         return reject(f"invalid: {e}")
-    except RecursionError:
-        return reject("invalid: JSON nested too deeply")
     if m.kind != topic_kind:  # type: ignore[attr-defined]
         return reject(f"kind: {m.kind!r} sent on a {topic_kind!r} topic")  # type: ignore[attr-defined]
     if m.device_id != topic_device:
         return reject(f"device_id: {m.device_id!r} does not match topic device {topic_device!r}")
     if key is None:
-        return Rejected(msg, f"device {topic_device!r}: not registered")
+        return Rejected(msg, wire.printable(f"device {topic_device!r}: not registered"))
     if isinstance(m, wire.DeviceStatus):
         # Heartbeats are health data, not evidence: unsigned ones are accepted (a last
         # will is composed at connect time), but a present signature must be valid.
@@ -160,8 +237,12 @@ def classify(msg: Incoming, keys: KeyCache, max_payload_bytes: int) -> Classifie
     if not wire.verify_message(m, key):
         return reject("signature: does not verify with the device key")
     try:
-        images = [_decode_image(img.jpeg_b64, i) for i, img in enumerate(m.evidence)]
+        decoded = [_decode_image(img.jpeg_b64, i) for i, img in enumerate(m.evidence)]
+        _check_boxes(m, [size for _data, size in decoded])
         clip = _decode_clip(m.clip) if m.clip is not None else None
     except ValueError as e:
         return reject(str(e))
-    return AcceptedEvent(msg, m, images, clip)
+    window = window or OccurredWindow()
+    quarantine = _quarantine(m.occurred, now or wire.utcnow(), window)
+    images = [data for data, _size in decoded]
+    return AcceptedEvent(msg, m, images, clip=clip, quarantine=quarantine)

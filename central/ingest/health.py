@@ -10,6 +10,7 @@ retries with back-off until the database answers again.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 from typing import Literal
 
@@ -20,31 +21,87 @@ from pydantic import BaseModel
 from central.store.models import utcnow
 
 
-def is_data_error(e: BaseException) -> bool:
-    """True when the database refused this message's *content* and would refuse it again
-    (constraint or value errors): dead-letter it. Everything else — connection lost,
-    server down, SQLite locked or unopenable, timeouts, missing privileges or schema, a
-    full disk, the evidence store failing — is the system's fault, not the message's:
-    retry, never dead-letter."""
+def is_outage(e: BaseException) -> bool:
+    """True when storing failed because of the system, not the message: connection lost,
+    server down, SQLite locked or unopenable, pool timeouts, missing privileges or schema,
+    a full disk, the evidence store or the device keys unreadable, memory exhausted.
+    Retry those, never dead-letter. Anything else (the database refusing this message's
+    content, or our own code failing on it) is the message's: store the batch one by one
+    and dead-letter the message that fails alone, so one message can never stall ingest."""
+    from central.ingest.classify import KeyLoadError
+
     if isinstance(e, sa.exc.DBAPIError):
         if e.connection_invalidated:
-            return False
-        return isinstance(e, sa.exc.IntegrityError | sa.exc.DataError)
-    # A value SQLAlchemy could not bind (no database involved), or one our own code refused;
-    # OverflowError: sqlite3 refusing an integer beyond 64 bits (PostgreSQL: DataError).
-    return isinstance(e, sa.exc.StatementError | ValueError | TypeError | OverflowError)
+            return True
+        return not isinstance(e, sa.exc.IntegrityError | sa.exc.DataError)
+    return isinstance(
+        e, sa.exc.TimeoutError | sa.exc.DisconnectionError | OSError | KeyLoadError | MemoryError
+    )
+
+
+def is_data_error(e: BaseException) -> bool:
+    """The message's fault (see ``is_outage``): dead-letter it once it fails alone."""
+    return not is_outage(e)
 
 
 class IngestHealth(BaseModel):
-    """One worker's view; ``healthy`` only when the database answers and the broker is up."""
+    """One worker's view; ``healthy`` only when the database answers, the broker is up and
+    the worker thread is consuming (not dead and waiting for its restart, not stalled)."""
 
     healthy: bool
     database: Literal["ok", "unavailable"]
     database_error: str = ""
     database_down_since: datetime | None = None
     broker_connected: bool
+    worker: Literal["running", "restarting", "stalled", "stopped"] = "running"
+    worker_restarts: int = 0  # times the worker thread died and was restarted
+    worker_error: str = ""  # why it last died
     queued: int  # messages received, not yet stored (nothing is acked before it is)
     counts: dict[str, int]
+
+
+class WorkerState:
+    """Thread-safe life of the worker thread, as its supervisor and the thread see it."""
+
+    def __init__(self, stall_s: float) -> None:
+        self._lock = threading.Lock()
+        self.stall_s = stall_s
+        self.alive = False
+        self.started_once = False
+        self.stopped = False
+        self.restarts = 0
+        self.error = ""
+        self._tick = time.monotonic()
+
+    def tick(self) -> None:
+        """The thread made progress (took a batch, polled the queue, retried)."""
+        self._tick = time.monotonic()
+
+    def running(self) -> None:
+        with self._lock:
+            self.alive, self.started_once = True, True
+            self._tick = time.monotonic()
+
+    def died(self, error: str) -> None:
+        with self._lock:
+            self.alive = False
+            self.restarts += 1
+            self.error = error[:500]
+
+    def stop(self) -> None:
+        with self._lock:
+            self.alive, self.stopped = False, True
+
+    @property
+    def state(self) -> Literal["running", "restarting", "stalled", "stopped"]:
+        with self._lock:
+            if self.stopped or not self.started_once:
+                return "stopped"
+            if not self.alive:
+                return "restarting"
+            if time.monotonic() - self._tick > self.stall_s:
+                return "stalled"
+            return "running"
 
 
 class DatabaseState:
@@ -89,6 +146,13 @@ class IngestMetrics:
         )
         self.retries = Counter(
             "jaywatch_ingest_retries", "Batches retried because storing failed", registry=r
+        )
+        self.restarts = Counter(
+            "jaywatch_ingest_worker_restarts", "Times the worker thread died and restarted",
+            registry=r,
+        )  # fmt: skip
+        self.worker_up = Gauge(
+            "jaywatch_ingest_worker_running", "1 when the worker thread is consuming", registry=r
         )
         self.queued = Gauge(
             "jaywatch_ingest_queued", "Messages received and not yet stored", registry=r

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from central.ingest.classify import AcceptedEvent, AcceptedStatus, Classified, Rejected
 from central.store.evidence import EvidenceStore
 from central.store.models import DeadLetter, Device, Event, Evidence, Person, utcnow
+from jaywatch import wire
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +32,14 @@ class Outcome:
     reason: str = ""
 
 
-def _clean(text: str, limit: int = 2000) -> str:
-    return text.replace("\x00", "\\x00")[:limit]
-
-
 def dead_letter_row(r: Rejected, raw_limit: int) -> dict[str, Any]:
+    """Total: topic and reason made printable (no NUL, no lone surrogate), so no database
+    refuses the row for its text."""
     p = r.msg.payload
     return {
         "received": utcnow(),
-        "topic": _clean(r.msg.topic, 512),
-        "reason": _clean(r.reason),
+        "topic": wire.printable(r.msg.topic, 512),
+        "reason": wire.printable(r.reason),
         "raw": p[:raw_limit],
         "size": len(p),
         "sha256": hashlib.sha256(p).hexdigest(),
@@ -105,6 +104,10 @@ def store_batch(
                 evidence.put(a.clip)  # named by the sha256 the device signed (classify checked)
             shas_by_eid[ev.event_id] = (a, shas)
             matched = ev.match is not None and ev.match.person_id in enrolled
+            if a.quarantine:  # for an admin to see; never queued for review, never fined
+                status = "quarantined"
+            else:
+                status = "pending_review" if matched else "unidentified"
             rows.append(
                 {
                     "event_id": ev.event_id,
@@ -113,7 +116,8 @@ def store_batch(
                     "occurred": ev.occurred,
                     "received": now,
                     "offence_code": ev.offence_code,
-                    "status": "pending_review" if matched else "unidentified",
+                    "status": status,
+                    "reason_code": a.quarantine,
                     "match_person_id": ev.match.person_id if matched else None,
                     "match_score": ev.match.score if matched else None,
                     "payload": event_payload(a, shas),

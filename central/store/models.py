@@ -13,7 +13,9 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-EVENT_STATUSES = ("pending_review", "unidentified", "confirmed", "dismissed")
+# quarantined: stored, but its time is outside the window around receipt (ingest.occurred_*):
+# an admin looks at it (GET /api/quarantine); it is never reviewed, fined or displayed.
+EVENT_STATUSES = ("pending_review", "unidentified", "confirmed", "dismissed", "quarantined")
 FINE_STATUSES = ("issued", "paid", "void")
 APPEAL_STATUSES = ("pending", "upheld", "denied")
 ROLES = ("operator", "supervisor", "auditor", "admin")

@@ -100,6 +100,37 @@ def review_queue(session: Session, actor: Actor, limit: int = 50) -> list[Review
     return items
 
 
+QUARANTINE_ROLES = ("admin", "supervisor", "auditor")
+
+
+@dataclass(frozen=True)
+class QuarantinedItem:
+    item: ReviewItem
+    reason: str  # occurred_ahead | occurred_behind
+
+
+def quarantined(session: Session, actor: Actor, limit: int = 100) -> list[QuarantinedItem]:
+    """Events stored with an implausible time (ingest.occurred_*), newest received first:
+    never in the review queue, never fined; an admin finds out why (a gateway's clock,
+    a gateway that was offline for weeks, a hostile device). Audited: they may show matches."""
+    require_role(actor, *QUARANTINE_ROLES)
+    events = session.execute(
+        sa.select(Event)
+        .where(Event.status == "quarantined")
+        .order_by(Event.received.desc(), Event.id.desc())
+        .limit(limit)
+    ).scalars()
+    items = [QuarantinedItem(_item(session, e), e.reason_code or "") for e in events]
+    audit.record(
+        session,
+        actor.label,
+        "quarantine.list",
+        "events",
+        {"events": [q.item.event_id for q in items]},
+    )
+    return items
+
+
 def read_event(session: Session, actor: Actor, event_id: str) -> ReviewItem:
     require_role(actor, "operator", "supervisor", "auditor")
     e = _event(session, event_id, lock=False)
@@ -143,6 +174,25 @@ def prior_fines(session: Session, person_id: str, code: str, before: datetime, d
     )
 
 
+# Fines look back (escalation window) and forward (points expiry, due date) from the
+# offence time; nothing plausible is within this many days of the calendar's ends.
+_CALENDAR_MARGIN = timedelta(days=3660)
+
+
+def _check_plausible_time(e: Event, rules: Rules) -> None:
+    """Refuse (409, not 500) to fine an event whose time is absurd: ingest quarantines
+    those, but a row stored before that check existed may still be pending. Also keeps
+    the date arithmetic below from overflowing."""
+    lo = datetime.min.replace(tzinfo=e.occurred.tzinfo) + _CALENDAR_MARGIN
+    hi = datetime.max.replace(tzinfo=e.occurred.tzinfo) - _CALENDAR_MARGIN
+    reach = timedelta(days=rules.score.points_expire_days)
+    if not (lo <= e.occurred <= hi - reach) or e.occurred > e.received + timedelta(days=1):
+        raise Conflict(
+            f"event {e.event_id}: occurred {e.occurred.isoformat()} is not a plausible time "
+            f"(received {e.received.isoformat()}); it cannot be confirmed"
+        )
+
+
 def confirm(
     session: Session, actor: Actor, rules: Rules, event_id: str, now: datetime | None = None
 ) -> Fine:
@@ -152,6 +202,7 @@ def confirm(
     e = _event(session, event_id)
     if e.status != "pending_review":
         raise Conflict(f"event {event_id}: is {e.status}, only pending_review can be confirmed")
+    _check_plausible_time(e, rules)
     person = session.get(Person, e.match_person_id) if e.match_person_id else None
     if person is None or person.erased_at is not None:
         raise Conflict(f"event {event_id}: no enrolled person matched")

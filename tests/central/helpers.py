@@ -74,7 +74,7 @@ def violation(
         t=12.5,
         frame=300,
         track_id=7,
-        bbox=(10.0, 20.0, 60.0, 180.0),
+        bbox=(4.0, 2.0, 20.0, 30.0),  # inside the 32x32 evidence image
         signal=wire.SignalEvidence(phase="red", red_for_s=4.2),
         zone=[(0.0, 0.0), (100.0, 0.0), (100.0, 50.0)],
         grace_s=1.0,

@@ -163,7 +163,8 @@ def hostile_payloads(key: object, other_key: object, n: int) -> list[tuple[str, 
         return wire.sign_message(ev, k).model_dump_json().encode()  # type: ignore[arg-type]
 
     not_jpeg = good.evidence[0].model_copy(update={"jpeg_b64": "aGVsbG8="})
-    ack = wire.Ack(device_id="gw-1", event_id="x", status="stored").model_dump_json().encode()
+    ack = wire.Ack(device_id="gw-1", event_id=wire.new_event_id(), status="stored")
+    ack = ack.model_dump_json().encode()
     # (maker, a word the dead-letter reason must contain)
     makers: list[tuple[Callable[[], tuple[str, bytes]], str]] = [
         (lambda: (topic, bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 300)))), "invalid"),
@@ -258,25 +259,32 @@ def test_hostile_payloads_are_dead_lettered_and_the_worker_stays_up(
         w.stop()
 
 
-def test_a_message_the_database_refuses_is_dead_lettered_alone(
-    ctx: Context, broker: Broker
-) -> None:
-    """A signed event with a NUL byte in a string: PostgreSQL refuses it, SQLite stores it.
-    Either way it lands exactly once and the events around it are stored."""
+def test_a_nul_byte_in_a_signed_event_is_dead_lettered_alone(ctx: Context, broker: Broker) -> None:
+    """A signed event with a NUL byte in a string (PostgreSQL would refuse it, SQLite store
+    it): the wire contract refuses it on both, naming the field, and the events around it
+    are stored."""
     key = add_device(ctx, "gw-1")
     w = worker(ctx, broker, "central-p")
     edge = EdgeClient(broker, "gw-1")
     try:
         evs = [violation(key, images=0) for _ in range(5)]
-        poison = violation(key, person_id="p\x00oison", images=0)
+        bad_match = wire.MatchResult.model_construct(person_id="p\x00oison", score=0.91)
+        poison = wire.sign_message(
+            violation(key, images=0, sign=False).model_copy(update={"match": bad_match}), key
+        )
         for ev in [*evs[:2], poison, *evs[2:]]:
             edge.c.publish(wire.violation_topic("gw-1"), ev.model_dump_json(), qos=1)
         assert wait_until(lambda: count(ctx, Event) + count(ctx, DeadLetter) >= 6)
         time.sleep(0.3)
         with ctx.sessions() as s:
             stored = set(s.execute(sa.select(Event.event_id)).scalars())
-        assert {e.event_id for e in evs} <= stored
-        assert count(ctx, Event) + count(ctx, DeadLetter) == 6
+            (reason,) = s.execute(sa.select(DeadLetter.reason)).scalars()
+        assert stored == {e.event_id for e in evs}
+        assert "match.person_id" in reason and "control character U+0000" in reason
+        assert count(ctx, DeadLetter) == 1
+        assert wait_until(lambda: any(a.event_id == poison.event_id for a in edge.acks))
+        (ack,) = [a for a in edge.acks if a.event_id == poison.event_id]
+        assert ack.status == "rejected" and "person_id" in ack.reason
     finally:
         edge.close()
         w.stop()

@@ -1,8 +1,10 @@
 """Each bad message is dead-lettered once (design principle 6: nothing lost or doubled).
 
-The poison is real on both databases: a signed status whose ``outbox_depth`` does not fit
-a database integer (SQLite: OverflowError binding it; PostgreSQL: numeric out of range).
-It makes the batch fall back to one-by-one storing. The outage that then interrupts the
+The poison: a valid signed status that the database refuses for its content. The wire
+contract now refuses every value a database would (integers beyond 32 bits, NUL bytes,
+lone surrogates), so no real input reaches that path any more; the refusal is injected
+(a DataError on the UPDATE of that status, on both databases). It makes the batch fall
+back to one-by-one storing. The outage that then interrupts the
 pass must hit the gap right after the dead-letter row was committed, which stopping the
 server (tests/faults/test_central_db_outage.py) cannot do reliably. So, at the next event
 INSERT: PostgreSQL really loses the connection (``pg_terminate_backend`` of that session,
@@ -28,11 +30,20 @@ from central.store.models import DeadLetter, Event, utcnow
 from jaywatch import wire
 from tests.central.helpers import add_device, make_context, violation
 
+POISON_MARK = "4242421"  # outbox_depth of the poison status (a plain integer parameter)
+
 
 @pytest.fixture
 def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
     c = make_context(db_url, tmp_path)
+
+    def refuse(conn: Any, cursor: Any, statement: str, params: Any, *_a: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE DEVICES") and POISON_MARK in str(params):
+            raise sa.exc.DataError(statement, params, ValueError("value refused by the database"))
+
+    sa.event.listen(c.engine, "before_cursor_execute", refuse)
     yield c
+    sa.event.remove(c.engine, "before_cursor_execute", refuse)
     c.close()
 
 
@@ -54,7 +65,7 @@ def _event(key: Any) -> Incoming:
 
 def _poison(key: Any) -> Incoming:
     st = wire.sign_message(
-        wire.DeviceStatus(device_id="gw-1", online=True, outbox_depth=2**70), key
+        wire.DeviceStatus(device_id="gw-1", online=True, outbox_depth=int(POISON_MARK)), key
     )
     return Incoming(wire.status_topic("gw-1"), st.model_dump_json().encode())
 

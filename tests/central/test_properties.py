@@ -82,8 +82,9 @@ class World:
         with self.ctx.sessions() as s:
             return load_device_keys(s)
 
-    def _ingest(self, payload: bytes) -> str:
-        c = classify(Incoming(wire.violation_topic("gw-1"), payload), self.keys, 10_000_000)
+    def _ingest(self, payload: bytes, now: datetime | None = None) -> str:
+        msg = Incoming(wire.violation_topic("gw-1"), payload)
+        c = classify(msg, self.keys, 10_000_000, now=now)
         with self.ctx.sessions.begin() as s:
             (out,) = store_batch(s, [c], self.ctx.evidence, 1024)
         return out.status
@@ -114,7 +115,7 @@ class World:
             match=wire.MatchResult(person_id=person, score=0.9) if person else None,
         )
         payload = wire.sign_message(ev, self.key).model_dump_json().encode()
-        assert self._ingest(payload) == "stored"
+        assert self._ingest(payload, now=ev.occurred + timedelta(minutes=1)) == "stored"
         self.payloads.append(payload)
         self.ingested.add(ev.event_id)
 

@@ -46,14 +46,17 @@ def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
     c.close()
 
 
-def ingest(ctx: Context, ev: wire.ViolationEvent) -> str:
+def ingest(ctx: Context, ev: wire.ViolationEvent, now: datetime | None = None) -> str:
+    """Classify and store ``ev`` as if received at ``now`` (default: the clock)."""
+
     def keys() -> dict[str, bytes]:
         with ctx.sessions() as s:
             return load_device_keys(s)
 
     msg = Incoming(wire.violation_topic(ev.device_id), ev.model_dump_json().encode())
     with ctx.sessions.begin() as s:
-        return store_batch(s, [classify(msg, KeyCache(keys), 10**7)], ctx.evidence, 1024)[0].status
+        c = classify(msg, KeyCache(keys), 10**7, now=now)
+        return store_batch(s, [c], ctx.evidence, 1024)[0].status
 
 
 def person(ctx: Context, name: str = "Ann") -> str:
@@ -122,7 +125,7 @@ def test_repeat_offences_escalate_and_points_expire(ctx: Context) -> None:
     fines = []
     for t in times:
         ev = violation(key, person_id=pid, occurred=t)
-        ingest(ctx, ev)
+        ingest(ctx, ev, now=t + timedelta(minutes=1))  # received back then
         fines.append(confirm(ctx, ev.event_id))
     assert [f.amount_cents for f in fines] == [3000, 6000, 3000, 6000]
     assert [f.points for f in fines] == [1, 2, 1, 2]

@@ -58,7 +58,7 @@ def make_event(
         t=float(i),
         frame=i,
         track_id=i % 97,
-        bbox=(10.0, 20.0, 60.0, 180.0),
+        bbox=(4.0, 2.0, 20.0, 22.0),  # inside the 24x24 evidence image
         signal=wire.SignalEvidence(phase="red", red_for_s=4.5, roi=(0, 0, 10, 20)),
         zone=[(0.0, 100.0), (640.0, 100.0), (640.0, 480.0)],
         grace_s=0.5,
