@@ -75,6 +75,7 @@ ENDPOINTS = [
     ("GET", "/api/appeals", None, {"supervisor"}),
     ("GET", "/api/devices", None, {"operator", "supervisor", "admin"}),
     ("GET", "/api/dead-letters", None, {"admin", "auditor"}),
+    ("GET", "/api/quarantine", None, {"admin", "supervisor", "auditor"}),
     ("GET", "/api/audit", None, {"auditor", "admin"}),
     ("GET", "/api/audit/verify", None, {"auditor", "admin"}),
     (
