@@ -54,14 +54,14 @@ async def attempt_login(
     if not verdict.allowed:
         log.warning(
             "login throttled (%s) for %r from %s; retry after %d s",
-            ",".join(verdict.refused_by), username[:64], address, verdict.retry_after_s,
+            ",".join(verdict.refused_by), username[:64], address[:64], verdict.retry_after_s,
         )  # fmt: skip
         return LoginResult(refused=verdict)
     account = await run_in_threadpool(_read_account, ctx, username)
     try:
         ok = await fd.passwords.verify(account.password_hash if account else None, password)
     except Busy:
-        log.warning("login from %s refused: too many password checks waiting", address)
+        log.warning("login from %s refused: too many password checks waiting", address[:64])
         return LoginResult(refused=Verdict(False, Busy.retry_after_s, ("busy",)), busy=True)
     good = account if (ok and account is not None and not account.disabled) else None
     return await run_in_threadpool(_finish, ctx, good, username, ctx.config.api.session_hours)
