@@ -191,6 +191,8 @@ def _log_alert_changes(session: Session, s: Any) -> None:
     starts and once when it ends, comparing with the heartbeat stored before."""
     from central.workflow.devices import alerts_of
 
+    if not s.online:  # a last will carries no cameras: nothing was cleared, it went away
+        return
     before = session.execute(sa.select(Device.status).where(Device.id == s.device_id)).scalar()
     now = s.model_dump(mode="json", exclude={"signature"})
     old, new = alerts_of(before), alerts_of(now)
