@@ -68,11 +68,14 @@ class ReadingTracker:
 
 
 def _fmt_duration(s: float) -> str:
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.0f} min"
-    return f"{s / 3600:.1f} h"
+    """Exact to the second, so "for 5 min 1 s (alert after 5 min)" never reads as equal."""
+    n = int(s)
+    if n < 120:
+        return f"{n} s"
+    h, rest = divmod(n, 3600)
+    m, sec = divmod(rest, 60)
+    parts = [f"{h} h"] * bool(h) + [f"{m} min"] * bool(m) + [f"{sec} s"] * bool(sec)
+    return " ".join(parts)
 
 
 class SignalAlert:
@@ -129,7 +132,9 @@ def build_camera_health(
     since its last frame (or since the worker started) to the time without a phase."""
     now = now or datetime.now(UTC)
     checks = [
-        wire.CameraCheck(check=f.check, reason=f.reason[:300], since=wall_of(f.since))
+        wire.CameraCheck(
+            check=f.check, reason=wire.printable(f.reason, 300), since=wall_of(f.since)
+        )
         for f in scene
     ]
     sig = None
@@ -162,7 +167,7 @@ def build_camera_health(
         up=up,
         fps=round(fps, 2) if up else 0.0,
         last_frame=last_frame,
-        error=error[:500],
+        error=wire.printable(error, 500),  # an exception text must never void the heartbeat
         signal=sig,
         checks=checks[: wire.MAX_CAMERA_CHECKS],
     )

@@ -324,7 +324,7 @@ class CameraSignalHealth(Strict):
 
     source: Literal["roi", "controller"]
     phase: SignalPhase
-    last_change: datetime | None = None  # when the current phase began (None: unseen)
+    last_change: WireTime | None = None  # when the current phase began (None: unseen)
     # How long there has been no usable phase (unknown or dark) without interruption.
     unknown_for_s: Annotated[float, Field(ge=0, le=_TEN_YEARS_S)] = 0.0
     stale: bool = False  # controller feed silent past its timeout
@@ -337,7 +337,7 @@ class CameraCheck(Strict):
 
     check: CameraCheckKind
     reason: Text(300, multiline=True)
-    since: datetime | None = None
+    since: WireTime | None = None
     alert: bool = False  # needs someone to act (e.g. signal unknown for longer than allowed)
 
 
