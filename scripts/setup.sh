@@ -35,7 +35,7 @@ run_phase() {
   PHASE_SECONDS=$((SECONDS - start))
 }
 count() { grep -c -E "$1" "$2" || true; }
-apt_progress() { echo "$(count '^Get:' "$1") downloaded, $(count '^Setting up' "$1") set up"; }
+apt_progress() { echo "$(count '^Get:' "$1") downloaded, $(count '^Unpacking' "$1") unpacked, $(count '^Setting up' "$1") set up"; }
 pip_progress() {
   local stage="resolving"
   grep -q '^Building' "$1" && stage="building wheels"

@@ -227,8 +227,9 @@ DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 def pg_admin_url() -> str:
     """Admin URL of the test PostgreSQL server (env JAYWATCH_TEST_PG_URL overrides).
 
-    CI starts PostgreSQL when the machine has none (scripts/services.sh); a test run
-    without it fails loudly rather than skipping silently.
+    scripts/test.sh (and so CI) sets it to a throwaway cluster it starts and stops
+    (scripts/services.sh) unless it is already set; plain pytest without it uses
+    127.0.0.1:5432. A test run without a server fails loudly rather than skipping.
     """
     return os.environ.get("JAYWATCH_TEST_PG_URL", DEFAULT_PG_ADMIN_URL)
 
