@@ -2,8 +2,11 @@
 
 Files are read as fast as the pipeline takes them, sub-sampled to the analysis rate
 by *grabbing* (not decoding) the frames in between. Live streams (RTSP/HTTP/device
-index) reconnect with exponential back-off when they drop; their timestamps are
-seconds since the capture started, from a monotonic clock.
+index) reconnect with exponential back-off when they drop; their timestamps come from a
+monotonic clock anchored once to wall-clock time (:class:`edge.clock.AnchoredClock`),
+and every frame carries both. A read that blocks longer than ``read_timeout_s`` counts
+as a drop. Each reconnect starts a new ``segment``: the pipeline resets what must not
+be carried across it (edge/pipeline.py).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from edge.clock import AnchoredClock
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +40,17 @@ class Frame:
 
     Attributes:
         index: frame number in the source (0-based; gaps where frames were skipped).
-        t: seconds since the start of the video or stream.
+        t: seconds since the start of the video or the stream's clock anchor.
         image: BGR uint8 ``(H, W, 3)``.
+        wall: POSIX seconds of ``t`` (the clock's anchor + ``t``), ``None`` if unknown.
+        segment: 0 for the first connection; +1 on every reconnect of a live stream.
     """
 
     index: int
     t: float
     image: np.ndarray
+    wall: float | None = None
+    segment: int = 0
 
 
 def is_live_source(source: str | int) -> bool:
@@ -70,8 +79,11 @@ class VideoFileSource:
     (a truncated or corrupt file), after yielding every frame that did decode.
     """
 
-    def __init__(self, path: str | Path, analysis_fps: float | None = None) -> None:
+    def __init__(
+        self, path: str | Path, analysis_fps: float | None = None, wall0: float | None = None
+    ) -> None:
         self.path = Path(path)
+        self.wall0 = wall0  # POSIX time of frame 0, if the caller anchors one
         if not self.path.is_file():
             raise CaptureError(f"{self.path}: video file not found")
         self._cap = cv2.VideoCapture(str(self.path))
@@ -105,7 +117,9 @@ class VideoFileSource:
                     break
                 decoded_any = True
                 next_keep += self.step
-                yield Frame(index=index, t=index / self.fps, image=image)
+                t = index / self.fps
+                wall = None if self.wall0 is None else self.wall0 + t
+                yield Frame(index=index, t=t, image=image, wall=wall)
         finally:
             self._cap.release()
         if not decoded_any:
@@ -124,7 +138,10 @@ class LiveSource:
     Frames are pulled at the analysis rate; the newest decoded frame wins (a slow
     consumer never builds a backlog of stale frames). Never raises on a dropped stream:
     it logs, waits (1 s, 2 s, 4 s … ``max_backoff_s``) and reconnects; ``up`` says
-    whether frames are arriving, for the health report.
+    whether frames are arriving, for the health report. ``read_timeout_s`` bounds how
+    long opening the stream or reading one frame may block (FFmpeg back-end, i.e. URLs;
+    a device index uses the driver's own timeout): a stream that stalls without closing
+    is then treated as dropped and reconnected.
     """
 
     def __init__(
@@ -133,21 +150,32 @@ class LiveSource:
         analysis_fps: float | None = None,
         max_backoff_s: float = 30.0,
         read_timeout_s: float = 5.0,
+        clock: AnchoredClock | None = None,
     ) -> None:
+        if not read_timeout_s > 0:
+            raise ValueError(f"read_timeout_s: expected > 0, got {read_timeout_s}")
         self.source = int(source) if isinstance(source, str) and source.isdigit() else source
         self.analysis_fps = analysis_fps
         self.max_backoff_s = max_backoff_s
         self.read_timeout_s = read_timeout_s
+        self.clock = clock or AnchoredClock()
         self.up = False
         self.reconnects = 0
         self._stopped = False
-        self._t0 = time.monotonic()
 
     def stop(self) -> None:
         self._stopped = True
 
     def _open(self) -> cv2.VideoCapture | None:
-        cap = cv2.VideoCapture(self.source)
+        if isinstance(self.source, int):
+            cap = cv2.VideoCapture(self.source)
+        else:
+            ms = int(self.read_timeout_s * 1000)
+            cap = cv2.VideoCapture(
+                self.source,
+                cv2.CAP_FFMPEG,
+                [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms],
+            )
         if not cap.isOpened():
             cap.release()
             return None
@@ -158,6 +186,7 @@ class LiveSource:
         index = 0
         min_dt = 1.0 / self.analysis_fps if self.analysis_fps else 0.0
         last_t = -1e9
+        segment = -1
         while not self._stopped:
             cap = self._open()
             if cap is None:
@@ -170,18 +199,19 @@ class LiveSource:
                 self.reconnects += 1
                 continue
             backoff = 1.0
+            segment += 1
             while not self._stopped:
                 ok, image = cap.read()
                 if not ok or image is None or image.size == 0:
                     log.warning("camera source %s dropped; reconnecting", self.source)
                     break
                 self.up = True
-                t = time.monotonic() - self._t0
+                t = self.clock.now()
                 index += 1
                 if t - last_t + 1e-6 < min_dt:
                     continue
                 last_t = t
-                yield Frame(index=index, t=t, image=image)
+                yield Frame(index, t, image, wall=self.clock.wall_of(t), segment=segment)
             self.up = False
             cap.release()
 

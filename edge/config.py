@@ -58,6 +58,11 @@ class SignalConfig(_Strict):
     # Source "controller": a feed silent for longer than this reads UNKNOWN (the controller
     # must repeat its phase at least this often).
     controller_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    # Source "controller", live (jaywatch edge run): the controller's pedestrian signal
+    # group this camera watches; messages of other groups at the site are ignored.
+    signal_group: Annotated[
+        str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    ] = "1"
 
     @field_validator("roi")
     @classmethod
@@ -159,6 +164,21 @@ class SceneChecksConfig(_Strict):
     moved_after_checks: Annotated[int, Field(ge=1)] = 2
 
 
+class StreamConfig(_Strict):
+    """Live-stream behaviour: how long a read may block, reconnect back-off, and which
+    gap in frames resets the signal reader, the rule and the tracker."""
+
+    # Opening the stream or reading one frame blocking longer than this counts as a drop
+    # (the stream is reopened). FFmpeg back-end (URLs) only.
+    read_timeout_s: Annotated[float, Field(gt=0, le=300)] = 5.0
+    # Reconnect back-off: 1 s, doubling up to this.
+    reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    # Frames further apart than this (a reconnect, a stall, dropped frames) reset the
+    # signal reader, the crossing rule's per-track state and the tracker: a red start
+    # seen before the gap must not time an entry after it. Every reconnect resets too.
+    gap_reset_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
+
+
 class CameraConfig(_Strict):
     """One camera as configured on a gateway."""
 
@@ -176,11 +196,17 @@ class CameraConfig(_Strict):
     evidence: EvidenceConfig = EvidenceConfig()
     faces: FacesConfig = FacesConfig()
     health: SceneChecksConfig = SceneChecksConfig()
+    stream: StreamConfig = StreamConfig()
 
     @model_validator(mode="after")
     def _roi_needed(self) -> CameraConfig:
         if self.signal.source == "roi" and self.signal.roi is None:
             raise ValueError("signal.roi: required when signal.source is 'roi'")
+        if self.fps is not None and self.stream.gap_reset_s <= 1.5 / self.fps:
+            raise ValueError(
+                f"stream.gap_reset_s: expected more than 1.5 frame intervals at fps "
+                f"{self.fps:g} (> {1.5 / self.fps:.3g} s), got {self.stream.gap_reset_s:g}"
+            )
         return self
 
 

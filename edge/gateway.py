@@ -22,9 +22,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from edge.capture import LiveSource, VideoFileSource, is_live_source
+from edge.clock import AnchoredClock
 from edge.config import CameraConfig, ConfigError
 from edge.gateway_config import GatewayConfig
 from edge.pipeline import CameraPipeline, FaceStage
+from edge.signal.base import SignalStatus
 from edge.violation import Violation
 from jaywatch import wire
 
@@ -105,6 +107,27 @@ class CameraWorker:
             alert=self.signal_alert,
             started=self.started,
         )
+        self._pipeline: CameraPipeline | None = None
+        # One frame clock for the worker's life: live frames and controller messages
+        # (edge/signal/live.py) are aligned on it, across stream reconnects and restarts.
+        self.clock = AnchoredClock()
+        # A controller-fed reader outlives pipeline restarts: the live feed pushes into it.
+        self.controller = None
+        if self.cfg.signal.source == "controller":
+            from edge.signal.controller import ControllerFeedReader
+
+            self.controller = ControllerFeedReader(
+                timeout_s=self.cfg.signal.controller_timeout_s, name=self.cfg.id
+            )
+
+    def signal_status(self) -> SignalStatus:
+        """This camera's signal state now (phase, source, last change, stale, skew)."""
+        pipeline = self._pipeline
+        if pipeline is not None:
+            return pipeline.signal_status()
+        if self.controller is not None:
+            return self.controller.status()
+        return SignalStatus(source=self.cfg.signal.source)
 
     def is_up(self, stale_after_s: float = 5.0) -> bool:
         """Up only while frames keep arriving: a live stream that dropped (its source is
@@ -129,10 +152,10 @@ class CameraWorker:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _emit(self, v: Violation, started_wall: datetime) -> None:
+    def _emit(self, v: Violation, anchor: AnchoredClock) -> None:
         event = v.to_wire(
             device_id=self.device_id,
-            occurred=started_wall + timedelta(seconds=v.entry.t),
+            occurred=anchor.datetime_of(v.entry.t),
             zone=[tuple(p) for p in self.cfg.crossing.zone],
             grace_s=self.cfg.crossing.grace_s,
             signal_source=self.cfg.signal.source,
@@ -156,7 +179,10 @@ class CameraWorker:
         backoff = self.restart_backoff_s
         while not self._stop.is_set():
             try:
-                pipeline: CameraPipeline = build_pipeline(self.cfg, self.faces)
+                pipeline: CameraPipeline = build_pipeline(
+                    self.cfg, self.faces, signal=self.controller
+                )
+                self._pipeline = pipeline
                 self._consume(pipeline)
                 if self.status.finished:
                     return
@@ -187,20 +213,30 @@ class CameraWorker:
                 f"camera {self.cfg.id}: source: not set (a file path, URL or device index)"
             )
         live = is_live_source(src)
+        stream = self.cfg.stream
+        # A file's frame 0 is "now"; a live stream's frames are on the worker's clock.
+        anchor = self.clock if live else AnchoredClock()
+        self._started_wall = anchor.datetime_of(0.0)  # wall_of() follows the frame clock
         self._source = (
-            LiveSource(src, self.cfg.fps) if live else VideoFileSource(Path(str(src)), self.cfg.fps)
+            LiveSource(
+                src,
+                self.cfg.fps,
+                max_backoff_s=stream.reconnect_max_s,
+                read_timeout_s=stream.read_timeout_s,
+                clock=anchor,
+            )
+            if live
+            else VideoFileSource(Path(str(src)), self.cfg.fps, wall0=anchor.wall0)
         )
         if not live:  # identity of this file's content: path, size and modification time
             st = Path(str(src)).stat()
             self._file_key = f"{Path(str(src)).resolve()}:{st.st_size}:{st.st_mtime_ns}"
-        started_wall = datetime.now(UTC)
-        self._started_wall = started_wall
         window_t, window_n = time.monotonic(), 0
         for frame in self._source:
             if self._stop.is_set():
                 break
             for v in pipeline.process(frame):
-                self._emit(v, started_wall)
+                self._emit(v, anchor)
             self.reading.note(pipeline.last_reading, self.wall_of)
             self.scene.observe(frame.image, frame.t)
             now = time.monotonic()
@@ -211,7 +247,7 @@ class CameraWorker:
                 self.status.fps = window_n / (now - window_t)
                 window_t, window_n = now, 0
         for v in pipeline.flush():
-            self._emit(v, started_wall)
+            self._emit(v, anchor)
         self.status.up = False
         if not live:
             self.status.finished = True
@@ -259,6 +295,7 @@ class Gateway:
             for c in self.cameras
         ]
         self.gallery_sync = self._make_gallery_sync()
+        self.signal_feed, self._signal_inputs = self._make_signal_feed()
         self.health = HealthReporter(
             cfg.device_id,
             self.outbox,
@@ -288,12 +325,53 @@ class Gateway:
         sync.attach(self.link)
         return sync
 
+    def _make_signal_feed(self):  # -> tuple[LiveSignalFeed | None, list[UdpInput | HttpInput]]
+        """Live controller phases for the cameras with ``signal.source: controller``:
+        MQTT (jaywatch/v1/signal/<site>/phase), and UDP/HTTP on the LAN when configured."""
+        wired = [w for w in self.workers if w.controller is not None]
+        if not wired:
+            return None, []
+        from edge.signal.live import HttpInput, LiveSignalFeed, UdpInput
+
+        fc = self.cfg.signal_feed
+        site = fc.site or self.cfg.device_id
+        feed = LiveSignalFeed(site, skew_window_s=fc.skew_window_s)
+        for w in wired:
+            feed.attach(w.cfg.signal.signal_group, w.controller, w.clock)  # type: ignore[arg-type]
+            log.info(
+                "camera %s: phases of signal group %s at site %s from the controller feed",
+                w.cfg.id,
+                w.cfg.signal.signal_group,
+                site,
+            )
+        if fc.mqtt:
+            topic = wire.signal_phase_topic(site)
+            self.link.subscribe(topic, lambda _topic, payload: feed.receive(payload, "mqtt"))
+        inputs: list = []
+        allow = list(fc.allow_from)
+        try:
+            if fc.udp is not None:
+                inputs.append(UdpInput(feed, fc.udp.host, fc.udp.port, allow))
+            if fc.http is not None:
+                inputs.append(HttpInput(feed, fc.http.host, fc.http.port, allow))
+        except OSError as e:
+            for i in inputs:
+                i.stop()
+            from edge.config import ConfigError
+
+            raise ConfigError(f"signal_feed: cannot listen ({e})") from None
+        return feed, inputs
+
     def _sink(self, event: wire.ViolationEvent) -> None:
         signed = wire.sign_message(event, self.key)
         self.outbox.put_event(signed)  # durable before this returns
 
     def _camera_health(self) -> list[wire.CameraHealth]:
         return [w.health() for w in self.workers]
+
+    def signal_status(self) -> dict[str, SignalStatus]:
+        """Each camera's signal state, by camera id (for the heartbeat and metrics)."""
+        return {w.cfg.id: w.signal_status() for w in self.workers}
 
     def _models(self) -> dict[str, str]:
         return {w.cfg.id: w.cfg.detector.model for w in self.workers}
@@ -303,6 +381,8 @@ class Gateway:
             self.metrics.serve(self.cfg.health.metrics_port, self.cfg.health.metrics_host)
         if self.gallery_sync is not None:
             self.gallery_sync.start()
+        for i in self._signal_inputs:
+            i.start()
         self.link.start()
         self.health.start()
         for w in self.workers:
@@ -321,6 +401,8 @@ class Gateway:
             time.sleep(0.1)
         if self.gallery_sync is not None:
             self.gallery_sync.stop()
+        for i in self._signal_inputs:
+            i.stop()
         self.health.stop()
         self.link.stop()
         self.metrics.shutdown()

@@ -12,7 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    ValidationError,
+    model_validator,
+)
 
 from edge.config import (
     CameraConfig,
@@ -100,6 +107,32 @@ class GalleryConfig(_Strict):
     max_bytes: Annotated[int, Field(ge=1024)] = 512 * 1024 * 1024
 
 
+class LanInputConfig(_Strict):
+    """A UDP or HTTP listener for a signal controller on the gateway's LAN."""
+
+    # Bind to the LAN interface the controller is on, never to the street side.
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)]
+
+
+class SignalFeedConfig(_Strict):
+    """Where live controller phases come from (cameras with ``signal.source: controller``).
+    Every input goes through the same parser and clock alignment (edge/signal/live.py)."""
+
+    # The site (intersection) name in the MQTT topic jaywatch/v1/signal/<site>/phase and
+    # in every message; defaults to the device id (the shipped ACL lets a device read
+    # the topic of the site named like itself).
+    site: DeviceId | None = None
+    mqtt: bool = True
+    udp: LanInputConfig | None = None
+    http: LanInputConfig | None = None
+    # LAN inputs accept datagrams/requests only from these addresses (empty: any).
+    allow_from: list[IPvAnyAddress] = []
+    # Clock skew (controller minus gateway) is the largest (controller_time - arrival)
+    # over this window: the least-delayed message bounds it best.
+    skew_window_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+
+
 class GatewayConfig(_Strict):
     device_id: DeviceId
     broker: BrokerConfig = BrokerConfig()
@@ -111,6 +144,8 @@ class GatewayConfig(_Strict):
     gallery: GalleryConfig | None = None
     # Base64 raw Ed25519 key of central; when set, acks must carry its signature.
     central_public_key: str | None = None
+    # Live controller phases; used only when a camera has signal.source: controller.
+    signal_feed: SignalFeedConfig = SignalFeedConfig()
 
     @model_validator(mode="after")
     def _distinct_cameras(self) -> GatewayConfig:

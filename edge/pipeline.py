@@ -8,12 +8,17 @@ A violation is confirmed ``debounce_s`` after the entry, then waits for its *aft
 frame and, when a face stage is present, for the face decision (enough good faces,
 or the track ended, or its time ran out). :meth:`CameraPipeline.flush` finishes what
 is pending when the source ends.
+
+A gap in frames (a reconnect, a stall, dropped frames: ``stream.gap_reset_s``) resets the
+signal reader, the rule's per-track state and the tracker, so that no red start or
+track side seen before the gap decides an entry after it (:meth:`CameraPipeline.process`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,7 +30,7 @@ from edge.evidence import EvidenceShot, FrameBuffer, encode_jpeg
 from edge.frame_geometry import FrameGeometryGuard
 from edge.motion import MotionGate
 from edge.rule.crossing import CrossingRule, Entry
-from edge.signal.base import SignalReader, SignalReading
+from edge.signal.base import SignalReader, SignalReading, SignalState, SignalStatus
 from edge.track.base import Tracker, Tracks
 from edge.violation import Match, Violation
 
@@ -62,6 +67,7 @@ class PipelineStats:
     frames: int = 0
     detector_runs: int = 0
     violations: int = 0
+    gap_resets: int = 0
 
 
 class CameraPipeline:
@@ -87,14 +93,20 @@ class CameraPipeline:
         self._geometry = FrameGeometryGuard(cfg)
         # The latest confirmed signal reading (camera health reports phase and since when).
         self.last_reading: SignalReading | None = None
+        self._last_frame: Frame | None = None
+        self._reading: SignalReading | None = None
+        self._no_phase_since: float | None = None
 
     def process(self, frame: Frame) -> list[Violation]:
         """Analyse one frame; returns violations finished on it."""
         # Zone and ROI must fit this frame size (FrameGeometryError, one line, otherwise).
         self._geometry.check(frame.image)
         self.stats.frames += 1
+        self._reset_after_gap(frame)
+        self._last_frame = frame
         reading = self.signal.update(frame.image, frame.t)
         self.last_reading = reading
+        self._note_reading(reading)
         if self.motion.update(frame.image, frame.t):
             detections = self.detector.detect(frame.image)
             self.stats.detector_runs += 1
@@ -121,7 +133,63 @@ class CameraPipeline:
         self._pending.clear()
         return done
 
+    def signal_status(self) -> SignalStatus:
+        """Snapshot of this camera's signal reading (called from the health thread)."""
+        reading, frame, no_phase = self._reading, self._last_frame, self._no_phase_since
+        base = self.signal.status()
+        if reading is None or frame is None:
+            return replace(base, gap_resets=self.stats.gap_resets)
+        last_change = None
+        if reading.since is not None and frame.wall is not None:
+            last_change = datetime.fromtimestamp(frame.wall - (frame.t - reading.since), UTC)
+        return replace(
+            base,
+            phase=reading.state,
+            at_t=reading.t,
+            since_t=reading.since,
+            last_change=last_change,
+            unknown_for_s=0.0 if no_phase is None else max(0.0, reading.t - no_phase),
+            gap_resets=self.stats.gap_resets,
+        )
+
     # --- internals ------------------------------------------------------------------------
+
+    def _reset_after_gap(self, frame: Frame) -> None:
+        """Reset what a gap invalidates: the signal history (a red start seen before it
+        would time an entry after it), each track's side and the tracks themselves (new
+        ids after the gap, so no evidence frame from before it shows a new track).
+        Violations already confirmed finish with what was seen."""
+        prev = self._last_frame
+        if prev is None:
+            return
+        gap = frame.t - prev.t
+        reconnect = frame.segment != prev.segment
+        if not reconnect and gap <= self.cfg.stream.gap_reset_s:
+            return
+        self.stats.gap_resets += 1
+        log.warning(
+            "camera %s: %s (%.1f s without frames): signal history, rule and tracks reset",
+            self.cfg.id,
+            "stream reconnected" if reconnect else "gap in frames",
+            gap,
+        )
+        self.signal.reset()
+        self.rule.reset()
+        reset_tracker = getattr(self.tracker, "reset", None)
+        if reset_tracker is not None:
+            reset_tracker()
+        for p in self._pending.values():
+            p.track_ended = True
+        self._reading = None
+        self._no_phase_since = None
+
+    def _note_reading(self, reading: SignalReading) -> None:
+        no_phase = reading.state in (SignalState.UNKNOWN, SignalState.DARK)
+        if not no_phase:
+            self._no_phase_since = None
+        elif self._no_phase_since is None:
+            self._no_phase_since = reading.t
+        self._reading = reading
 
     def _start(self, entry: Entry) -> None:
         p = _Pending(entry)
@@ -208,8 +276,13 @@ class CameraPipeline:
         return Violation(self.cfg.id, p.entry, shots, match, faces_used)
 
 
-def build_pipeline(cfg: CameraConfig, faces: FaceStage | None = None) -> CameraPipeline:
-    """Create every stage from the camera config (the one place plugins are chosen)."""
+def build_pipeline(
+    cfg: CameraConfig, faces: FaceStage | None = None, signal: SignalReader | None = None
+) -> CameraPipeline:
+    """Create every stage from the camera config (the one place plugins are chosen).
+
+    ``signal`` replaces the reader the config asks for (the gateway passes the
+    controller-fed reader its live feed pushes into)."""
     from edge.detectors import create_detector
     from edge.detectors.region import RegionDetector, auto_region
     from edge.signal import create_signal_reader
@@ -227,6 +300,6 @@ def build_pipeline(cfg: CameraConfig, faces: FaceStage | None = None) -> CameraP
         cfg,
         detector=detector,
         tracker=create_tracker(cfg.tracker),
-        signal=create_signal_reader(cfg.signal),
+        signal=signal if signal is not None else create_signal_reader(cfg.signal),
         faces=faces,
     )

@@ -42,6 +42,8 @@ SCHEMA_VERSION = 1
 TOPIC_ROOT = "jaywatch/v1"
 DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 MAX_EVIDENCE_IMAGES = 8
+# The pedestrian signal phases (edge.signal.base.SignalState values).
+SignalPhase = Literal["red", "green", "flashing_red", "flashing_green", "dark", "unknown"]
 MAX_IMAGE_B64 = 2_000_000  # ~1.5 MB JPEG per image; bigger payloads are dead-lettered
 # A violation's clip (4 s at the analysis rate): the edge's budget is 1 MB (bench/
 # bench_evidence_clip.py measures it); the wire takes up to 4 MB so a busy scene is not lost.
@@ -141,6 +143,13 @@ def status_topic(device_id: str) -> str:
     return f"{TOPIC_ROOT}/{device_id}/status"
 
 
+def signal_phase_topic(site: str) -> str:
+    """Signal bridge → gateways of ``site``: the controller's pedestrian phases
+    (:class:`SignalPhaseMessage`, QoS 1, not retained). The broker ACL lets only the bridge
+    user publish it (docs/signal-controller.md)."""
+    return f"{TOPIC_ROOT}/signal/{site}/phase"
+
+
 GALLERY_TOPIC = f"{TOPIC_ROOT}/gallery"
 VIOLATION_WILDCARD = f"{TOPIC_ROOT}/+/violation"
 STATUS_WILDCARD = f"{TOPIC_ROOT}/+/status"
@@ -181,7 +190,7 @@ class WireModel(Strict):
 
 
 class SignalEvidence(Strict):
-    phase: Literal["red", "green", "dark", "unknown"]
+    phase: Literal["red", "green", "flashing_red", "flashing_green", "dark", "unknown"]
     red_for_s: Annotated[float, Field(ge=0, le=86_400)]
     source: Literal["roi", "controller"] = "roi"
     roi: tuple[Count, Count, Count, Count] | None = None  # x, y, w, h pixels
@@ -199,7 +208,7 @@ class FrameTruth(Strict):
     utc: datetime  # wall-clock time of this frame
     local: datetime  # the same instant in the site's zone, with its UTC offset
     tz: TimeZoneName  # IANA zone of the site, e.g. Europe/Berlin
-    phase: Literal["red", "green", "dark", "unknown"]  # signal phase read on this frame
+    phase: SignalPhase  # signal phase read on this frame
     red_for_s: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] | None = None
     width: Annotated[int, Field(ge=1, le=16_384)]
     height: Annotated[int, Field(ge=1, le=16_384)]
@@ -312,7 +321,6 @@ class Ack(WireModel):
     reason: Text(500, multiline=True) = ""
 
 
-SignalPhase = Literal["red", "green", "flashing_red", "flashing_green", "dark", "unknown"]
 # What a camera's health checks can report (edge/scene_health.py, edge/camera_health.py).
 CameraCheckKind = Literal["frozen", "dark", "covered", "monochrome", "moved", "signal_unknown"]
 MAX_CAMERA_CHECKS = 8
@@ -360,6 +368,35 @@ class DeviceStatus(WireModel):
     disk_low: bool = False
     models: Annotated[dict[Text(64), Text(256)], Field(max_length=64)] = {}
     gallery_version: Text(128) = ""
+
+
+SignalGroup = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+PhaseName = Literal["red", "green", "flashing_red", "flashing_green", "dark"]
+
+
+class SignalPhaseMessage(BaseModel):
+    """One pedestrian-signal phase report from a signal controller (through a bridge on
+    MQTT, or straight to the gateway over UDP/HTTP on its LAN). Not a device message: no
+    device id, no signature; who may send it is the broker ACL's / the LAN input's job.
+
+    ``controller_time`` is when the phase began or was confirmed, on the controller's
+    clock: POSIX seconds or ISO-8601 with a UTC offset. Send one message on every change
+    and repeat the current phase at least every ``signal.controller_timeout_s`` (a
+    heartbeat); ``seq`` counts messages per (site, signal_group), +1 each, so that a
+    lost change is noticed. Full description: docs/signal-controller.md.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["signal_phase"] = "signal_phase"
+    site: DeviceId
+    signal_group: SignalGroup
+    phase: PhaseName
+    controller_time: AwareDatetime
+    seq: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    # What produced it, for the log ("ntcip1202", "utmc", "scats", "test"...).
+    bridge: Annotated[str, Field(max_length=64)] = ""
 
 
 class GalleryAnnouncement(WireModel):

@@ -96,6 +96,12 @@ class CrossingRule:
         self._tracks: dict[int, _TrackState] = {}
         self.signal = SignalHistory(keep_s=max(10.0, 4 * cfg.debounce_s))
 
+    def reset(self) -> None:
+        """Forget every track's side and the signal history (after a gap in frames: what
+        happened during it was not seen, so nothing from before it may decide an entry)."""
+        self._tracks.clear()
+        self.signal = SignalHistory(keep_s=self.signal.keep_s)
+
     def forget(self, track_ids: np.ndarray | list[int]) -> None:
         """Drop state of ended tracks."""
         for tid in np.asarray(track_ids).tolist():

@@ -14,14 +14,20 @@ Rules, each chosen so that an error can only *shorten* time-since-red, never len
 - A run is broken, and ``since`` restarts, where a change may have been missed: a gap in
   the controller's sequence numbers, or a silence longer than the timeout.
 - A feed silent for longer than ``timeout_s`` reads UNKNOWN (a dead link must not leave
-  the last phase standing, red or not).
+  the last phase standing, red or not); the change to and from stale is logged once and
+  shows in :meth:`ControllerFeedReader.status`.
+
+Live messages arrive through :mod:`edge.signal.live` (MQTT, UDP or HTTP), which aligns
+the controller's clock to the frame clock before calling :meth:`ControllerFeedReader.push`.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
+import logging
 import math
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +44,9 @@ from pydantic import (
     model_validator,
 )
 
-from edge.signal.base import SignalReading, SignalState
+from edge.signal.base import SignalReading, SignalState, SignalStatus
+
+log = logging.getLogger(__name__)
 
 
 class PhaseFeedError(ValueError):
@@ -57,7 +65,7 @@ class PhaseChange(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     t: float = Field(validation_alias=AliasChoices("t", "timestamp"))
-    phase: Literal["red", "green", "dark"]
+    phase: Literal["red", "green", "flashing_red", "flashing_green", "dark"]
     seq: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="before")
@@ -107,7 +115,7 @@ class ControllerFeedReader:
     later than that is dropped and counted in ``dropped_late``.
     """
 
-    def __init__(self, timeout_s: float, retain_s: float = 600.0) -> None:
+    def __init__(self, timeout_s: float, retain_s: float = 600.0, name: str = "") -> None:
         if not timeout_s > 0:
             raise ValueError(f"signal.controller_timeout_s: expected > 0, got {timeout_s}")
         if retain_s < timeout_s:
@@ -122,10 +130,25 @@ class ControllerFeedReader:
         self._arrivals = 0
         self._horizon = -math.inf
         self.dropped_late = 0
+        self.name = name  # for log lines (the camera id)
+        # Filled by the live feed (edge.signal.live): controller clock minus gateway
+        # clock, and how many messages it accepted / rejected for this reader.
+        self.skew_s: float | None = None
+        self.messages = 0
+        self.rejected = 0
+        self._latest_t: float | None = None  # newest message time
+        self._last_update_t: float | None = None
+        self._stale = False
+        self._lock = threading.Lock()
 
     def push(self, msg: PhaseChange | Mapping[str, Any]) -> bool:
-        """Add one message; ``False`` if it was a duplicate or arrived too late to use."""
+        """Add one message; ``False`` if it was a duplicate or arrived too late to use.
+        Safe to call from another thread than :meth:`update` (the live feed's)."""
         m = msg if isinstance(msg, PhaseChange) else _validate(msg, where="phase message")
+        with self._lock:
+            return self._push(m)
+
+    def _push(self, m: PhaseChange) -> bool:
         if m.t < self._horizon:
             self.dropped_late += 1
             return False
@@ -145,6 +168,7 @@ class ControllerFeedReader:
         if m.seq is not None:
             self._seqs.add(m.seq)
         self._relink(i)
+        self._latest_t = m.t if self._latest_t is None else max(self._latest_t, m.t)
         return True
 
     def extend(self, msgs: Iterable[PhaseChange | Mapping[str, Any]]) -> int:
@@ -182,16 +206,74 @@ class ControllerFeedReader:
 
     def update(self, frame_bgr: np.ndarray | None, t: float) -> SignalReading:
         """The phase in force at ``t`` (the frame, if any, is not looked at)."""
+        with self._lock:
+            return self._update(t)
+
+    def _update(self, t: float) -> SignalReading:
+        self._last_update_t = t
         i = bisect.bisect_right(self._times, t) - 1
         if i < 0:
+            self._set_stale(self._latest_t is not None, t)
             return SignalReading(state=SignalState.UNKNOWN, t=t, since=None)
         last = self._msgs[i]
         if t - last.t > self._timeout:
+            self._set_stale(True, t)
             reading = SignalReading(state=SignalState.UNKNOWN, t=t, since=last.t + self._timeout)
         else:
-            reading = SignalReading(state=last.state, t=t, since=self._run_start[i])
+            self._set_stale(False, t)
+            prev = self._previous_run(i)
+            reading = SignalReading(
+                state=last.state,
+                t=t,
+                since=self._run_start[i],
+                previous=None if prev is None else prev[0],
+                previous_since=None if prev is None else prev[1],
+            )
         self._prune(t)
         return reading
+
+    def _previous_run(self, i: int) -> tuple[SignalState, float] | None:
+        """The run before message ``i``'s run: its phase and start."""
+        j = bisect.bisect_left(self._times, self._run_start[i]) - 1
+        if j < 0 or self._run_start[j] == self._run_start[i]:
+            return None
+        return self._msgs[j].state, self._run_start[j]
+
+    def _set_stale(self, stale: bool, t: float) -> None:
+        if stale == self._stale:
+            return
+        self._stale = stale
+        if stale:
+            log.warning(
+                "signal feed%s silent for more than %.1f s at t=%.1f: phase UNKNOWN, "
+                "no violations until it resumes",
+                f" for camera {self.name}" if self.name else "",
+                self._timeout,
+                t,
+            )
+        else:
+            log.info(
+                "signal feed%s resumed at t=%.1f",
+                f" for camera {self.name}" if self.name else "",
+                t,
+            )
+
+    def reset(self) -> None:
+        """A gap in *frames* does not touch the controller's history: its phase times come
+        from the controller, not from the images, so a red start it reported is still
+        proven. (The pipeline still resets the crossing rule and the tracker.)"""
+
+    def status(self) -> SignalStatus:
+        t = self._last_update_t
+        latest = self._latest_t
+        return SignalStatus(
+            source="controller",
+            stale=self._stale,
+            stale_for_s=None if t is None or latest is None else max(0.0, t - latest),
+            skew_s=self.skew_s,
+            messages=self.messages,
+            rejected=self.rejected,
+        )
 
 
 def _validate(data: Any, *, where: str) -> PhaseChange:

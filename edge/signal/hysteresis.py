@@ -40,6 +40,8 @@ class Hysteresis:
         """Forget everything, as after start-up (the next state's start is unseen)."""
         self._state = SignalState.UNKNOWN
         self._since: float | None = None
+        self._previous: SignalState | None = None
+        self._previous_since: float | None = None
         self._run_state: SignalState | None = None
         self._run_start: float | None = None
         self._run_len = 0
@@ -60,7 +62,14 @@ class Hysteresis:
             self._run_state, self._run_start, self._run_len = raw, t, 1
             self._run_start_unseen = not self._confirmed_known
         if self._run_len >= self._frames and raw is not self._state:
+            self._previous, self._previous_since = self._state, self._since
             self._state = raw
             self._since = None if self._run_start_unseen else self._run_start
             self._confirmed_known = self._confirmed_known or raw is not SignalState.UNKNOWN
-        return SignalReading(state=self._state, t=t, since=self._since)
+        return SignalReading(
+            state=self._state,
+            t=t,
+            since=self._since,
+            previous=self._previous,
+            previous_since=self._previous_since,
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.config import ConfigError, SignalConfig
-from edge.signal.base import SignalReading
+from edge.signal.base import SignalReading, SignalStatus
 from edge.signal.colour import LampMeasurement, measure_head
 from edge.signal.hysteresis import Hysteresis
 
@@ -64,5 +64,10 @@ class RoiColourReader:
         return self._hysteresis.update(m.state, t)
 
     def reset(self) -> None:
-        """Call after a stream reconnect: the phase showing next has an unseen start."""
+        """Call after a gap in frames (reconnect, stall): the phase showing next has an
+        unseen start, so no red start is inherited across the gap."""
         self._hysteresis.reset()
+
+    def status(self) -> SignalStatus:
+        """Reader-specific part of the status (the pipeline adds phase and timing)."""
+        return SignalStatus(source="roi")

@@ -112,6 +112,14 @@ class ByteTracker:
         self._t_prev: float | None = None
         self._next_id = 1
 
+    def reset(self) -> np.ndarray:
+        """End every track (after a gap in frames nobody can be followed across it);
+        returns the ids of the confirmed tracks that ended. Ids are never reused."""
+        ended = np.sort(self._ids[self._ids > 0]).astype(np.int64)
+        self._keep(np.zeros(len(self._ids), bool))
+        self._t_prev = None
+        return ended
+
     def __len__(self) -> int:
         """Live tracks of any state (tentative, confirmed, lost)."""
         return len(self._ids)
