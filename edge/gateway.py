@@ -71,6 +71,18 @@ class CameraWorker:
         self.scene = self._make_scene_monitor()
         self.reading = ReadingTracker(self.cfg.signal.source)
         self.signal_alert = SignalAlert(self.cfg.id, self.signal_alert_after_s)
+        self._pipeline: CameraPipeline | None = None
+        # One frame clock for the worker's life: live frames and controller messages
+        # (edge/signal/live.py) are aligned on it, across stream reconnects and restarts.
+        self.clock = AnchoredClock()
+        # A controller-fed reader outlives pipeline restarts: the live feed pushes into it.
+        self.controller = None
+        if self.cfg.signal.source == "controller":
+            from edge.signal.controller import ControllerFeedReader
+
+            self.controller = ControllerFeedReader(
+                timeout_s=self.cfg.signal.controller_timeout_s, name=self.cfg.id
+            )
 
     def _make_scene_monitor(self):  # -> SceneMonitor
         from edge.scene_health import SceneMonitor, load_reference
@@ -107,18 +119,6 @@ class CameraWorker:
             alert=self.signal_alert,
             started=self.started,
         )
-        self._pipeline: CameraPipeline | None = None
-        # One frame clock for the worker's life: live frames and controller messages
-        # (edge/signal/live.py) are aligned on it, across stream reconnects and restarts.
-        self.clock = AnchoredClock()
-        # A controller-fed reader outlives pipeline restarts: the live feed pushes into it.
-        self.controller = None
-        if self.cfg.signal.source == "controller":
-            from edge.signal.controller import ControllerFeedReader
-
-            self.controller = ControllerFeedReader(
-                timeout_s=self.cfg.signal.controller_timeout_s, name=self.cfg.id
-            )
 
     def signal_status(self) -> SignalStatus:
         """This camera's signal state now (phase, source, last change, stale, skew)."""
