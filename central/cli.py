@@ -130,7 +130,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 def cmd_device_add(args: argparse.Namespace) -> int:
     from central.config import load_signing_key
     from central.workflow.common import SYSTEM, WorkflowError
-    from central.workflow.devices import parse_public_key, register_device
+    from central.workflow.devices import broker_commands, parse_public_key, register_device
+    from jaywatch.broker_acl import AclError, load_acl
     from jaywatch.keys import public_key_b64
 
     cameras = {}
@@ -141,8 +142,15 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     try:
         central_key = load_signing_key(ctx.config)
         key = parse_public_key(args.public_key)
+        acl_file = ctx.config.broker_acl_file
+        try:  # the rules must be readable before anything is registered
+            load_acl(acl_file)
+        except AclError as e:
+            raise ValueError(f"broker_acl_file: {e}") from None
         with ctx.sessions.begin() as s:
             creds = register_device(s, SYSTEM, args.device_id, key, args.place, cameras)
+            # In the transaction: a device id the broker rules refuse registers nothing.
+            lines = broker_commands(creds, acl_file)
     except (ValueError, WorkflowError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -151,14 +159,46 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     print(f"device {creds.device_id} registered")
     print(f"mqtt username: {creds.mqtt_username}")
     print(f"mqtt password: {creds.mqtt_password}")
-    print("# add to the broker:")
-    print(f"#   mosquitto_passwd -b <password_file> {creds.mqtt_username} '{creds.mqtt_password}'")
-    print("# ACL: the pattern rules of config/mosquitto/jaywatch.acl already grant exactly")
-    print("# these (username = device id); a broker without them needs the lines:")
-    print(creds.acl())
+    print("# add to the broker (mosquitto dynamic-security; connection options for the dynsec")
+    print("# admin in mosquitto_ctrl's config file or added to each line):")
+    print("\n".join(lines))
     if central_key is not None:
         print("# gateway config (central signs its acks and gallery announcements):")
         print(f"central_public_key: {public_key_b64(central_key)}")
+    return 0
+
+
+def cmd_broker_init(args: argparse.Namespace) -> int:
+    from jaywatch.broker_acl import AclError, init_dynsec_file
+
+    password = os.environ.get("JAYWATCH_BROKER_ADMIN_PASSWORD") or getpass.getpass(
+        f"password for the broker's dynsec admin {args.admin_user}: "
+    )
+    try:
+        init_dynsec_file(args.file, args.admin_user, password)
+    except AclError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: dynsec admin {args.admin_user}; nothing else may log in yet")
+    return 0
+
+
+def cmd_broker_user(args: argparse.Namespace) -> int:
+    import secrets
+
+    from central.config import load_config
+    from jaywatch.broker_acl import AclError, load_acl, shell_lines, user_commands
+
+    acl_file = args.acl or load_config(args.config).broker_acl_file
+    password = secrets.token_urlsafe(24)
+    try:
+        cmds = user_commands(load_acl(acl_file), args.username, password)
+    except AclError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"# mqtt username: {args.username}")
+    print(f"# mqtt password: {password}")
+    print("\n".join(shell_lines(cmds)))
     return 0
 
 
@@ -431,6 +471,28 @@ def register(subparsers: Any) -> None:
     p.add_argument("--place", default="", help="where the gateway is (shown on screens)")
     p.add_argument("--camera", action="append", help="CAMERA_ID=place (repeatable)")
     p.set_defaults(func=cmd_device_add)
+
+    broker = sub.add_parser(
+        "broker", help="the MQTT broker's logins and topic rules"
+    ).add_subparsers(dest="broker_command", required=True, metavar="COMMAND")
+    p = broker.add_parser(
+        "init", help="create mosquitto's dynamic-security file (strict defaults, an admin)"
+    )
+    p.add_argument(
+        "file", help="plugin_opt_config_file, e.g. /var/lib/mosquitto/dynamic-security.json"
+    )
+    p.add_argument(
+        "--admin-user",
+        default="admin",
+        help="dynsec admin (password: $JAYWATCH_BROKER_ADMIN_PASSWORD or prompt)",
+    )
+    p.set_defaults(func=cmd_broker_init)
+    p = broker.add_parser(
+        "user", help="print mosquitto_ctrl lines for a service user of the ACL (e.g. central)"
+    )
+    p.add_argument("username")
+    p.add_argument("--acl", help="ACL file (default: the config's broker_acl_file)")
+    p.set_defaults(func=cmd_broker_user)
 
     p = sub.add_parser("purge", help="delete records past their retention time")
     p.set_defaults(func=cmd_purge)

@@ -192,6 +192,9 @@ class CentralConfig(Strict):
     # Ed25519 PEM (``jaywatch central keygen``); set → acks and gallery announcements are
     # signed, so gateways can require them (their ``central_public_key``).
     signing_key_file: str | None = None
+    # The broker's topic rules (mosquitto ACL syntax), which `jaywatch central device add`
+    # and `broker user` turn into dynamic-security commands (jaywatch/broker_acl.py).
+    broker_acl_file: str = "config/mosquitto/jaywatch.acl"
 
 
 def format_validation_error(path: Path | str, e: ValidationError) -> str:

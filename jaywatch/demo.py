@@ -1,9 +1,9 @@
 """``jaywatch demo``: the whole system on one machine, on the sample media.
 
 It starts the same programs a deployment runs, as separate processes talking over
-loopback: mosquitto (passwords + the shipped ACL) — or, where mosquitto is not installed,
-the embedded amqtt broker (jaywatch/embedded_broker.py: MQTT 3.1.1, passwords, no ACL;
-both roles then speak 3.1.1) — ``jaywatch central serve`` (SQLite,
+loopback: mosquitto (dynamic-security plugin: logins + the shipped ACL) — or, where
+mosquitto is not installed, the embedded amqtt broker (jaywatch/embedded_broker.py: MQTT
+3.1.1, passwords, no ACL; both roles then speak 3.1.1) — ``jaywatch central serve`` (SQLite,
 ingest, API, operator console, display screens), the SMS sender with the log-only
 provider, and ``jaywatch edge run`` on the sample scenes with a gallery of enrolled
 people. Only the one-off setup (users, device, enrolment, gallery file) is done
@@ -155,14 +155,16 @@ MOSQUITTO_DIRS: tuple[str, ...] = ("/usr/sbin", "/usr/bin")
 
 
 def find_mosquitto() -> tuple[str, str] | None:
-    """The mosquitto and mosquitto_passwd binaries, or None when either is missing."""
+    """The mosquitto and mosquitto_ctrl binaries, or None when either (or the
+    dynamic-security plugin the shipped broker config loads) is missing."""
+    from jaywatch.broker_acl import find_dynsec_plugin
 
     def find(name: str) -> str | None:
         extra = [str(Path(d) / name) for d in MOSQUITTO_DIRS if (Path(d) / name).is_file()]
         return shutil.which(name) or (extra[0] if extra else None)
 
-    broker, passwd = find("mosquitto"), find("mosquitto_passwd")
-    return (broker, passwd) if broker and passwd else None
+    broker, ctrl = find("mosquitto"), find("mosquitto_ctrl")
+    return (broker, ctrl) if broker and ctrl and find_dynsec_plugin() else None
 
 
 def choose_broker(choice: str) -> tuple[str, str] | None:
@@ -201,17 +203,19 @@ def ensure_free(port: int, what: str, flag: str) -> None:
             ) from None
 
 
-def write_broker_config(d: Path, port: int, passwords: dict[str, str], passwd_bin: str) -> Path:
-    """Password file, the shipped ACL and a loopback listener with persistence."""
+def write_broker_config(d: Path, port: int, ctrl_bin: str) -> tuple[Path, str]:
+    """A loopback listener with persistence and the dynamic-security plugin, as the
+    shipped config/mosquitto/mosquitto.conf; returns the config and the dynsec admin's
+    password (logins and rules are added once it runs: provision_broker)."""
     import getpass
 
+    from jaywatch.broker_acl import find_dynsec_plugin, init_dynsec_file
+
     d.mkdir(parents=True, exist_ok=True)
-    pwfile = d / "passwd"
-    pwfile.write_text("")
-    for user, pw in passwords.items():
-        subprocess.run([passwd_bin, "-b", str(pwfile), user, pw], check=True, capture_output=True)
-    acl = d / "jaywatch.acl"
-    shutil.copyfile(REPO / "config" / "mosquitto" / "jaywatch.acl", acl)
+    admin_pw = secrets.token_urlsafe(16)
+    dynsec = d / "dynamic-security.json"
+    dynsec.unlink(missing_ok=True)
+    init_dynsec_file(dynsec, "admin", admin_pw, ctrl=ctrl_bin)
     conf = d / "mosquitto.conf"
     conf.write_text(
         "\n".join(
@@ -219,8 +223,8 @@ def write_broker_config(d: Path, port: int, passwords: dict[str, str], passwd_bi
                 f"listener {port} 127.0.0.1",
                 f"user {getpass.getuser()}",  # as root: do not drop to 'mosquitto'
                 "allow_anonymous false",
-                f"password_file {pwfile}",
-                f"acl_file {acl}",
+                f"plugin {find_dynsec_plugin()}",
+                f"plugin_opt_config_file {dynsec}",
                 "persistence true",
                 f"persistence_location {d}/",
                 "autosave_interval 1",
@@ -231,7 +235,20 @@ def write_broker_config(d: Path, port: int, passwords: dict[str, str], passwd_bi
             ]
         )
     )
-    return conf
+    return conf, admin_pw
+
+
+def provision_broker(port: int, admin_pw: str, passwords: dict[str, str]) -> None:
+    """Central's login and the demo gateway's (client id bound), with the rules of the
+    shipped config/mosquitto/jaywatch.acl — what `jaywatch central broker user` and
+    `jaywatch central device add` print for a deployer."""
+    from jaywatch.broker_acl import apply_commands, device_commands, load_acl, user_commands
+
+    acl = load_acl(REPO / "config" / "mosquitto" / "jaywatch.acl")
+    cmds = []
+    for user, pw in passwords.items():
+        cmds += (user_commands if user in acl.users else device_commands)(acl, user, pw)
+    apply_commands(cmds, host="127.0.0.1", port=port, admin_user="admin", admin_password=admin_pw)
 
 
 # --- setup at central ----------------------------------------------------------------------
@@ -529,9 +546,14 @@ def _run(
     pw = {"central": secrets.token_urlsafe(16), DEVICE_ID: secrets.token_urlsafe(16)}
 
     if mosquitto is not None:
-        steps.step(f"broker: mosquitto on 127.0.0.1:{mqtt_port} (MQTT 5, passwords + shipped ACL)")
-        conf = write_broker_config(ws / "broker", mqtt_port, pw, mosquitto[1])
+        steps.step(
+            f"broker: mosquitto on 127.0.0.1:{mqtt_port} (MQTT 5, dynamic-security: logins "
+            "+ the shipped ACL, client ids bound)"
+        )
+        conf, admin_pw = write_broker_config(ws / "broker", mqtt_port, mosquitto[1])
         broker = procs.start("mosquitto", [mosquitto[0], "-c", str(conf)], logs / "mosquitto.log")
+        wait_port(mqtt_port, 20, broker)
+        provision_broker(mqtt_port, admin_pw, pw)
         mqtt_version = "5"
     else:
         from jaywatch.embedded_broker import write_config

@@ -21,6 +21,9 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
 
+DYNSEC_ADMIN = ("dynsec-admin", "dynsec-admin-pw")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,12 +79,16 @@ class Broker:
 
     ``passwords`` (user → password) turns on authentication, ``acl`` is the text of an
     ACL file, ``tls`` serves TLS with a throwaway CA (``cafile`` for clients).
+    ``dynsec_acl`` (ACL text) instead applies it as the shipped broker does: mosquitto's
+    dynamic-security plugin, ``user`` blocks as service users, every other login of
+    ``passwords`` a device (client id bound, own role) — jaywatch/broker_acl.py.
     Persistence is on, so QoS 1 sessions survive ``restart()``.
     """
 
     workdir: Path
     passwords: dict[str, str] | None = None
     acl: str | None = None
+    dynsec_acl: str | None = None
     tls: bool = False
     extra: str = ""
     host: str = "127.0.0.1"
@@ -101,7 +108,18 @@ class Broker:
             "max_queued_messages 100000",
             "max_inflight_messages 100",
         ]
-        if self.passwords:
+        if self.dynsec_acl is not None:
+            from jaywatch.broker_acl import find_dynsec_plugin, init_dynsec_file
+
+            self.dynsec_file = self.workdir / "dynamic-security.json"
+            init_dynsec_file(self.dynsec_file, DYNSEC_ADMIN[0], DYNSEC_ADMIN[1])
+            lines += [
+                "allow_anonymous false",
+                f"plugin {find_dynsec_plugin()}",
+                f"plugin_opt_config_file {self.dynsec_file}",
+            ]
+            self._provisioned = False
+        elif self.passwords:
             pwfile = self.workdir / "passwd"
             pwfile.write_text("")
             for user, pw in self.passwords.items():
@@ -141,7 +159,30 @@ class Broker:
                 else ""
             )
             raise RuntimeError(f"mosquitto did not start: {err} {log}") from None
+        if self.dynsec_acl is not None and not self._provisioned:
+            self.provision(self.passwords or {})
+            self._provisioned = True  # the plugin keeps them in its file across restarts
         return self
+
+    def provision(self, passwords: dict[str, str]) -> None:
+        """Create dynsec logins: ``user`` blocks of the ACL as service users, others as
+        devices (what `central broker user` / `central device add` print)."""
+        from jaywatch.broker_acl import apply_commands, device_commands, parse_acl, user_commands
+
+        assert self.dynsec_acl is not None
+        acl = parse_acl(self.dynsec_acl)
+        cmds = []
+        for user, pw in passwords.items():
+            make = user_commands if user in acl.users else device_commands
+            cmds += make(acl, user, pw)
+        apply_commands(
+            cmds,
+            host=self.host,
+            port=self.port,
+            admin_user=DYNSEC_ADMIN[0],
+            admin_password=DYNSEC_ADMIN[1],
+            cafile=str(self.cafile) if self.cafile else None,
+        )
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -117,7 +117,9 @@ class DeviceCreated(BaseModel):
     device_id: str
     mqtt_username: str
     mqtt_password: str
-    acl: str
+    acl: str  # per-user acl_file lines, for a broker without the dynsec plugin
+    # mosquitto_ctrl dynsec lines for the shipped broker (client id bound, own role)
+    broker_commands: list[str]
 
 
 class DeviceOut(BaseModel):

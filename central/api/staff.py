@@ -402,11 +402,14 @@ def add_device(
     key = devices.parse_public_key(body.public_key)
     with ctx.sessions.begin() as s:
         c = devices.register_device(s, actor, body.device_id, key, body.place, body.cameras)
+        # Inside the transaction: an unreadable ACL file registers nothing.
+        lines = devices.broker_commands(c, ctx.config.broker_acl_file)
     return S.DeviceCreated(
         device_id=c.device_id,
         mqtt_username=c.mqtt_username,
         mqtt_password=c.mqtt_password,
         acl=c.acl(),
+        broker_commands=lines,
     )
 
 

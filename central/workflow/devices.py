@@ -55,6 +55,15 @@ class DeviceCredentials:
         )
 
 
+def broker_commands(creds: DeviceCredentials, acl_file: str) -> list[str]:
+    """``mosquitto_ctrl dynsec`` lines that create the device's broker login (client id
+    bound to its username) and its own role from the ACL file's pattern rules."""
+    from jaywatch.broker_acl import device_commands, load_acl, shell_lines
+
+    acl = load_acl(acl_file)
+    return shell_lines(device_commands(acl, creds.mqtt_username, creds.mqtt_password))
+
+
 def register_device(
     session: Session,
     actor: Actor,

@@ -46,7 +46,8 @@ def test_cli_migrate_user_device_purge_audit(tmp_path: Path) -> None:
     dev = run(cfg, "device", "add", "gw-7", "--public-key", key, "--camera", "cam-1=Elm Rd")
     assert dev.returncode == 0, dev.stderr
     assert (
-        "mqtt password: " in dev.stdout and "topic write jaywatch/v1/gw-7/violation" in dev.stdout
+        "mqtt password: " in dev.stdout
+        and "addRoleACL jw-device-gw-7 publishClientSend jaywatch/v1/gw-7/violation" in dev.stdout
     )
     assert run(cfg, "device", "add", "gw-8", "--public-key", "abc").returncode == 2
     purge = run(cfg, "purge")

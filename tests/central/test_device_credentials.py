@@ -1,11 +1,14 @@
 """``jaywatch central device add`` prints credentials the shipped broker set-up accepts:
 username = device id (what the ACL's ``%u`` patterns and the gateway's default username
-assume), and per-user ACL lines equal to what those patterns grant. Checked against the
-real ACL file and a real mosquitto running it."""
+assume), and the mosquitto_ctrl (dynamic-security) lines that create exactly what those
+patterns grant, with the login bound to client id = device id. Checked against the real
+ACL file and a real mosquitto running the dynsec plugin."""
 
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
 import threading
 from pathlib import Path
 
@@ -15,9 +18,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.gateway_config import GatewayConfig
 from jaywatch import wire
+from jaywatch.broker_acl import device_commands, load_acl, shell_lines
 from tests.central.helpers import REPO
 from tests.central.test_cli import run
 from tests.integration.helpers import wait_until
+from tests.services import DYNSEC_ADMIN
 
 # deploy/mosquitto/jaywatch.conf installs this file as /etc/mosquitto/jaywatch.acl.
 ACL_FILE = REPO / "config" / "mosquitto" / "jaywatch.acl"
@@ -49,8 +54,8 @@ def _device_add(tmp_path: Path) -> dict[str, object]:
     user = re.search(r"^mqtt username: (\S+)$", text, re.M)
     pw = re.search(r"^mqtt password: (\S+)$", text, re.M)
     assert user and pw, text
-    acl_lines = [ln for ln in text.splitlines() if ln.startswith(("user ", "topic "))]
-    return {"username": user[1], "password": pw[1], "acl": acl_lines, "stdout": text}
+    ctrl = [ln for ln in text.splitlines() if ln.startswith("mosquitto_ctrl ")]
+    return {"username": user[1], "password": pw[1], "ctrl": ctrl, "stdout": text}
 
 
 def test_printed_username_is_the_device_id_and_acl_matches_the_shipped_patterns(
@@ -69,12 +74,22 @@ def test_printed_username_is_the_device_id_and_acl_matches_the_shipped_patterns(
         }
     )
     assert gw.mqtt_username == printed["username"]
-    acl = printed["acl"]
-    assert acl[0] == f"user {DEVICE}"
-    shipped = _pattern_grants(ACL_FILE.read_text(), str(printed["username"]))
-    assert shipped, f"{ACL_FILE}: no pattern rules found"
-    assert set(acl[1:]) == shipped
-    assert f"mosquitto_passwd -b <password_file> {DEVICE} " in str(printed["stdout"])
+    ctrl = printed["ctrl"]
+    expected = device_commands(load_acl(ACL_FILE), DEVICE, str(printed["password"]))
+    assert ctrl == shell_lines(expected)
+    # What the pattern rules grant, with the device id, and nothing else; no $share.
+    grants = {(c.argv[2], c.argv[3]) for c in expected if c.argv[0] == "addRoleACL"}
+    for g in _pattern_grants(ACL_FILE.read_text(), DEVICE):
+        _, access, topic = g.split()
+        if access in ("read", "readwrite"):
+            assert ("subscribePattern", topic) in grants and (
+                "publishClientReceive",
+                topic,
+            ) in grants
+        if access in ("write", "readwrite"):
+            assert ("publishClientSend", topic) in grants
+    assert not any("$share" in t for _, t in grants)
+    assert f"mosquitto_ctrl dynsec createClient {DEVICE} -c {DEVICE} -p " in str(printed["stdout"])
 
 
 @pytest.mark.broker
@@ -83,9 +98,22 @@ def test_printed_credentials_log_in_and_publish_under_the_shipped_acl(
 ) -> None:
     printed = _device_add(tmp_path)
     user, password = str(printed["username"]), str(printed["password"])
-    broker = make_broker(
-        passwords={"central": "central-pw", user: password}, acl=ACL_FILE.read_text()
-    )
+    broker = make_broker(passwords={"central": "central-pw"}, dynsec_acl=ACL_FILE.read_text())
+    opts = ["-h", broker.host, "-p", str(broker.port), "-u", DYNSEC_ADMIN[0], "-P", DYNSEC_ADMIN[1]]
+    for line in printed["ctrl"]:  # as a deployer runs them
+        argv = shlex.split(line)
+        r = subprocess.run([argv[0], *opts, *argv[1:]], capture_output=True, text=True)
+        assert r.returncode == 0 and "Error" not in r.stdout, (line, r.stdout, r.stderr)
+    # The login is bound to client id = device id: any other id is refused.
+    other = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="c", protocol=mqtt.MQTTv5)
+    other.username_pw_set(user, password)
+    refused = []
+    other.on_connect = lambda _c, _u, _f, rc, _p: refused.append(rc.is_failure)
+    other.connect(broker.host, broker.port)
+    other.loop_start()
+    wait_until(lambda: bool(refused), 10, "a CONNACK")
+    other.loop_stop()
+    assert refused == [True]
     got: list[str] = []
     subscribed = threading.Event()
     central = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="c", protocol=mqtt.MQTTv5)

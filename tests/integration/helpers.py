@@ -47,8 +47,9 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def secure_broker(make_broker: Callable[..., Broker], tls: bool = True) -> Broker:
-    """mosquitto with a password per user and the ACL shipped in config/mosquitto."""
-    return make_broker(passwords=PASSWORDS, acl=ACL, tls=tls)
+    """mosquitto as shipped: a login per user and the rules of config/mosquitto's ACL
+    applied by the dynamic-security plugin (devices bound to their client id)."""
+    return make_broker(passwords=PASSWORDS, dynsec_acl=ACL, tls=tls)
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The shipped config/mosquitto/mosquitto.conf really starts mosquitto and enforces
-TLS + passwords + the ACL (only its Debian paths and the port are substituted)."""
+TLS + logins + the ACL through the dynamic-security plugin (only its Debian paths and
+the port are substituted; logins made from config/mosquitto/jaywatch.acl)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.services import MOSQUITTO, MOSQUITTO_PASSWD, free_port, make_test_ca, wait_port
+from jaywatch.broker_acl import (
+    apply_commands,
+    device_commands,
+    find_dynsec_plugin,
+    init_dynsec_file,
+    load_acl,
+    user_commands,
+)
+from tests.services import MOSQUITTO, free_port, make_test_ca, wait_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(30)]
 REPO = Path(__file__).resolve().parents[3]
@@ -30,14 +39,12 @@ def _client(port: int, ca: Path, user: str, pw: str, got: list) -> mqtt.Client:
 def test_template_config_serves_tls_with_auth_and_acl(tmp_path: Path) -> None:
     port = free_port()
     ca = make_test_ca(tmp_path)
-    pw = tmp_path / "passwd"
-    pw.write_text("")
-    for user, p in (("central", "c-pw"), ("gw-1", "g-pw")):
-        subprocess.run([MOSQUITTO_PASSWD, "-b", str(pw), user, p], check=True)
+    dynsec = tmp_path / "dynamic-security.json"
+    init_dynsec_file(dynsec, "admin", "admin-pw")
     conf = (REPO / "config/mosquitto/mosquitto.conf").read_text()
     for old, new in {
-        "/etc/mosquitto/jaywatch.passwd": str(pw),
-        "/etc/mosquitto/jaywatch.acl": str(REPO / "config/mosquitto/jaywatch.acl"),
+        "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so": str(find_dynsec_plugin()),
+        "/var/lib/mosquitto/dynamic-security.json": str(dynsec),
         "/etc/mosquitto/certs/": f"{tmp_path}/",
         "/var/lib/mosquitto/": f"{tmp_path}/",
         "listener 8883": f"listener {port} 127.0.0.1",
@@ -49,6 +56,15 @@ def test_template_config_serves_tls_with_auth_and_acl(tmp_path: Path) -> None:
     proc = subprocess.Popen([MOSQUITTO, "-c", str(tmp_path / "mosquitto.conf")])
     try:
         wait_port("127.0.0.1", port)
+        acl = load_acl(REPO / "config/mosquitto/jaywatch.acl")
+        apply_commands(
+            user_commands(acl, "central", "c-pw") + device_commands(acl, "gw-1", "g-pw"),
+            host="127.0.0.1",
+            port=port,
+            admin_user="admin",
+            admin_password="admin-pw",
+            cafile=str(ca),
+        )
         central_got: list[str] = []
         sub = threading.Event()
         central = _client(port, ca, "central", "c-pw", central_got)
