@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ def make_engine(url: str, **kw: Any) -> sa.Engine:
     u = sa.make_url(url)
     if u.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, **kw)
-    if u.database and u.database != ":memory:":
-        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
+        private_sqlite_file(Path(u.database))
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kw)
 
     @sa.event.listens_for(engine, "connect")
@@ -42,6 +43,41 @@ def make_engine(url: str, **kw: Any) -> sa.Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` and its missing parents owner-only (0700), whatever the umask
+    (``mkdir(parents=True)`` would give the parents the umask's default)."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:  # another process made it meanwhile
+            continue
+        os.chmod(d, 0o700)  # mode is masked by the umask; 0700 is what we mean
+
+
+def private_sqlite_file(path: Path) -> None:
+    """The SQLite file (and its -wal/-shm, which SQLite creates with the database file's
+    mode) owner-only: it holds faces, names, phone numbers and fines. Created 0600 before
+    SQLite opens it; an existing one readable by others is tightened."""
+    private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if f.stat().st_mode & 0o077:
+                os.chmod(f, 0o600)
+        except FileNotFoundError:
+            continue
 
 
 def ping(engine: sa.Engine) -> None:

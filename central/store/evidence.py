@@ -36,11 +36,23 @@ class EvidenceStore(Protocol):
 
 
 class FileEvidenceStore:
-    """Blobs as files ``<root>/ab/cd/<sha256>``, written atomically (tmp + rename)."""
+    """Blobs as files ``<root>/ab/cd/<sha256>``, written atomically (tmp + rename).
+
+    Owner-only whatever the umask: directories 0700, files 0600 (mkstemp), so faces and
+    evidence frames are readable by central's user alone; a root readable by others is
+    tightened at start."""
 
     def __init__(self, root: Path | str) -> None:
+        from central.store.db import private_dir
+
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
+        if self.root.stat().st_mode & 0o077:
+            try:
+                os.chmod(self.root, 0o700)
+                log.warning("evidence dir %s was readable by others: now 0700", self.root)
+            except OSError as e:  # not ours to change (e.g. a mount): say so, carry on
+                log.warning("evidence dir %s is readable by others (%s)", self.root, e)
 
     def _path(self, sha256: str) -> Path:
         if not _HEX64.match(sha256):
@@ -52,8 +64,11 @@ class FileEvidenceStore:
         path = self._path(name)
         if path.exists():
             return name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        if not path.parent.is_dir():
+            from central.store.db import private_dir
+
+            private_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # 0600
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
