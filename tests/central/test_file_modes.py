@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from central.store.db import make_engine, ping
-from central.workflow.common import SYSTEM
 from central.workflow.persons import enrol
 from tests.central.helpers import ADMIN, REPO, jpeg, make_context
 

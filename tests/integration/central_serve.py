@@ -50,8 +50,9 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def acl_broker(make_broker: Callable[..., Broker], devices: list[str]) -> Broker:
+    """The shipped rules as the shipped broker applies them (dynamic-security plugin)."""
     passwords = {"central": "central-pw", **{d: f"{d}-pw" for d in devices}}
-    return make_broker(passwords=passwords, acl=ACL)
+    return make_broker(passwords=passwords, dynsec_acl=ACL)
 
 
 @dataclass
