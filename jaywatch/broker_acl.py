@@ -19,10 +19,12 @@ module turns the file into dynsec roles and clients (``mosquitto_ctrl`` commands
   Central's users are not bound: several ingest workers log in as ``central``, each
   with its own ``mqtt.client_id`` (its own persistent session) in one ``$share`` group.
 
-The file's meaning: a ``user NAME`` block lists that (service) user's rules; ``pattern``
-rules are the DEVICE rules, instantiated per device with ``%u`` (and ``%c``, the same
-value since client id = username) replaced by the device id — dynsec in mosquitto 2.0
-has no such substitution, so every device gets a role of its own. ``read`` grants
+The file's meaning: a ``user NAME`` block lists that user's rules — a service user
+(central, the signal bridge) when applied with ``user_commands``, or extra rules of one
+device when NAME is a device id; ``pattern`` rules are the DEVICE rules, instantiated
+per device with ``%u`` (and ``%c``, the same value since client id = username) replaced
+by the device id — dynsec in mosquitto 2.0 has no such substitution, so every device
+gets a role of its own. ``read`` grants
 subscribe + receive, ``write`` publish, ``readwrite`` both, ``deny`` refuses all three.
 """
 
@@ -236,16 +238,23 @@ def user_commands(acl: Acl, username: str, password: str | None) -> list[Command
     ]
 
 
+# Central's logins and client ids (central-1, central-1-display, …): no device may be
+# named so, or its bound client id would collide with a central worker's session.
+RESERVED_PREFIX = "central"
+
+
 def device_commands(acl: Acl, device_id: str, password: str | None) -> list[Command]:
-    """dynsec commands for one gateway: its own role (the pattern rules with its id), a
-    login whose client id must be the device id, no ``$share/`` grant."""
+    """dynsec commands for one gateway: its own role (the pattern rules with its id, plus
+    the rules of a ``user <device id>`` block if the file has one, e.g. another site's
+    phases), a login whose client id must be the device id, no ``$share/`` grant."""
     if not NAME.match(device_id):
         raise AclError(f"device id {device_id!r}: expected 1-64 of [A-Za-z0-9_.-]")
-    if device_id in acl.users:
-        raise AclError(f"device id {device_id!r}: is a service user of the ACL file")
+    if device_id.lower().startswith(RESERVED_PREFIX):
+        raise AclError(f"device id {device_id!r}: names starting {RESERVED_PREFIX!r} are central's")
     role = DEVICE_ROLE.format(device_id)
+    rules = _device_rules(acl, device_id) + acl.users.get(device_id, [])
     return [
-        *_role_commands(role, _role_acls(_device_rules(acl, device_id), shared=False)),
+        *_role_commands(role, _role_acls(rules, shared=False)),
         _create_client(device_id, password, device_id),
         _add_client_role(device_id, role),
     ]

@@ -74,7 +74,7 @@ def _client(broker, user: str, password: str) -> mqtt.Client:
 
 @pytest.mark.timeout(240)
 def test_live_controller_feed_gives_the_roi_readers_violations(make_broker, tmp_path: Path):
-    broker = make_broker(passwords={**PASSWORDS, "signal-bridge": BRIDGE_PW}, acl=ACL)
+    broker = make_broker(passwords={**PASSWORDS, "signal-bridge": BRIDGE_PW}, dynsec_acl=ACL)
     key = wire.generate_device_key()
     central = Central.create(f"sqlite:///{tmp_path}/c.db", tmp_path / "central", broker)
     central.register("gw-a", key, ["live-ctrl"])
