@@ -88,11 +88,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # Open SSE streams (display screens) must not hold a shutdown forever.
             # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from any
             # loopback peer; the app trusts only http.trusted_proxies (central/frontdoor).
+            from central.api.logfilter import uvicorn_log_config
+
             uvicorn.run(
                 app,
                 host=args.host,
                 port=args.port,
                 log_level="info",
+                log_config=uvicorn_log_config(),  # no token or code in the access log
                 timeout_graceful_shutdown=5,
                 proxy_headers=False,
             )
