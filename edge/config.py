@@ -58,11 +58,25 @@ class SignalConfig(_Strict):
     # Source "controller": a feed silent for longer than this reads UNKNOWN (the controller
     # must repeat its phase at least this often).
     controller_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    # Recognise a lamp blinking on/off (a flashing clearance or warning phase) instead of
+    # reading each flash as a new red/green. Runs of lit and dark frames of a flashing
+    # lamp last between these two durations (0.15-1.3 s: 0.5-2 Hz at usual duty cycles).
+    flash_detect: bool = True
+    flash_run_s: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (0.15, 1.3)
     # Source "controller", live (jaywatch edge run): the controller's pedestrian signal
     # group this camera watches; messages of other groups at the site are ignored.
     signal_group: Annotated[
         str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
     ] = "1"
+
+    @field_validator("flash_run_s")
+    @classmethod
+    def _flash_runs(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not v[0] < v[1] <= 10:
+            raise ValueError(
+                f"expected [shortest, longest] run with shortest < longest <= 10, got {list(v)}"
+            )
+        return v
 
     @field_validator("roi")
     @classmethod
@@ -79,6 +93,10 @@ class CrossingConfig(_Strict):
     grace_s: NonNeg = 0.5
     # The foot point must stay inside this long before it counts as an entry (no flicker).
     debounce_s: NonNeg = 0.3
+    # Whether stepping out during a flashing phase (flashing red hand, flashing green
+    # figure) is an offence at this site. Default: not (it is a clearance/warning). When
+    # it is, the time since red counts from the start of the flashing.
+    flashing_offence: bool = False
 
     @field_validator("zone")
     @classmethod

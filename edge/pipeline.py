@@ -84,10 +84,16 @@ class CameraPipeline:
         self.tracker = tracker
         self.signal = signal
         self.faces = faces
-        self.rule = CrossingRule(cfg.crossing)
+        # A lamp read from the image is proven steady (not one flash) only once it has
+        # stayed lit this long: entries are judged that much later (edge/rule/crossing.py).
+        roi_flash = cfg.signal.source == "roi" and cfg.signal.flash_detect
+        settle = cfg.signal.flash_run_s[1] if roi_flash else 0.0
+        self.rule = CrossingRule(cfg.crossing, settle_s=settle)
         rois = [cfg.signal.roi] if cfg.signal.roi is not None else []
         self.motion = MotionGate(cfg.motion, exclude_rois=rois)
-        self.buffer = FrameBuffer(keep_s=cfg.evidence.before_s + cfg.crossing.debounce_s + 1.0)
+        self.buffer = FrameBuffer(
+            keep_s=cfg.evidence.before_s + cfg.crossing.debounce_s + settle + 1.0
+        )
         self.stats = PipelineStats()
         self._pending: dict[int, _Pending] = {}
         self._geometry = FrameGeometryGuard(cfg)
@@ -129,6 +135,8 @@ class CameraPipeline:
 
     def flush(self) -> list[Violation]:
         """Finish every pending violation with what was seen (end of video)."""
+        for entry in self.rule.flush():
+            self._start(entry)
         done = [self._complete(p) for p in self._pending.values()]
         self._pending.clear()
         return done

@@ -51,8 +51,12 @@ class Hysteresis:
         self._run_start_unseen = False
         self._last_t: float | None = None
 
-    def update(self, raw: SignalState, t: float) -> SignalReading:
-        """Add one frame's raw state at time ``t`` (non-decreasing) and return the reading."""
+    def update(self, raw: SignalState, t: float, started: float | None = None) -> SignalReading:
+        """Add one frame's raw state at time ``t`` (non-decreasing) and return the reading.
+
+        ``started``: the raw state is already proven to have held since then (a flashing
+        lamp that stayed lit, edge/signal/flashing.py): it is confirmed at once, with
+        that start."""
         if self._last_t is not None and t < self._last_t:
             raise ValueError(f"frame time went backwards: {t} after {self._last_t}")
         self._last_t = t
@@ -61,6 +65,8 @@ class Hysteresis:
         else:
             self._run_state, self._run_start, self._run_len = raw, t, 1
             self._run_start_unseen = not self._confirmed_known
+            if started is not None and started <= t:
+                self._run_start, self._run_len = started, self._frames
         if self._run_len >= self._frames and raw is not self._state:
             self._previous, self._previous_since = self._state, self._since
             self._state = raw

