@@ -366,7 +366,7 @@ class DeviceStatus(WireModel):
     outbox_depth: Count = 0
     disk_free_bytes: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
     disk_low: bool = False
-    models: Annotated[dict[Text(64), Text(256)], Field(max_length=64)] = {}
+    models: Annotated[dict[Text(64), Text(1024)], Field(max_length=64)] = {}
     gallery_version: Text(128) = ""
 
 
