@@ -99,13 +99,15 @@ def _db(kind: str, d: Path) -> Any:
 # --- strategies ---------------------------------------------------------------------------
 
 # Every code point, lone surrogates included (hypothesis leaves them out by default).
-any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
+any_char = st.characters(codec=None, exclude_categories=())
+any_text = st.text(any_char, max_size=40)
 json_scalar = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(10**30), max_value=10**30)
     | st.floats(allow_nan=True, allow_infinity=True)
     | any_text
+    | st.text(any_char, min_size=36, max_size=36)  # a UUID's length: passes length checks
 )
 json_value = st.recursive(
     json_scalar,
