@@ -58,6 +58,18 @@ from central.store.models import Notice, Person, utcnow
 
 log = logging.getLogger(__name__)
 
+# The citizen's access code is in a fine notice's params only until its text is rendered
+# (in the claim transaction, before anything is sent). From then on the code exists only
+# in that text (notice_deliveries.text, redacted by retention) and, hashed, on the fine;
+# the params keep this marker so a retry resends the same text instead of re-rendering.
+CODE_IN_TEXT = "access_code_in_text"
+
+
+def without_access_code(params: dict) -> dict:
+    if "access_code" not in params:
+        return params
+    return {**{k: v for k, v in params.items() if k != "access_code"}, CODE_IN_TEXT: True}
+
 
 @dataclass(frozen=True)
 class Job:
@@ -180,15 +192,22 @@ class NoticeSender:
             if not person.phone:
                 raise ValueError(f"person {n.person_id}: no phone number on record")
             to = to_e164(person.phone, self.default_region)
-            rendered = render(self.config, n.kind, n.params or {}, to)
+            params = n.params or {}
+            if d.text and params.get(CODE_IN_TEXT):
+                # Rendered before; the access code now exists only in that text.
+                text, language = d.text, d.language
+            else:
+                rendered = render(self.config, n.kind, params, to)
+                text, language = rendered.text, rendered.language
         except (ValueError, TemplateError) as e:
             n.status, n.last_error = PAPER_REQUIRED, f"no SMS possible: {e}"
             log.warning("notice %s: %s", notice_id, n.last_error)
             return None
         d.provider = self.provider.name
         d.idempotency_key = f"jw-notice-{notice_id}-{n.attempts}"
-        d.to_e164, d.language, d.text = to, rendered.language, rendered.text
-        return Job(notice_id, n.attempts, to, rendered.text, d.idempotency_key)
+        d.to_e164, d.language, d.text = to, language, text
+        n.params = without_access_code(params)
+        return Job(notice_id, n.attempts, to, text, d.idempotency_key)
 
     def recover_orphans(self) -> tuple[list[Job], int]:
         """Notices left 'submitting' past the lease by a dead worker: resubmit (same key)

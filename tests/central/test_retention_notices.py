@@ -78,14 +78,14 @@ def test_purge_redacts_notices_of_closed_cases_only(ctx: Context) -> None:
         assert ingest(ctx, ev) == "stored"
         with ctx.sessions.begin() as s:
             fines[case] = review.confirm(s, OPERATOR, ctx.rules, ev.event_id)
-    _send_all(ctx)
-    with ctx.sessions() as s:
+    with ctx.sessions() as s:  # before sending: the sender drops the code from params
         codes = {
             case: s.execute(
                 sa.select(Notice.params).where(Notice.fine_id == f.id, Notice.kind == "fine_issued")
             ).scalar_one()["access_code"]
             for case, f in fines.items()
         }
+    _send_all(ctx)
     # What the purge must remove is really there: the SMS text holds code and reference.
     (issued,) = _rows(ctx, fines["paid"].id).values()
     assert codes["paid"] in str(issued["text"]) and issued["to"] == PHONE
@@ -122,9 +122,10 @@ def test_purge_redacts_notices_of_closed_cases_only(ctx: Context) -> None:
         assert codes["paid"] not in repr(r) and PHONE not in repr(r)
     assert run_purge(ctx.sessions, ctx.evidence, CLOSED_CASES)["closed_fine_notices"] == 0
 
-    # The open case is untouched: its notice still carries code and number.
+    # The open case is untouched: its sent text still carries code and number (the params
+    # stopped holding the code when the text was rendered).
     (open_notice,) = _rows(ctx, fines["open"].id).values()
-    assert open_notice["params"]["access_code"] == codes["open"]  # type: ignore[index]
+    assert codes["open"] not in repr(open_notice["params"])
     assert codes["open"] in str(open_notice["text"]) and open_notice["to"] == PHONE
 
 
@@ -138,9 +139,10 @@ def test_erasure_redacts_the_persons_sent_notices(ctx: Context) -> None:
     assert ingest(ctx, ev) == "stored"
     with ctx.sessions.begin() as s:
         fine = review.confirm(s, OPERATOR, ctx.rules, ev.event_id)
+    (unsent,) = _rows(ctx, fine.id).values()
+    code = unsent["params"]["access_code"]  # type: ignore[index]
     _send_all(ctx)
     (before,) = _rows(ctx, fine.id).values()
-    code = before["params"]["access_code"]  # type: ignore[index]
     assert code in str(before["text"]) and before["to"] == PHONE
     with ctx.sessions.begin() as s:
         erase(s, SUPERVISOR, pid, ctx.evidence)
@@ -150,3 +152,47 @@ def test_erasure_redacts_the_persons_sent_notices(ctx: Context) -> None:
     assert code not in repr(after) and PHONE not in repr(after)
     with ctx.sessions() as s:
         assert s.get(Fine, fine.id).status == "issued"  # type: ignore[union-attr]
+
+
+def test_the_access_code_leaves_the_params_when_the_text_is_rendered(ctx: Context) -> None:
+    """Only a hash of the code is on the fine; the plain code is in the notice's params
+    just until the sender renders the SMS text, then only in that text. A retry after a
+    failed submission resends the same text (it cannot be rendered again)."""
+    from central.notices.providers.base import NotSent, Submission
+
+    key = add_device(ctx)
+    with ctx.sessions.begin() as s:
+        pid = enrol(s, ADMIN, ctx.rules, PHONE, "Road Traffic Act s.1", "Ann").id
+    ev = violation(key, person_id=pid)
+    assert ingest(ctx, ev) == "stored"
+    with ctx.sessions.begin() as s:
+        fine = review.confirm(s, OPERATOR, ctx.rules, ev.event_id)
+    (unsent,) = _rows(ctx, fine.id).values()
+    code = unsent["params"]["access_code"]  # type: ignore[index]
+
+    class FailsOnce(LogProvider):
+        calls = 0
+
+        def submit(self, to_e164: str, text: str, idempotency_key: str) -> Submission:
+            FailsOnce.calls += 1
+            if FailsOnce.calls == 1:
+                raise NotSent("gateway busy")
+            return super().submit(to_e164, text, idempotency_key)
+
+    cfg = NoticesConfig.model_validate({"retry": {"backoff_base_s": 0.01, "backoff_max_s": 0.01}})
+    sender = NoticeSender(ctx.sessions, cfg, FailsOnce())
+    sender.run_once()
+    (after_fail,) = _rows(ctx, fine.id).values()
+    assert after_fail["status"] == "pending" and code not in repr(after_fail["params"])
+    first_text = after_fail["text"]
+    assert code in str(first_text)
+    import time
+
+    time.sleep(0.05)
+    sender.run_once()
+    (sent,) = _rows(ctx, fine.id).values()
+    assert sent["status"] == "delivered" and sent["text"] == first_text
+    assert code not in repr(sent["params"]) and sent["params"]["access_code_in_text"] is True  # type: ignore[index]
+    with ctx.sessions() as s:  # and nowhere else in the notices table
+        row = s.execute(sa.text("SELECT * FROM notices WHERE fine_id = :f"), {"f": fine.id}).all()
+    assert code not in repr(row)
