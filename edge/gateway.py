@@ -335,7 +335,7 @@ class Gateway:
 
         fc = self.cfg.signal_feed
         site = fc.site or self.cfg.device_id
-        feed = LiveSignalFeed(site, skew_window_s=fc.skew_window_s)
+        feed = LiveSignalFeed(site, skew_window_s=fc.skew_window_s, max_skew_s=fc.max_skew_s)
         for w in wired:
             feed.attach(w.cfg.signal.signal_group, w.controller, w.clock)  # type: ignore[arg-type]
             log.info(

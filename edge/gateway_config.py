@@ -131,6 +131,9 @@ class SignalFeedConfig(_Strict):
     # Clock skew (controller minus gateway) is the largest (controller_time - arrival)
     # over this window: the least-delayed message bounds it best.
     skew_window_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    # A message whose controller_time is further than this from the gateway's clock is
+    # rejected (a controller with a wild clock, or a forged time), not used for the skew.
+    max_skew_s: Annotated[float, Field(gt=0, le=86_400 * 365)] = 600.0
 
 
 class GatewayConfig(_Strict):

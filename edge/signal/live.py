@@ -100,8 +100,9 @@ class LiveSignalFeed:
     """Routes one site's controller messages to the readers of the cameras that watch
     each signal group. Thread-safe: MQTT, UDP and HTTP threads may call :meth:`receive`."""
 
-    def __init__(self, site: str, skew_window_s: float = 300.0) -> None:
+    def __init__(self, site: str, skew_window_s: float = 300.0, max_skew_s: float = 600.0) -> None:
         self.site = site
+        self.max_skew_s = max_skew_s
         self.skew = SkewEstimator(skew_window_s)
         self.stats = FeedStats()
         self._targets: dict[str, list[_Target]] = {}
@@ -178,6 +179,16 @@ class LiveSignalFeed:
                 self.stats.other_groups += 1  # a group no camera here watches: not an error
             return False
         ctrl = msg.controller_time.timestamp()
+        first = targets[0].clock
+        arrival = first.wall_of(first.now())
+        if abs(ctrl - arrival) > self.max_skew_s:
+            # One wild clock must not drag the skew estimate (and every phase) with it.
+            self.reject(
+                via,
+                f"controller_time: {ctrl - arrival:+.0f} s from the gateway's clock "
+                f"(more than signal_feed.max_skew_s = {self.max_skew_s:g})",
+            )
+            return False
         with self._lock:
             key = (msg.signal_group, msg.seq, ctrl, msg.phase)
             if key in self._seen:
@@ -189,8 +200,6 @@ class LiveSignalFeed:
             seq = None
             if msg.seq is not None:
                 seq = self._seq.setdefault(msg.signal_group, _GroupSeq()).local(msg.seq, ctrl)
-            first = targets[0].clock
-            arrival = first.wall_of(first.now())
             skew = self.skew.add(ctrl - arrival, at=arrival)
             for tg in targets:
                 # Never later than its arrival: a message cannot report the future.

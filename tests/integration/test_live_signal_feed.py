@@ -179,7 +179,9 @@ def test_live_controller_feed_gives_the_roi_readers_violations(make_broker, tmp_
     assert all(e.payload["signal"]["phase"] == "red" for e in events)
     reference = _roi_reference(END_S - 1.0)
     assert len(reference) >= 3  # V, P and R
-    pairs = match_violations(reference, live, dt_s=1.0, foot_px=30)
+    # Live times are wall-clock arrival of the frame, which lags the video by the decode
+    # and pipeline latency (over 1 s at times on a loaded machine): 2 s, same foot point.
+    pairs = match_violations(reference, live, dt_s=2.0, foot_px=30)
     # Every live violation is one the ROI reader finds, and it finds them (on an idle
     # machine all three; a real-time replay on an overloaded one can drop frames and
     # lose the side-by-side pair to tracking, never add a violation).
