@@ -50,7 +50,8 @@ class BrokerConfig(_Strict):
     username: str | None = None
     # A file holding only the password (kept out of the YAML, which is often shared).
     password_file: Path | None = None
-    client_id: str | None = None  # defaults to the device id
+    # Defaults to the device id; the shipped broker (dynamic-security) accepts no other.
+    client_id: str | None = None
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     # How long the broker keeps this device's session (queued acks) while it is offline.
     session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
