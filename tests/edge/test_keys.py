@@ -10,7 +10,7 @@ import pytest
 
 from edge.keys import KeyFileError, generate_key_file, load_device_key, public_key_b64
 from jaywatch.cli import main
-from jaywatch.wire import Ack, public_key_bytes, sign_message, verify_message
+from jaywatch.wire import Ack, new_event_id, public_key_bytes, sign_message, verify_message
 
 
 def test_generated_key_is_owner_only_and_round_trips(tmp_path) -> None:
@@ -24,7 +24,7 @@ def test_generated_key_is_owner_only_and_round_trips(tmp_path) -> None:
     assert p.read_text().startswith("-----BEGIN PRIVATE KEY-----")
     loaded = load_device_key(p)
     assert public_key_bytes(loaded) == public_key_bytes(key)
-    msg = sign_message(Ack(device_id="gw", event_id="e", status="stored"), loaded)
+    msg = sign_message(Ack(device_id="gw", event_id=new_event_id(), status="stored"), loaded)
     assert verify_message(msg, base64.b64decode(public_key_b64(key)))
     assert [f.name for f in tmp_path.iterdir()] == ["device.key"]  # no temp file left
 
