@@ -210,7 +210,11 @@ def classify(
         # A rejection ack only for a violation from a registered device (the ACL lets only
         # that device read its ack topic); status messages are not acknowledged to edges.
         acked = known is not None and topic_kind == "violation"
-        return Rejected(msg, wire.printable(reason), known, ack_id(msg.payload) if acked else None)
+        if not acked:
+            return Rejected(msg, wire.printable(reason), known, None)
+        big = len(msg.payload) > max_payload_bytes  # never parsed, not even for its id
+        eid = hashlib.sha256(msg.payload).hexdigest() if big else ack_id(msg.payload)
+        return Rejected(msg, wire.printable(reason), known, eid)
 
     if len(msg.payload) > max_payload_bytes:
         return reject(f"payload: {len(msg.payload)} bytes > limit {max_payload_bytes}")
