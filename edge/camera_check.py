@@ -56,6 +56,7 @@ class CheckReport:
     detections: int = 0
     frames_with_people: int = 0
     warnings: list[str] = field(default_factory=list)
+    scene: list[str] = field(default_factory=list)  # failed health checks, with reasons
     overlay: str | None = None
 
     def to_json(self) -> dict:
@@ -71,6 +72,7 @@ class CheckReport:
             "detections": self.detections,
             "frames_with_people": self.frames_with_people,
             "warnings": self.warnings,
+            "scene": self.scene,
             "overlay": self.overlay,
         }
 
@@ -92,6 +94,7 @@ class CheckReport:
             else:
                 out.append("signal.source is 'controller': the phase is not read from the image")
         out += [f"WARNING {w}" for w in self.warnings]
+        out += [f"HEALTH {s}" for s in self.scene]
         if self.overlay:
             out.append(f"overlay: {self.overlay}")
         return out
@@ -193,6 +196,30 @@ def _label(img: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, 
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
 
 
+def _scene_monitor(cfg: CameraConfig, seconds: float):  # -> SceneMonitor | None
+    """The gateway's scene checks, scaled to a check of ``seconds``: a picture dark for
+    half the run is reported, and one look at the reference frame decides "moved"."""
+    from edge.scene_health import SceneMonitor, load_reference
+
+    h = cfg.health
+    if not h.enabled:
+        return None
+    h = h.model_copy(
+        update={
+            "dark_after_s": min(h.dark_after_s, seconds / 2),
+            "frozen_after_s": min(h.frozen_after_s, seconds / 2),
+            "moved_after_checks": 1,
+        }
+    )
+    ref = None
+    if h.reference is not None:
+        try:
+            ref = load_reference(h.reference)
+        except ValueError as e:
+            raise CheckError(f"health.reference: {e}") from None
+    return SceneMonitor(h, [tuple(p) for p in cfg.crossing.zone], ref)
+
+
 def run_check(
     cfg: CameraConfig,
     camera_yaml: Path,
@@ -228,6 +255,7 @@ def run_check(
             raise CheckError(str(e)) from None
         t0 = first.t
         started = time.monotonic()
+        scene = _scene_monitor(cfg, seconds)
 
         def remaining() -> Iterator[Frame]:
             yield first
@@ -242,6 +270,8 @@ def run_check(
             report.frames += 1
             report.seconds = f.t - t0
             last_image = f.image
+            if scene is not None:
+                scene.observe(f.image, f.t - t0)
             dets = pipeline.detector.detect(f.image)
             n = len(dets.xyxy)
             report.detections += n
@@ -262,6 +292,8 @@ def run_check(
                 f"signal.roi: read only {seen} for {report.seconds:.1f} s; "
                 "is the ROI on the pedestrian signal head?"
             )
+        if scene is not None:
+            report.scene = [fl.reason for fl in scene.flags()]
         if report.detections == 0:
             report.warnings.append(
                 f"no pedestrian detected in {report.seconds:.1f} s (fine if nobody passed)"

@@ -12,59 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from edge.scene_health import SceneFlag
+from edge.signal.base import SignalStatus
 from jaywatch import wire
 
 log = logging.getLogger(__name__)
 
 NO_PHASE = ("unknown", "dark")
-
-
-@dataclass(frozen=True)
-class SignalSnapshot:
-    """The attributes of ``edge.signal.base.SignalStatus`` this module reads."""
-
-    source: str
-    phase: str = "unknown"
-    last_change: datetime | None = None
-    unknown_for_s: float = 0.0
-    stale: bool = False
-    stale_for_s: float | None = None
-    skew_s: float | None = None
-
-
-class ReadingTracker:
-    """Phase, last change and time without a usable phase, from each frame's reading.
-
-    Stands in for the pipeline's own signal status snapshot where it has none."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.phase = "unknown"
-        self.since_wall: datetime | None = None
-        self._no_phase_since: float | None = None
-        self._t: float | None = None
-
-    def note(self, reading: Any, wall_of: Callable[[float], datetime]) -> None:
-        if reading is None:
-            return
-        self.phase = str(reading.state)
-        self._t = reading.t
-        self.since_wall = wall_of(reading.since) if reading.since is not None else None
-        if self.phase not in NO_PHASE:
-            self._no_phase_since = None
-        elif self._no_phase_since is None:
-            self._no_phase_since = reading.t
-
-    def snapshot(self) -> SignalSnapshot:
-        unknown = 0.0
-        if self._no_phase_since is not None and self._t is not None:
-            unknown = max(0.0, self._t - self._no_phase_since)
-        return SignalSnapshot(self.source, self.phase, self.since_wall, unknown)
 
 
 def _fmt_duration(s: float) -> str:
@@ -120,16 +76,17 @@ def build_camera_health(
     last_frame: datetime | None,
     error: str,
     finished: bool,
-    signal: Any | None,
+    signal: SignalStatus | None,
     scene: list[SceneFlag],
     wall_of: Callable[[float], datetime],
     alert: SignalAlert,
     started: datetime,
     now: datetime | None = None,
 ) -> wire.CameraHealth:
-    """The heartbeat entry of one camera. ``signal`` is a ``SignalStatus``-like snapshot
-    (or ``None`` before the first frame); a live camera without frames adds the time
-    since its last frame (or since the worker started) to the time without a phase."""
+    """The heartbeat entry of one camera. ``signal`` is the pipeline's
+    :class:`~edge.signal.base.SignalStatus` snapshot (or ``None``); a live camera without
+    frames adds the time since its last frame (or since the worker started) to the time
+    without a phase."""
     now = now or datetime.now(UTC)
     checks = [
         wire.CameraCheck(

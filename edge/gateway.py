@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from edge.capture import LiveSource, VideoFileSource, is_live_source
@@ -60,21 +60,20 @@ class CameraWorker:
     signal_alert_after_s: float = 300.0
 
     def __post_init__(self) -> None:
-        from edge.camera_health import ReadingTracker, SignalAlert
+        from edge.camera_health import SignalAlert
 
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._source: LiveSource | VideoFileSource | None = None
         self._file_key: str | None = None
         self.started = datetime.now(UTC)
-        self._started_wall = self.started
         self.scene = self._make_scene_monitor()
-        self.reading = ReadingTracker(self.cfg.signal.source)
         self.signal_alert = SignalAlert(self.cfg.id, self.signal_alert_after_s)
         self._pipeline: CameraPipeline | None = None
         # One frame clock for the worker's life: live frames and controller messages
         # (edge/signal/live.py) are aligned on it, across stream reconnects and restarts.
         self.clock = AnchoredClock()
+        self._anchor = self.clock  # the current source's clock (a file has its own)
         # A controller-fed reader outlives pipeline restarts: the live feed pushes into it.
         self.controller = None
         if self.cfg.signal.source == "controller":
@@ -97,14 +96,12 @@ class CameraWorker:
 
     def wall_of(self, t: float) -> datetime:
         """Wall-clock time of frame time ``t`` of the current source."""
-        return self._started_wall + timedelta(seconds=t)
+        return self._anchor.datetime_of(t)
 
     def health(self) -> wire.CameraHealth:
         """This camera's heartbeat entry (called from the health thread)."""
         from edge.camera_health import build_camera_health
 
-        snapshot = getattr(self, "signal_status", None)
-        signal = snapshot() if snapshot is not None else self.reading.snapshot()
         st = self.status
         return build_camera_health(
             camera_id=self.cfg.id,
@@ -113,7 +110,7 @@ class CameraWorker:
             last_frame=st.last_frame,
             error=st.error,
             finished=st.finished,
-            signal=signal,
+            signal=self.signal_status(),
             scene=self.scene.flags(),
             wall_of=self.wall_of,
             alert=self.signal_alert,
@@ -216,7 +213,7 @@ class CameraWorker:
         stream = self.cfg.stream
         # A file's frame 0 is "now"; a live stream's frames are on the worker's clock.
         anchor = self.clock if live else AnchoredClock()
-        self._started_wall = anchor.datetime_of(0.0)  # wall_of() follows the frame clock
+        self._anchor = anchor  # wall_of() follows the current source's frame clock
         self._source = (
             LiveSource(
                 src,
@@ -237,7 +234,6 @@ class CameraWorker:
                 break
             for v in pipeline.process(frame):
                 self._emit(v, anchor)
-            self.reading.note(pipeline.last_reading, self.wall_of)
             self.scene.observe(frame.image, frame.t)
             now = time.monotonic()
             window_n += 1

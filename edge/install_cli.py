@@ -15,7 +15,9 @@ def add_commands(edge_subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Read a few seconds from the camera's source (or --source), check that "
             "crossing.zone and signal.roi lie inside the frame, print the signal phases "
-            "seen with their times and save an overlay PNG. Exit 2 on any problem."
+            "seen with their times, run the camera health checks and save an overlay PNG. "
+            "Exit 2 for a config, geometry or source problem, 1 when a health check fails "
+            "(dark, moved ...)."
         ),
     )
     p.add_argument("camera", type=Path, help="camera YAML")
@@ -67,7 +69,9 @@ def _check(args: argparse.Namespace) -> int:
         print("\n".join(report.lines()))
     for p in report.problems:  # one line each on stderr too, naming the file
         print(f"jaywatch: error: {args.camera}: {p}", file=sys.stderr)
-    return 2 if report.problems else 0
+    if report.problems:
+        return 2
+    return 1 if report.scene else 0  # it runs, but a health check fails (dark, moved ...)
 
 
 def _calibrate(args: argparse.Namespace) -> int:

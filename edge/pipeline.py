@@ -97,8 +97,6 @@ class CameraPipeline:
         self.stats = PipelineStats()
         self._pending: dict[int, _Pending] = {}
         self._geometry = FrameGeometryGuard(cfg)
-        # The latest confirmed signal reading (camera health reports phase and since when).
-        self.last_reading: SignalReading | None = None
         self._last_frame: Frame | None = None
         self._reading: SignalReading | None = None
         self._no_phase_since: float | None = None
@@ -111,7 +109,6 @@ class CameraPipeline:
         self._reset_after_gap(frame)
         self._last_frame = frame
         reading = self.signal.update(frame.image, frame.t)
-        self.last_reading = reading
         self._note_reading(reading)
         if self.motion.update(frame.image, frame.t):
             detections = self.detector.detect(frame.image)

@@ -178,3 +178,29 @@ def test_gateway_worker_reports_the_roi_error_in_one_line(
     assert worker.status.error.startswith("signal.roi: [760, 10, 20, 40] reaches x=780")
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].exc_info is None, errors
+
+
+def test_check_reports_a_moved_view_against_the_calibration_reference(tmp_path: Path) -> None:
+    """The camera was bumped after calibration: 90 px left, 25 px down. `check` runs the
+    gateway's health checks too and says so (exit 1); the unmoved clip passes (exit 0)."""
+    cap = cv2.VideoCapture(str(SCENES / "vtest_road" / "video.mp4"))
+    frames = [cap.read()[1] for _ in range(40)]
+    cap.release()
+    cv2.imwrite(str(tmp_path / "ref.png"), frames[0])
+    moved = tmp_path / "moved.avi"
+    w = cv2.VideoWriter(str(moved), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (768, 576))
+    m = np.float32([[1, 0, -90], [0, 1, 25]])
+    for f in frames:
+        w.write(cv2.warpAffine(f, m, (768, 576), borderMode=cv2.BORDER_REPLICATE))
+    w.release()
+    data = yaml.safe_load((SCENES / "vtest_road" / "camera.yaml").read_text())
+    data.update(source=str(moved), health={"reference": "ref.png"})
+    cam = tmp_path / "cam.yaml"
+    cam.write_text(yaml.safe_dump(data))
+    r = jaywatch("edge", "check", str(cam), "--seconds", "3", "--json")
+    assert r.returncode == 1, r.stderr
+    (reason,) = json.loads(r.stdout)["scene"]
+    assert reason.startswith("moved: the zone drawn at calibration now lies -90 px, +25 px away")
+    video = str(SCENES / "vtest_road" / "video.mp4")
+    r = jaywatch("edge", "check", str(cam), "--seconds", "3", "--source", video, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["scene"] == [], r.stdout

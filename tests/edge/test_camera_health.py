@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from edge.camera_health import SignalAlert, SignalSnapshot, build_camera_health
+from edge.camera_health import SignalAlert, build_camera_health
 from edge.scene_health import SceneFlag
+from edge.signal.base import SignalState, SignalStatus
 from jaywatch import wire
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -20,7 +21,7 @@ def health(**kw: object) -> wire.CameraHealth:
         "last_frame": T0,
         "error": "",
         "finished": False,
-        "signal": SignalSnapshot("roi", "green", T0),
+        "signal": SignalStatus("roi", SignalState.GREEN, last_change=T0),
         "scene": [],
         "wall_of": lambda t: T0 + timedelta(seconds=t),
         "alert": SignalAlert("cam-1", 300.0),
@@ -38,9 +39,15 @@ def test_a_known_phase_raises_no_alert() -> None:
 
 def test_unknown_past_the_limit_is_an_alert_and_below_it_is_not() -> None:
     alert = SignalAlert("cam-1", 300.0)
-    below = health(signal=SignalSnapshot("roi", "unknown", None, 299.0), alert=alert)
+    below = health(
+        signal=SignalStatus("roi", SignalState.UNKNOWN, last_change=None, unknown_for_s=299.0),
+        alert=alert,
+    )
     assert below.checks == []
-    above = health(signal=SignalSnapshot("roi", "dark", None, 301.0), alert=alert)
+    above = health(
+        signal=SignalStatus("roi", SignalState.DARK, last_change=None, unknown_for_s=301.0),
+        alert=alert,
+    )
     (c,) = above.checks
     assert c.check == "signal_unknown" and c.alert
     assert c.reason.startswith("signal dark for 5 min 1 s (alert after 5 min)")
@@ -48,7 +55,7 @@ def test_unknown_past_the_limit_is_an_alert_and_below_it_is_not() -> None:
 
 def test_a_live_camera_without_frames_counts_the_gap_and_a_finished_file_does_not() -> None:
     silent = health(
-        up=False, last_frame=T0, signal=SignalSnapshot("roi", "green", T0),
+        up=False, last_frame=T0, signal=SignalStatus("roi", SignalState.GREEN, last_change=T0),
         now=T0 + timedelta(minutes=6),
     )  # fmt: skip
     (c,) = silent.checks
