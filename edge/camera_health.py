@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from edge.scene_health import SceneFlag
 from edge.signal.base import SignalStatus
@@ -36,14 +36,29 @@ def _fmt_duration(s: float) -> str:
 
 class SignalAlert:
     """Logs once when a camera's signal has had no usable phase for too long, and once
-    when it has one again."""
+    when it has one again.
+
+    The period without a phase is kept here, in wall time, so it runs on across its
+    causes: no frames at first, then dark frames, is one period, not two."""
 
     def __init__(self, camera_id: str, after_s: float) -> None:
         self.camera_id = camera_id
         self.after_s = after_s
         self.active = False
+        self.began: datetime | None = None
 
-    def update(self, unknown_s: float, why: str) -> wire.CameraCheck | None:
+    def update(
+        self, unknown_s: float, why: str, now: datetime | None = None
+    ) -> wire.CameraCheck | None:
+        """``unknown_s``: how long the current cause says there has been no phase (0 for a
+        known phase)."""
+        now = now or datetime.now(UTC)
+        if unknown_s <= 0:
+            self.began = None
+        else:
+            start = now - timedelta(seconds=unknown_s)
+            self.began = start if self.began is None else min(self.began, start)
+            unknown_s = (now - self.began).total_seconds()
         alert = unknown_s > self.after_s
         if alert and not self.active:
             log.warning(
@@ -116,7 +131,11 @@ def build_camera_health(
             unknown_s = 0.0
         unknown_s += max(0.0, gap)
         why = "unknown (no frames from the camera)"
-    flag = alert.update(unknown_s, why) if not finished else None
+    if signal is not None and sig is not None and sig.phase not in NO_PHASE and up:
+        unknown_s = 0.0
+    elif sig is not None and sig.phase in NO_PHASE and up:
+        unknown_s = max(unknown_s, 1e-3)  # no phase now, however short: the period goes on
+    flag = alert.update(unknown_s, why, now) if not finished else None
     if flag is not None:
         checks.insert(0, flag)
     return wire.CameraHealth(

@@ -75,3 +75,19 @@ def test_hostile_text_is_escaped_not_fatal() -> None:
     assert len(h.checks[0].reason) == 300 and "\x07" not in h.checks[0].reason
     assert h.checks[0].since == T0 + timedelta(seconds=1)
     wire.DeviceStatus(device_id="gw-1", online=True, cameras=[h])  # the heartbeat validates
+
+
+def test_no_frames_then_dark_frames_is_one_period_without_a_phase() -> None:
+    """The camera came up dark: the alert does not restart its clock when frames begin
+    to arrive (the pipeline's own no-phase time starts at its first frame)."""
+    alert = SignalAlert("cam-1", 300.0)
+    silent = health(
+        up=False, last_frame=None, signal=None, now=T0 + timedelta(seconds=200), alert=alert
+    )
+    assert silent.checks == []  # 200 s without frames: not yet
+    dark = SignalStatus("roi", SignalState.DARK, unknown_for_s=150.0)  # frames for 150 s
+    later = health(signal=dark, alert=alert, now=T0 + timedelta(seconds=350))
+    (c,) = later.checks
+    assert c.reason.startswith("signal dark for 5 min 50 s")
+    green = health(alert=alert, now=T0 + timedelta(seconds=360))
+    assert green.checks == [] and alert.began is None
