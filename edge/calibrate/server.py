@@ -407,9 +407,15 @@ def serve_calibration(
         except OSError as e:
             raise CalibrateError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
         httpd.daemon_threads = True
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         url = f"http://{shown}:{httpd.server_address[1]}/?token={token}"
         print(f"calibrate camera {cfg.id}: open {url}", flush=True)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                f"WARNING: listening on {host or 'all interfaces'}, not loopback: anyone who "
+                "sees the URL can rewrite this camera's config (plain HTTP)",
+                flush=True,
+            )
         print("Ctrl-C to stop; saving rewrites " + str(camera_yaml), flush=True)
         if ready is not None:
             ready.set()
