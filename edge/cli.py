@@ -34,9 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_cmd_process)
 
-    # Other edge commands (keygen, run, check, calibrate) and the gallery group register
+    # Other edge commands (keygen, run, check, calibrate, outbox) and the gallery group register
     # themselves here.
-    for name in ("edge.gateway_cli", "edge.run_cli", "edge.install_cli"):
+    for name in ("edge.gateway_cli", "edge.run_cli", "edge.install_cli", "edge.outbox_cli"):
         try:
             importlib.import_module(name).add_commands(edge_sub)
         except ModuleNotFoundError as e:

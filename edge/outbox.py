@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import random
@@ -55,6 +56,18 @@ CREATE TABLE IF NOT EXISTS rejected (
     payload BLOB NOT NULL,
     rejected_at REAL NOT NULL,
     reason TEXT NOT NULL
+);
+-- What an operator did by hand (jaywatch edge outbox requeue/drop): kept with the data
+-- it changed, so a dropped event leaves a trace (its id, camera and payload sha256).
+CREATE TABLE IF NOT EXISTS operator_log (
+    at REAL NOT NULL,
+    action TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    camera_id TEXT NOT NULL,
+    from_state TEXT NOT NULL,
+    payload_sha256 TEXT NOT NULL,
+    payload_bytes INTEGER NOT NULL,
+    by TEXT NOT NULL
 );
 """
 
@@ -137,6 +150,10 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA journal_size_limit=67108864")
             self._db.executescript(_SCHEMA)
+            # sha256() in SQL for operator_log rows written by INSERT ... SELECT
+            self._db.create_function(
+                "sha256", 1, lambda b: hashlib.sha256(b).hexdigest(), deterministic=True
+            )
         except (sqlite3.Error, OSError) as e:
             self._release_process_lock()
             raise OutboxError(f"{self.path}: cannot open outbox database ({e})") from None
@@ -361,9 +378,10 @@ class Outbox:
             )
         return moved
 
-    def requeue_rejected(self, event_ids: Iterable[str] | None = None) -> int:
+    def requeue_rejected(self, event_ids: Iterable[str] | None = None, *, by: str = "") -> int:
         """Move rejected events back into the outbox (all, or the given ids), e.g. after
-        an operator fixed what made central refuse them. Returns how many moved."""
+        an operator fixed what made central refuse them. Returns how many moved; each
+        move is recorded in ``operator_log`` in the same transaction."""
         ids = None if event_ids is None else list(event_ids)
         where, args = (
             ("", ())
@@ -376,6 +394,13 @@ class Outbox:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._db.execute(
+                    "INSERT INTO operator_log (at, action, event_id, camera_id, from_state,"
+                    " payload_sha256, payload_bytes, by)"
+                    " SELECT ?, 'requeue', event_id, camera_id, 'rejected', sha256(payload),"
+                    f" length(payload), ? FROM rejected{where}",
+                    (self._clock(), by, *args),
+                )
                 n = self._db.execute(
                     "INSERT OR IGNORE INTO outbox (event_id, camera_id, created, payload)"
                     f" SELECT event_id, camera_id, created, payload FROM rejected{where}"
@@ -391,6 +416,46 @@ class Outbox:
             for fn in self._listeners:
                 fn()
         return n
+
+    def drop(self, event_id: str, *, by: str = "") -> str | None:
+        """Delete one event for good, queued or rejected (an operator's decision, e.g. a
+        test event); records it in ``operator_log`` in the same transaction. Returns the
+        state it was dropped from ("queued" or "rejected"), or None if there is no such
+        event."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                state = None
+                for table, name in (("outbox", "queued"), ("rejected", "rejected")):
+                    row = self._db.execute(
+                        f"SELECT camera_id, payload FROM {table} WHERE event_id = ?", (event_id,)
+                    ).fetchone()
+                    if row is None:
+                        continue
+                    self._db.execute(
+                        "INSERT INTO operator_log (at, action, event_id, camera_id,"
+                        " from_state, payload_sha256, payload_bytes, by)"
+                        " VALUES (?, 'drop', ?, ?, ?, ?, ?, ?)",
+                        (
+                            self._clock(),
+                            event_id,
+                            row[0],
+                            name,
+                            hashlib.sha256(row[1]).hexdigest(),
+                            len(row[1]),
+                            by,
+                        ),
+                    )
+                    self._db.execute(f"DELETE FROM {table} WHERE event_id = ?", (event_id,))
+                    state = name
+                    break
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        if state is not None:
+            log.warning("outbox %s: event %s dropped from %s by %s", self.path, event_id, state, by)
+        return state
 
     # --- inspection ---------------------------------------------------------------------
 
