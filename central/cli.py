@@ -538,6 +538,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("photo", metavar="PHOTO", help="photo id or sha256 (from `photo list`)")
     p.set_defaults(func=cmd_person_photo_remove)
 
+    from central.evidence.cli import add_commands as add_evidence_commands
+
+    add_evidence_commands(sub)
+
     try:  # the SMS sender's commands, when that sub-package is installed
         from central.notices.cli import add_commands
     except ModuleNotFoundError as e:

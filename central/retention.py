@@ -54,6 +54,20 @@ def _drop_evidence(session: Session, event_pks: sa.Select, result: PurgeResult, 
     if rows:
         session.execute(sa.delete(Evidence).where(Evidence.id.in_([r[0] for r in rows])))
     result.blob_candidates.update(r[1] for r in rows)
+    # The kept signed message carries the same images inline: it goes with them.
+    messages = session.execute(
+        sa.select(Event.id, Event.message_sha256).where(
+            Event.id.in_(event_pks), Event.message_sha256.is_not(None)
+        )
+    ).all()
+    if messages:
+        session.execute(
+            sa.update(Event)
+            .where(Event.id.in_([m[0] for m in messages]))
+            .values(message_sha256=None)
+            .execution_options(synchronize_session=False)
+        )
+    result.blob_candidates.update(m[1] for m in messages)
     result.counts[kind] = len(rows)
 
 
@@ -145,12 +159,22 @@ def delete_orphan_blobs(
     if not candidates:
         return 0
     with sessions() as s:
-        still = set(
-            s.execute(sa.select(Evidence.sha256).where(Evidence.sha256.in_(candidates))).scalars()
-        ) | set(
-            s.execute(
-                sa.select(PersonPhoto.sha256).where(PersonPhoto.sha256.in_(candidates))
-            ).scalars()
+        still = (
+            set(
+                s.execute(
+                    sa.select(Evidence.sha256).where(Evidence.sha256.in_(candidates))
+                ).scalars()
+            )
+            | set(
+                s.execute(
+                    sa.select(PersonPhoto.sha256).where(PersonPhoto.sha256.in_(candidates))
+                ).scalars()
+            )
+            | set(
+                s.execute(
+                    sa.select(Event.message_sha256).where(Event.message_sha256.in_(candidates))
+                ).scalars()
+            )
         )
     for sha in candidates - still:
         evidence.delete(sha)

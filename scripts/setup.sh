@@ -48,7 +48,8 @@ no_progress() { echo "working"; }
 # python3-venv: ensurepip for Debian's python3 (venv fails without it).
 # libatomic1: Playwright's bundled node needs libatomic.so.1 (tests/browser).
 # strace: tests/edge/test_outbox.py watches the outbox's fsync calls with it.
-want=(mosquitto mosquitto-clients postgresql python3-venv libatomic1 strace)
+# poppler-utils: pdftoppm/pdftotext, evidence package PDF tests (tests/central).
+want=(mosquitto mosquitto-clients postgresql python3-venv libatomic1 strace poppler-utils)
 [[ "${JAYWATCH_BROWSER:-1}" == 1 ]] && want+=(chromium chromium-driver)
 missing=()
 for p in "${want[@]}"; do

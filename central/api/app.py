@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
 from central.api import gallery, public, staff
 from central.context import Context
+from central.evidence.metrics import REGISTRY, IntegrityCollector, figures
 from central.frontdoor import install as install_frontdoor
 from central.ingest.health import IngestHealth
 from central.store.db import ping
@@ -20,6 +23,17 @@ from jaywatch import wire
 STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403}
 
 
+class EvidenceHealth(BaseModel):
+    """Integrity at rest: events flagged "evidence altered" and the last scrub (none: never
+    ran). Reported, not counted against ``healthy``: a flagged event is a case for people,
+    not a reason to take central out of a load balancer."""
+
+    flagged_events: int
+    last_scrub_finished: datetime | None = None
+    last_scrub_checked: int | None = None
+    last_scrub_failed: int | None = None
+
+
 class Health(BaseModel):
     """``GET /api/health``: 200 when healthy, 503 when not (for load balancers/monitors)."""
 
@@ -27,6 +41,15 @@ class Health(BaseModel):
     database: Literal["ok", "unavailable"]  # this process's own check (SELECT 1)
     database_error: str = ""
     ingest: IngestHealth | None = None  # the ingest worker in this process, if any
+    evidence: EvidenceHealth | None = None  # None while the database is unavailable
+
+
+def _evidence_health(ctx: Context) -> EvidenceHealth | None:
+    try:
+        f = figures(ctx.engine)
+    except Exception:  # reported as the database's state already
+        return None
+    return EvidenceHealth(**vars(f))
 
 
 def create_app(
@@ -60,7 +83,9 @@ def create_app(
         except Exception as e:  # any failure to answer is "unavailable"
             error = f"{type(e).__name__}: {e}"[:500]
         ingest = ingest_health() if ingest_health is not None else None
+        evidence = None if error else _evidence_health(ctx)
         h = Health(
+            evidence=evidence,
             healthy=not error and (ingest is None or ingest.healthy),
             database="unavailable" if error else "ok",
             database_error=error,
@@ -68,9 +93,22 @@ def create_app(
         )
         return JSONResponse(h.model_dump(mode="json"), status_code=200 if h.healthy else 503)
 
+    app.state.metrics_registry = REGISTRY
+    collector = IntegrityCollector(ctx.engine)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus: evidence-altered alerts seen by this process, the last scrub and
+        the events flagged (aggregates only, no personal data)."""
+        reg = CollectorRegistry()
+        reg.register(collector)
+        body = generate_latest(REGISTRY) + generate_latest(reg)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     @app.exception_handler(WorkflowError)
     async def _workflow(_r: Request, exc: WorkflowError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=STATUS.get(type(exc), 400))
+        code = next((c for t, c in STATUS.items() if isinstance(exc, t)), 400)
+        return JSONResponse({"detail": str(exc)}, status_code=code)
 
     @app.exception_handler(ValueError)
     async def _invalid(_r: Request, exc: ValueError) -> JSONResponse:

@@ -40,6 +40,9 @@ class EventOut(BaseModel):
     match_score: float | None
     evidence: list[str]  # roles, in order; fetch /api/events/{id}/evidence/{n}
     signal: dict
+    # Re-checked on this read (GET /api/events/{id}); None where not checked (the queue).
+    evidence_altered: bool | None = None
+    evidence_problems: list[str] = []
 
 
 class QuarantinedOut(EventOut):

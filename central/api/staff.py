@@ -23,6 +23,8 @@ from central import audit
 from central.api import schemas as S
 from central.api.deps import COOKIE, Caller, caller, get_ctx, require
 from central.context import Context
+from central.evidence import integrity
+from central.evidence.package import build as build_package
 from central.frontdoor import client_address, frontdoor
 from central.frontdoor.login import attempt_login
 from central.gallery import announcement
@@ -48,8 +50,10 @@ PhotoId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Ctx = Annotated[Context, Depends(get_ctx)]
 
 
-def _event_out(i: review.ReviewItem) -> S.EventOut:
+def _event_out(i: review.ReviewItem, verdict: integrity.Verdict | None = None) -> S.EventOut:
     return S.EventOut(
+        evidence_altered=None if verdict is None else not verdict.ok,
+        evidence_problems=[] if verdict is None else verdict.problems,
         event_id=i.event_id,
         device_id=i.device_id,
         camera_id=i.camera_id,
@@ -142,7 +146,11 @@ def get_event(
     actor: Annotated[Actor, Depends(require("operator", "supervisor", "auditor"))],
 ) -> S.EventOut:
     with ctx.sessions.begin() as s:
-        return _event_out(review.read_event(s, actor, event_id))
+        item = review.read_event(s, actor, event_id)
+    verdict = integrity.check(
+        ctx.sessions.begin, ctx.sessions, ctx.evidence, event_id, actor.label, "api"
+    )
+    return _event_out(item, verdict)
 
 
 @router.get(
@@ -168,11 +176,45 @@ def get_evidence(
             raise NotFound(f"event {event_id}: no evidence image {n}")
         audit.record(s, actor.label, "evidence.read", f"event:{event_id}", {"n": n, "sha256": sha})
     try:
-        data = ctx.evidence.get(sha)
+        data = integrity.read_blob(ctx.evidence, sha)
     except KeyError:
         raise NotFound(f"evidence {sha}: purged") from None
+    except integrity.BlobAltered:
+        problem = f"evidence {n} ({role}): ALTERED on disk"
+        integrity.record_altered(ctx.sessions.begin, event_id, [problem], actor.label, "api")
+        raise integrity.EvidenceAltered(event_id, [problem]) from None
     media_type = "video/webm" if role == "clip" else "image/jpeg"
     return Response(data, media_type=media_type, headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/evidence-packages/{reference}",
+    tags=["review"],
+    responses={200: {"content": {"application/zip": {}}}, 409: {"description": "altered"}},
+    response_class=Response,
+)
+def evidence_package(
+    reference: str,
+    ctx: Ctx,
+    actor: Annotated[Actor, Depends(require("operator", "supervisor", "auditor"))],
+) -> Response:
+    """The evidence package of a fine reference or an event id: a zip with the PDF, the
+    signed message, the device key and a standalone verifier (audited). 409 when the
+    evidence is altered (nothing is packaged), 404 when unknown or purged."""
+    try:
+        with ctx.sessions.begin() as s:
+            pkg = build_package(s, ctx.evidence, reference, actor.label, "staff (API)")
+    except integrity.EvidenceAltered as e:
+        integrity.record_altered(ctx.sessions.begin, e.event_id, e.problems, actor.label, "export")
+        raise
+    return Response(
+        pkg.data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{pkg.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 Operator = Annotated[Actor, Depends(require(*review.REVIEW_ROLES))]
@@ -195,8 +237,9 @@ def quarantine(
 
 @router.post("/events/{event_id}/confirm", response_model=S.FineOut, tags=["review"])
 def confirm(event_id: str, ctx: Ctx, actor: Operator) -> S.FineOut:
-    with ctx.sessions.begin() as s:
-        return _fine_out(review.confirm(s, actor, ctx.rules, event_id))
+    return _fine_out(
+        review.confirm_intact(ctx.sessions.begin, ctx.evidence, actor, ctx.rules, event_id)
+    )
 
 
 @router.post("/events/{event_id}/dismiss", status_code=204, tags=["review"])

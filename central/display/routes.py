@@ -7,12 +7,15 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from central.display.blur import blur_person_jpeg
 from central.display.feed import UnknownScreen, screen_image_source
+from central.evidence import integrity
+from central.store.models import Event, Evidence
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
 
@@ -86,11 +89,40 @@ async def events(
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
 
+def _flag_altered(st: WebState, sha: str) -> None:
+    with st.ctx.sessions() as s:
+        ids = (
+            s.execute(
+                sa.select(Event.event_id)
+                .join(Evidence, Evidence.event_pk == Event.id)
+                .where(Evidence.sha256 == sha)
+            )
+            .scalars()
+            .all()
+        )
+    for event_id in ids:
+        problem = f"display image (sha256 {sha}): ALTERED on disk"
+        integrity.record_altered(st.tx, event_id, [problem], "display", "display")
+
+
 @router.get("/{screen_id}/image/{item_id}.jpg")
 def image(*, screen_id: str, item_id: str, st: Annotated[WebState, Depends(web_state)]) -> Response:
     """The entry frame with the person blurred; 404 once the item is withdrawn."""
-    with st.ctx.sessions() as s:
-        src = screen_image_source(s, screen_id, item_id, st.ctx.evidence.get)
+    altered: list[str] = []
+
+    def load(sha: str) -> bytes:
+        try:
+            return integrity.read_blob(st.ctx.evidence, sha)
+        except integrity.BlobAltered:
+            altered.append(sha)
+            raise
+
+    try:
+        with st.ctx.sessions() as s:
+            src = screen_image_source(s, screen_id, item_id, load)
+    except integrity.BlobAltered:
+        _flag_altered(st, altered[0])
+        raise HTTPException(404, "no such item") from None  # a screen shows nothing then
     if src is None:
         raise HTTPException(404, "no such item")
     return Response(_blurred(src.jpeg, src.bbox), media_type="image/jpeg", headers=NO_STORE)

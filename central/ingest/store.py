@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from central.evidence.signed import message_to_keep
 from central.ingest.classify import AcceptedEvent, AcceptedStatus, Classified, Rejected
 from central.store.evidence import EvidenceStore
 from central.store.models import DeadLetter, Device, Event, Evidence, Person, utcnow
@@ -102,6 +103,9 @@ def store_batch(
             shas = [evidence.put(img) for img in a.images]
             if a.clip is not None:
                 evidence.put(a.clip)  # named by the sha256 the device signed (classify checked)
+            # The signed message itself, verbatim: what a court export and every later
+            # re-check of the signature need (central.evidence.signed).
+            message_sha = evidence.put(message_to_keep(a.msg.payload, ev))
             shas_by_eid[ev.event_id] = (a, shas)
             matched = ev.match is not None and ev.match.person_id in enrolled
             if a.quarantine:  # for an admin to see; never queued for review, never fined
@@ -121,6 +125,7 @@ def store_batch(
                     "match_person_id": ev.match.person_id if matched else None,
                     "match_score": ev.match.score if matched else None,
                     "payload": event_payload(a, shas),
+                    "message_sha256": message_sha,
                 }
             )
         stmt = (

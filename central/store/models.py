@@ -92,6 +92,13 @@ class Event(Base):
     payload: Mapped[dict[str, Any]]  # the signed message, images replaced by sha256 refs
     decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decided_at: Mapped[datetime | None]
+    # The signed message as it arrived (images inline), in the evidence store under this
+    # name; None for events stored before it was kept, and once retention purged it.
+    message_sha256: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    # Set when a read found evidence bytes that do not match their signed sha256: the
+    # event cannot be confirmed until `evidence verify` finds it whole again.
+    evidence_altered_at: Mapped[datetime | None]
+    evidence_problems: Mapped[list[Any] | None]
 
 
 class Evidence(Base):
@@ -291,3 +298,16 @@ class RateLimit(Base):
     interval_ms: Mapped[int] = mapped_column(sa.BigInteger)
     tolerance_ms: Mapped[int] = mapped_column(sa.BigInteger)
     allowed: Mapped[int] = mapped_column(sa.SmallInteger)
+
+
+class EvidenceScrub(Base):
+    """One run of ``jaywatch central evidence verify --all`` (the periodic scrub)."""
+
+    __tablename__ = "evidence_scrubs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started: Mapped[datetime]
+    finished: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    events_checked: Mapped[int]
+    events_failed: Mapped[int]
+    failed: Mapped[list[Any]]  # [{"event_id", "problems": [...]}], at most a few hundred

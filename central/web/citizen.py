@@ -18,6 +18,8 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from central import audit
+from central.evidence import integrity
+from central.evidence.package import build as build_package
 from central.fines import format_money
 from central.frontdoor import client_address, frontdoor
 from central.store.models import Appeal, DisplayEntry, Event, Evidence, Fine
@@ -30,6 +32,10 @@ from central.workflow.score import current_score
 router = APIRouter(prefix="/notice", tags=["citizen"], route_class=PageRoute)
 FAIL_MIN_S = 0.35  # every failed lookup takes at least this long, whatever failed
 WRONG = "We could not open a notice with this reference and code. Check both against your SMS."
+ALTERED = (
+    "The stored evidence of this notice does not match what the camera signed, so it is not "
+    "shown or packaged. Staff have been alerted."
+)
 LIMITED = "Too many attempts from your connection. Please wait a minute and try again."
 CITIZEN_ROLES_SHOWN = ("before", "entry", "after", "face")
 # References and codes are short runs of letters, digits and dashes; anything else (NUL,
@@ -63,21 +69,22 @@ def _open(st: WebState, request: Request, reference: str, code: str) -> Fine | R
     return fine
 
 
-def _notice_view(st: WebState, s: Any, fine: Fine) -> dict[str, Any]:
+def _notice_view(st: WebState, s: Any, fine: Fine, verdict: integrity.Verdict) -> dict[str, Any]:
     ev = s.get(Event, fine.event_pk)
     place = (
         s.execute(sa.select(DisplayEntry.place).where(DisplayEntry.fine_id == fine.id)).scalar()
         or f"{ev.device_id}/{ev.camera_id}"
     )
     images = []
-    for role, sha in s.execute(
+    rows = s.execute(
         sa.select(Evidence.role, Evidence.sha256)
         .where(Evidence.event_pk == ev.id, Evidence.role.in_(CITIZEN_ROLES_SHOWN))
         .order_by(Evidence.position)
-    ).all():
+    ).all()
+    for role, sha in rows if verdict.ok else []:  # altered evidence is never shown
         try:
-            data = st.ctx.evidence.get(sha)
-        except KeyError:  # purged after the retention period
+            data = integrity.read_blob(st.ctx.evidence, sha)
+        except (KeyError, integrity.BlobAltered):  # purged (retention) / changed since
             continue
         images.append(
             {"role": role, "src": "data:image/jpeg;base64," + base64.b64encode(data).decode()}
@@ -99,6 +106,8 @@ def _notice_view(st: WebState, s: Any, fine: Fine) -> dict[str, Any]:
         "score": current_score(s, st.ctx.rules, fine.person_id),
         "score_start": st.ctx.rules.score.start,
         "signal": ev.payload.get("signal", {}),
+        "evidence_altered": not verdict.ok,
+        "package": verdict.ok and not verdict.purged,
     }
 
 
@@ -106,10 +115,15 @@ def _show(
     st: WebState, request: Request, reference: str, code: str,
     message: str | None = None, error: str | None = None, status: int = 200,
 ) -> Response:  # fmt: skip
+    with st.ctx.sessions() as s:
+        fine = sanctions.fine_by_reference(s, reference, lock=False)
+        event_id = s.get(Event, fine.event_pk).event_id
+    who = f"citizen:{fine.reference}"
+    verdict = integrity.check(st.tx, st.ctx.sessions, st.ctx.evidence, event_id, who, "citizen")
     with st.tx() as s:
         fine = sanctions.fine_by_reference(s, reference, lock=False)
-        audit.record(s, f"citizen:{fine.reference}", "notice.read", f"fine:{fine.reference}")
-        view = _notice_view(st, s, fine)
+        audit.record(s, who, "notice.read", f"fine:{fine.reference}")
+        view = _notice_view(st, s, fine, verdict)
     return st.templates.TemplateResponse(
         request, "notice.html",
         {**view, "reference": fine.reference, "code": code, "message": message, "error": error},
@@ -187,3 +201,35 @@ def appeal(
         st, request, got.reference, code,
         message="Your appeal has been received. A supervisor will decide; you will get an SMS.",
     )  # fmt: skip
+
+
+@router.post("/package")
+def package(
+    *,
+    request: Request,
+    reference: Annotated[str, Form(max_length=64)],
+    code: Annotated[str, Form(max_length=64)],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    """The person's own evidence package (zip: PDF, signed message, key, verifier);
+    reference and code are POSTed like every notice action; audited."""
+    got = _open(st, request, reference.strip(), code.strip())
+    if isinstance(got, Response):
+        return got
+    who = f"citizen:{got.reference}"
+    try:
+        with st.tx() as s:
+            pkg = build_package(s, st.ctx.evidence, got.reference, who, "the person (notice page)")
+    except integrity.EvidenceAltered as e:
+        integrity.record_altered(st.tx, e.event_id, e.problems, who, "export")
+        return _show(st, request, got.reference, code, error=ALTERED, status=409)
+    except WorkflowError as e:  # purged
+        return _show(st, request, got.reference, code, error=str(e), status=404)
+    return Response(
+        pkg.data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{pkg.filename}"',
+            "Cache-Control": "private, no-store",
+        },
+    )

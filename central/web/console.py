@@ -14,6 +14,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Reques
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from central import audit
+from central.evidence import integrity
+from central.evidence.package import build as build_package
 from central.frontdoor import client_address, frontdoor
 from central.frontdoor.login import attempt_login
 from central.store.models import Appeal, AuditEntry, Event, Fine
@@ -223,10 +225,28 @@ def event_page(
         ).scalar_one()
         view = _event_view(item, ev.payload, _enrolled_urls(s, user, item))
         reason = ev.reason_code
+    verdict = _check(st, user, event_id)
     return _page(
         st, request, "event.html", user, item=item, view=view, waiting=waiting,
-        reasons=REASON_LABELS, reason=reason, done=done, ref=ref,
+        reasons=REASON_LABELS, reason=reason, done=done, ref=ref, verdict=verdict,
     )  # fmt: skip
+
+
+def _check(st: WebState, user: WebUser, event_id: str) -> integrity.Verdict:
+    """The evidence re-checked for this page (after its own transaction: a failure is
+    recorded in another)."""
+    return integrity.check(
+        st.tx, st.ctx.sessions, st.ctx.evidence, event_id, user.actor.label, "console"
+    )
+
+
+def altered_response(problems: list[str]) -> Response:
+    return Response(
+        "evidence altered: " + "; ".join(problems),
+        status_code=409,
+        media_type="text/plain",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.get("/events/{event_id}/evidence/{pos}.jpg")
@@ -246,8 +266,40 @@ def evidence_image(
         if not 0 <= pos < len(item.evidence):
             raise HTTPException(404, "not found")
         audit.record(s, user.actor.label, "evidence.read", f"event:{event_id}", {"pos": pos})
-    data = st.ctx.evidence.get(item.evidence[pos][1])
+    role, sha = item.evidence[pos]
+    try:
+        data = integrity.read_blob(st.ctx.evidence, sha)
+    except KeyError:
+        raise HTTPException(404, "purged") from None
+    except integrity.BlobAltered:
+        problem = f"evidence {pos} ({role}): ALTERED on disk"
+        integrity.record_altered(st.tx, event_id, [problem], user.actor.label, "console")
+        return altered_response([problem])
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/events/{event_id}/package.zip")
+def evidence_package(
+    *,
+    event_id: str,
+    user: Annotated[WebUser, Depends(require("operator", "supervisor", "auditor"))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    """The evidence package (PDF, signed message, key, verifier); audited."""
+    try:
+        with st.tx() as s:
+            pkg = build_package(s, st.ctx.evidence, event_id, user.actor.label, "staff (console)")
+    except integrity.EvidenceAltered as e:
+        integrity.record_altered(st.tx, event_id, e.problems, user.actor.label, "export")
+        return altered_response(e.problems)
+    return Response(
+        pkg.data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{pkg.filename}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 @router.get("/events/{event_id}/enrolled/{n}")
@@ -277,9 +329,8 @@ def confirm(
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     check_csrf(user, csrf_token)
-    with st.tx() as s:
-        fine = review.confirm(s, user.actor, st.ctx.rules, event_id)
-        ref = fine.reference
+    fine = review.confirm_intact(st.tx, st.ctx.evidence, user.actor, st.ctx.rules, event_id)
+    ref = fine.reference
     st.hub.poke()
     return _see_other(f"/console/next?done=confirmed&ref={quote(ref)}")
 
@@ -341,7 +392,8 @@ def appeal_page(
         item = review.read_event(s, user.actor, row["event_id"])
         ev = s.execute(sa.select(Event).where(Event.event_id == row["event_id"])).scalar_one()
         view = _event_view(item, ev.payload, _enrolled_urls(s, user, item))
-    return _page(st, request, "appeal.html", user, row=row, item=item, view=view)
+    verdict = _check(st, user, row["event_id"])
+    return _page(st, request, "appeal.html", user, row=row, item=item, view=view, verdict=verdict)
 
 
 @router.post("/appeals/{appeal_id}/decide")

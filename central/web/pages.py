@@ -32,7 +32,8 @@ class PageRoute(APIRoute):
             try:
                 return await inner(request)
             except WorkflowError as e:
-                return error_page(request, STATUS.get(type(e), 400), str(e))
+                code = next((c for t, c in STATUS.items() if isinstance(e, t)), 400)
+                return error_page(request, code, str(e))
             except ValueError as e:  # the workflow's "bad input" (e.g. unknown reason code)
                 return error_page(request, 422, str(e))
 

@@ -225,10 +225,18 @@ def _delete_unreferenced(session: Session, store: EvidenceStore, shas: list[str]
     """Delete, once the caller's transaction commits, the blobs among ``shas`` that no
     evidence or photo row references (after the caller's rows were deleted and flushed);
     returns those to be deleted."""
-    still = set(
-        session.execute(sa.select(Evidence.sha256).where(Evidence.sha256.in_(shas))).scalars()
-    ) | set(
-        session.execute(sa.select(PersonPhoto.sha256).where(PersonPhoto.sha256.in_(shas))).scalars()
+    still = (
+        set(session.execute(sa.select(Evidence.sha256).where(Evidence.sha256.in_(shas))).scalars())
+        | set(
+            session.execute(
+                sa.select(PersonPhoto.sha256).where(PersonPhoto.sha256.in_(shas))
+            ).scalars()
+        )
+        | set(
+            session.execute(
+                sa.select(Event.message_sha256).where(Event.message_sha256.in_(shas))
+            ).scalars()
+        )
     )
     gone = set(shas) - still
     delete_after_commit(session, store, sorted(gone))

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central import audit
+from central.evidence.integrity import EvidenceAltered, Tx, record_altered, verify_event
 from central.fines import format_money
+from central.store.evidence import EvidenceStore
 from central.store.models import (
     Device,
     DisplayEntry,
@@ -194,15 +196,30 @@ def _check_plausible_time(e: Event, rules: Rules) -> None:
 
 
 def confirm(
-    session: Session, actor: Actor, rules: Rules, event_id: str, now: datetime | None = None
+    session: Session,
+    actor: Actor,
+    rules: Rules,
+    event_id: str,
+    now: datetime | None = None,
+    evidence: EvidenceStore | None = None,
 ) -> Fine:
-    """An operator confirms a matched violation: fine + deduction + notice + display entry."""
+    """An operator confirms a matched violation: fine + deduction + notice + display entry.
+
+    Never on altered evidence: an event flagged so is refused, and with ``evidence`` (the
+    store; every entry point passes it, through ``confirm_intact``) its bytes are
+    re-checked against the signed message first (EvidenceAltered, a Conflict)."""
     require_role(actor, *REVIEW_ROLES)
     now = now or utcnow()
     e = _event(session, event_id)
     if e.status != "pending_review":
         raise Conflict(f"event {event_id}: is {e.status}, only pending_review can be confirmed")
     _check_plausible_time(e, rules)
+    if e.evidence_altered_at is not None:
+        raise EvidenceAltered(event_id, list(e.evidence_problems or ["flagged"]))
+    if evidence is not None:
+        verdict = verify_event(session, evidence, e)
+        if not verdict.ok:
+            raise EvidenceAltered(event_id, verdict.problems)
     person = session.get(Person, e.match_person_id) if e.match_person_id else None
     if person is None or person.erased_at is not None:
         raise Conflict(f"event {event_id}: no enrolled person matched")
@@ -287,6 +304,19 @@ def confirm(
         },
     )
     return fine
+
+
+def confirm_intact(
+    tx: Tx, evidence: EvidenceStore, actor: Actor, rules: Rules, event_id: str
+) -> Fine:
+    """``confirm`` in a transaction of ``tx``, with the evidence re-checked; altered
+    evidence is refused and recorded (flag, audit, alert) in a transaction of its own."""
+    try:
+        with tx() as s:
+            return confirm(s, actor, rules, event_id, evidence=evidence)
+    except EvidenceAltered as e:
+        record_altered(tx, event_id, e.problems, actor.label, "confirm")
+        raise
 
 
 def dismiss(

@@ -204,8 +204,11 @@ def test_retention_never_deletes_a_photo_blob(ctx: Context) -> None:
     later = datetime.now(UTC) + timedelta(days=400)  # retention counts from receipt
     with ctx.sessions.begin() as s:
         res = purge(s, RetentionSettings(), now=later)
-    assert res.counts["unidentified_events"] == 1 and res.blob_candidates == {sha}
-    assert delete_orphan_blobs(ctx.sessions, ctx.evidence, res.blob_candidates) == 0
+    # The image and the kept signed message (which carries the image inline) are candidates;
+    # only the message goes, the photo keeps the image's bytes.
+    assert res.counts["unidentified_events"] == 1 and sha in res.blob_candidates
+    assert len(res.blob_candidates) == 2
+    assert delete_orphan_blobs(ctx.sessions, ctx.evidence, res.blob_candidates) == 1
     with ctx.sessions() as s:
         assert s.execute(sa.text("SELECT count(*) FROM evidence")).scalar_one() == 0
     assert [r.sha256 for r in rows(ctx, pid)] == [sha] and ctx.evidence.get(sha) == data
