@@ -150,8 +150,12 @@ def _check_message(
         )
     clip_sha = signed_clip_sha256(body)
     clips = [sha for _pos, role, sha in rows if role == CLIP_ROLE]
-    if clip_sha is not None and stored and clips and clips != [clip_sha]:
-        problems.append("clip: the stored clip is not the one the device signed")
+    if rows and clips != ([clip_sha] if clip_sha else []):  # no rows at all: purged
+        problems.append(
+            "clip: the stored clip is not the one the device signed"
+            if clip_sha
+            else "clip: stored, but the device signed none"
+        )
     return problems
 
 

@@ -115,6 +115,20 @@ def _history(session: Session, e: Event, fine: Fine | None) -> list[pdf.HistoryL
     return out
 
 
+def _truth(img: dict) -> str:
+    """A still's own time and signal phase (schema 2 events), for its caption."""
+    t = img.get("truth")
+    if not isinstance(t, dict):
+        return ""
+    out = str(t.get("utc", "?"))
+    if t.get("local") and t.get("tz"):
+        out += f" · local {t['local']} ({t['tz']})"
+    out += f" · signal {t.get('phase', '?')}"
+    if t.get("red_for_s") is not None:
+        out += f", red for {float(t['red_for_s']):.1f} s"
+    return out
+
+
 def _place(session: Session, e: Event, fine: Fine | None) -> str:
     if fine is not None:
         p = session.execute(
@@ -155,7 +169,9 @@ def build(
         data = base64.b64decode(img["jpeg_b64"])
         sha = hashlib.sha256(data).hexdigest()
         files[image_name(pos, img["role"])] = data
-        stills.append(pdf.Still(img["role"], img.get("frame"), img.get("t"), data, sha))
+        stills.append(
+            pdf.Still(img["role"], img.get("frame"), img.get("t"), data, sha, _truth(img))
+        )
     clip_sha = session.execute(
         sa.select(Evidence.sha256).where(Evidence.event_pk == e.id, Evidence.role == CLIP_ROLE)
     ).scalar()
@@ -172,7 +188,7 @@ def build(
         ("Status", e.status + (f"; fine {fine.status}" if fine else "")),
         ("Offence", e.offence_code),
         ("When", pdf._t(e.occurred)),
-        ("Where", _place(session, e, fine)),
+        ("Where", str(body.get("place") or "") or _place(session, e, fine)),
         ("Gateway / camera", f"{e.device_id} / {e.camera_id}"),
         (
             "Signal",

@@ -35,6 +35,7 @@ class Still:
     t: float | None
     jpeg: bytes
     sha256: str
+    truth: str = ""  # that frame's own time and phase, when the gateway sent them
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ def render(content: PackageContent) -> bytes:
             caption += f" · frame {s.frame}"
         if s.t is not None:
             caption += f" · t = {s.t:.2f} s"
+        if s.truth:
+            caption += f"<br/>{escape(s.truth)}"
         caption += f"<br/><font size=7>sha256 {s.sha256}</font>"
         story.append(
             KeepTogether(

@@ -38,12 +38,15 @@ def message_to_keep(raw: bytes, event: wire.ViolationEvent) -> bytes:
 
 def rebuild_legacy(payload: dict[str, Any], store: EvidenceStore) -> bytes:
     """The signed message of an event stored before messages were kept: its payload (the
-    message with each image replaced by its sha256) with the images put back from the
-    store. Raises KeyError when an image blob is gone. The result still has to verify
-    against the device key before anyone may trust it."""
+    message with each image replaced by its sha256, the clip's bytes left out) with the
+    images and the clip put back from the store. Raises KeyError when a blob is gone.
+    The result still has to verify against the device key before anyone may trust it."""
     body = json.loads(json.dumps(payload))
     for img in body.get("evidence") or []:
         sha = img.pop("sha256", None)
         if sha is not None:
             img["jpeg_b64"] = base64.b64encode(store.get(sha)).decode()
+    clip = body.get("clip")
+    if isinstance(clip, dict) and clip.get("webm_b64") is None and clip.get("sha256"):
+        clip["webm_b64"] = base64.b64encode(store.get(clip["sha256"])).decode()
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

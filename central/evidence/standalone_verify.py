@@ -9,7 +9,8 @@ It checks, and prints one line per check:
    signature covers the message's canonical JSON without its "signature" field (keys
    sorted, no whitespace, UTF-8), so one changed byte of the message breaks it;
 2. every image in images/: its bytes are exactly the image inside the signed message;
-3. the clip (clip.*), when the message names one: its sha256 is the one in the message.
+3. the clip (clip.*), when the message names one: its sha256 is the one in the message
+   (and the clip's bytes inside the message, when they travel there, hash to it too).
 Exit status 0 when everything holds, 1 when anything does not (named on stdout),
 2 when the package cannot be read.
 
@@ -73,6 +74,16 @@ def signed_clip_sha256(body: dict) -> str | None:
     return str(clip["sha256"]) if isinstance(clip, dict) and clip.get("sha256") else None
 
 
+def inline_clip_holds(body: dict) -> bool:
+    """When the signed message carries the clip's bytes too (``webm_b64``), they hash to
+    its signed sha256 (True also when it carries none)."""
+    clip = body.get("clip")
+    if not isinstance(clip, dict) or not clip.get("webm_b64"):
+        return True
+    data = base64.b64decode(clip["webm_b64"], validate=True)
+    return hashlib.sha256(data).hexdigest() == clip.get("sha256")
+
+
 def image_name(position: int, role: str) -> str:
     return f"images/{position + 1:02d}-{role}.jpg"
 
@@ -116,6 +127,8 @@ def check_package(files: dict[str, bytes]) -> list[tuple[bool, str]]:
         else:
             results.append((True, f"{name}: matches the signed image (sha256 {sha})"))
     clip_sha = signed_clip_sha256(body)
+    if not inline_clip_holds(body):
+        results.append((False, f"{MESSAGE}: the clip inside it does not match its sha256"))
     clips = [n for n in files if n.startswith("clip.")]
     if clip_sha is None:
         if clips:

@@ -57,7 +57,6 @@ def example_config(tmp: Path, db_url: str, broker: Broker, port: int) -> Path:
     cfg["fines_file"] = str(REPO / "config" / "fines.yaml")
     cfg["mqtt"].update(host=broker.host, port=broker.port, client_id="central-evidence")
     cfg["api"].update(base_url=f"http://127.0.0.1:{port}", secure_cookies=False)
-    cfg["api"]["public_rate_per_minute"] = 1000
     path = tmp / "central.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -142,7 +141,7 @@ class Served:
 
     # --- events --------------------------------------------------------------------------
 
-    def violation(self, matched: bool = True) -> wire.ViolationEvent:
+    def violation(self, matched: bool = True, clip: bool = False) -> wire.ViolationEvent:
         # Each event its own bytes (the store is content-addressed: equal images are one file).
         self.sent += 1
         q = 70 + self.sent
@@ -172,6 +171,7 @@ class Served:
             match=wire.MatchResult(person_id=self.person_id, score=0.9, backend="sface")
             if matched
             else None,
+            clip=webm_clip(self.sent) if clip else None,
         )
         return wire.sign_message(ev, self.key)
 
@@ -215,6 +215,18 @@ class Served:
             )
         (code,) = [p["access_code"] for p in params if p["reference"] == ref]
         return ref, code
+
+
+def webm_clip(seed: int) -> wire.EvidenceClip:
+    """A clip as the gateway sends it (central never decodes it: a WebM header, then bytes
+    of this event's own)."""
+    data = b"\x1a\x45\xdf\xa3" + hashlib.sha256(str(seed).encode()).digest() * 400
+    return wire.EvidenceClip(
+        sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+        webm_b64=base64.b64encode(data).decode(), fps=10, frames=41, frame_first=1240,
+        frame_last=1280, t_first=40.0, t_last=44.0, utc_first=wire.utcnow(), width=640,
+        height=480,
+    )  # fmt: skip
 
 
 def tamper(path: Path) -> bytes:

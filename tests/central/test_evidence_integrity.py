@@ -38,7 +38,7 @@ def test_an_overwritten_evidence_file_is_refused_everywhere(
     served: Served, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pending = served.publish(served.violation())  # waits for review
-    fined = served.publish(served.violation())  # confirmed, then its image is altered
+    fined = served.publish(served.violation(clip=True))  # confirmed, then its clip is altered
     intact = served.publish(served.violation())  # never touched
     ref, code = served.confirm_via_api(fined)
     assert served.event(pending).message_sha256 is not None  # the signed message is kept
@@ -49,7 +49,7 @@ def test_an_overwritten_evidence_file_is_refused_everywhere(
     assert operator.get(f"/api/events/{pending}/evidence/1").status_code == 200
 
     original = tamper(served.blob_path(pending, "entry"))
-    tamper(served.blob_path(fined, "before"))
+    tamper(served.blob_path(fined, "clip"))
 
     # API: the event says so, the image is refused, confirming is refused.
     got = operator.get(f"/api/events/{pending}").json()
@@ -82,6 +82,10 @@ def test_an_overwritten_evidence_file_is_refused_everywhere(
     assert 'id="package-form"' not in page.text
     r = citizen.post("/notice/package", data={"reference": ref, "code": code})
     assert r.status_code == 409 and r.headers["content-type"].startswith("text/html")
+
+    r = served.api("aud").get(f"/api/events/{fined}")
+    assert any("(clip): ALTERED" in p for p in r.json()["evidence_problems"])
+    assert served.api("aud").get(f"/api/events/{fined}/evidence/4").status_code == 409
 
     # Flag, audit entries and alert.
     for eid in (pending, fined):

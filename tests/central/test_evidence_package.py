@@ -88,7 +88,7 @@ def flip(data: bytes, at: int) -> bytes:
 def test_exported_package_verifies_standalone_and_a_changed_byte_fails(
     served: Served, tmp_path: Path, plain_python: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    eid = served.publish(served.violation())
+    eid = served.publish(served.violation(clip=True))
     ref, code = served.confirm_via_api(eid)
     citizen_appeal = served.api("ada").post(
         "/notice/appeal", data={"reference": ref, "code": code, "statement": "Signal was green"}
@@ -109,8 +109,9 @@ def test_exported_package_verifies_standalone_and_a_changed_byte_fails(
     assert {
         "README.txt", "evidence.pdf", "signed_message.json", "device_public_key.pem",
         "verify.py", "manifest.json", "images/01-before.jpg", "images/02-entry.jpg",
-        "images/03-after.jpg", "images/04-face.jpg",
+        "images/03-after.jpg", "images/04-face.jpg", "clip.webm",
     } == set(files)  # fmt: skip
+    assert hashlib.sha256(files["clip.webm"]).hexdigest() == served.blob_path(eid, "clip").name
 
     # The message is the gateway's, byte for byte as it was signed and sent.
     sent = json.loads(files["signed_message.json"])
@@ -131,6 +132,7 @@ def test_exported_package_verifies_standalone_and_a_changed_byte_fails(
     ok = run_verifier(plain_python, tmp_path / "pkg", out)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "signature valid" in ok.stdout and ok.stdout.count("matches the signed image") == 4
+    assert "clip.webm: matches the signed sha256" in ok.stdout
     assert run_verifier(plain_python, tmp_path / "pkg", tmp_path / "pkg").returncode == 0  # folder
 
     # One byte changed in an image, in the message: named, exit 1.
@@ -138,6 +140,9 @@ def test_exported_package_verifies_standalone_and_a_changed_byte_fails(
                 tmp_path / "bad-image.zip")  # fmt: skip
     r = run_verifier(plain_python, tmp_path / "pkg", bad)
     assert r.returncode == 1 and "FAIL  images/02-entry.jpg: ALTERED" in r.stdout
+    bad = rezip({**files, "clip.webm": flip(files["clip.webm"], 1000)}, tmp_path / "bad-clip.zip")
+    r = run_verifier(plain_python, tmp_path / "pkg", bad)
+    assert r.returncode == 1 and "FAIL  clip.webm: ALTERED" in r.stdout
     msg = files["signed_message.json"]
     at = msg.index(b'"red_for_s":') + len(b'"red_for_s":')  # 6.4 -> 7.4
     bad = rezip({**files, "signed_message.json": flip(msg, at)}, tmp_path / "bad-msg.zip")
