@@ -1,7 +1,7 @@
 """Integrity at rest: the signed message kept verbatim, the "evidence altered" flag, scrubs
 
 Revision ID: integrity_0001
-Revises: rate_limits_0001
+Revises: notices_0002
 
 Events stored before this revision have no ``message_sha256``: ``jaywatch central
 evidence verify`` rebuilds their signed message from the payload and the image blobs,
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "integrity_0001"
-down_revision = "rate_limits_0001"
+down_revision = "notices_0002"
 branch_labels = None
 depends_on = None
 
