@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -149,11 +150,19 @@ class TrackerConfig(_Strict):
 
 
 class EvidenceConfig(_Strict):
-    """Which frames go with a violation: before the entry, at it, and after it."""
+    """Which frames go with a violation: before the entry, at it, and after it; and the
+    clip from ``before_s`` before the entry to ``after_s`` after it."""
 
-    before_s: Annotated[float, Field(ge=0, le=10)] = 1.0
-    after_s: Annotated[float, Field(ge=0, le=10)] = 1.0
+    before_s: Annotated[float, Field(ge=0, le=10)] = 2.0
+    after_s: Annotated[float, Field(ge=0, le=10)] = 2.0
     jpeg_quality: Annotated[int, Field(ge=50, le=100)] = 90
+    # Burn a data bar (camera, place, local time, phase, time since red, grace) below
+    # each still, as red-light programmes do, so a printed image tells its story.
+    data_bar: bool = True
+    clip: bool = True
+    # The clip's size budget: the encoder's bit rate is set from it and the clip's
+    # duration (bench/bench_evidence_clip.py measures what comes out).
+    clip_max_bytes: Annotated[int, Field(ge=50_000, le=4_000_000)] = 1_000_000
 
 
 class SceneChecksConfig(_Strict):
@@ -205,7 +214,9 @@ class CameraConfig(_Strict):
     source: str | int | None = None
     # Frames analysed per second; None analyses every frame the source gives.
     fps: Annotated[float, Field(gt=0, le=120)] | None = None
-    place: str = ""
+    place: Annotated[str, Field(max_length=200)] = ""
+    # The site's IANA time zone: evidence shows local time beside UTC (data bar, console).
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
     signal: SignalConfig
     crossing: CrossingConfig
     detector: DetectorConfig = DetectorConfig()
@@ -215,6 +226,15 @@ class CameraConfig(_Strict):
     faces: FacesConfig = FacesConfig()
     health: SceneChecksConfig = SceneChecksConfig()
     stream: StreamConfig = StreamConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected an IANA time zone (Europe/Berlin), got {v!r}") from None
+        return v
 
     @model_validator(mode="after")
     def _roi_needed(self) -> CameraConfig:

@@ -16,22 +16,78 @@ import numpy as np
 
 from edge.capture import Frame
 
+Box = tuple[float, float, float, float]
+
 
 @dataclass(frozen=True, slots=True)
 class BufferedFrame:
     frame: Frame
-    boxes: dict[int, tuple[float, float, float, float]]  # track id → xyxy on this frame
+    boxes: dict[int, Box]  # track id → xyxy on this frame
+    phase: str = "unknown"  # signal phase read on this frame
+    red_for_s: float | None = None  # time since red on this frame (None: not red / unseen)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameFacts:
+    """One frame of a violation's evidence, not yet anonymised: the frame (a reference,
+    no copy), the violator's box on it (None where the detector missed them) and the
+    signal as read on it."""
+
+    frame: Frame
+    box: Box | None
+    phase: str
+    red_for_s: float | None
+
+    @staticmethod
+    def of(bf: BufferedFrame, track_id: int) -> FrameFacts:
+        return FrameFacts(bf.frame, bf.boxes.get(track_id), bf.phase, bf.red_for_s)
+
+    @property
+    def foot(self) -> tuple[float, float] | None:
+        """Bottom-centre of the box: the point the crossing rule tests against the zone."""
+        if self.box is None:
+            return None
+        x1, _, x2, y2 = self.box
+        return ((x1 + x2) / 2, y2)
+
+
+@dataclass(frozen=True, slots=True)
+class RawEvidence:
+    """What the pipeline hands over for rendering (edge/evidence_render.py), off the
+    frame loop: the stills' frames by role and the clip's frames in order."""
+
+    stills: dict[str, FrameFacts]  # "before" | "entry" | "after"
+    clip: list[FrameFacts]
+    face_jpeg: bytes | None = None  # the matched violator's best face crop
 
 
 @dataclass(frozen=True, slots=True)
 class EvidenceShot:
     """One evidence image, already anonymised and encoded."""
 
-    role: str  # "before" | "entry" | "after"
+    role: str  # "before" | "entry" | "after" | "face"
     frame: int
     t: float
     jpeg: bytes
     blurred_faces: int = 0
+    facts: FrameFacts | None = None  # what the still shows (None for the face crop)
+    bar_px: int = 0  # height of the data bar burned in below the scene
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceClipData:
+    """The violation as WebM video, anonymised."""
+
+    webm: bytes
+    codec: str
+    fps: float
+    first: FrameFacts
+    last: FrameFacts
+    frames: int
+    width: int
+    height: int
+    blurred_faces: int
+    encode_s: float  # wall time spent anonymising and encoding (bench, logs)
 
 
 class FrameBuffer:
@@ -41,8 +97,14 @@ class FrameBuffer:
         self.keep_s = keep_s
         self._frames: deque[BufferedFrame] = deque()
 
-    def add(self, frame: Frame, boxes: dict[int, tuple[float, float, float, float]]) -> None:
-        self._frames.append(BufferedFrame(frame, boxes))
+    def add(
+        self,
+        frame: Frame,
+        boxes: dict[int, Box],
+        phase: str = "unknown",
+        red_for_s: float | None = None,
+    ) -> None:
+        self._frames.append(BufferedFrame(frame, boxes, phase, red_for_s))
         while self._frames and frame.t - self._frames[0].frame.t > self.keep_s:
             self._frames.popleft()
 
@@ -61,6 +123,10 @@ class FrameBuffer:
             else:
                 break
         return best if best is not None else (self._frames[0] if self._frames else None)
+
+    def since(self, t: float) -> list[BufferedFrame]:
+        """Every buffered frame not earlier than ``t``, oldest first."""
+        return [bf for bf in self._frames if bf.frame.t >= t - 1e-9]
 
     def before(self, t: float, track_id: int) -> BufferedFrame | None:
         """The 'before' shot: the newest frame not later than ``t`` on which the track was

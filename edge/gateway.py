@@ -1,7 +1,7 @@
 """The gateway process: several cameras, one outbox, one MQTT link, one health reporter.
 
-    camera worker (thread per camera) ─► pipeline ─► signed event ─► outbox (durable)
-                                                                      └► MQTT link ─► central
+    camera worker (thread per camera) ─► pipeline ─► evidence thread (per camera:
+        blur, data bar, JPEG, clip) ─► signed event ─► outbox (durable) ─► MQTT link ─► central
     health reporter ─► retained status;  SIGTERM ─► stop sources, flush, close
 
 Each camera has its own thread, so one stuck or dropped stream never stalls the others
@@ -12,7 +12,9 @@ running.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -24,6 +26,7 @@ from pathlib import Path
 from edge.capture import LiveSource, VideoFileSource, is_live_source
 from edge.clock import AnchoredClock
 from edge.config import CameraConfig, ConfigError
+from edge.evidence_render import EvidenceRenderer
 from edge.gateway_config import GatewayConfig
 from edge.pipeline import CameraPipeline, FaceStage
 from edge.signal.base import SignalStatus
@@ -56,6 +59,10 @@ class CameraWorker:
     faces: FaceStage | None = None
     restart_backoff_s: float = 2.0
     status: CameraStatus = field(default_factory=CameraStatus)
+    # Violations waiting for their evidence to be rendered. Bounded: a camera that finds
+    # violations faster than they can be rendered slows its own frame loop rather than
+    # growing without limit (each holds its clip's frames).
+    render_queue_max: int = 4
 
     signal_alert_after_s: float = 300.0
 
@@ -82,6 +89,12 @@ class CameraWorker:
             self.controller = ControllerFeedReader(
                 timeout_s=self.cfg.signal.controller_timeout_s, name=self.cfg.id
             )
+        # Blurring, JPEG and clip encoding take ~1 s per violation: never on the frame loop.
+        self.renderer = EvidenceRenderer(self.cfg)
+        self._renders: queue.Queue[tuple[Violation, AnchoredClock] | None] = queue.Queue(
+            self.render_queue_max
+        )
+        self._render_thread: threading.Thread | None = None
 
     def _make_scene_monitor(self):  # -> SceneMonitor
         from edge.scene_health import SceneMonitor, load_reference
@@ -135,21 +148,53 @@ class CameraWorker:
         return (datetime.now(UTC) - last).total_seconds() <= stale_after_s
 
     def start(self) -> None:
+        self._render_thread = threading.Thread(
+            target=self._render_loop, name=f"evidence-{self.cfg.id}", daemon=True
+        )
+        self._render_thread.start()
         self._thread = threading.Thread(target=self._run, name=f"camera-{self.cfg.id}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop reading frames; what the pipeline flushed is still rendered and emitted."""
         self._stop.set()
         if isinstance(self._source, LiveSource):
             self._source.stop()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._render_thread is not None and self._render_thread.is_alive():
+            self._renders.put(None)
+            self._render_thread.join(timeout + 30.0)
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
 
     def _emit(self, v: Violation, anchor: AnchoredClock) -> None:
+        """Hand a violation to the evidence thread (blocks while its queue is full)."""
+        if self._render_thread is None:  # not started as a thread (a caller drives it)
+            self._render_and_send(v, anchor)
+        else:
+            self._renders.put((v, anchor))
+
+    def _render_loop(self) -> None:
+        while (item := self._renders.get()) is not None:
+            try:
+                self._render_and_send(*item)
+            except Exception:  # never lose the thread: log, go on with the next one
+                log.exception("camera %s: evidence for a violation failed", self.cfg.id)
+            finally:
+                self._renders.task_done()
+        self._renders.task_done()
+
+    def _render_and_send(self, v: Violation, anchor: AnchoredClock) -> None:
+        try:
+            v = self.renderer.render(v, anchor.datetime_of)
+        except Exception:
+            # The event still goes (reviewable from its facts), without any image: an
+            # image that could not be anonymised is never sent.
+            log.exception("camera %s: rendering evidence failed; sending without it", self.cfg.id)
+            v = dataclasses.replace(v, evidence=[], clip=None, raw=None)
         event = v.to_wire(
             device_id=self.device_id,
             occurred=anchor.datetime_of(v.entry.t),
@@ -157,6 +202,8 @@ class CameraWorker:
             grace_s=self.cfg.crossing.grace_s,
             signal_source=self.cfg.signal.source,
             signal_roi=self.cfg.signal.roi,
+            site_tz=self.cfg.timezone,
+            place=self.cfg.place,
         )
         if self._file_key is not None:
             event = event.model_copy(update={"event_id": self._file_event_id(v)})
@@ -246,6 +293,7 @@ class CameraWorker:
             self._emit(v, anchor)
         self.status.up = False
         if not live:
+            self._renders.join()  # "finished" only once every event is in the outbox
             self.status.finished = True
 
 

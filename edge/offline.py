@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
 from edge.capture import CaptureError, VideoFileSource
 from edge.config import CameraConfig, ConfigError, load_camera_config
+from edge.evidence_render import EvidenceRenderer, wall_clock
 from edge.frame_geometry import FrameGeometryError
 from edge.gallery.store import GalleryError
 from edge.model_files import ModelFileError
@@ -70,6 +72,10 @@ def write_evidence(out_dir: Path, v: Violation) -> list[str]:
         name = f"{v.camera_id}_f{v.entry.frame:06d}_t{v.entry.track_id}_{shot.role}.jpg"
         (out_dir / name).write_bytes(shot.jpeg)
         names.append(name)
+    if v.clip is not None:
+        name = f"{v.camera_id}_f{v.entry.frame:06d}_t{v.entry.track_id}_clip.webm"
+        (out_dir / name).write_bytes(v.clip.webm)
+        names.append(name)
     return names
 
 
@@ -97,6 +103,7 @@ def process_video(
             raise OfflineRunError(f"{gallery}: gallery file not found")
         source = VideoFileSource(video, fps if fps is not None else cfg.fps)
         pipeline: CameraPipeline = build_pipeline(cfg, make_face_stage(cfg, gallery))
+        renderer = EvidenceRenderer(cfg)
         _feed_controller(pipeline, cfg, camera, phases)
     except CaptureError as e:
         raise OfflineRunError(str(e)) from None
@@ -106,7 +113,10 @@ def process_video(
         out_dir.mkdir(parents=True, exist_ok=True)
     jsonl = (out_dir / "violations.jsonl").open("w") if out_dir is not None else None
 
+    wall_of = wall_clock(datetime.now(UTC))
+
     def emit(v: Violation) -> None:
+        v = renderer.render(v, wall_of)  # offline: inline, nobody waits on the frame loop
         record = v.to_json()
         if out_dir is not None:
             record["evidence_files"] = write_evidence(out_dir, v)

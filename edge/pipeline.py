@@ -5,13 +5,19 @@
           ─► violator only: face stage ─► evidence (anonymised) ─► Violation
 
 A violation is confirmed ``debounce_s`` after the entry, then waits for its *after*
-frame and, when a face stage is present, for the face decision (enough good faces,
-or the track ended, or its time ran out). :meth:`CameraPipeline.flush` finishes what
-is pending when the source ends.
+frame, the end of its clip window and, when a face stage is present, for the face
+decision (enough good faces, or the track ended, or its time ran out).
+:meth:`CameraPipeline.flush` finishes what is pending when the source ends.
 
 A gap in frames (a reconnect, a stall, dropped frames: ``stream.gap_reset_s``) resets the
 signal reader, the rule's per-track state and the tracker, so that no red start or
 track side seen before the gap decides an entry after it (:meth:`CameraPipeline.process`).
+
+The pipeline only *collects* evidence (frame references, per-frame box and signal
+phase): anonymising and encoding stills and clip is edge/evidence_render.py's job, done
+off the frame loop by the gateway. A face stage that fails is logged and ignored for
+that violation (it goes out unidentified); it can never leave a face unblurred, since
+blurring does not use it.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import numpy as np
 from edge.capture import Frame
 from edge.config import CameraConfig
 from edge.detectors.base import Detector
-from edge.evidence import EvidenceShot, FrameBuffer, encode_jpeg
+from edge.evidence import FrameBuffer, FrameFacts, RawEvidence
 from edge.frame_geometry import FrameGeometryGuard
 from edge.motion import MotionGate
 from edge.rule.crossing import CrossingRule, Entry
@@ -56,10 +62,10 @@ class FaceStage(Protocol):
 @dataclass
 class _Pending:
     entry: Entry
-    shots: dict[str, tuple[Frame, tuple[float, float, float, float] | None]] = field(
-        default_factory=dict
-    )
+    shots: dict[str, FrameFacts] = field(default_factory=dict)
+    clip: list[FrameFacts] = field(default_factory=list)
     track_ended: bool = False
+    faces_failed: bool = False  # the face stage raised for this track: no identification
 
 
 @dataclass
@@ -121,13 +127,13 @@ class CameraPipeline:
             int(tid): tuple(map(float, box))
             for tid, box in zip(tracks.track_ids.tolist(), tracks.xyxy, strict=True)
         }
-        self.buffer.add(frame, boxes)  # type: ignore[arg-type]
+        self.buffer.add(frame, boxes, reading.state.value, reading.red_for())  # type: ignore[arg-type]
         for entry in self.rule.update(tracks, reading, frame.index):
             self._start(entry)
         for tid in tracks.removed_ids.tolist():
             if int(tid) in self._pending:
                 self._pending[int(tid)].track_ended = True
-        self._observe(frame, boxes)
+        self._observe(frame, boxes, reading.state.value, reading.red_for())
         return self._finish_due(frame.t)
 
     def flush(self) -> list[Violation]:
@@ -198,16 +204,22 @@ class CameraPipeline:
 
     def _start(self, entry: Entry) -> None:
         p = _Pending(entry)
+        tid = entry.track_id
         at = self.buffer.by_index(entry.frame)
         if at is not None:
-            p.shots["entry"] = (at.frame, entry.bbox)
-        before = self.buffer.before(entry.t - self.cfg.evidence.before_s, entry.track_id)
+            p.shots["entry"] = FrameFacts(at.frame, entry.bbox, at.phase, at.red_for_s)
+        before = self.buffer.before(entry.t - self.cfg.evidence.before_s, tid)
         if before is not None and before.frame.index != entry.frame:
-            p.shots["before"] = (before.frame, before.boxes.get(entry.track_id))
-        self._pending[entry.track_id] = p
-        if self.faces is not None and at is not None:
+            p.shots["before"] = FrameFacts.of(before, tid)
+        if self.cfg.evidence.clip:
+            p.clip = [
+                FrameFacts.of(bf, tid)
+                for bf in self.buffer.since(entry.t - self.cfg.evidence.before_s)
+            ]
+        self._pending[tid] = p
+        if at is not None:
             # Only now, for the flagged track, may its face be looked at.
-            self.faces.observe(entry.track_id, at.frame.image, np.asarray(entry.bbox), entry.t)
+            self._face_observe(p, at.frame.image, entry.bbox, entry.t)
         log.info(
             "camera %s: track %d entered on red (%.1f s)",
             self.cfg.id,
@@ -215,26 +227,60 @@ class CameraPipeline:
             entry.red_for_s,
         )
 
-    def _observe(self, frame: Frame, boxes: dict[int, tuple[float, float, float, float]]) -> None:
+    def _observe(
+        self,
+        frame: Frame,
+        boxes: dict[int, tuple[float, float, float, float]],
+        phase: str,
+        red_for_s: float | None,
+    ) -> None:
+        after_s = self.cfg.evidence.after_s
         for tid, p in self._pending.items():
             box = boxes.get(tid)
+            if (
+                self.cfg.evidence.clip
+                and frame.t <= p.entry.t + after_s + 1e-9
+                and (not p.clip or frame.index > p.clip[-1].frame.index)
+            ):
+                p.clip.append(FrameFacts(frame, box, phase, red_for_s))
             if box is None:
                 continue
-            if "after" not in p.shots and frame.t >= p.entry.t + self.cfg.evidence.after_s:
-                p.shots["after"] = (frame, box)
-            if self.faces is not None and frame.index != p.entry.frame:
-                self.faces.observe(tid, frame.image, np.asarray(box), frame.t)
+            if "after" not in p.shots and frame.t >= p.entry.t + after_s:
+                p.shots["after"] = FrameFacts(frame, box, phase, red_for_s)
+            if frame.index != p.entry.frame:
+                self._face_observe(p, frame.image, box, frame.t)
+
+    def _face_observe(
+        self, p: _Pending, image: np.ndarray, box: tuple[float, float, float, float], t: float
+    ) -> None:
+        if self.faces is None or p.faces_failed:
+            return
+        try:
+            self.faces.observe(p.entry.track_id, image, np.asarray(box), t)
+        except Exception:  # identification is optional; blurring never depends on it
+            log.exception("camera %s: face stage failed; track %d stays unidentified",
+                          self.cfg.id, p.entry.track_id)  # fmt: skip
+            p.faces_failed = True
+
+    def _faces_ready(self, tid: int, p: _Pending, t: float) -> bool:
+        if self.faces is None or p.faces_failed or p.track_ended:
+            return True
+        try:
+            return bool(self.faces.ready(tid, t))
+        except Exception:
+            log.exception("camera %s: face stage failed (ready)", self.cfg.id)
+            p.faces_failed = True
+            return True
 
     def _finish_due(self, t: float) -> list[Violation]:
         due = []
         for tid, p in self._pending.items():
+            after_s = self.cfg.evidence.after_s
             after_done = (
-                "after" in p.shots
-                or p.track_ended
-                or t >= p.entry.t + 3 * max(self.cfg.evidence.after_s, 1.0)
+                "after" in p.shots or p.track_ended or t >= p.entry.t + 3 * max(after_s, 1.0)
             )
-            faces_done = self.faces is None or p.track_ended or self.faces.ready(tid, t)
-            if after_done and faces_done:
+            clip_done = not self.cfg.evidence.clip or t >= p.entry.t + after_s
+            if after_done and clip_done and self._faces_ready(tid, p, t):
                 due.append(tid)
         return [self._complete(self._pending.pop(tid)) for tid in due]
 
@@ -243,7 +289,13 @@ class CameraPipeline:
         faces_used = 0
         decision = None
         if self.faces is not None:
-            decision = self.faces.decide(p.entry.track_id)
+            try:
+                decision = self.faces.decide(p.entry.track_id)
+            except Exception:
+                log.exception("camera %s: face stage failed (decide)", self.cfg.id)
+                decision = None
+            if p.faces_failed:
+                decision = None  # a stage that failed mid-track decides nothing
             faces_used = int(getattr(decision, "faces_used", 0))
             m = getattr(decision, "match", None)
             if m is not None:
@@ -254,31 +306,11 @@ class CameraPipeline:
                     threshold=getattr(m, "threshold", None),
                     gallery_version=str(getattr(m, "gallery_version", "")),
                 )
-        shots = []
-        for role in ("before", "entry", "after"):
-            if role not in p.shots:
-                continue
-            frame, box = p.shots[role]
-            image, blurred = frame.image, 0
-            if self.faces is not None:
-                image, blurred = self.faces.anonymise(
-                    frame.image, None if box is None else np.asarray(box), match is not None
-                )
-            shots.append(
-                EvidenceShot(
-                    role,
-                    frame.index,
-                    frame.t,
-                    encode_jpeg(image, self.cfg.evidence.jpeg_quality),
-                    blurred,
-                )
-            )
-        face_jpeg = getattr(decision, "face_jpeg", None) if self.faces is not None else None
-        if match is not None and face_jpeg:
-            # The matched violator's face crop, for the reviewer to compare with the gallery.
-            shots.append(EvidenceShot("face", p.entry.frame, p.entry.t, face_jpeg, 0))
+        face_jpeg = getattr(decision, "face_jpeg", None) if match is not None else None
+        stills = {r: p.shots[r] for r in ("before", "entry", "after") if r in p.shots}
         self.stats.violations += 1
-        return Violation(self.cfg.id, p.entry, shots, match, faces_used)
+        raw = RawEvidence(stills, p.clip, face_jpeg or None)
+        return Violation(self.cfg.id, p.entry, [], match, faces_used, raw=raw)
 
 
 def build_pipeline(

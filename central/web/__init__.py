@@ -23,7 +23,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     # Everything is served from here: no CDN, no inline scripts.
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "default-src 'self'; img-src 'self' data:; media-src 'self' data:; style-src 'self'; "
+        "script-src 'self'; "
         "connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
     ),
 }

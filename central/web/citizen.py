@@ -22,7 +22,9 @@ from central.evidence import integrity
 from central.evidence.package import build as build_package
 from central.fines import format_money
 from central.frontdoor import client_address, frontdoor
+from central.ingest.store import CLIP_ROLE
 from central.store.models import Appeal, DisplayEntry, Event, Evidence, Fine
+from central.web.evidence_view import clip_view, frame_view
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
 from central.workflow import sanctions
@@ -75,20 +77,28 @@ def _notice_view(st: WebState, s: Any, fine: Fine, verdict: integrity.Verdict) -
         s.execute(sa.select(DisplayEntry.place).where(DisplayEntry.fine_id == fine.id)).scalar()
         or f"{ev.device_id}/{ev.camera_id}"
     )
-    images = []
+    images, clip = [], None
+    signed_images = ev.payload.get("evidence") or []
     rows = s.execute(
-        sa.select(Evidence.role, Evidence.sha256)
-        .where(Evidence.event_pk == ev.id, Evidence.role.in_(CITIZEN_ROLES_SHOWN))
+        sa.select(Evidence.position, Evidence.role, Evidence.sha256)
+        .where(Evidence.event_pk == ev.id, Evidence.role.in_((*CITIZEN_ROLES_SHOWN, CLIP_ROLE)))
         .order_by(Evidence.position)
     ).all()
-    for role, sha in rows if verdict.ok else []:  # altered evidence is never shown
+    for pos, role, sha in rows if verdict.ok else []:  # altered evidence is never shown
         try:
             data = integrity.read_blob(st.ctx.evidence, sha)
         except (KeyError, integrity.BlobAltered):  # purged (retention) / changed since
             continue
-        images.append(
-            {"role": role, "src": "data:image/jpeg;base64," + base64.b64encode(data).decode()}
-        )
+        b64 = base64.b64encode(data).decode()
+        if role == CLIP_ROLE:
+            clip = clip_view(ev.payload)
+            if clip is not None:
+                clip["src"] = "data:video/webm;base64," + b64
+            continue
+        img = {"role": role, "src": "data:image/jpeg;base64," + b64}
+        if role != "face" and pos < len(signed_images):
+            img |= frame_view(role, signed_images[pos], ev.payload)
+        images.append(img)
     appeal = s.execute(
         sa.select(Appeal).where(Appeal.fine_id == fine.id).order_by(Appeal.id.desc())
     ).scalar()
@@ -102,6 +112,7 @@ def _notice_view(st: WebState, s: Any, fine: Fine, verdict: integrity.Verdict) -
         "place": place,
         "amount": format_money(fine.amount_cents, fine.currency),
         "images": images,
+        "clip": clip,
         "appeal": appeal,
         "score": current_score(s, st.ctx.rules, fine.person_id),
         "score_start": st.ctx.rules.score.start,

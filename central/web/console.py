@@ -18,8 +18,10 @@ from central.evidence import integrity
 from central.evidence.package import build as build_package
 from central.frontdoor import client_address, frontdoor
 from central.frontdoor.login import attempt_login
+from central.ingest.store import CLIP_ROLE
 from central.store.models import Appeal, AuditEntry, Event, Fine
 from central.web.auth import COOKIE, WebUser, check_csrf, logout, require, session_user
+from central.web.evidence_view import clip_view, frame_view
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
 from central.workflow import photos, review, sanctions
@@ -178,12 +180,20 @@ def _event_view(
     ):
         url = f"/console/events/{item.event_id}/evidence/{pos}.jpg"
         entry = {"role": role, "url": url, "blurred_faces": img.get("blurred_faces", 0)}
+        if role != "face":
+            entry |= frame_view(role, img, payload)
         (faces if role == "face" else frames).append(entry)
     signal = payload.get("signal", {})
     match = payload.get("match") or {}
+    clip = clip_view(payload)
+    if clip is not None and any(r == CLIP_ROLE for r, _ in item.evidence):
+        clip["url"] = f"/console/events/{item.event_id}/clip.webm"
+    else:
+        clip = None  # no clip sent, or its bytes were purged
     return {
         "frames": frames,
         "faces": faces,
+        "clip": clip,
         "geometry": {
             "zone": payload.get("zone", []),
             "bbox": payload.get("bbox"),
@@ -300,6 +310,63 @@ def evidence_package(
             "Cache-Control": "private, no-store",
         },
     )
+
+
+@router.get("/events/{event_id}/clip.webm")
+def evidence_clip(
+    *,
+    event_id: str,
+    request: Request,
+    user: Annotated[WebUser, Depends(require("operator", "supervisor", "auditor"))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    """The violation's clip for staff, audited like the stills. Answers byte ranges
+    (the video element asks for them to seek)."""
+    with st.tx() as s:
+        try:
+            item = review.read_event(s, user.actor, event_id)
+        except review.NotFound:
+            raise HTTPException(404, "not found") from None
+        sha = next((h for r, h in item.evidence if r == CLIP_ROLE), None)
+        if sha is None:
+            raise HTTPException(404, "not found")
+        if _first_request(request):  # one audit row per viewing, not per range request
+            audit.record(s, user.actor.label, "evidence.read", f"event:{event_id}", {"clip": sha})
+    try:
+        data = integrity.read_blob(st.ctx.evidence, sha)
+    except KeyError:
+        raise HTTPException(404, "clip purged") from None
+    except integrity.BlobAltered:
+        problem = "evidence clip: ALTERED on disk"
+        integrity.record_altered(st.tx, event_id, [problem], user.actor.label, "console")
+        return altered_response([problem])
+    return byte_range_response(data, "video/webm", request.headers.get("range"))
+
+
+def _first_request(request: Request) -> bool:
+    rng = request.headers.get("range", "")
+    return not rng or rng.replace(" ", "").startswith("bytes=0-")
+
+
+def byte_range_response(data: bytes, media_type: str, range_header: str | None) -> Response:
+    """200 with the whole body, or 206 for one ``bytes=a-b`` range (416 if unsatisfiable)."""
+    headers = {"Cache-Control": "private, no-store", "Accept-Ranges": "bytes"}
+    size = len(data)
+    if not range_header or not range_header.startswith("bytes=") or "," in range_header:
+        return Response(data, media_type=media_type, headers=headers)
+    start_s, _, end_s = range_header[6:].strip().partition("-")
+    try:
+        if start_s:
+            start, end = int(start_s), int(end_s) if end_s else size - 1
+        else:  # suffix range: the last N bytes
+            start, end = max(0, size - int(end_s)), size - 1
+    except ValueError:
+        return Response(data, media_type=media_type, headers=headers)
+    end = min(end, size - 1)
+    if start > end or start >= size:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return Response(data[start : end + 1], status_code=206, media_type=media_type, headers=headers)
 
 
 @router.get("/events/{event_id}/enrolled/{n}")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.faces.detect import Faces
+from edge.faces.config import FacesConfig
+from edge.faces.detect import Faces, YuNetDetector
 
 PAD = 0.2  # enlarge each face box by this fraction per side (hair, ears, jaw)
 
@@ -63,3 +64,43 @@ def blur_faces(
         blur_region(out, *face_region(faces.xywh[i], out.shape))
         n += 1
     return out, n
+
+
+def blur_everything(image_bgr: np.ndarray) -> np.ndarray:
+    """Copy of the image smeared all over: what evidence gets when face detection itself
+    failed (no face may go out unblurred because the detector broke)."""
+    h, w = image_bgr.shape[:2]
+    # Down to 1/16 (a face becomes a few samples), back up smoothly, then a Gaussian so no
+    # block edge is left: people and the signal stay visible as shapes, faces do not.
+    small = cv2.resize(image_bgr, (max(1, w // 16), max(1, h // 16)), interpolation=cv2.INTER_AREA)
+    big = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.GaussianBlur(big, (31, 31), 0)
+
+
+class FaceBlurrer:
+    """Finds every face in a whole image and blurs all but a matched violator's.
+
+    Detection only, never identification: it runs whether or not the camera's face stage
+    (identification) is enabled, so switching identification off never switches privacy
+    off. Its YuNet session is its own (onnxruntime sessions are safe to call from the
+    evidence thread while the frame loop uses the identification stage's).
+    """
+
+    def __init__(self, detector: YuNetDetector, score: float = 0.5) -> None:
+        self.detector = detector
+        self.score = score
+
+    @classmethod
+    def from_config(cls, cfg: FacesConfig) -> FaceBlurrer:
+        return cls(YuNetDetector(cfg.detector_model, cfg.threads), cfg.anonymise_score)
+
+    def anonymise(
+        self, image_bgr: np.ndarray, violator_xyxy: np.ndarray | None, keep_violator_face: bool
+    ) -> tuple[np.ndarray, int]:
+        """Every face blurred except, when ``keep_violator_face``, the violator's; and how
+        many were. ``keep_violator_face`` is True only for a matched violator."""
+        faces = self.detector.detect_tiled(image_bgr, self.score)
+        keep = None
+        if keep_violator_face and violator_xyxy is not None:
+            keep = violator_face_index(faces, np.asarray(violator_xyxy))
+        return blur_faces(image_bgr, faces, keep)

@@ -10,11 +10,14 @@ positive; every stored event's signature is re-checked from the evidence store.
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import os
 import signal
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -69,10 +72,21 @@ def _assert_scene_stored_once(central: Central, key) -> None:
         assert wire.verify_message(signed, pub), f"{ev.event_id}: signature does not verify"
         assert signed.signal.phase == "red" and signed.signal.red_for_s > signed.grace_s
         assert len(signed.evidence) >= 1
-        assert central.evidence_count(ev.id) == len(signed.evidence)
+        # Every still and the clip are stored as evidence rows.
+        assert signed.schema_version == 2 and signed.clip is not None
+        assert central.evidence_count(ev.id) == len(signed.evidence) + 1
         for img in signed.evidence:  # the images central keeps are real JPEGs
             raw = np.frombuffer(base64.b64decode(img.jpeg_b64), np.uint8)
-            assert cv2.imdecode(raw, cv2.IMREAD_COLOR) is not None
+            decoded = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+            assert decoded is not None
+            # ... each with its own frame's truth, the data bar below the scene
+            t = img.truth
+            assert t is not None and t.phase == "red" and t.tz == "UTC"
+            assert decoded.shape[:2] == (t.height + t.bar_px, t.width) and t.bar_px > 0
+        # The clip came with the event (same ack) and is what the device signed.
+        clip = base64.b64decode(signed.clip.webm_b64)  # type: ignore[arg-type]
+        assert hashlib.sha256(clip).hexdigest() == signed.clip.sha256
+        assert av.open(io.BytesIO(clip)).streams.video[0].codec_context.name == "vp8"
 
 
 @pytest.mark.timeout(240)

@@ -99,6 +99,10 @@ class World:
             if matched
             else None,
         )
+        return self.ingest_event(ev)
+
+    def ingest_event(self, ev: wire.ViolationEvent) -> str:
+        """Sign ``ev`` as this world's gateway and store it through central's ingest."""
         signed = wire.sign_message(ev, self.key)
         msg = Incoming(wire.violation_topic(DEVICE), signed.model_dump_json().encode())
         c = classify(msg, KeyCache(self._keys), self.ctx.config.ingest.max_payload_bytes)

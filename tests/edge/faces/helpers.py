@@ -50,3 +50,41 @@ def laplacian_energy(img: np.ndarray, xyxy: np.ndarray) -> float:
     x1, y1, x2, y2 = (int(v) for v in xyxy)
     grey = cv2.cvtColor(img[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY)
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+@cache
+def _face_scene_script():  # -> the make_face_scene module (its walkers and sprites)
+    import importlib.util
+
+    path = REPO / "sample_media" / "faces" / "make_face_scene.py"
+    spec = importlib.util.spec_from_file_location("make_face_scene", path)
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+@cache
+def face_scene_true_box(walker: str, frame: int) -> tuple[float, float, float, float] | None:
+    """Ground truth from the face scene's own script: the box of ``walker`` ("A" or "B")
+    pasted on ``frame`` (what sample_media/faces/make_face_scene.py drew), clipped to the
+    picture; None when the walker is not in the picture."""
+    m = _face_scene_script()
+    photo_name, keys = m.WALKERS[walker]
+    st = m.state(keys, frame / m.FPS)
+    if st is None:
+        return None
+    fx, fy, h = st
+    fy += 2.0 * np.sin(2 * np.pi * 1.8 * frame / m.FPS)  # the script's gait bob
+    sf = _face_scene_sprite(photo_name)
+    s = h / sf.alpha.shape[0]
+    w_new, h_new = max(1, round(sf.bgr.shape[1] * s)), max(1, round(h))
+    x0, y0 = round(fx - w_new / 2), round(fy - h_new)
+    W, H = m.SIZE
+    x1, y1, x2, y2 = max(0, x0), max(0, y0), min(W, x0 + w_new), min(H, y0 + h_new)
+    return None if x1 >= x2 or y1 >= y2 else (float(x1), float(y1), float(x2), float(y2))
+
+
+@cache
+def _face_scene_sprite(photo_name: str):
+    m = _face_scene_script()
+    return m.cut_out(cv2.imread(str(PHOTOS / f"{photo_name}.jpg")))
