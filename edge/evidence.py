@@ -87,7 +87,8 @@ class EvidenceClipData:
     width: int
     height: int
     blurred_faces: int
-    encode_s: float  # wall time spent anonymising and encoding (bench, logs)
+    blur_s: float  # wall time finding and blurring faces, drawing data bars (bench, logs)
+    encode_s: float  # wall time in the VP8 encoder
 
 
 class FrameBuffer:

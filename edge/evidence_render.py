@@ -155,6 +155,7 @@ class EvidenceRenderer:
                 image = cv2.copyMakeBorder(image, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
             images.append(image)
         fps = self._fps(frames)
+        blurred_at = time.perf_counter()
         try:
             webm = encode_webm(
                 images, [f.frame.t for f in frames], fps, self.cfg.evidence.clip_max_bytes
@@ -165,7 +166,7 @@ class EvidenceRenderer:
         h, w = images[0].shape[:2]
         return EvidenceClipData(
             webm, "vp8", fps, frames[0], frames[-1], len(frames), w, h, blurred,
-            time.perf_counter() - started,
+            blurred_at - started, time.perf_counter() - blurred_at,
         )  # fmt: skip
 
     def _fps(self, frames: list[FrameFacts]) -> float:
