@@ -37,6 +37,17 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_notices_config(args: argparse.Namespace) -> Any:
+    """The notices config ``serve`` mounts receipts for: --notices-config, else
+    $JAYWATCH_NOTICES_CONFIG, else None (no provider that calls back)."""
+    path = getattr(args, "notices_config", None) or os.environ.get("JAYWATCH_NOTICES_CONFIG")
+    if not path:
+        return None
+    from central.notices.config import load_notices_config
+
+    return load_notices_config(path)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
     import threading
@@ -48,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ctx = _context(args)
     try:
         key = load_signing_key(ctx.config)
+        notices = _serve_notices_config(args)
     except ValueError as e:
         ctx.close()
         print(f"error: {e}", file=sys.stderr)
@@ -82,6 +94,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             app = create_app(
                 ctx, announce_gallery=lambda _msg: announcer.wake(), ingest_health=health
             )
+            if notices is not None:  # the SMS provider's delivery receipts, own auth each
+                from central.notices.api import receipts_router
+
+                app.include_router(receipts_router(ctx.sessions, notices))
             from central.web import publish_display_on_mqtt  # LED signs: display topics
 
             publish_display_on_mqtt(app)
@@ -455,6 +471,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--no-ingest", action="store_true", help="API only")
     p.add_argument("--no-api", action="store_true", help="ingest only")
+    p.add_argument(
+        "--notices-config",
+        help="notices YAML (default: $JAYWATCH_NOTICES_CONFIG): mounts the SMS provider's "
+        "delivery-receipt endpoints under /api/sms/receipts/",
+    )
     p.set_defaults(func=cmd_serve)
 
     user = sub.add_parser("user", help="staff accounts").add_subparsers(

@@ -163,6 +163,8 @@ DEFAULT_BODY_LIMITS: dict[str, int] = {
     "/console/login": 16 * 1024,
     "/api/public/*": 96 * 1024,  # appeal grounds: 5,000 characters
     "/notice*": 96 * 1024,
+    "/n/*": 4 * 1024,  # notice links: GET only
+    "/api/sms/receipts/*": 16 * 1024,  # a gateway's delivery receipt is a few hundred bytes
     "/api/gallery": 512 * MiB,  # far above 30k persons x 2 backends
     "/api/persons/*/photos": 64 * MiB,  # enrolment photos of at most 10 MiB each
 }

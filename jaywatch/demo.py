@@ -284,7 +284,7 @@ def write_notices_config(ws: Path, http_port: int) -> Path:
     cfg = {
         "provider": {"kind": "log"},
         "poll_interval_s": 0.5,
-        "notice_url": f"http://127.0.0.1:{http_port}/notice?ref={{reference}}",
+        "notice_url": f"http://127.0.0.1:{http_port}/n/{{reference}}",  # central's link route
     }
     path = ws / "notices.yaml"
     path.write_text(yaml.safe_dump(cfg))

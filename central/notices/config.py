@@ -14,20 +14,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from central.config import format_validation_error, load_yaml
+from central.notices import plural
 
 # Used when the config names no templates (the demo); config/notices.example.yaml has more.
 DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
     "en": {
         "fine_issued": (
             "Red-light crossing: {offence} at {place} on {when}. Fine {amount}, due {due}, "
-            "{points} points. Ref {reference} code {access_code}. Evidence, payment and "
-            "appeal: {url}"
+            "{points:plural:one=# point|other=# points}. Ref {reference} code {access_code}. "
+            "Evidence, payment and appeal: {url}"
         ),
         "payment_received": "Payment of {amount} received for ref {reference}. Thank you.",
         "appeal_received": "Your appeal for ref {reference} was received. We will tell you "
         "the decision by SMS.",
         "appeal_upheld": "Your appeal for ref {reference} was upheld: the fine is void and "
-        "{points_restored} points are restored.",
+        "{points_restored:plural:one=# point is|other=# points are} restored.",
         "appeal_denied": "Your appeal for ref {reference} was denied. {note} Details: {url}",
     }
 }
@@ -66,8 +67,20 @@ class HttpGatewaySettings(Strict):
     # notice whose submission was interrupted is safely resubmitted with the same key.
     honours_idempotency_key: bool = True
     timeout_s: float = Field(10.0, gt=0)
-    # The gateway's delivery callbacks must carry "Authorization: Bearer <this>".
-    callback_token: str | None = None
+    # The gateway's delivery callbacks (POST /api/sms/receipts/http) must carry
+    # "X-Jaywatch-Signature: t=<unix s>,v1=<hex HMAC-SHA256(this, '<t>.' + raw body)>".
+    callback_secret: str | None = Field(None, min_length=16)
+    callback_tolerance_s: float = Field(300.0, gt=0, le=3600)  # |now - t| allowed
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: object) -> object:
+        if isinstance(data, dict) and "callback_token" in data:
+            raise ValueError(
+                "callback_token was replaced by callback_secret: receipts are now signed "
+                "(HMAC-SHA256 over the body, header X-Jaywatch-Signature), see docs/central.md"
+            )
+        return data
 
 
 class TwilioSettings(Strict):
@@ -163,9 +176,14 @@ def template_fields(text: str, where: str) -> set[str]:
         parsed = list(string.Formatter().parse(text))
     except ValueError as e:
         raise ValueError(f"{where}: malformed template ({e})") from None
-    for _lit, name, _spec, _conv in parsed:
+    for _lit, name, spec, _conv in parsed:
         if name is None:
             continue
+        if spec and plural.is_plural(spec):
+            try:
+                plural.parse_plural(spec)
+            except ValueError as e:
+                raise ValueError(f"{where}: field {{{name}}}: {e}") from None
         base = name.split(".")[0].split("[")[0]
         if not base.isidentifier():
             raise ValueError(f"{where}: field {{{name}}} must be a name, e.g. {{reference}}")

@@ -23,6 +23,7 @@ from central.notices.providers.base import FINAL_FAILURES, DeliveryReceipt
 from central.store.models import Notice, utcnow
 
 log = logging.getLogger(__name__)
+FINAL_STATES = FINAL_FAILURES | {R_DELIVERED}
 
 
 def apply_receipt(
@@ -46,6 +47,15 @@ def apply_receipt(
             "receipt for unknown %s message id %r (%s)", provider, receipt.message_id, receipt.state
         )
         return None
+    if part.state in FINAL_STATES:
+        # A part's final state stands: a replayed or late earlier receipt ("enroute"
+        # after "delivered") or a contradicting one changes nothing.
+        if part.state != receipt.state[:16]:
+            log.warning(
+                "receipt %s for %s message id %r ignored: the part is already %s",
+                receipt.state, provider, receipt.message_id, part.state,
+            )  # fmt: skip
+        return part.notice_id
     part.state = receipt.state[:16]
     part.receipt_at = receipt.at or now
     part.error = (receipt.error or None) and receipt.error[:200]

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
+from central.notices import plural
 from central.notices.config import NoticesConfig
 
 
@@ -59,6 +60,15 @@ def template_values(config: NoticesConfig, params: dict[str, Any]) -> dict[str, 
 
 
 class _Strict(string.Formatter):
+    def __init__(self, language: str) -> None:
+        super().__init__()
+        self.language = language
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if plural.is_plural(format_spec):  # {points:plural:one=# point|other=# points}
+            return plural.plural(self.language, value, format_spec)
+        return super().format_field(value, format_spec)
+
     def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
         if isinstance(key, int):
             raise TemplateError(f"positional field {{{key}}}")
@@ -85,7 +95,7 @@ def render(
         where = f"templates.{lang}.{kind}"
     values = template_values(config, params)
     try:
-        text = _Strict().format(templates[kind], **values)
+        text = _Strict(lang).format(templates[kind], **values)
     except KeyError as e:
         have = ", ".join(sorted(k for k, v in values.items() if v is not None))
         raise TemplateError(

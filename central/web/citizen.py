@@ -32,6 +32,8 @@ from central.workflow.common import Actor, WorkflowError
 from central.workflow.score import current_score
 
 router = APIRouter(prefix="/notice", tags=["citizen"], route_class=PageRoute)
+# The link in the SMS (notices config ``notice_url: https://…/n/{reference}``).
+links = APIRouter(tags=["citizen"], route_class=PageRoute)
 FAIL_MIN_S = 0.35  # every failed lookup takes at least this long, whatever failed
 WRONG = "We could not open a notice with this reference and code. Check both against your SMS."
 ALTERED = (
@@ -147,6 +149,24 @@ def form(
     *, request: Request, ref: str = "", st: Annotated[WebState, Depends(web_state)]
 ) -> Response:
     return _form(st, request, ref[:32], None, 200)
+
+
+@links.get("/n/{reference}", response_class=HTMLResponse)
+def notice_link(
+    *, request: Request, reference: str, st: Annotated[WebState, Depends(web_state)]
+) -> Response:
+    """The SMS link: the notice form with the reference filled in; the access code (in the
+    SMS, never in a URL) is still asked for. The answer is the same for every reference,
+    existing or not, and no database row is read: the link is no oracle for which
+    references exist. It draws on the public door's per-address budget (a reference's
+    own budget is for attempts with a code)."""
+    verdict = frontdoor(request).throttle.public(client_address(request), None)
+    ref = reference.strip() if _PLAUSIBLE.fullmatch(reference.strip()) else ""
+    if not verdict.allowed:
+        resp = _form(st, request, ref, LIMITED, 429)
+        resp.headers.update(verdict.headers)
+        return resp
+    return _form(st, request, ref, None, 200)
 
 
 @router.post("", response_class=HTMLResponse)

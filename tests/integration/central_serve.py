@@ -64,6 +64,7 @@ class CentralServe:
     db_url: str
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    serve_args: list[str] = field(default_factory=list)  # e.g. ["--notices-config", FILE]
 
     def __post_init__(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -106,7 +107,7 @@ class CentralServe:
 
     def start(self) -> CentralServe:
         argv = [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(self.config)]
-        argv += ["serve", "--port", str(self.port)]
+        argv += ["serve", "--port", str(self.port), *self.serve_args]
         log = (self.tmp / "central.log").open("ab")
         self.proc = subprocess.Popen(
             argv, cwd=REPO, stdout=log, stderr=log, start_new_session=True, env=os.environ.copy()

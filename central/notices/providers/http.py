@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -162,23 +162,34 @@ _TWILIO_STATES = {
 }
 
 
-def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
-    """X-Twilio-Signature: base64(HMAC-SHA1(token, url + sorted key+value pairs))."""
-    payload = url + "".join(k + params[k] for k in sorted(params))
+def twilio_signature(
+    auth_token: str, url: str, params: Mapping[str, str] | Sequence[tuple[str, str]]
+) -> str:
+    """X-Twilio-Signature as Twilio documents it: base64(HMAC-SHA1(auth token, URL +
+    each POST parameter's name and value, sorted by name; a repeated name's values in
+    sorted order))."""
+    pairs = list(params.items()) if isinstance(params, Mapping) else list(params)
+    payload = url + "".join(k + v for k, v in sorted(pairs))
     return base64.b64encode(
         hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
     ).decode()
 
 
 def receipt_from_twilio_callback(
-    auth_token: str, url: str, params: Mapping[str, str], signature: str
+    auth_token: str,
+    url: str,
+    params: Mapping[str, str] | Sequence[tuple[str, str]],
+    signature: str,
 ) -> DeliveryReceipt:
     """Verify a status callback's signature, then map it; ValueError if forged/malformed."""
-    if not hmac.compare_digest(twilio_signature(auth_token, url, params), signature or ""):
+    if not hmac.compare_digest(
+        twilio_signature(auth_token, url, params).encode(), (signature or "").encode()
+    ):
         raise ValueError("Twilio callback: bad X-Twilio-Signature")
-    sid, status = params.get("MessageSid"), params.get("MessageStatus")
+    fields = dict(params.items() if isinstance(params, Mapping) else params)
+    sid, status = fields.get("MessageSid"), fields.get("MessageStatus")
     if not sid or not status:
         raise ValueError("Twilio callback: MessageSid and MessageStatus are required")
     return DeliveryReceipt(
-        message_id=sid, state=_TWILIO_STATES.get(status, status), error=params.get("ErrorCode")
+        message_id=sid, state=_TWILIO_STATES.get(status, status), error=fields.get("ErrorCode")
     )

@@ -62,6 +62,18 @@ def test_kind_missing_in_a_language_falls_back_to_default_language() -> None:
             r"language_by_country_code\.30: no templates for 'el'",
         ),
         ("timezone: Mars/Olympus\n", "unknown time zone"),
+        (
+            "templates:\n  en:\n    fine_issued: '{points:plural:one=# point}'\n",
+            r"templates\.en\.fine_issued: field \{points\}: plural forms need an 'other='",
+        ),
+        (
+            "templates:\n  en:\n    fine_issued: '{points:plural:single=#|other=#}'\n",
+            r"templates\.en\.fine_issued: field \{points\}: plural form 'single=#'",
+        ),
+        (
+            "provider: {kind: http, url: 'http://gw', callback_token: t}\n",
+            "callback_token was replaced by callback_secret",
+        ),
         ("provider: {kind: smpp, host: x}\n", r"provider\.smpp\.system_id"),
         ("provider: {kind: carrier-pigeon}\n", "provider"),
         ("provider: {kind: twilio, account_sid: AC1, auth_token: t}\n", "from"),
@@ -106,3 +118,54 @@ def test_phone_errors_say_what_is_wrong(raw: str, message: str) -> None:
     with pytest.raises(ValueError, match=message) as e:
         to_e164(raw, "GB")
     assert repr(raw) in str(e.value)
+
+
+ARABIC_PHONE = "+201001234567"
+
+
+@pytest.mark.parametrize(
+    ("phone", "points", "expected"),
+    [
+        (UK_PHONE, 1, "1 point."),
+        (UK_PHONE, 2, "2 points."),
+        (UK_PHONE, 0, "0 points."),
+        (GREEK_PHONE, 1, "1 βαθμός."),
+        (GREEK_PHONE, 3, "3 βαθμοί."),
+        (ARABIC_PHONE, 1, "نقطة واحدة."),
+        (ARABIC_PHONE, 2, "نقطتان."),
+        (ARABIC_PHONE, 3, "3 نقاط."),
+        (ARABIC_PHONE, 11, "11 نقطة."),
+    ],
+)
+def test_points_take_the_plural_form_of_the_language(
+    phone: str, points: int, expected: str
+) -> None:
+    """The shipped templates (config/notices.example.yaml), CLDR plural rules."""
+    text = render(fast_config(), "fine_issued", {**fine_params(), "points": points}, phone).text
+    assert expected in text, text
+    assert "1 points" not in text and "1 βαθμοί" not in text
+
+
+@pytest.mark.parametrize(
+    ("phone", "expected"),
+    [
+        (UK_PHONE, "1 point is restored"),
+        (GREEK_PHONE, "1 βαθμός επιστρέφεται"),
+        (ARABIC_PHONE, "نقطة واحدة"),
+    ],
+)
+def test_restored_points_singular(phone: str, expected: str) -> None:
+    params = {"reference": "R1", "points_restored": 1}
+    assert expected in render(fast_config(), "appeal_upheld", params, phone).text
+
+
+def test_built_in_default_templates_pluralise_too() -> None:
+    from central.notices.config import NoticesConfig
+
+    one = render(NoticesConfig(), "fine_issued", {**fine_params(), "points": 1}, UK_PHONE).text
+    assert "1 point." in one and "1 points" not in one
+
+
+def test_plural_of_a_non_number_names_the_template() -> None:
+    with pytest.raises(TemplateError, match=r"templates\.en\.fine_issued: plural: 'many'"):
+        render(fast_config(), "fine_issued", {**fine_params(), "points": "many"}, UK_PHONE)

@@ -44,6 +44,32 @@ def test_wrong_code_and_unknown_reference_look_the_same(world: World, client: Te
         assert "EUR" not in r.text and "Main St" not in r.text
 
 
+def test_sms_link_fills_the_reference_and_is_no_oracle(world: World, client: TestClient) -> None:
+    ref, _code = _fine(world, client)
+    known = client.get(f"/n/{ref}")
+    unknown = client.get("/n/JW-ZZZZ-ZZZZ")
+    assert known.status_code == unknown.status_code == 200
+    assert f'value="{ref}"' in known.text and 'name="code"' in known.text
+    assert known.text.replace(ref, "X") == unknown.text.replace("JW-ZZZZ-ZZZZ", "X")
+    # Not a reference at all: the empty form, nothing of the input echoed.
+    junk = client.get("/n/%3Cscript%3Ealert(1)%22%00")
+    assert junk.status_code == 200 and "<script>alert" not in junk.text
+    assert 'value=""' in junk.text
+
+
+def test_sms_links_share_the_public_rate_limit(tmp_path) -> None:
+    w = build_world(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, rate=5)
+    try:
+        c = TestClient(w.app)
+        codes = [c.get(f"/n/JW-A{i}").status_code for i in range(4)]
+        codes += [c.post("/notice", data={"reference": "JW-A", "code": "B"}).status_code]
+        codes += [c.get("/n/JW-B").status_code]
+        assert codes == [200] * 4 + [403, 429]
+    finally:
+        w.web.hub.stop()
+        w.ctx.close()
+
+
 def test_lookups_are_rate_limited(tmp_path) -> None:
     w = build_world(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, rate=5)
     try:
