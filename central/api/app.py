@@ -8,6 +8,7 @@ from typing import Literal
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
@@ -61,12 +62,17 @@ def create_app(
     upload or an erasure; ``central serve`` passes ``lambda _msg: announcer.wake()``, which
     wakes its gallery announcer to publish the newest version (retained MQTT).
     ``ingest_health``: the in-process ingest worker's ``health``, shown by /api/health."""
-    app = FastAPI(
+    # FastAPIOffline: FastAPI whose /api/docs loads Swagger UI from files shipped in the
+    # fastapi-offline package (mounted at /api/docs/assets), not from a CDN: sites are
+    # often offline, and plain FastAPI's page then stays blank.
+    app = FastAPIOffline(
         title="jaywatch central",
         version="1",
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        static_url="/api/docs/assets",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
     )
     app.state.ctx = ctx
     app.state.announce_gallery = announce_gallery
