@@ -43,6 +43,15 @@ DEFAULT_SCENES = ("vtest_road", "synthetic_rules", "synthetic_rules_us", "faces"
 DEVICE_ID = "demo-gw"
 OPERATOR = ("operator", "demo-operator-pw")
 SUPERVISOR = ("supervisor", "demo-supervisor-pw")
+ADMIN = ("admin", "demo-admin-pw")
+AUDITOR = ("auditor", "demo-auditor-pw")
+# role -> (username, password, the page that role starts on); all printed at the end
+LOGINS = {
+    "operator": (*OPERATOR, "/console/queue"),
+    "supervisor": (*SUPERVISOR, "/console/appeals"),
+    "admin": (*ADMIN, "/console/dashboard"),
+    "auditor": (*AUDITOR, "/console/audit"),
+}
 # Who is enrolled, from which photos (sample_media/faces/README.md): the face scene's
 # walker A is p-obama (his own photo obama3.jpg is NOT enrolled); Biden is not enrolled.
 ENROLLED = {
@@ -292,7 +301,8 @@ def write_notices_config(ws: Path, http_port: int) -> Path:
 
 
 def setup_central(central_yaml: Path, public_key: bytes, scenes: list[Scene]) -> None:
-    """Schema, the two demo logins, the demo gateway and the enrolled people."""
+    """Schema, the four demo logins (one per role), the demo gateway and the enrolled
+    people."""
     from central.config import load_config
     from central.context import Context
     from central.workflow.common import SYSTEM
@@ -304,8 +314,11 @@ def setup_central(central_yaml: Path, public_key: bytes, scenes: list[Scene]) ->
     ctx = Context.from_config(load_config(central_yaml))  # migrates to the newest schema
     try:
         with ctx.sessions.begin() as s:
-            create_user(s, SYSTEM, OPERATOR[0], OPERATOR[1], "operator")
-            sup = create_user(s, SYSTEM, SUPERVISOR[0], SUPERVISOR[1], "supervisor")
+            users = {
+                role: create_user(s, SYSTEM, name, pw, role)
+                for role, (name, pw, _page) in LOGINS.items()
+            }
+            sup = users["supervisor"]
             register_device(
                 s,
                 SYSTEM,
@@ -690,16 +703,24 @@ def _run(
     return 0
 
 
-def _print_access(base: str, steps: Steps, ws: Path) -> None:
-    steps.say(
+def access_text(base: str, ws: Path) -> str:
+    """What the demo prints at the end: where to go and how to log in, per role."""
+    logins = "".join(
+        f"  {role + ' login':<18} {base}{page}   {name} / {pw}\n"
+        for role, (name, pw, page) in LOGINS.items()
+    )
+    return (
         "\n"
-        f"  operator console   {base}/console   login {OPERATOR[0]} / {OPERATOR[1]}\n"
-        f"  appeals (console)  {base}/console/appeals   login {SUPERVISOR[0]} / {SUPERVISOR[1]}\n"
+        f"{logins}"
         f"  display screen     {base}/display/{DEVICE_ID}\n"
         f"  citizen notice     {base}/notice   (reference + code from the SMS in logs/sms.log)\n"
         f"  API docs           {base}/api/docs\n"
         f"  workspace          {ws}  (logs/, central.db, evidence/)\n"
     )
+
+
+def _print_access(base: str, steps: Steps, ws: Path) -> None:
+    steps.say(access_text(base, ws))
 
 
 def _print_summary(r: dict[str, Any], as_json: bool) -> None:

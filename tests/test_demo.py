@@ -114,6 +114,25 @@ def test_headless_demo_runs_the_sample_scenes_to_a_summary(
     assert summary["broker"] == broker
     assert "SIMULATED OPERATOR" in stderr  # never passed off as a person's decision
     assert "/console" in stderr and "/display/demo-gw" in stderr
+    # A login for every role is printed, and each one works against the demo's database.
+    from sqlalchemy.orm import Session
+
+    from central.workflow.users import authenticate
+    from jaywatch.demo import LOGINS
+
+    assert set(LOGINS) == {"operator", "supervisor", "admin", "auditor"}
+    login_engine = sa.create_engine(summary["database_url"])
+    try:
+        with Session(login_engine) as s:
+            for role, (name, pw, page) in LOGINS.items():
+                line = next(
+                    ln for ln in stderr.splitlines() if ln.strip().startswith(f"{role} login")
+                )
+                assert page in line and f"{name} / {pw}" in line, line
+                user = authenticate(s, name, pw)
+                assert user is not None and user.role == role, role
+    finally:
+        login_engine.dispose()
     if broker == "embedded":  # said plainly, and the same outcome as on mosquitto
         assert "EMBEDDED amqtt" in stderr and "NO topic ACL" in stderr
         reference = demo_run("mosquitto")[0]
