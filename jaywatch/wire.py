@@ -22,7 +22,7 @@ import math
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -34,7 +34,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
@@ -176,9 +178,28 @@ def utcnow() -> datetime:
 
 
 class Strict(BaseModel):
-    """Unknown fields, NaN and ±Infinity are refused everywhere on the wire."""
+    """Unknown fields, NaN and ±Infinity are refused everywhere on the wire.
+
+    Fields added after a message kind first shipped are listed in ``LATER_FIELDS`` and
+    left out of every dump while they hold their default: a gateway still running the
+    older contract signed a body without them, and central must reproduce exactly those
+    bytes to check its signature (``canonical_bytes``). A newer gateway sends and signs
+    them only when it has something to say.
+    """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    LATER_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _omit_later_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if not self.LATER_FIELDS or not isinstance(data, dict):
+            return data
+        fields = type(self).model_fields
+        for name in self.LATER_FIELDS:
+            if name in data and data[name] == fields[name].get_default(call_default_factory=True):
+                del data[name]
+        return data
 
 
 class WireModel(Strict):
@@ -216,6 +237,7 @@ class FrameTruth(Strict):
 
 
 class EvidenceImage(Strict):
+    LATER_FIELDS = frozenset({"truth"})  # schema 2
     role: Literal["before", "entry", "after", "face"]
     frame: Count
     t: Seconds
@@ -267,6 +289,7 @@ class MatchResult(Strict):
 
 
 class ViolationEvent(WireModel):
+    LATER_FIELDS = frozenset({"place", "site_tz", "clip"})  # schema 2
     schema_version: Literal[1, 2] = VIOLATION_SCHEMA_VERSION  # type: ignore[assignment]
     kind: Literal["violation"] = "violation"
     event_id: EventId = Field(default_factory=new_event_id)
@@ -350,6 +373,7 @@ class CameraCheck(Strict):
 
 
 class CameraHealth(Strict):
+    LATER_FIELDS = frozenset({"checks", "signal"})  # camera health (issue 14)
     camera_id: DeviceId
     up: bool
     fps: Annotated[float, Field(ge=0, le=1000)] = 0.0
