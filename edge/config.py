@@ -107,6 +107,39 @@ class CrossingConfig(_Strict):
         return v
 
 
+class TilingConfig(_Strict):
+    """Overlapping tiles over the detector's region, so small pedestrians stay detectable.
+
+    ``auto`` tiles only when a person at the zone's far edge (``far_person_px`` tall) would
+    appear smaller than ``min_input_px`` once the region is squeezed into the detector's
+    input, and then lays rows of tiles sized to the people expected in them (perspective
+    from ``far_person_px`` at the zone's top-most row to ``near_person_px`` at its
+    bottom-most). ``on`` lays a plain grid of ``tile_px`` tiles. Each tile is one more
+    inference per analysed frame: the plan and its cost are logged at start.
+    """
+
+    mode: Literal["off", "auto", "on"] = "off"
+    # Height in frame pixels of a person standing at the zone's far and near edges (read
+    # them off a frame; `jaywatch edge check --out` draws the zone).
+    far_person_px: Annotated[float, Field(ge=8, le=2000)] = 50
+    near_person_px: Annotated[float, Field(ge=8, le=4000)] | None = None
+    # Person height the detector needs in its own input; default per detector (SSD 80).
+    min_input_px: Annotated[float, Field(ge=8, le=1000)] | None = None
+    # mode "on": side of a square tile in frame pixels, and the overlap between tiles.
+    tile_px: Annotated[int, Field(ge=64, le=4096)] | None = None
+    overlap_px: Annotated[int, Field(ge=0, le=4000)] | None = None
+    # Also run the detector once on the whole region (people too big for a tile).
+    full_pass: bool = True
+
+    @model_validator(mode="after")
+    def _tile_for_on(self) -> TilingConfig:
+        if self.mode == "on" and self.tile_px is None:
+            raise ValueError("tiling.mode 'on' needs tiling.tile_px")
+        if self.tile_px is not None and (self.overlap_px or 0) >= self.tile_px:
+            raise ValueError("tiling.overlap_px must be smaller than tiling.tile_px")
+        return self
+
+
 class DetectorConfig(_Strict):
     """Which ONNX model finds pedestrians and how its outputs are laid out."""
 
@@ -126,6 +159,7 @@ class DetectorConfig(_Strict):
     # Where the detector looks: "auto" = the crossing zone and the kerb around it (people
     # there are seen at up to native resolution), "full" = the whole frame, or [x, y, w, h].
     region: Literal["auto", "full"] | tuple[int, int, int, int] = "auto"
+    tiling: TilingConfig = TilingConfig()
 
 
 class MotionConfig(_Strict):

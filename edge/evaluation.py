@@ -93,3 +93,73 @@ def run_scene(scene_dir: Path, gallery: Path | None = None) -> list[dict[str, An
         out += [v.to_json() for v in pipeline.process(frame)]
     out += [v.to_json() for v in pipeline.flush()]
     return out
+
+
+SIZE_BANDS: tuple[tuple[float, float], ...] = ((40, 70), (70, 100), (100, 160))
+
+
+@dataclass(frozen=True, slots=True)
+class BandRecall:
+    """Detection recall of ground-truth person boxes whose height lies in ``[lo, hi)``."""
+
+    lo: float
+    hi: float
+    found: int
+    total: int
+
+    @property
+    def recall(self) -> float | None:
+        return self.found / self.total if self.total else None
+
+
+def detection_recall_by_size(
+    truth: list[list[dict[str, Any]]],
+    detections: list[Any],
+    *,
+    iou: float = 0.5,
+    max_covered: float = 0.5,
+    bands: tuple[tuple[float, float], ...] = SIZE_BANDS,
+) -> tuple[list[BandRecall], int]:
+    """Per-frame detection recall per person-height band, and the unmatched detections.
+
+    ``truth[i]`` holds frame ``i``'s drawn boxes (``{"box", "full", "covered"}``, as in a
+    scene's boxes.json); only whole people (not cut by the frame edge) hidden by at most
+    ``max_covered`` of their box count. A detection matches one truth box, one-to-one,
+    at IoU ≥ ``iou``.
+
+    >>> import numpy as np
+    >>> from edge.detectors.base import Detections
+    >>> truth = [[{"box": [0, 0, 20, 50], "full": True, "covered": 0.0},
+    ...           {"box": [100, 0, 130, 80], "full": True, "covered": 0.0}]]
+    >>> det = Detections(np.array([[1, 1, 20, 52]], np.float32), np.array([0.9], np.float32))
+    >>> bands, fp = detection_recall_by_size(truth, [det])
+    >>> [(b.lo, b.found, b.total) for b in bands]
+    [(40, 1, 1), (70, 0, 1), (100, 0, 0)]
+    >>> fp
+    0
+    """
+    import numpy as np
+
+    from edge.detectors.nms import box_iou_one_to_many
+
+    found = [0] * len(bands)
+    total = [0] * len(bands)
+    unmatched = 0
+    for boxes, det in zip(truth, detections, strict=True):
+        free = np.ones(len(det), bool)
+        for t in boxes:
+            h = t["box"][3] - t["box"][1]
+            k = next((k for k, (lo, hi) in enumerate(bands) if lo <= h < hi), None)
+            if k is None or not t["full"] or t["covered"] > max_covered:
+                continue
+            total[k] += 1
+            if len(det) and free.any():
+                ious = box_iou_one_to_many(np.array(t["box"], np.float32), det.xyxy)
+                ious[~free] = 0
+                j = int(np.argmax(ious))
+                if ious[j] >= iou:
+                    free[j] = False
+                    found[k] += 1
+        unmatched += int(free.sum())
+    out = [BandRecall(lo, hi, f, n) for (lo, hi), f, n in zip(bands, found, total, strict=True)]
+    return out, unmatched

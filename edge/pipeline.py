@@ -321,18 +321,11 @@ def build_pipeline(
     ``signal`` replaces the reader the config asks for (the gateway passes the
     controller-fed reader its live feed pushes into)."""
     from edge.detectors import create_detector
-    from edge.detectors.region import RegionDetector, auto_region
+    from edge.detectors.region import wrap_for_region
     from edge.signal import create_signal_reader
     from edge.track import create_tracker
 
-    detector = create_detector(cfg.detector)
-    region = cfg.detector.region
-    if region == "auto":
-        zone = cfg.crossing.zone
-        detector = RegionDetector(detector, lambda w, h: auto_region(zone, w, h))
-    elif region != "full":
-        x, y, w, h = region
-        detector = RegionDetector(detector, (x, y, x + w, y + h))
+    detector = wrap_for_region(create_detector(cfg.detector), cfg.detector, cfg.crossing.zone)
     return CameraPipeline(
         cfg,
         detector=detector,

@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import make_vtest_scene as vtest  # noqa: E402
+from tools.cases import classify_feet  # noqa: E402
 from tools.contact_sheet import write_contact_sheet  # noqa: E402
 from tools.person_detector import PersonDetector, iou  # noqa: E402
 from tools.scene_files import (  # noqa: E402
@@ -226,25 +227,7 @@ EXPECTED = {
 def classify(w: Walker) -> tuple[str, dict]:
     """Work out a walker's rule case from its foot path and the schedule, frame by frame."""
     feet = [w.foot_at(i / FPS, PERSPECTIVE) for i in range(FRAMES)]
-    ins = [f is not None and inside(f) for f in feet]
-    entries = [i for i in range(1, FRAMES) if ins[i] and not ins[i - 1] and feet[i - 1] is not None]
-    red_starts = [round(iv.from_s * FPS) for iv in SCHEDULE.intervals if iv.phase == "red"]
-    in_at_red = [r for r in red_starts if 0 < r < FRAMES and ins[r] and ins[r - 1]]
-    visible = [f for f in feet if f is not None]
-    info: dict = {"feet": feet, "min_outside_px": -max(zone_distance(f) for f in visible)}
-    if not entries:
-        return ("clearance" if in_at_red else "sidewalk_only"), info | {"red_frame": in_at_red}
-    e = entries[0]
-    info |= {
-        "entry": e,
-        "foot": feet[e],
-        "exits": [i for i in range(1, FRAMES) if ins[i - 1] and not ins[i]],
-    }
-    since = SCHEDULE.red_since(e / FPS)
-    if since is None:
-        return ("clearance" if in_at_red else "green_crossing"), info | {"red_frame": in_at_red}
-    info["red_for"] = e / FPS - since
-    return ("violation" if info["red_for"] > GRACE_S else "within_grace"), info
+    return classify_feet(feet, inside, zone_distance, SCHEDULE, FPS, GRACE_S)
 
 
 def describe(w: Walker, case: str, info: dict) -> Violation | NonViolation:

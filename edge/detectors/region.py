@@ -10,10 +10,14 @@ there are seen at up to native resolution.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge.detectors.base import Detections, Detector
+
+if TYPE_CHECKING:
+    from edge.config import DetectorConfig
 
 
 def _grow(lo: float, hi: float, size: float, limit: int) -> tuple[float, float]:
@@ -92,3 +96,60 @@ class RegionDetector:
             return dets
         xyxy = dets.xyxy + np.array([x1, y1, x1, y1], np.float32)
         return Detections(xyxy.astype(np.float32), dets.scores, dets.class_ids)
+
+
+def wrap_for_region(
+    inner: Detector, cfg: DetectorConfig, zone: Sequence[tuple[float, float]]
+) -> Detector:
+    """The detector as the camera config places it: region (auto/full/fixed), tiled or not.
+
+    The region and the tile plan depend on the frame size, so both are made at the first
+    frame; the tile plan's cost is logged then (edge.detectors.tiling).
+    """
+    from edge.detectors.tiling import (
+        SSD_MIN_INPUT_PX,
+        YOLO_MIN_INPUT_PX,
+        Perspective,
+        TiledDetector,
+        TilePlan,
+        auto_tile_px,
+        plan_perspective_tiles,
+        plan_tiles,
+    )
+
+    def region_of(w: int, h: int) -> tuple[int, int, int, int]:
+        if cfg.region == "auto":
+            return auto_region(zone, w, h)
+        if cfg.region == "full":
+            return (0, 0, w, h)
+        x, y, rw, rh = cfg.region
+        return (x, y, x + rw, y + rh)
+
+    tiling = cfg.tiling
+    if tiling.mode == "off":
+        if cfg.region == "full":
+            return inner
+        return RegionDetector(inner, region_of if cfg.region == "auto" else region_of(0, 0))
+
+    native = int(getattr(inner, "input_size", 300))
+    default_min = SSD_MIN_INPUT_PX if cfg.layout == "ssd" else YOLO_MIN_INPUT_PX
+    min_input = tiling.min_input_px or default_min
+    ys = [p[1] for p in zone]
+    perspective = Perspective(
+        far_y=min(ys),
+        far_px=tiling.far_person_px,
+        near_y=max(ys),
+        near_px=tiling.near_person_px or tiling.far_person_px,
+    )
+
+    def make_plan(w: int, h: int) -> TilePlan:
+        region = region_of(w, h)
+        if tiling.mode == "on":
+            tile = int(tiling.tile_px or native)
+            overlap = tiling.overlap_px if tiling.overlap_px is not None else tile // 3
+            return plan_tiles(region, tile, overlap, tiling.full_pass)
+        if auto_tile_px(region, native, tiling.far_person_px, min_input) is None:
+            return TilePlan(region, (), True)
+        return plan_perspective_tiles(region, perspective, native, min_input, tiling.full_pass)
+
+    return TiledDetector(inner, make_plan, nms_iou=cfg.nms_iou)

@@ -73,6 +73,11 @@ class SsdDetector:
         self._size = int(input_size)
         self.model_path = model_path
 
+    @property
+    def input_size(self) -> int:
+        """Side of the square the frame is stretched to (tiling plans around it)."""
+        return self._size
+
     def preprocess(self, frame_bgr: np.ndarray) -> np.ndarray:
         """BGR frame → ``(1, S, S, 3)`` uint8 RGB, stretched (no aspect preservation)."""
         small = cv2.resize(frame_bgr, (self._size, self._size), interpolation=cv2.INTER_LINEAR)

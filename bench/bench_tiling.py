@@ -1,0 +1,101 @@
+"""Small pedestrians at 1080p: detection recall per size band and cost, tiled vs not.
+
+For each 1080p sample scene (sample_media/scenes/hd_crossing*), every ``--step``-th frame
+is decoded once and given to the detector as the scene's camera.yaml places it, twice:
+with ``detector.tiling`` off (the region squeezed whole into the detector: the baseline,
+measured in the same run) and as configured (tiled). Recall is per-frame detection recall
+of the drawn people in boxes.json (whole, at most half covered by nearer people; IoU ≥
+0.5) per height band; "unmatched" counts detections matching nobody. Time is the mean
+``detect()`` call; the ratio tiled/untiled is what to compare across machines.
+
+    .venv/bin/python bench/bench_tiling.py [--step 2] [--scenes hd_crossing hd_crossing_dusk]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+from tqdm import tqdm
+
+from edge.config import load_camera_config
+from edge.detectors import create_detector
+from edge.detectors.region import wrap_for_region
+from edge.evaluation import detection_recall_by_size
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(scene: Path, step: int) -> dict:
+    gt = json.loads((scene / "ground_truth.json").read_text())
+    truth = json.loads((scene / "boxes.json").read_text())["frames"]
+    cfg = load_camera_config(scene / "camera.yaml")
+    off = cfg.detector.model_copy(
+        update={"tiling": cfg.detector.tiling.model_copy(update={"mode": "off"})}
+    )
+    setups = {
+        "untiled": wrap_for_region(create_detector(off), off, cfg.crossing.zone),
+        "tiled": wrap_for_region(create_detector(cfg.detector), cfg.detector, cfg.crossing.zone),
+    }
+    dets: dict[str, list] = {k: [] for k in setups}
+    secs = dict.fromkeys(setups, 0.0)
+    frames_truth = []
+    cap = cv2.VideoCapture(str(scene / gt["video"]))
+    bar = tqdm(total=len(truth) // step, desc=scene.name, disable=not sys.stderr.isatty())
+    i = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i % step == 0 and i < len(truth):
+            frames_truth.append(truth[i])
+            for name, det in setups.items():
+                t0 = time.perf_counter()
+                dets[name].append(det.detect(frame))
+                secs[name] += time.perf_counter() - t0
+            bar.update()
+        i += 1
+    cap.release()
+    bar.close()
+    out: dict = {"scene": scene.name, "frames": len(frames_truth)}
+    for name in setups:
+        bands, unmatched = detection_recall_by_size(frames_truth, dets[name])
+        plan = getattr(setups[name], "plan", None)
+        out[name] = {
+            "recall_by_height_px": {
+                f"{b.lo:.0f}-{b.hi:.0f}": {
+                    "recall": None if b.recall is None else round(b.recall, 3),
+                    "found": b.found,
+                    "total": b.total,
+                }
+                for b in bands
+            },
+            "unmatched_detections": unmatched,
+            "ms_per_frame": round(1000 * secs[name] / max(1, len(frames_truth)), 1),
+            "inferences_per_frame": plan.inferences_per_frame if plan else 1,
+        }
+    out["time_ratio_tiled_vs_untiled"] = round(secs["tiled"] / max(secs["untiled"], 1e-9), 2)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--step", type=int, default=2, help="every N-th frame")
+    ap.add_argument("--scenes", nargs="+", default=["hd_crossing", "hd_crossing_dusk"])
+    args = ap.parse_args()
+    results = [run(REPO / "sample_media" / "scenes" / s, args.step) for s in args.scenes]
+    print(
+        json.dumps(
+            {"loadavg_1m": round(os.getloadavg()[0], 2), "results": results},
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
