@@ -119,13 +119,15 @@ def detection_recall_by_size(
     iou: float = 0.5,
     max_covered: float = 0.5,
     bands: tuple[tuple[float, float], ...] = SIZE_BANDS,
+    foot_rows: tuple[float, float] | None = None,
 ) -> tuple[list[BandRecall], int]:
     """Per-frame detection recall per person-height band, and the unmatched detections.
 
     ``truth[i]`` holds frame ``i``'s drawn boxes (``{"box", "full", "covered"}``, as in a
     scene's boxes.json); only whole people (not cut by the frame edge) hidden by at most
-    ``max_covered`` of their box count. A detection matches one truth box, one-to-one,
-    at IoU ≥ ``iou``.
+    ``max_covered`` of their box count, and with ``foot_rows = (y0, y1)`` only people whose
+    feet are on those rows (near the zone: the people the rule must see). A detection
+    matches one truth box, one-to-one, at IoU ≥ ``iou``.
 
     >>> import numpy as np
     >>> from edge.detectors.base import Detections
@@ -151,6 +153,8 @@ def detection_recall_by_size(
             h = t["box"][3] - t["box"][1]
             k = next((k for k, (lo, hi) in enumerate(bands) if lo <= h < hi), None)
             if k is None or not t["full"] or t["covered"] > max_covered:
+                continue
+            if foot_rows is not None and not foot_rows[0] <= t["box"][3] <= foot_rows[1]:
                 continue
             total[k] += 1
             if len(det) and free.any():

@@ -15,7 +15,25 @@ import numpy as np
 
 from edge.config import MotionConfig
 
-WORK_WIDTH = 160  # pixels; enough to see a walking person, cheap to diff
+WORK_WIDTH = 160  # pixels; enough to see a walking person at SD, cheap to diff
+# When the smallest expected person is known (a tiled 1080p/4K camera), the grey copy is
+# made large enough for them to be this tall in it: at 160 px wide a 55-px person of a
+# 1080p frame is under 5 px tall and their walking changes almost no pixel.
+MIN_PERSON_WORK_PX = 12.0
+# ... and motion of a fifth of such a person's area (not of the frame) counts.
+PERSON_AREA_SHARE = 0.2
+
+
+def work_scale(frame_w: int, min_person_px: float | None = None) -> float:
+    """Scale of the grey copy the gate diffs: 160 px wide, or larger for small people.
+
+    >>> round(work_scale(1920), 3), round(work_scale(1920, min_person_px=55), 3)
+    (0.083, 0.218)
+    """
+    scale = WORK_WIDTH / frame_w
+    if min_person_px:
+        scale = max(scale, min(1.0, MIN_PERSON_WORK_PX / min_person_px))
+    return scale
 
 
 class MotionGate:
@@ -33,9 +51,14 @@ class MotionGate:
     """
 
     def __init__(
-        self, cfg: MotionConfig, exclude_rois: Sequence[tuple[int, int, int, int]] = ()
+        self,
+        cfg: MotionConfig,
+        exclude_rois: Sequence[tuple[int, int, int, int]] = (),
+        min_person_px: float | None = None,
     ) -> None:
         self.cfg = cfg
+        self.min_person_px = min_person_px
+        self._min_fraction = cfg.min_area_fraction
         self.exclude_rois = list(exclude_rois)
         self._prev: np.ndarray | None = None
         self._mask: np.ndarray | None = None
@@ -45,7 +68,7 @@ class MotionGate:
 
     def _small_grey(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
-        scale = WORK_WIDTH / w
+        scale = work_scale(w, self.min_person_px)
         # Linear, not area, sampling: several times cheaper; the blur below absorbs aliasing.
         small = cv2.resize(
             frame, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR
@@ -53,6 +76,10 @@ class MotionGate:
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         grey = cv2.GaussianBlur(grey, (5, 5), 0)
         if self._mask is None:
+            if self.min_person_px:
+                person = 0.4 * (self.min_person_px * scale) ** 2  # ~0.4 h wide
+                share = PERSON_AREA_SHARE * person / grey.size
+                self._min_fraction = min(self.cfg.min_area_fraction, share)
             self._mask = np.ones_like(grey, dtype=bool)
             for x, y, rw, rh in self.exclude_rois:
                 x0, y0 = int(x * scale), int(y * scale)
@@ -71,7 +98,7 @@ class MotionGate:
             self._last_motion_t = t
             return True
         changed = (cv2.absdiff(grey, prev) > self.cfg.pixel_threshold) & self._mask
-        if changed.mean() >= self.cfg.min_area_fraction:
+        if changed.mean() >= self._min_fraction:
             self._last_motion_t = t
             return True
         if t - self._last_motion_t <= self.cfg.hold_s:

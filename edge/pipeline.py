@@ -96,7 +96,9 @@ class CameraPipeline:
         settle = cfg.signal.flash_run_s[1] if roi_flash else 0.0
         self.rule = CrossingRule(cfg.crossing, settle_s=settle)
         rois = [cfg.signal.roi] if cfg.signal.roi is not None else []
-        self.motion = MotionGate(cfg.motion, exclude_rois=rois)
+        tiling = cfg.detector.tiling
+        small = tiling.far_person_px if tiling.mode != "off" else None
+        self.motion = MotionGate(cfg.motion, exclude_rois=rois, min_person_px=small)
         self.buffer = FrameBuffer(
             keep_s=cfg.evidence.before_s + cfg.crossing.debounce_s + settle + 1.0
         )
