@@ -12,8 +12,9 @@ Merging, and why:
   some tile; a box that touches a tile's *inner* edge is a cut person and is dropped
   (its whole version comes from a neighbouring tile).
 * One extra pass over the whole region finds people too large for a tile.
-* Greedy NMS across all boxes, plus a containment check: a box mostly inside a larger
-  kept one (a limb, half a person seen by one tile) is dropped, whatever its score.
+* Greedy NMS across all boxes, then containment: a box holding two or more others is a
+  group seen as one (dropped for its members); a box mostly inside one larger box is a
+  part of a person (a limb, half a person at a tile edge) and is dropped.
 
 >>> plan = plan_tiles((0, 0, 1000, 500), tile_px=400, overlap_px=100)
 >>> len(plan.tiles), plan.tiles[0], plan.tiles[-1]
@@ -200,26 +201,37 @@ def _cut_by_inner_edge(xyxy: np.ndarray, tile: Box, region: Box, margin: float =
 def merge_boxes(
     xyxy: np.ndarray, scores: np.ndarray, iou: float, contained: float = 0.8
 ) -> np.ndarray:
-    """Indices kept: NMS at ``iou``, then drop boxes mostly inside a larger kept one.
+    """Indices kept: NMS at ``iou``, then the containment rules, largest box first.
+
+    * A box that holds two or more other boxes (each mostly inside it) is a group seen
+      as one at low resolution: the individuals are kept, the group box dropped.
+    * A box mostly inside one larger kept box is a part (a limb, half a person at a tile
+      edge): dropped, whatever its score.
 
     >>> b = np.array([[0, 0, 10, 30], [1, 1, 9, 14], [20, 0, 30, 30]], np.float32)
     >>> merge_boxes(b, np.array([0.9, 0.95, 0.8], np.float32), 0.5).tolist()
     [0, 2]
+    >>> pair = np.array([[0, 0, 24, 40], [0, 0, 11, 40], [13, 0, 24, 40]], np.float32)
+    >>> merge_boxes(pair, np.array([0.9, 0.7, 0.7], np.float32), 0.5).tolist()
+    [1, 2]
     """
     keep = nms(xyxy, scores, iou)
     areas = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
     keep = keep[np.argsort(-areas[keep], kind="stable")]
+
+    def inside(i: int, j: int) -> bool:
+        """Is box ``i`` mostly inside box ``j``?"""
+        w = min(xyxy[i, 2], xyxy[j, 2]) - max(xyxy[i, 0], xyxy[j, 0])
+        h = min(xyxy[i, 3], xyxy[j, 3]) - max(xyxy[i, 1], xyxy[j, 1])
+        return bool(w > 0 and h > 0 and w * h >= contained * max(areas[i], 1e-6))
+
+    groups = {
+        int(j) for j in keep if sum(inside(int(i), int(j)) for i in keep if i != j) >= 2
+    }
     out: list[int] = []
-    for i in keep:
-        inside = False
-        for j in out:
-            w = min(xyxy[i, 2], xyxy[j, 2]) - max(xyxy[i, 0], xyxy[j, 0])
-            h = min(xyxy[i, 3], xyxy[j, 3]) - max(xyxy[i, 1], xyxy[j, 1])
-            if w > 0 and h > 0 and w * h >= contained * max(areas[i], 1e-6):
-                inside = True
-                break
-        if not inside:
-            out.append(int(i))
+    for i in (int(i) for i in keep if int(i) not in groups):
+        if not any(inside(i, j) for j in out):
+            out.append(i)
     return np.asarray(sorted(out), np.int64)
 
 
