@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]
 
+# Width / height beyond which a box holding a smaller one is taken for two people seen as
+# one (a standing or walking person's box is about 0.3-0.5 as wide as tall).
+PERSON_MAX_ASPECT = 0.6
+
 # Person height in detector-input pixels from which the shipped SSD finds ~90% of people:
 # measured on sample_media/scenes/hd_crossing's far kerb (people 40-70 px): tiles of 300,
 # 200 and 150 px (a 55-px person at 55, 82 and 110 input px) found 63%, 89% and 95%.
@@ -203,21 +207,23 @@ def merge_boxes(
 ) -> np.ndarray:
     """Indices kept: NMS at ``iou``, then the containment rules, largest box first.
 
-    * A box that holds two or more other boxes (each mostly inside it) is a group seen
-      as one at low resolution: the individuals are kept, the group box dropped.
-    * A box mostly inside one larger kept box is a part (a limb, half a person at a tile
-      edge): dropped, whatever its score.
+    When a box lies mostly inside a larger one, the larger is either a group seen as one
+    at low resolution (two people side by side make a box wider than a person: wider than
+    ``PERSON_MAX_ASPECT``, or holding two or more boxes) and gives way to the people in it,
+    or it is a person and the smaller box is a part of them (a limb, half a person at a
+    tile edge), which is dropped whatever its score.
 
     >>> b = np.array([[0, 0, 10, 30], [1, 1, 9, 14], [20, 0, 30, 30]], np.float32)
     >>> merge_boxes(b, np.array([0.9, 0.95, 0.8], np.float32), 0.5).tolist()
     [0, 2]
-    >>> pair = np.array([[0, 0, 24, 40], [0, 0, 11, 40], [13, 0, 24, 40]], np.float32)
-    >>> merge_boxes(pair, np.array([0.9, 0.7, 0.7], np.float32), 0.5).tolist()
-    [1, 2]
+    >>> pair = np.array([[0, 0, 28, 40], [0, 0, 12, 40]], np.float32)  # group + one member
+    >>> merge_boxes(pair, np.array([0.9, 0.7], np.float32), 0.5).tolist()
+    [1]
     """
     keep = nms(xyxy, scores, iou)
     areas = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
-    keep = keep[np.argsort(-areas[keep], kind="stable")]
+    aspect = (xyxy[:, 2] - xyxy[:, 0]) / np.maximum(xyxy[:, 3] - xyxy[:, 1], 1e-6)
+    keep = [int(i) for i in keep[np.argsort(-areas[keep], kind="stable")]]
 
     def inside(i: int, j: int) -> bool:
         """Is box ``i`` mostly inside box ``j``?"""
@@ -225,11 +231,12 @@ def merge_boxes(
         h = min(xyxy[i, 3], xyxy[j, 3]) - max(xyxy[i, 1], xyxy[j, 1])
         return bool(w > 0 and h > 0 and w * h >= contained * max(areas[i], 1e-6))
 
-    groups = {
-        int(j) for j in keep if sum(inside(int(i), int(j)) for i in keep if i != j) >= 2
-    }
+    held = {j: [i for i in keep if i != j and inside(i, j)] for j in keep}
+    groups = {j for j in keep if held[j] and (len(held[j]) >= 2 or aspect[j] > PERSON_MAX_ASPECT)}
     out: list[int] = []
-    for i in (int(i) for i in keep if int(i) not in groups):
+    for i in keep:
+        if i in groups:
+            continue
         if not any(inside(i, j) for j in out):
             out.append(i)
     return np.asarray(sorted(out), np.int64)
