@@ -211,7 +211,8 @@ def merge_boxes(
     at low resolution (two people side by side make a box wider than a person: wider than
     ``PERSON_MAX_ASPECT``, or holding two or more boxes) and gives way to the people in it,
     or it is a person and the smaller box is a part of them (a limb, half a person at a
-    tile edge), which is dropped whatever its score.
+    tile edge), which is dropped whatever its score. A box wider than a person that
+    overlaps two or more person-shaped boxes is also a group (spanning their inner halves).
 
     >>> b = np.array([[0, 0, 10, 30], [1, 1, 9, 14], [20, 0, 30, 30]], np.float32)
     >>> merge_boxes(b, np.array([0.9, 0.95, 0.8], np.float32), 0.5).tolist()
@@ -219,6 +220,9 @@ def merge_boxes(
     >>> pair = np.array([[0, 0, 28, 40], [0, 0, 12, 40]], np.float32)  # group + one member
     >>> merge_boxes(pair, np.array([0.9, 0.7], np.float32), 0.5).tolist()
     [1]
+    >>> span = np.array([[8, 0, 40, 40], [0, 0, 14, 40], [34, 0, 48, 40]], np.float32)
+    >>> merge_boxes(span, np.array([0.9, 0.8, 0.8], np.float32), 0.5).tolist()
+    [1, 2]
     """
     keep = nms(xyxy, scores, iou)
     areas = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
@@ -231,8 +235,21 @@ def merge_boxes(
         h = min(xyxy[i, 3], xyxy[j, 3]) - max(xyxy[i, 1], xyxy[j, 1])
         return bool(w > 0 and h > 0 and w * h >= contained * max(areas[i], 1e-6))
 
+    def touches(i: int, j: int) -> bool:
+        """Does box ``i`` share at least a tenth of its area with box ``j``?"""
+        w = min(xyxy[i, 2], xyxy[j, 2]) - max(xyxy[i, 0], xyxy[j, 0])
+        h = min(xyxy[i, 3], xyxy[j, 3]) - max(xyxy[i, 1], xyxy[j, 1])
+        return bool(w > 0 and h > 0 and w * h >= 0.1 * max(areas[i], 1e-6))
+
     held = {j: [i for i in keep if i != j and inside(i, j)] for j in keep}
     groups = {j for j in keep if held[j] and (len(held[j]) >= 2 or aspect[j] > PERSON_MAX_ASPECT)}
+    # A wide box over parts of two or more narrower people: the pair seen as one.
+    narrow = [i for i in keep if aspect[i] <= PERSON_MAX_ASPECT]
+    groups |= {
+        j
+        for j in keep
+        if aspect[j] > PERSON_MAX_ASPECT and sum(touches(i, j) for i in narrow if i != j) >= 2
+    }
     out: list[int] = []
     for i in keep:
         if i in groups:
