@@ -7,6 +7,7 @@ so it is drawn on the entry still alone: a box on another frame would frame empt
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,17 @@ def _time_label(truth: dict[str, Any]) -> str:
     return text
 
 
+def _box_or_none(value: Any) -> list[float] | None:
+    """A stored box as four finite numbers, or None: an overlay never trusts stored data
+    to be well formed (rows written before the wire contract was strict, or by hand)."""
+    if not isinstance(value, list | tuple) or len(value) != 4:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return None
+    box = [float(v) for v in value]
+    return box if all(math.isfinite(v) for v in box) else None
+
+
 def frame_view(role: str, img: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     """``geometry`` for the overlay (scene pixels) and ``label`` parts for one still."""
     truth = img.get("truth") or None
@@ -34,7 +46,7 @@ def frame_view(role: str, img: dict[str, Any], payload: dict[str, Any]) -> dict[
         phase, red_for = truth.get("phase", "?"), truth.get("red_for_s")
         when = _time_label(truth)
     else:  # schema 1: the entry box belongs to the entry frame only
-        box = payload.get("bbox") if role == "entry" else None
+        box = _box_or_none(payload.get("bbox")) if role == "entry" else None
         foot = [(box[0] + box[2]) / 2, box[3]] if box else None
         geometry |= {"box": box, "foot": foot}
         phase = signal.get("phase", "?") if role == "entry" else None
