@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from central import audit
 from central.config import RetentionSettings
-from central.notices.models import CHECK_REQUIRED, PENDING, SUBMITTING, NoticeDelivery
+from central.notices.models import NoticeDelivery
 from central.store.evidence import EvidenceStore
 from central.store.models import (
     ApiSession,
@@ -34,6 +34,7 @@ from central.store.models import (
     PersonPhoto,
     utcnow,
 )
+from central.store.status import AppealStatus, EventStatus, FineStatus, NoticeStatus
 from central.workflow.common import SYSTEM, Actor
 
 
@@ -73,7 +74,7 @@ def _drop_evidence(session: Session, event_pks: sa.Select, result: PurgeResult, 
 
 # A notice still to be sent, or waiting for a person to decide whether it was, needs its
 # text and number; it is redacted by the first purge after it has settled.
-_UNSETTLED = (PENDING, SUBMITTING, CHECK_REQUIRED)
+_UNSETTLED = (NoticeStatus.pending, NoticeStatus.submitting, NoticeStatus.check_required)
 
 
 def redact_notices(session: Session, which: sa.ColumnElement[bool]) -> int:
@@ -118,9 +119,9 @@ def purge(
             sa.delete(DeadLetter).where(DeadLetter.received < c)
         ).rowcount
     for status, days, when in (
-        ("unidentified", settings.unidentified_events_days, Event.received),
-        ("quarantined", settings.quarantined_events_days, Event.received),
-        ("dismissed", settings.dismissed_events_days, Event.decided_at),
+        (EventStatus.unidentified, settings.unidentified_events_days, Event.received),
+        (EventStatus.quarantined, settings.quarantined_events_days, Event.received),
+        (EventStatus.dismissed, settings.dismissed_events_days, Event.decided_at),
     ):
         if (c := _cutoff(days, now)) is None:
             continue
@@ -131,9 +132,9 @@ def purge(
             sa.delete(Event).where(Event.id.in_(pks)).execution_options(synchronize_session=False)
         ).rowcount
     if (c := _cutoff(settings.closed_fine_evidence_days, now)) is not None:
-        under_appeal = sa.select(Appeal.fine_id).where(Appeal.status == "pending")
+        under_appeal = sa.select(Appeal.fine_id).where(Appeal.status == AppealStatus.pending)
         closed = (
-            Fine.status.in_(("paid", "void")),
+            Fine.status.in_((FineStatus.paid, FineStatus.void)),
             Fine.closed_at < c,
             Fine.id.not_in(under_appeal),
         )

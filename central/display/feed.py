@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from central.fines import FineSchedule, format_money
 from central.store.models import Device, DisplayEntry, Event, Evidence, Fine, utcnow
+from central.store.status import FineStatus
 from jaywatch.wire import DisplayItem
 
 SHOWN_ROLES = ("entry", "before", "after")  # never the "face" crop
@@ -131,7 +132,7 @@ def build_feed(
                 .join(Event, Event.id == Fine.event_pk)
                 .where(
                     Event.device_id == screen_id,
-                    Fine.status != "void",
+                    Fine.status != FineStatus.void,
                     Fine.occurred >= since,
                 )
             ).scalar_one()

@@ -20,6 +20,7 @@ from central.evidence.signed import message_to_keep
 from central.ingest.classify import AcceptedEvent, AcceptedStatus, Classified, Rejected
 from central.store.evidence import EvidenceStore
 from central.store.models import DeadLetter, Device, Event, Evidence, Person, utcnow
+from central.store.status import EventStatus
 from jaywatch import wire
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,9 @@ def store_batch(
             shas_by_eid[ev.event_id] = (a, shas)
             matched = ev.match is not None and ev.match.person_id in enrolled
             if a.quarantine:  # for an admin to see; never queued for review, never fined
-                status = "quarantined"
+                status = EventStatus.quarantined
             else:
-                status = "pending_review" if matched else "unidentified"
+                status = EventStatus.pending_review if matched else EventStatus.unidentified
             rows.append(
                 {
                     "event_id": ev.event_id,

@@ -15,14 +15,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from central.store.models import Base
 
-# Notice.status values this package sets (the workflow writes 'pending').
-PENDING = "pending"
-SUBMITTING = "submitting"  # claimed; a submission may be in flight
-SENT = "sent"  # every part accepted by the provider, ids recorded
-DELIVERED = "delivered"  # every part's delivery receipt says delivered
-CHECK_REQUIRED = "check_required"  # interrupted mid-submission; a person decides
-PAPER_REQUIRED = "paper_required"  # SMS impossible or failed for good: send on paper
-NOTICE_STATUSES = (PENDING, SUBMITTING, SENT, DELIVERED, CHECK_REQUIRED, PAPER_REQUIRED)
+# Notice.status values: central.store.status.NoticeStatus.
 
 
 class NoticeDelivery(Base):

@@ -9,18 +9,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from central.notices.models import (
-    CHECK_REQUIRED,
-    DELIVERED,
-    PAPER_REQUIRED,
-    SENT,
-    NoticeDelivery,
-    NoticePart,
-    lock_for_write,
-)
+from central.notices.models import NoticeDelivery, NoticePart, lock_for_write
 from central.notices.providers.base import DELIVERED as R_DELIVERED
 from central.notices.providers.base import FINAL_FAILURES, DeliveryReceipt
 from central.store.models import Notice, utcnow
+from central.store.status import NoticeStatus
 
 log = logging.getLogger(__name__)
 FINAL_STATES = FINAL_FAILURES | {R_DELIVERED}
@@ -65,15 +58,19 @@ def apply_receipt(
     if delivery is not None:
         delivery.delivery_state = receipt.state[:16]
     if receipt.state in FINAL_FAILURES:
-        if notice.status in (SENT, DELIVERED, CHECK_REQUIRED):
-            notice.status = PAPER_REQUIRED
+        if notice.status in (
+            NoticeStatus.sent,
+            NoticeStatus.delivered,
+            NoticeStatus.check_required,
+        ):
+            notice.status = NoticeStatus.paper_required
             notice.last_error = (
                 f"receipt: part {part.part_no} {receipt.state}"
                 + (f" (error {receipt.error})" if receipt.error else "")
                 + ": send the notice on paper"
             )
         return notice.id
-    if receipt.state == R_DELIVERED and notice.status == SENT:
+    if receipt.state == R_DELIVERED and notice.status == NoticeStatus.sent:
         states = (
             session.execute(sa.select(NoticePart.state).where(NoticePart.notice_id == notice.id))
             .scalars()
@@ -81,7 +78,7 @@ def apply_receipt(
         )
         expected = delivery.part_count if delivery and delivery.part_count else len(states)
         if len(states) >= expected and all(s == R_DELIVERED for s in states):
-            notice.status = DELIVERED
+            notice.status = NoticeStatus.delivered
             if delivery is not None:
                 delivery.delivered_at = receipt.at or now
     return notice.id

@@ -10,19 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central import audit
-from central.notices.models import (
-    CHECK_REQUIRED,
-    PENDING,
-    SENT,
-    NoticeDelivery,
-    NoticePart,
-    lock_for_write,
-)
+from central.notices.models import NoticeDelivery, NoticePart, lock_for_write
 from central.store.models import Notice, utcnow
+from central.store.status import NoticeStatus
 
 
 @dataclass(frozen=True)
-class NoticeStatus:
+class NoticeReport:
     notice_id: int
     person_id: str
     fine_id: int | None
@@ -50,7 +44,7 @@ def notice_statuses(
     person_id: str | None = None,
     notice_ids: list[int] | None = None,
     limit: int = 100,
-) -> list[NoticeStatus]:
+) -> list[NoticeReport]:
     """Newest first, filtered as asked; includes provider ids and receipt progress."""
     q = (
         sa.select(Notice, NoticeDelivery)
@@ -79,7 +73,7 @@ def notice_statuses(
     for n, d in rows:
         ps = parts.get(n.id, [])
         out.append(
-            NoticeStatus(
+            NoticeReport(
                 notice_id=n.id,
                 person_id=n.person_id,
                 fine_id=n.fine_id,
@@ -117,14 +111,14 @@ def resolve_check(
     n = session.get(Notice, notice_id, with_for_update=True)
     if n is None:
         raise LookupError(f"notice {notice_id}: not found")
-    if n.status != CHECK_REQUIRED:
-        raise ValueError(f"notice {notice_id}: is {n.status}, not {CHECK_REQUIRED}")
+    if n.status != NoticeStatus.check_required:
+        raise ValueError(f"notice {notice_id}: is {n.status}, not {NoticeStatus.check_required}")
     d = session.get(NoticeDelivery, notice_id)
     now = utcnow()
     if was_sent:
-        n.status, n.sent_at = SENT, n.sent_at or now
+        n.status, n.sent_at = NoticeStatus.sent, n.sent_at or now
     else:
-        n.status = PENDING
+        n.status = NoticeStatus.pending
         if d is not None:
             d.idempotency_key, d.next_attempt_at = "", None
     n.last_error = f"resolved by {actor}: {'was sent' if was_sent else 'resend'}" + (

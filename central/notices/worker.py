@@ -39,22 +39,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.notices.config import NoticesConfig
-from central.notices.models import (
-    CHECK_REQUIRED,
-    DELIVERED,
-    PAPER_REQUIRED,
-    PENDING,
-    SENT,
-    SUBMITTING,
-    NoticeDelivery,
-    NoticePart,
-    lock_for_write,
-)
+from central.notices.models import NoticeDelivery, NoticePart, lock_for_write
 from central.notices.providers.base import MaybeSent, NotSent, SmsProvider, Submission
 from central.notices.receipts import apply_receipt
 from central.notices.templates import TemplateError, render
 from central.phones import to_e164
 from central.store.models import Notice, Person, utcnow
+from central.store.status import NoticeStatus
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +131,7 @@ class NoticeSender:
                 sa.select(Notice.id)
                 .outerjoin(NoticeDelivery, NoticeDelivery.notice_id == Notice.id)
                 .where(
-                    Notice.status == PENDING,
+                    Notice.status == NoticeStatus.pending,
                     Notice.id.not_in(exclude) if exclude else sa.true(),
                     sa.or_(
                         NoticeDelivery.next_attempt_at.is_(None),
@@ -155,8 +146,10 @@ class NoticeSender:
             rows = (
                 s.execute(
                     sa.update(Notice)
-                    .where(Notice.id.in_(due.scalar_subquery()), Notice.status == PENDING)
-                    .values(status=SUBMITTING, attempts=Notice.attempts + 1)
+                    .where(
+                        Notice.id.in_(due.scalar_subquery()), Notice.status == NoticeStatus.pending
+                    )
+                    .values(status=NoticeStatus.submitting, attempts=Notice.attempts + 1)
                     .returning(Notice.id)
                     .execution_options(synchronize_session=False)
                 )
@@ -200,7 +193,7 @@ class NoticeSender:
                 rendered = render(self.config, n.kind, params, to)
                 text, language = rendered.text, rendered.language
         except (ValueError, TemplateError) as e:
-            n.status, n.last_error = PAPER_REQUIRED, f"no SMS possible: {e}"
+            n.status, n.last_error = NoticeStatus.paper_required, f"no SMS possible: {e}"
             log.warning("notice %s: %s", notice_id, n.last_error)
             return None
         d.provider = self.provider.name
@@ -219,7 +212,7 @@ class NoticeSender:
             stale = (
                 sa.select(NoticeDelivery.notice_id)
                 .join(Notice, Notice.id == NoticeDelivery.notice_id)
-                .where(Notice.status == SUBMITTING, NoticeDelivery.claimed_at < cutoff)
+                .where(Notice.status == NoticeStatus.submitting, NoticeDelivery.claimed_at < cutoff)
                 .limit(self.config.batch_size)
             )
             if self._is_pg(s):
@@ -270,7 +263,7 @@ class NoticeSender:
                     )
                     jobs.append(Job(nid, n.attempts, d.to_e164, d.text, d.idempotency_key))
                 else:
-                    n.status = CHECK_REQUIRED
+                    n.status = NoticeStatus.check_required
                     n.last_error = (
                         f"submission by {by} at {at:%Y-%m-%d %H:%M:%S}Z was interrupted; "
                         f"{d.provider} cannot de-duplicate, so it was not resubmitted. Check the "
@@ -328,8 +321,12 @@ class NoticeSender:
             assert n is not None and d is not None
             self._record(s, job.notice_id, sub, sub.message_ids, now)
             d.submitted_at, d.part_count = now, len(sub.message_ids)
-            if n.status in (SUBMITTING, CHECK_REQUIRED, PENDING):
-                n.status, n.sent_at, n.last_error = SENT, now, None
+            if n.status in (
+                NoticeStatus.submitting,
+                NoticeStatus.check_required,
+                NoticeStatus.pending,
+            ):
+                n.status, n.sent_at, n.last_error = NoticeStatus.sent, now, None
             return n.status
 
     def _not_sent(self, job: Job, why: str, permanent: bool) -> str:
@@ -339,19 +336,19 @@ class NoticeSender:
             n = s.get(Notice, job.notice_id, with_for_update=True, populate_existing=True)
             d = s.get(NoticeDelivery, job.notice_id, populate_existing=True)
             assert n is not None and d is not None
-            if n.status != SUBMITTING:
+            if n.status != NoticeStatus.submitting:
                 return n.status
             last = job.attempt >= self.config.retry.max_attempts
             d.idempotency_key = ""  # definitely not sent: the next attempt gets a new key
             if permanent or last:
-                n.status = PAPER_REQUIRED
+                n.status = NoticeStatus.paper_required
                 n.last_error = (
                     f"attempt {job.attempt}: {why}; "
                     + ("refused for good" if permanent else "last attempt")
                     + ": send the notice on paper"
                 )
             else:
-                n.status = PENDING
+                n.status = NoticeStatus.pending
                 n.last_error = f"attempt {job.attempt}: {why}"
                 d.next_attempt_at = now + timedelta(seconds=backoff_s(self.config, job.attempt))
             log.warning("notice %s: not sent (%s) → %s", job.notice_id, why, n.status)
@@ -365,16 +362,16 @@ class NoticeSender:
             d = s.get(NoticeDelivery, job.notice_id, populate_existing=True)
             assert n is not None and d is not None
             self._record(s, job.notice_id, None, ids, now)
-            if n.status != SUBMITTING:
+            if n.status != NoticeStatus.submitting:
                 return n.status
             if self.provider.idempotent and job.attempt < self.config.retry.max_attempts:
-                n.status = PENDING  # keeps key and text: the provider de-duplicates
+                n.status = NoticeStatus.pending  # keeps key and text: the provider de-duplicates
                 n.last_error = (
                     f"attempt {job.attempt}: outcome unknown ({why}); retrying with the same key"
                 )
                 d.next_attempt_at = now + timedelta(seconds=backoff_s(self.config, job.attempt))
             else:
-                n.status = CHECK_REQUIRED
+                n.status = NoticeStatus.check_required
                 n.last_error = (
                     f"attempt {job.attempt}: outcome unknown ({why}); {len(ids)} part(s) known "
                     f"accepted. Not resubmitted, to avoid a second SMS: check the provider's log."
@@ -404,10 +401,10 @@ class NoticeSender:
             for job in jobs:
                 tried.add(job.notice_id)
                 status = self.submit(job)
-                stats.sent += status in (SENT, DELIVERED)
-                stats.retry += status == PENDING
-                stats.paper += status == PAPER_REQUIRED
-                stats.check += status == CHECK_REQUIRED
+                stats.sent += status in (NoticeStatus.sent, NoticeStatus.delivered)
+                stats.retry += status == NoticeStatus.pending
+                stats.paper += status == NoticeStatus.paper_required
+                stats.check += status == NoticeStatus.check_required
                 stats.receipts += self.apply_receipts(0.0)
             jobs, paper = self.claim(frozenset(tried))
             if not jobs and not paper:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central.store.models import Appeal, Event, utcnow
+from central.store.status import AppealStatus, EventStatus
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def per_hour(session: Session, days: int, now: datetime | None = None) -> Series
     n = days * 24
     rows = session.execute(
         sa.select(Event.device_id, Event.camera_id, Event.occurred).where(
-            Event.status == "confirmed", Event.occurred >= start
+            Event.status == EventStatus.confirmed, Event.occurred >= start
         )
     ).all()
     times: dict[str, list[datetime]] = {}
@@ -61,16 +62,16 @@ def rejected_share(session: Session, days: int, now: datetime | None = None) -> 
     start = end - timedelta(days=days)
     rows = session.execute(
         sa.select(Event.device_id, Event.camera_id, Event.decided_at, Event.status).where(
-            Event.status.in_(("confirmed", "dismissed")),
+            Event.status.in_((EventStatus.confirmed, EventStatus.dismissed)),
             Event.decided_at >= start,
-            Event.match_score.is_not(None) | (Event.status == "confirmed"),
+            Event.match_score.is_not(None) | (Event.status == EventStatus.confirmed),
         )
     ).all()
     groups: dict[str, tuple[list[datetime], list[datetime]]] = {}
     for d, c, t, status in rows:
         rej, allr = groups.setdefault(_camera(d, c), ([], []))
         allr.append(t)
-        if status == "dismissed":
+        if status == EventStatus.dismissed:
             rej.append(t)
     out = {}
     for cam, (rej, allr) in groups.items():
@@ -89,7 +90,11 @@ def match_scores(session: Session, days: int, now: datetime | None = None) -> di
             Event.match_score.is_not(None), Event.received >= since
         )
     ).all()
-    out: dict[str, list[float]] = {"confirmed": [], "dismissed": [], "pending_review": []}
+    out: dict[str, list[float]] = {
+        EventStatus.confirmed: [],
+        EventStatus.dismissed: [],
+        EventStatus.pending_review: [],
+    }
     for status, score in rows:
         if status in out:
             out[status].append(float(score))
@@ -101,17 +106,17 @@ def summary(session: Session, days: int = 7, now: datetime | None = None) -> dic
     counts = dict(
         session.execute(
             sa.select(Event.status, sa.func.count(Event.id))
-            .where(sa.or_(Event.received >= since, Event.status == "pending_review"))
+            .where(sa.or_(Event.received >= since, Event.status == EventStatus.pending_review))
             .group_by(Event.status)
         ).all()
     )
     appeals = session.execute(
-        sa.select(sa.func.count(Appeal.id)).where(Appeal.status == "pending")
+        sa.select(sa.func.count(Appeal.id)).where(Appeal.status == AppealStatus.pending)
     ).scalar_one()
     return {
-        "pending": int(counts.get("pending_review", 0)),
-        "confirmed": int(counts.get("confirmed", 0)),
-        "dismissed": int(counts.get("dismissed", 0)),
-        "unidentified": int(counts.get("unidentified", 0)),
+        "pending": int(counts.get(EventStatus.pending_review, 0)),
+        "confirmed": int(counts.get(EventStatus.confirmed, 0)),
+        "dismissed": int(counts.get(EventStatus.dismissed, 0)),
+        "unidentified": int(counts.get(EventStatus.unidentified, 0)),
         "appeals_pending": int(appeals),
     }

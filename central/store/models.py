@@ -13,11 +13,8 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# quarantined: stored, but its time is outside the window around receipt (ingest.occurred_*):
-# an admin looks at it (GET /api/quarantine); it is never reviewed, fined or displayed.
-EVENT_STATUSES = ("pending_review", "unidentified", "confirmed", "dismissed", "quarantined")
-FINE_STATUSES = ("issued", "paid", "void")
-APPEAL_STATUSES = ("pending", "upheld", "denied")
+from central.store.status import NoticeStatus
+
 ROLES = ("operator", "supervisor", "auditor", "admin")
 
 
@@ -186,7 +183,7 @@ class Notice(Base):
     fine_id: Mapped[int | None] = mapped_column(sa.ForeignKey("fines.id"))
     kind: Mapped[str] = mapped_column(sa.String(32))
     params: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default=NoticeStatus.pending, index=True)
     created: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(default=0)
     sent_at: Mapped[datetime | None]

@@ -20,6 +20,7 @@ from central.frontdoor import client_address, frontdoor
 from central.frontdoor.login import attempt_login
 from central.ingest.store import CLIP_ROLE
 from central.store.models import Appeal, AuditEntry, Event, Fine
+from central.store.status import AppealStatus, EventStatus
 from central.web.auth import COOKIE, WebUser, check_csrf, logout, require, session_user
 from central.web.evidence_view import clip_view, frame_view
 from central.web.pages import PageRoute
@@ -231,7 +232,7 @@ def event_page(
             raise HTTPException(404, f"event {event_id}: not found") from None
         ev = s.execute(sa.select(Event).where(Event.event_id == event_id)).scalar_one()
         waiting = s.execute(
-            sa.select(sa.func.count(Event.id)).where(Event.status == "pending_review")
+            sa.select(sa.func.count(Event.id)).where(Event.status == EventStatus.pending_review)
         ).scalar_one()
         view = _event_view(item, ev.payload, _enrolled_urls(s, user, item))
         reason = ev.reason_code
@@ -477,7 +478,7 @@ def decide(
     with st.tx() as s:
         sanctions.decide_appeal(s, user.actor, appeal_id, decision == "uphold", note)
     st.hub.poke()
-    done = "upheld" if decision == "uphold" else "denied"
+    done = AppealStatus.upheld if decision == "uphold" else AppealStatus.denied
     return _see_other(f"/console/appeals?done={done}")
 
 

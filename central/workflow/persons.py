@@ -18,6 +18,7 @@ from central.phones import to_e164
 from central.retention import redact_notices
 from central.store.evidence import EvidenceStore
 from central.store.models import Event, GalleryVersion, Notice, Person, utcnow
+from central.store.status import EventStatus
 from central.workflow import gallery, photos
 from central.workflow.common import Actor, Conflict, NotFound, Rules, require_role
 from central.workflow.score import current_score
@@ -70,8 +71,8 @@ def erase(
     p.erased_at = utcnow()
     session.execute(
         sa.update(Event)
-        .where(Event.match_person_id == person_id, Event.status == "pending_review")
-        .values(status="unidentified", match_person_id=None, match_score=None)
+        .where(Event.match_person_id == person_id, Event.status == EventStatus.pending_review)
+        .values(status=EventStatus.unidentified, match_person_id=None, match_score=None)
     )
     redact_notices(session, Notice.person_id == person_id)
     removed = photos.erase_photos(session, snapshots, person_id)

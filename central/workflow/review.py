@@ -28,6 +28,7 @@ from central.store.models import (
     Person,
     utcnow,
 )
+from central.store.status import EventStatus, FineStatus
 from central.workflow.common import (
     Actor,
     Conflict,
@@ -91,7 +92,7 @@ def review_queue(session: Session, actor: Actor, limit: int = 50) -> list[Review
     require_role(actor, *QUEUE_ROLES)
     events = session.execute(
         sa.select(Event)
-        .where(Event.status == "pending_review")
+        .where(Event.status == EventStatus.pending_review)
         .order_by(Event.occurred, Event.id)
         .limit(limit)
     ).scalars()
@@ -118,7 +119,7 @@ def quarantined(session: Session, actor: Actor, limit: int = 100) -> list[Quaran
     require_role(actor, *QUARANTINE_ROLES)
     events = session.execute(
         sa.select(Event)
-        .where(Event.status == "quarantined")
+        .where(Event.status == EventStatus.quarantined)
         .order_by(Event.received.desc(), Event.id.desc())
         .limit(limit)
     ).scalars()
@@ -168,7 +169,7 @@ def prior_fines(session: Session, person_id: str, code: str, before: datetime, d
             sa.select(sa.func.count(Fine.id)).where(
                 Fine.person_id == person_id,
                 Fine.offence_code == code,
-                Fine.status != "void",
+                Fine.status != FineStatus.void,
                 Fine.occurred < before,
                 Fine.occurred >= before - timedelta(days=days),
             )
@@ -211,7 +212,7 @@ def confirm(
     require_role(actor, *REVIEW_ROLES)
     now = now or utcnow()
     e = _event(session, event_id)
-    if e.status != "pending_review":
+    if e.status != EventStatus.pending_review:
         raise Conflict(f"event {event_id}: is {e.status}, only pending_review can be confirmed")
     _check_plausible_time(e, rules)
     if e.evidence_altered_at is not None:
@@ -240,7 +241,7 @@ def confirm(
         occurred=e.occurred,
         issued=now,
         due=now + timedelta(days=tariff.due_days),
-        status="issued",
+        status=FineStatus.issued,
     )
     session.add(fine)
     session.flush()
@@ -287,7 +288,7 @@ def confirm(
             created=now,
         )
     )
-    e.status = "confirmed"
+    e.status = EventStatus.confirmed
     e.decided_by = actor.user_id
     e.decided_at = now
     audit.record(
@@ -326,9 +327,9 @@ def dismiss(
     if reason not in DISMISS_REASONS:
         raise ValueError(f"reason: expected one of {list(DISMISS_REASONS)}, got {reason!r}")
     e = _event(session, event_id)
-    if e.status not in ("pending_review", "unidentified"):
+    if e.status not in (EventStatus.pending_review, EventStatus.unidentified):
         raise Conflict(f"event {event_id}: is {e.status}, cannot be dismissed")
-    e.status = "dismissed"
+    e.status = EventStatus.dismissed
     e.reason_code = reason
     e.decided_by = actor.user_id
     e.decided_at = now or utcnow()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from central import audit
 from central.fines import format_money
 from central.store.models import Appeal, DisplayEntry, Fine, LedgerEntry, Notice, utcnow
+from central.store.status import AppealStatus, FineStatus
 from central.workflow.common import Actor, Conflict, NotFound, hash_code, require_role
 from jaywatch.wire import DisplayItem
 
@@ -70,14 +71,14 @@ def record_payment(
         if other.id == fine.id:
             return fine, False  # the same payment reported again
         raise Conflict(f"payment {payment_ref}: already recorded for another fine")
-    if fine.status != "issued":
+    if fine.status != FineStatus.issued:
         raise Conflict(f"fine {reference}: is {fine.status}, cannot be paid")
     if amount_cents != fine.amount_cents:
         raise Conflict(
             f"amount: expected {format_money(fine.amount_cents, fine.currency)}, "
             f"got {format_money(amount_cents, fine.currency)}"
         )
-    fine.status = "paid"
+    fine.status = FineStatus.paid
     fine.payment_ref = payment_ref
     fine.paid_at = now
     fine.closed_at = now
@@ -109,13 +110,13 @@ def submit_appeal(
     if not grounds or len(grounds) > 5000:
         raise ValueError("grounds: required, at most 5000 characters")
     fine = fine_by_reference(session, reference)
-    if fine.status != "issued":
+    if fine.status != FineStatus.issued:
         raise Conflict(f"fine {reference}: is {fine.status}, cannot be appealed")
     earlier = session.execute(sa.select(Appeal.id).where(Appeal.fine_id == fine.id)).first()
     if earlier is not None:
         raise Conflict(f"fine {reference}: already appealed")
     now = now or utcnow()
-    a = Appeal(fine_id=fine.id, grounds=grounds, status="pending", submitted=now)
+    a = Appeal(fine_id=fine.id, grounds=grounds, status=AppealStatus.pending, submitted=now)
     session.add(a)
     session.flush()
     session.add(
@@ -145,18 +146,18 @@ def decide_appeal(
     a = session.execute(sa.select(Appeal).where(Appeal.id == appeal_id).with_for_update()).scalar()
     if a is None:
         raise NotFound(f"appeal {appeal_id}: not found")
-    if a.status != "pending":
+    if a.status != AppealStatus.pending:
         raise Conflict(f"appeal {appeal_id}: already {a.status}")
     fine = session.execute(
         sa.select(Fine).where(Fine.id == a.fine_id).with_for_update()
     ).scalar_one()
-    a.status = "upheld" if uphold else "denied"
+    a.status = AppealStatus.upheld if uphold else AppealStatus.denied
     a.decided_by = actor.user_id
     a.decided_at = now
     a.note = note
     restored = 0
     if uphold:
-        fine.status = "void"
+        fine.status = FineStatus.void
         fine.voided_at = now
         fine.closed_at = now
         deductions = session.execute(
@@ -202,7 +203,7 @@ def pending_appeals(session: Session, actor: Actor, limit: int = 50) -> list[App
     rows = list(
         session.execute(
             sa.select(Appeal)
-            .where(Appeal.status == "pending")
+            .where(Appeal.status == AppealStatus.pending)
             .order_by(Appeal.submitted)
             .limit(limit)
         ).scalars()

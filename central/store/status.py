@@ -1,0 +1,50 @@
+"""Every status a stored record can be in, one ``StrEnum`` per table.
+
+They are ``str`` subclasses, so they compare equal to the stored text and bind as plain
+strings on SQLite and PostgreSQL; member names equal their values on purpose, so nothing
+that serialises an enum by name (psycopg's Enum adapter, a log line) writes another text.
+
+>>> EventStatus.pending_review == "pending_review"
+True
+>>> FineStatus("paid") is FineStatus.paid
+True
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventStatus(StrEnum):
+    """Where a stored violation event is in review."""
+
+    pending_review = "pending_review"  # matched: an operator decides
+    unidentified = "unidentified"  # no match: statistics only, never identified later
+    confirmed = "confirmed"  # a fine was issued
+    dismissed = "dismissed"
+    # stored, but its time is outside the window around receipt (ingest.occurred_*):
+    # an admin looks at it (GET /api/quarantine); never reviewed, fined or displayed.
+    quarantined = "quarantined"
+
+
+class FineStatus(StrEnum):
+    issued = "issued"
+    paid = "paid"
+    void = "void"
+
+
+class AppealStatus(StrEnum):
+    pending = "pending"
+    upheld = "upheld"
+    denied = "denied"
+
+
+class NoticeStatus(StrEnum):
+    """An SMS notice's way out (the workflow writes ``pending``; the sender the rest)."""
+
+    pending = "pending"
+    submitting = "submitting"  # claimed; a submission may be in flight
+    sent = "sent"  # every part accepted by the provider, ids recorded
+    delivered = "delivered"  # every part's delivery receipt says delivered
+    check_required = "check_required"  # interrupted mid-submission; a person decides
+    paper_required = "paper_required"  # SMS impossible or failed for good: send on paper
