@@ -61,7 +61,16 @@ def calibrate(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen]]:
     cam.write_text(CAMERA)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jaywatch.cli", "edge", "calibrate", str(cam), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "jaywatch_app.cli",
+            "edge",
+            "calibrate",
+            str(cam),
+            "--port",
+            str(port),
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=(tmp_path / "calibrate.log").open("wb"),
@@ -185,7 +194,7 @@ def test_installer_clicks_zone_drags_roi_and_saves(
     # The saved file is a camera the installer's check accepts, reading the same head.
     argv = ["edge", "check", str(cam), "--seconds", "3", "--json"]
     r = subprocess.run(
-        [sys.executable, "-m", "jaywatch.cli", *argv],
+        [sys.executable, "-m", "jaywatch_app.cli", *argv],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr

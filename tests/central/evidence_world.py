@@ -28,8 +28,8 @@ from central.config import load_config
 from central.context import Context
 from central.store.models import Event, Evidence, Notice
 from jaywatch import wire
-from jaywatch.cli import main
 from jaywatch.keys import public_key_b64
+from jaywatch_app.cli import main
 from tests.central.web.world import ENTRY_PHOTO, FACE_BOX, PERSON_BOX, SCENE_PHOTO, jpeg_of
 from tests.services import Broker, free_port
 
@@ -92,7 +92,7 @@ class Served:
         ) == 0  # fmt: skip
         log = (self.tmp / "serve.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(self.config),
+            [sys.executable, "-m", "jaywatch_app.cli", "central", "--config", str(self.config),
              "serve", "--port", str(self.port)],
             cwd=REPO, stdout=log, stderr=log, start_new_session=True,
         )  # fmt: skip

@@ -22,7 +22,7 @@ from tests.services import Broker
 
 def run(cfg: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(cfg), *args],
+        [sys.executable, "-m", "jaywatch_app.cli", "central", "--config", str(cfg), *args],
         capture_output=True,
         text=True,
         cwd=REPO,

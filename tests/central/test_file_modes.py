@@ -22,7 +22,7 @@ def _mode(p: Path) -> int:
 
 def _cli(cfg: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(cfg), *args],
+        [sys.executable, "-m", "jaywatch_app.cli", "central", "--config", str(cfg), *args],
         capture_output=True,
         text=True,
         cwd=REPO,

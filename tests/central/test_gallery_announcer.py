@@ -37,8 +37,8 @@ from central.workflow import gallery, persons
 from edge.gallery_sync import GallerySync
 from edge.gateway_config import GalleryConfig
 from jaywatch import wire
-from jaywatch.cli import main
 from jaywatch.mqtt_options import MqttVersion
+from jaywatch_app.cli import main
 from tests.central.helpers import ADMIN, REPO, make_context
 from tests.central.test_gallery_cli import BASE, _config, _retained
 from tests.central.test_gallery_snapshots import synthetic
@@ -234,7 +234,7 @@ def test_central_serve_announces_by_itself(
         for pid in ("p-1", "p-2"):
             persons.enrol(s, ADMIN, ctx.rules, "+447400123456", "order", None, pid)
     port = free_port()
-    argv = [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(cfg), "serve"]
+    argv = [sys.executable, "-m", "jaywatch_app.cli", "central", "--config", str(cfg), "serve"]
     serve = subprocess.Popen(
         [*argv, "--port", str(port)],
         cwd=REPO,

@@ -17,8 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from central.store.models import AuditEntry, GalleryVersion
 from central.workflow import persons
 from jaywatch import wire
-from jaywatch.cli import main
 from jaywatch.gallery_file import Gallery
+from jaywatch_app.cli import main
 from tests.central.helpers import ADMIN, REPO, make_context
 from tests.central.test_gallery_snapshots import synthetic
 from tests.services import Broker, free_port

@@ -25,7 +25,7 @@ from central.store.models import ROLES, AuditEntry, Event, PersonPhoto
 from central.workflow import persons, photos
 from central.workflow.common import SYSTEM, Conflict, Forbidden, NotFound
 from central.workflow.users import create_user
-from jaywatch.cli import main
+from jaywatch_app.cli import main
 from tests.central.helpers import (
     ADMIN,
     AUDITOR,

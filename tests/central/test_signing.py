@@ -28,7 +28,7 @@ from tests.services import Broker
 
 def central_cli(cfg: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(cfg), *args],
+        [sys.executable, "-m", "jaywatch_app.cli", "central", "--config", str(cfg), *args],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -246,7 +246,16 @@ def test_audit_verify_finds_edited_and_deleted_entries(ctx: Context, tmp_path: P
         f"fines_file: {REPO / 'config' / 'fines.yaml'}\n"
     )
     out = subprocess.run(
-        [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(cfg), "audit", "verify"],
+        [
+            sys.executable,
+            "-m",
+            "jaywatch_app.cli",
+            "central",
+            "--config",
+            str(cfg),
+            "audit",
+            "verify",
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,

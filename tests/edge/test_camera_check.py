@@ -24,7 +24,7 @@ SCENES = REPO / "sample_media" / "scenes"
 
 def jaywatch(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "jaywatch.cli", *args],
+        [sys.executable, "-m", "jaywatch_app.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

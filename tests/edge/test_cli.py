@@ -21,7 +21,10 @@ crossing:
 
 def jaywatch(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "jaywatch.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "jaywatch_app.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -20,7 +20,7 @@ from edge.evidence_render import EvidenceRenderer, wall_clock
 from edge.faces.anonymise import FaceBlurrer, face_region
 from edge.faces.detect import YuNetDetector
 from edge.pipeline import build_pipeline
-from jaywatch.cli import main
+from jaywatch_app.cli import main
 from tests.edge.faces.helpers import REPO, face_scene_true_box, laplacian_energy
 
 SCENE = REPO / "sample_media" / "faces" / "scene"

@@ -9,8 +9,8 @@ import stat
 import pytest
 
 from edge.keys import KeyFileError, generate_key_file, load_device_key, public_key_b64
-from jaywatch.cli import main
 from jaywatch.wire import Ack, new_event_id, public_key_bytes, sign_message, verify_message
+from jaywatch_app.cli import main
 
 
 def test_generated_key_is_owner_only_and_round_trips(tmp_path) -> None:

@@ -21,7 +21,7 @@ JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8 + b"\xff\xd9"  # bytes only; 
 
 def jaywatch(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "jaywatch.cli", *args],
+        [sys.executable, "-m", "jaywatch_app.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,

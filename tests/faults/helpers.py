@@ -107,7 +107,7 @@ class Rig:
 
     def start_central(self) -> subprocess.Popen:
         env = {**os.environ, "JAYWATCH_CENTRAL_CONFIG": str(self.central_yaml)}
-        argv = [sys.executable, "-m", "jaywatch.cli", "central", "serve", "--no-api"]
+        argv = [sys.executable, "-m", "jaywatch_app.cli", "central", "serve", "--no-api"]
         return self._spawn(argv, "central.log", env=env, stdout=subprocess.DEVNULL)
 
     def broker_json(self) -> str:

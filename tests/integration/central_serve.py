@@ -106,7 +106,7 @@ class CentralServe:
             ctx.close()
 
     def start(self) -> CentralServe:
-        argv = [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(self.config)]
+        argv = [sys.executable, "-m", "jaywatch_app.cli", "central", "--config", str(self.config)]
         argv += ["serve", "--port", str(self.port), *self.serve_args]
         log = (self.tmp / "central.log").open("ab")
         self.proc = subprocess.Popen(

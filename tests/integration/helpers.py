@@ -231,7 +231,7 @@ class StatusWatcher:
 def start_edge(config: Path, log: Path, *extra: str) -> subprocess.Popen:
     """``jaywatch edge run`` as a child process (its own session, output to ``log``)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "jaywatch.cli", "edge", "run", "--config", str(config), *extra],
+        [sys.executable, "-m", "jaywatch_app.cli", "edge", "run", "--config", str(config), *extra],
         cwd=REPO,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,

@@ -49,7 +49,7 @@ CENTRAL_IDS = ("central-1", "central-2")
 
 def _jaywatch(*args: str, env: dict[str, str] | None = None) -> str:
     r = subprocess.run(
-        [sys.executable, "-m", "jaywatch.cli", *args],
+        [sys.executable, "-m", "jaywatch_app.cli", *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -228,7 +228,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             logs.append(log)
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(cfg),
+                    [sys.executable, "-m", "jaywatch_app.cli", "central", "--config", str(cfg),
                      "serve", "--port", str(h), *extra],
                     cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                 )

@@ -61,7 +61,7 @@ def central_config(tmp_path: Path, db_url: str, broker_port: int, metrics_port: 
 
 def jaywatch(*args: str, env: dict[str, str] | None = None) -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "jaywatch.cli", *args],
+        [sys.executable, "-m", "jaywatch_app.cli", *args],
         cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -106,7 +106,7 @@ def test_a_dark_camera_shows_its_reason_and_alert_on_the_devices_page(
         health={"interval_s": 1, "metrics_port": edge_metrics, "signal_unknown_alert_s": 3},
     )  # fmt: skip
     serve = subprocess.Popen(
-        [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(cfg), "serve",
+        [sys.executable, "-m", "jaywatch_app.cli", "central", "--config", str(cfg), "serve",
          "--port", str(http_port)],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("wb"),
         start_new_session=True,

@@ -2,7 +2,7 @@
 
 The real edge link (outbox → MqttLink) and the real central ingest (IngestWorker into
 SQLite), both with ``mqtt_version: "3.1.1"``, against amqtt started the way the demo
-starts it (``python -m jaywatch.embedded_broker``, password file, loopback port).
+starts it (``python -m jaywatch_app.embedded_broker``, password file, loopback port).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from edge.gateway_config import BrokerConfig
 from edge.outbox import Outbox
 from edge.transport.mqtt import MqttLink
 from jaywatch import wire
-from jaywatch.demo import free_port, wait_port
-from jaywatch.embedded_broker import write_config
+from jaywatch_app.demo import free_port, wait_port
+from jaywatch_app.embedded_broker import write_config
 from tests.central.helpers import make_context
 from tests.integration.helpers import PASSWORDS, wait_until
 
@@ -47,7 +47,7 @@ def amqtt_broker(tmp_path: Path) -> Iterator[Amqtt]:
     conf = write_config(tmp_path / "amqtt", port, PASSWORDS)
     log = (tmp_path / "amqtt.log").open("wb")
     p = subprocess.Popen(
-        [sys.executable, "-m", "jaywatch.embedded_broker", str(conf)],
+        [sys.executable, "-m", "jaywatch_app.embedded_broker", str(conf)],
         stdout=log,
         stderr=subprocess.STDOUT,
     )

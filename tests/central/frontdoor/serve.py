@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
-from jaywatch.cli import main
+from jaywatch_app.cli import main
 from tests.services import Broker, free_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -60,7 +60,7 @@ class Serve:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Serve:
-        argv = [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(self.cfg)]
+        argv = [sys.executable, "-m", "jaywatch_app.cli", "central", "--config", str(self.cfg)]
         self.proc = subprocess.Popen(
             [*argv, "serve", "--port", str(self.port), *self.extra],
             cwd=REPO,

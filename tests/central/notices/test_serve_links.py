@@ -107,7 +107,7 @@ def issue_fine(srv: CentralServe) -> str:
 
 
 def send_notices(srv: CentralServe) -> None:
-    argv = [sys.executable, "-m", "jaywatch.cli", "central", "--config", str(srv.config)]
+    argv = [sys.executable, "-m", "jaywatch_app.cli", "central", "--config", str(srv.config)]
     argv += ["notices", "send", "--once", *srv.serve_args]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge.faces.anonymise import face_region
-from jaywatch.cli import main
+from jaywatch_app.cli import main
 from tests.edge.faces.helpers import PHOTOS, REPO, laplacian_energy
 
 SCENE = REPO / "sample_media" / "faces" / "scene"

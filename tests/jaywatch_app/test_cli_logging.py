@@ -19,7 +19,7 @@ def migrate(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     argv = [
         sys.executable,
         "-m",
-        "jaywatch.cli",
+        "jaywatch_app.cli",
         *[f for f in flags[:1] if f],
         "central",
         "--config",

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central.workflow.users import authenticate
-from jaywatch import demo, wire
+from jaywatch import wire
+from jaywatch_app import demo
 
 
 def test_every_role_gets_a_printed_working_login(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from central.store.models import DisplayEntry, Event, Fine, PersonPhoto
 from edge.evaluation import SceneScore, match_violations, score_scene
-from jaywatch.demo import DEFAULT_SCENES, ENROLLED, REPO, scene
+from jaywatch_app.demo import DEFAULT_SCENES, ENROLLED, REPO, scene
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -68,7 +68,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], DemoRu
                 [
                     sys.executable,
                     "-m",
-                    "jaywatch.cli",
+                    "jaywatch_app.cli",
                     *argv,
                     "--broker",
                     broker,
@@ -121,7 +121,7 @@ def test_headless_demo_runs_the_sample_scenes_to_a_summary(
     from sqlalchemy.orm import Session
 
     from central.workflow.users import authenticate
-    from jaywatch.demo import LOGINS
+    from jaywatch_app.demo import LOGINS
 
     assert set(LOGINS) == {"operator", "supervisor", "admin", "auditor"}
     login_engine = sa.create_engine(summary["database_url"])
@@ -213,8 +213,8 @@ def test_headless_demo_runs_the_sample_scenes_to_a_summary(
 def test_demo_forced_onto_a_missing_mosquitto_fails_with_one_clear_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from jaywatch import demo
-    from jaywatch.cli import build_parser
+    from jaywatch_app import demo
+    from jaywatch_app.cli import build_parser
 
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing to find on PATH
     monkeypatch.setattr(demo, "MOSQUITTO_DIRS", (str(tmp_path),))
@@ -230,7 +230,7 @@ def test_demo_forced_onto_a_missing_mosquitto_fails_with_one_clear_line(
 def test_auto_falls_back_to_the_embedded_broker_only_without_mosquitto(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jaywatch import demo
+    from jaywatch_app import demo
 
     installed = demo.find_mosquitto()
     assert installed is not None, "this machine has mosquitto (scripts/setup.sh)"
@@ -239,3 +239,30 @@ def test_auto_falls_back_to_the_embedded_broker_only_without_mosquitto(
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(demo, "MOSQUITTO_DIRS", (str(tmp_path),))
     assert demo.choose_broker("auto") is None  # None: the embedded amqtt broker
+
+
+def test_the_demo_needs_sample_media_it_is_told_of(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Installed (no checkout beside the package) the demo asks for --media, one line."""
+    from jaywatch_app import demo
+    from jaywatch_app.cli import build_parser
+
+    (tmp_path / "not-media").mkdir()
+    args = build_parser().parse_args(
+        ["demo", "--headless", "--media", str(tmp_path / "not-media"), "--workdir", str(tmp_path)]
+    )
+    assert demo.run(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("jaywatch demo: error: --media") and "scenes/" in err
+    assert not (tmp_path / demo.MARKER).exists()  # refused before touching the workspace
+
+    monkeypatch.setattr(demo, "CHECKOUT_MEDIA", tmp_path / "site-packages" / "sample_media")
+    args = build_parser().parse_args(["demo", "--headless", "--workdir", str(tmp_path / "w")])
+    assert demo.run(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "jaywatch demo: error: no sample media: pass --media DIR (a jaywatch checkout's "
+        "sample_media folder; it is not installed with the package)"
+    ]
+    # --media pointing at the checkout's folder is the same as the default there
+    assert demo.media_dir(str(REPO / "sample_media")) == REPO / "sample_media"
+    assert demo.scene("faces", REPO / "sample_media").camera_id == scene("faces").camera_id

@@ -2,15 +2,18 @@
 
 It starts the same programs a deployment runs, as separate processes talking over
 loopback: mosquitto (dynamic-security plugin: logins + the shipped ACL) — or, where
-mosquitto is not installed, the embedded amqtt broker (jaywatch/embedded_broker.py: MQTT
+mosquitto is not installed, the embedded amqtt broker (jaywatch_app/embedded_broker.py: MQTT
 3.1.1, passwords, no ACL; both roles then speak 3.1.1) — ``jaywatch central serve`` (SQLite,
 ingest, API, operator console, display screens), the SMS sender with the log-only
 provider, and ``jaywatch edge run`` on the sample scenes with a gallery of enrolled
 people. Only the one-off setup (users, device, enrolment, gallery file) is done
 in-process, through the same workflow functions the CLI calls.
 
-This module is the top-level orchestrator, like ``jaywatch/cli.py``: it may import both
+This module is the top-level orchestrator, like ``jaywatch_app/cli.py``: it may import both
 ``edge`` and ``central``; they still never import each other.
+
+The sample media is not part of the installed package: ``--media DIR`` names it, and
+defaults to a checkout's ``sample_media/`` only when the demo runs from one.
 
 ``--headless`` runs to the end and prints a summary. Nothing is fined without a person:
 headless mode has a *simulated operator* (clearly labelled) log in to the API as the
@@ -36,9 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The checkout this module runs from (when installed: site-packages' parent, which has
+# neither sample_media/ nor config/; media_dir and checkout_file then say so).
 REPO = Path(__file__).resolve().parents[1]
-SCENES = REPO / "sample_media" / "scenes"
-FACES = REPO / "sample_media" / "faces"
+CHECKOUT_MEDIA = REPO / "sample_media"
 DEFAULT_SCENES = ("vtest_road", "synthetic_rules", "synthetic_rules_us", "faces")
 DEVICE_ID = "demo-gw"
 OPERATOR = ("operator", "demo-operator-pw")
@@ -108,10 +112,33 @@ class Scene:
     ground_truth: Path
 
 
-def scene(name: str) -> Scene:
+def media_dir(arg: str | None) -> Path:
+    """``--media``: a folder laid out as the repository's sample_media (scenes/, faces/)."""
+    if arg is None:
+        if not CHECKOUT_MEDIA.is_dir():
+            raise DemoError(
+                "no sample media: pass --media DIR (a jaywatch checkout's sample_media folder; "
+                "it is not installed with the package)"
+            )
+        return CHECKOUT_MEDIA
+    path = Path(arg).expanduser().resolve()
+    if not (path / "scenes").is_dir() or not (path / "faces" / "photos").is_dir():
+        raise DemoError(f"--media {arg}: expected a sample_media folder (scenes/, faces/photos/)")
+    return path
+
+
+def checkout_file(rel: str) -> Path:
+    """A shipped config file the demo uses as a deployment would (ACL, fine schedule)."""
+    path = REPO / rel
+    if not path.is_file():
+        raise DemoError(f"{rel} not found: run the demo from a jaywatch checkout")
+    return path
+
+
+def scene(name: str, media: Path = CHECKOUT_MEDIA) -> Scene:
     import yaml
 
-    folder = FACES / "scene" if name == "faces" else SCENES / name
+    folder = media / "faces" / "scene" if name == "faces" else media / "scenes" / name
     cam = folder / "camera.yaml"
     if not cam.is_file():
         known = ", ".join(DEFAULT_SCENES)
@@ -153,7 +180,7 @@ class Procs:
 
 
 def jaywatch_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "jaywatch.cli", *args]
+    return [sys.executable, "-m", "jaywatch_app.cli", *args]
 
 
 # --- the broker ----------------------------------------------------------------------------
@@ -253,7 +280,7 @@ def provision_broker(port: int, admin_pw: str, passwords: dict[str, str]) -> Non
     `jaywatch central device add` print for a deployer."""
     from jaywatch.broker_acl import apply_commands, device_commands, load_acl, user_commands
 
-    acl = load_acl(REPO / "config" / "mosquitto" / "jaywatch.acl")
+    acl = load_acl(checkout_file("config/mosquitto/jaywatch.acl"))
     cmds = []
     for user, pw in passwords.items():
         cmds += (user_commands if user in acl.users else device_commands)(acl, user, pw)
@@ -271,7 +298,7 @@ def write_central_config(
     cfg = {
         "database_url": f"sqlite:///{ws / 'central.db'}",
         "evidence_dir": str(ws / "evidence"),
-        "fines_file": str(REPO / "config" / "fines.yaml"),
+        "fines_file": str(checkout_file("config/fines.yaml")),
         "mqtt": {
             "host": "127.0.0.1",
             "port": mqtt_port,
@@ -300,7 +327,9 @@ def write_notices_config(ws: Path, http_port: int) -> Path:
     return path
 
 
-def setup_central(central_yaml: Path, public_key: bytes, scenes: list[Scene]) -> None:
+def setup_central(
+    central_yaml: Path, public_key: bytes, scenes: list[Scene], media: Path = CHECKOUT_MEDIA
+) -> None:
     """Schema, the four demo logins (one per role), the demo gateway and the enrolled
     people."""
     from central.config import load_config
@@ -333,20 +362,20 @@ def setup_central(central_yaml: Path, public_key: bytes, scenes: list[Scene]) ->
                 enrol(s, boss, ctx.rules, phone, "demo: public-domain sample photos", name, pid)
                 # The same photos the gallery is built from: the reviewer sees them beside
                 # the captured face.
-                files = [(n, (FACES / "photos" / n).read_bytes()) for n in photos]
+                files = [(n, (media / "faces" / "photos" / n).read_bytes()) for n in photos]
                 add_photos(s, boss, ctx.evidence, pid, files)
     finally:
         ctx.close()
 
 
-def build_demo_gallery(out: Path) -> None:
+def build_demo_gallery(out: Path, media: Path = CHECKOUT_MEDIA) -> None:
     """The edge's gallery of the enrolled people (SFace embeddings of their photos)."""
     from edge.faces.config import FacesConfig
     from edge.faces.detect import YuNetDetector
     from edge.faces.embed import make_embedder
     from edge.gallery.build import build_gallery
 
-    photos = FACES / "photos"
+    photos = media / "faces" / "photos"
     pairs = [(pid, photos / n) for pid, (names, _p, _n) in ENROLLED.items() for n in names]
     cfg = FacesConfig()
     res = build_gallery(pairs, {"sface": make_embedder("sface")}, cfg, YuNetDetector(), 1)
@@ -525,10 +554,11 @@ def run(args: argparse.Namespace) -> int:
     procs = Procs()
     ws = Path(args.workdir).resolve()
     try:
-        scenes = [scene(s) for s in args.scenes.split(",") if s]
+        media = media_dir(args.media)
+        scenes = [scene(s, media) for s in args.scenes.split(",") if s]
         mosquitto = choose_broker(args.broker)
         fresh_workspace(ws)
-        return _run(args, scenes, steps, procs, ws, mosquitto)
+        return _run(args, media, scenes, steps, procs, ws, mosquitto)
     except DemoError as e:
         print(f"jaywatch demo: error: {e}", file=sys.stderr)
         return 2
@@ -541,6 +571,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(
     args: argparse.Namespace,
+    media: Path,
     scenes: list[Scene],
     steps: Steps,
     procs: Procs,
@@ -569,14 +600,14 @@ def _run(
         provision_broker(mqtt_port, admin_pw, pw)
         mqtt_version = "5"
     else:
-        from jaywatch.embedded_broker import write_config
+        from jaywatch_app.embedded_broker import write_config
 
         steps.step(
             f"broker: EMBEDDED amqtt on 127.0.0.1:{mqtt_port} (mosquitto not used): MQTT "
             "3.1.1, passwords, NO topic ACL — for this demo only"
         )
         conf = write_config(ws / "broker", mqtt_port, pw)
-        argv = [sys.executable, "-m", "jaywatch.embedded_broker", str(conf)]
+        argv = [sys.executable, "-m", "jaywatch_app.embedded_broker", str(conf)]
         broker = procs.start("broker", argv, logs / "broker.log")
         mqtt_version = "3.1.1"
     wait_port(mqtt_port, 20, broker)
@@ -584,8 +615,8 @@ def _run(
     steps.step("central: SQLite schema, demo logins, gateway key + registration, enrolment")
     central_yaml = write_central_config(ws, mqtt_port, http_port, pw["central"], mqtt_version)
     key = generate_key_file(ws / "edge" / "device.key")
-    setup_central(central_yaml, wire.public_key_bytes(key), scenes)
-    build_demo_gallery(ws / "edge" / "gallery.npz")
+    setup_central(central_yaml, wire.public_key_bytes(key), scenes, media)
+    build_demo_gallery(ws / "edge" / "gallery.npz", media)
     steps.say(f"      enrolled {', '.join(ENROLLED)}; gallery {ws / 'edge' / 'gallery.npz'}")
 
     steps.step(f"central: API, operator console and display screens on {base}")
@@ -766,11 +797,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--workdir",
-        default=str(REPO / "out" / "demo-run"),
+        default=str(REPO / "out" / "demo-run") if CHECKOUT_MEDIA.is_dir() else "jaywatch-demo",
         help="workspace, wiped first (only one the demo made)",
     )
     p.add_argument(
         "--scenes", default=",".join(DEFAULT_SCENES), help="comma-separated sample scenes"
+    )
+    p.add_argument(
+        "--media",
+        metavar="DIR",
+        help="sample media folder (scenes/, faces/); default: the checkout's sample_media "
+        "when run from a checkout",
     )
     p.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
     p.add_argument("--json", action="store_true", help="headless: summary as one JSON line")

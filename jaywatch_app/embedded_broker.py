@@ -10,7 +10,7 @@ event until central's signed ack arrives and central deduplicates by event id.
 
 Usernames and passwords ARE checked (argon2 hashes in a file), like the demo's mosquitto.
 
-Run as ``python -m jaywatch.embedded_broker CONFIG.yaml`` (see :func:`write_config`);
+Run as ``python -m jaywatch_app.embedded_broker CONFIG.yaml`` (see :func:`write_config`);
 it serves until SIGTERM/SIGINT.
 """
 
@@ -67,7 +67,7 @@ async def serve(config_path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m jaywatch.embedded_broker CONFIG.yaml", file=sys.stderr)
+        print("usage: python -m jaywatch_app.embedded_broker CONFIG.yaml", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     asyncio.run(serve(Path(args[0])))
