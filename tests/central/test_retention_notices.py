@@ -22,7 +22,7 @@ from central.workflow import review, sanctions
 from central.workflow.common import Actor
 from central.workflow.persons import enrol, erase
 from tests.central.helpers import ADMIN, OPERATOR, SUPERVISOR, add_device, make_context, violation
-from tests.central.test_workflow import ingest
+from tests.central.workflow.test_workflow import ingest
 
 PHONE = "+447400123456"
 CLOSED_CASES = RetentionSettings(

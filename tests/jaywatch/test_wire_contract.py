@@ -1,5 +1,5 @@
 """The wire contract's totality and its refusals, without a broker (the end-to-end cases
-are in tests/integration/test_hostile_device_ingest.py and tests/central/test_ingest_fuzz.py).
+are in tests/integration/test_hostile_device_ingest.py and tests/central/ingest/test_fuzz.py).
 """
 
 from __future__ import annotations

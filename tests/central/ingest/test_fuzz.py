@@ -29,7 +29,7 @@ from central.ingest.consumer import IngestWorker
 from central.store.models import DeadLetter, Event
 from jaywatch import wire
 from tests.central.helpers import add_device, make_context, violation
-from tests.central.test_ingest_broker import EdgeClient, wait_until
+from tests.central.ingest.test_broker import EdgeClient, wait_until
 from tests.services import Broker, fresh_pg_database, pg_admin_url
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from central.store.models import AuditEntry, Event, EvidenceScrub
-from tests.central.evidence_world import Served, csrf_of, tamper
+from tests.central.evidence.world import Served, csrf_of, tamper
 from tests.services import Broker
 
 

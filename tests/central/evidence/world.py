@@ -33,7 +33,7 @@ from jaywatch_app.cli import main
 from tests.central.web.world import ENTRY_PHOTO, FACE_BOX, PERSON_BOX, SCENE_PHOTO, jpeg_of
 from tests.services import Broker, free_port
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEVICE = "gw-evidence"
 USERS = {"olive": "operator", "sam": "supervisor", "aud": "auditor", "ada": "admin"}
 PASSWORD = "evidence-test-pw-1"

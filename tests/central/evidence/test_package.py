@@ -26,7 +26,7 @@ from PIL import Image
 from central.evidence import standalone_verify
 from central.store.models import AuditEntry
 from jaywatch import wire
-from tests.central.evidence_world import Served
+from tests.central.evidence.world import Served
 from tests.services import Broker
 
 PDFTOPPM = shutil.which("pdftoppm")

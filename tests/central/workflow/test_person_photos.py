@@ -26,6 +26,7 @@ from central.workflow import persons, photos
 from central.workflow.common import SYSTEM, Conflict, Forbidden, NotFound
 from central.workflow.users import create_user
 from jaywatch_app.cli import main
+from tests.central.api.test_api import PASSWORD, ingest, token
 from tests.central.helpers import (
     ADMIN,
     AUDITOR,
@@ -37,7 +38,6 @@ from tests.central.helpers import (
     roomy_limits,
     violation,
 )
-from tests.central.test_api import PASSWORD, ingest, token
 
 PHOTOS = REPO / "sample_media" / "photos"
 OBAMA3 = PHOTOS / "obama3.jpg"
@@ -518,7 +518,7 @@ def test_rolled_back_erasure_keeps_the_old_gallery_files(ctx: Context) -> None:
     """The earlier snapshot files go only after the erasure commits: after a rollback the
     rows still name them, and a later erasure (which reads the newest file) still works."""
     from central.workflow import gallery
-    from tests.central.test_gallery_snapshots import synthetic
+    from tests.central.gallery.test_snapshots import synthetic
 
     pid, other = enrol(ctx), enrol(ctx)
     with ctx.sessions.begin() as s:

@@ -23,7 +23,7 @@ from central.ingest.consumer import IngestWorker
 from central.store.models import DeadLetter, Event
 from jaywatch import wire
 from tests.central.helpers import add_device, make_context, violation
-from tests.central.test_ingest_broker import EdgeClient, count, wait_until
+from tests.central.ingest.test_broker import EdgeClient, count, wait_until
 from tests.services import Broker
 
 pytestmark = pytest.mark.broker

@@ -222,7 +222,7 @@ def test_review_fine_notice_pay_and_appeal_through_the_api(
     assert client.get(f"/api/persons/{people[1]['id']}", headers=op).json()["score"] == 12
 
     # Erasure: gone from the next gallery version; audit log holds every step and verifies.
-    from tests.central.test_gallery_snapshots import synthetic
+    from tests.central.gallery.test_snapshots import synthetic
 
     snap = synthetic({people[0]["id"]: 1, people[1]["id"]: 1}).to_bytes()
     up = client.post("/api/gallery", content=snap, headers=token(client, "admin"))

@@ -19,8 +19,8 @@ from central.workflow import persons
 from jaywatch import wire
 from jaywatch.gallery_file import Gallery
 from jaywatch_app.cli import main
+from tests.central.gallery.test_snapshots import synthetic
 from tests.central.helpers import ADMIN, REPO, make_context
-from tests.central.test_gallery_snapshots import synthetic
 from tests.services import Broker, free_port
 
 BASE = "https://central.example"

@@ -39,9 +39,9 @@ from edge.gateway_config import GalleryConfig
 from jaywatch import wire
 from jaywatch.mqtt_options import MqttVersion
 from jaywatch_app.cli import main
+from tests.central.gallery.test_cli import BASE, _config, _retained
+from tests.central.gallery.test_snapshots import synthetic
 from tests.central.helpers import ADMIN, REPO, make_context
-from tests.central.test_gallery_cli import BASE, _config, _retained
-from tests.central.test_gallery_snapshots import synthetic
 from tests.integration.helpers import wait_until
 from tests.services import Broker, free_port
 

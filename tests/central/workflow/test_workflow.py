@@ -190,7 +190,7 @@ def test_erasure_unlinks_personal_data_and_pending_matches(ctx: Context) -> None
     ev = violation(key, person_id=pid)
     ingest(ctx, ev)
     from central.workflow import gallery
-    from tests.central.test_gallery_snapshots import synthetic
+    from tests.central.gallery.test_snapshots import synthetic
 
     with ctx.sessions.begin() as s:
         assert gallery.upload(s, ADMIN, ctx.evidence, synthetic({pid: 1}).to_bytes()).version == 1
