@@ -26,6 +26,7 @@ from pathlib import Path
 from edge.capture import LiveSource, VideoFileSource, is_live_source
 from edge.clock import AnchoredClock
 from edge.config import CameraConfig, ConfigError
+from edge.detectors.pool import DetectorPool
 from edge.evidence_render import EvidenceRenderer
 from edge.gateway_config import GatewayConfig
 from edge.pipeline import CameraPipeline, FaceStage
@@ -65,6 +66,8 @@ class CameraWorker:
     render_queue_max: int = 4
 
     signal_alert_after_s: float = 300.0
+    # The gateway's shared detector (None: this camera opens its own, as offline).
+    detector_pool: DetectorPool | None = None
 
     def __post_init__(self) -> None:
         from edge.camera_health import SignalAlert
@@ -224,7 +227,7 @@ class CameraWorker:
         while not self._stop.is_set():
             try:
                 pipeline: CameraPipeline = build_pipeline(
-                    self.cfg, self.faces, signal=self.controller
+                    self.cfg, self.faces, signal=self.controller, detector_pool=self.detector_pool
                 )
                 self._pipeline = pipeline
                 self._consume(pipeline)
@@ -313,6 +316,7 @@ class Gateway:
         self.cfg = cfg
         self.key = load_device_key(cfg.key_file)
         self.cameras = cfg.load_cameras()
+        self.thread_plan, self.detector_pool = self._make_detector_pool()
         self.metrics = GatewayMetrics()
         self.outbox = Outbox(
             cfg.outbox.path,
@@ -335,6 +339,7 @@ class Gateway:
                 self._sink,
                 faces_for(c) if faces_for else None,
                 signal_alert_after_s=cfg.health.signal_unknown_alert_s,
+                detector_pool=self.detector_pool,
             )
             for c in self.cameras
         ]
@@ -351,6 +356,26 @@ class Gateway:
             metrics=self.metrics,
         )
         self.link.add_connect_listener(self.health.trigger)
+
+    def _make_detector_pool(self):  # -> tuple[ThreadPlan, DetectorPool]
+        """One thread plan for the gateway (logged once) and the detector pool it sizes."""
+        from edge.thread_plan import ThreadPlanError, available_cores, plan_threads
+
+        try:
+            plan = plan_threads(self.cfg.detector_pool, available_cores(), len(self.cameras))
+        except ThreadPlanError as e:
+            raise ConfigError(str(e)) from None
+        log.info("%s", plan.describe())
+        for c in self.cameras:
+            if "threads" in c.detector.model_fields_set:
+                log.warning(
+                    "camera %s: detector.threads %d not used: the gateway's detector_pool "
+                    "sets the inference threads of every camera",
+                    c.id,
+                    c.detector.threads,
+                )
+        plan.apply_process_wide()
+        return plan, DetectorPool(plan)
 
     def _make_gallery_sync(self):  # -> GallerySync | None
         """Follow central's gallery announcements when ``gallery:`` is configured; every
@@ -440,6 +465,7 @@ class Gateway:
         optionally wait up to ``drain_s`` for central's acks, then close."""
         for w in self.workers:
             w.stop()
+        self.detector_pool.close()
         deadline = time.monotonic() + drain_s
         while drain_s and self.outbox.depth() and time.monotonic() < deadline:
             time.sleep(0.1)

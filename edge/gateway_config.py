@@ -10,13 +10,14 @@ run unattended for months must fail on the first day with one clear line, e.g.::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     IPvAnyAddress,
+    PlainValidator,
     ValidationError,
     model_validator,
 )
@@ -32,6 +33,18 @@ from jaywatch.mqtt_options import MqttVersion
 from jaywatch.wire import DeviceId
 
 PosFloat = Annotated[float, Field(gt=0)]
+
+
+def _count_or_auto(v: object) -> int | str:
+    if v == "auto":
+        return "auto"
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64:
+        raise ValueError(f"expected 'auto' or a whole number from 1 to 64, got {v!r}")
+    return v
+
+
+# A thread count or "auto", with one error line (a plain int | Literal union gives two).
+CountOrAuto = Annotated[int | Literal["auto"], PlainValidator(_count_or_auto)]
 
 
 class _Strict(BaseModel):
@@ -137,6 +150,29 @@ class SignalFeedConfig(_Strict):
     max_skew_s: Annotated[float, Field(gt=0, le=86_400 * 365)] = 600.0
 
 
+class DetectorPoolConfig(_Strict):
+    """One detector pool shared by every camera (edge/detectors/pool.py) and the thread
+    counts of the whole gateway (edge/thread_plan.py); the plan is logged at start."""
+
+    workers: CountOrAuto = Field(
+        "auto", description="inference threads serving all cameras; auto: one per core on 2 cores"
+    )
+    intra_op_threads: CountOrAuto = Field(
+        "auto", description="onnxruntime intra-op threads per inference; auto: cores / workers"
+    )
+    inter_op_threads: Annotated[int, Field(ge=1, le=8)] = Field(
+        1, description="onnxruntime inter-op threads (the detector graphs are chains)"
+    )
+    max_batch: Annotated[int, Field(ge=1, le=64)] = Field(
+        8,
+        description="frames or tiles, from any camera, run in one inference at most "
+        "(models whose input has a batch axis; others run one by one)",
+    )
+    opencv_threads: CountOrAuto = Field(
+        "auto", description="cv2.setNumThreads; auto: 1 with several cameras (each has a thread)"
+    )
+
+
 class GatewayConfig(_Strict):
     device_id: DeviceId
     broker: BrokerConfig = BrokerConfig()
@@ -150,6 +186,7 @@ class GatewayConfig(_Strict):
     central_public_key: str | None = None
     # Live controller phases; used only when a camera has signal.source: controller.
     signal_feed: SignalFeedConfig = SignalFeedConfig()
+    detector_pool: DetectorPoolConfig = DetectorPoolConfig()
 
     @model_validator(mode="after")
     def _distinct_cameras(self) -> GatewayConfig:
@@ -264,5 +301,11 @@ def load_gateway_config(path: str | Path, *, check_files: bool = True) -> Gatewa
             raise ConfigError(
                 f"{p}: gallery.path: directory does not exist: {cfg.gallery.path.parent}"
             )
-        cfg.load_cameras()
+        cameras = cfg.load_cameras()
+        from edge.thread_plan import ThreadPlanError, available_cores, plan_threads
+
+        try:
+            plan_threads(cfg.detector_pool, available_cores(), len(cameras))
+        except ThreadPlanError as e:
+            raise ConfigError(f"{p}: {e}") from None
     return cfg

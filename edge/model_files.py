@@ -247,10 +247,13 @@ def _ort() -> Any:
     return onnxruntime
 
 
-def create_session(path: Path, threads: int, *, spin: bool = False) -> onnxruntime.InferenceSession:
+def create_session(
+    path: Path, threads: int, *, spin: bool = False, inter_op_threads: int = 1
+) -> onnxruntime.InferenceSession:
     """Open an ONNX model on the CPU the way a small gateway wants it.
 
-    ``threads`` intra-op threads for the big convolutions, one inter-op thread and
+    ``threads`` intra-op threads for the big convolutions, one inter-op thread (unless
+    the gateway's thread plan says otherwise) and
     sequential execution (these graphs are chains: parallel branches only add contention
     with the other cameras' sessions), all graph optimisations.
 
@@ -268,7 +271,7 @@ def create_session(path: Path, threads: int, *, spin: bool = False) -> onnxrunti
     ort = _ort()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
+    opts.inter_op_num_threads = inter_op_threads
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from edge.rule.crossing import CrossingRule, Entry
 from edge.signal.base import SignalReader, SignalReading, SignalState, SignalStatus
 from edge.track.base import Tracker, Tracks
 from edge.violation import Match, Violation
+
+if TYPE_CHECKING:
+    from edge.detectors.pool import DetectorPool
 
 log = logging.getLogger(__name__)
 
@@ -316,18 +319,28 @@ class CameraPipeline:
 
 
 def build_pipeline(
-    cfg: CameraConfig, faces: FaceStage | None = None, signal: SignalReader | None = None
+    cfg: CameraConfig,
+    faces: FaceStage | None = None,
+    signal: SignalReader | None = None,
+    detector_pool: DetectorPool | None = None,
 ) -> CameraPipeline:
     """Create every stage from the camera config (the one place plugins are chosen).
 
     ``signal`` replaces the reader the config asks for (the gateway passes the
-    controller-fed reader its live feed pushes into)."""
+    controller-fed reader its live feed pushes into). ``detector_pool`` is the gateway's
+    shared detector (edge/detectors/pool.py): the camera's region and tiling wrap it, the
+    inference runs on the pool's workers, batched with other cameras'."""
     from edge.detectors import create_detector
     from edge.detectors.region import wrap_for_region
     from edge.signal import create_signal_reader
     from edge.track import create_tracker
 
-    detector = wrap_for_region(create_detector(cfg.detector), cfg.detector, cfg.crossing.zone)
+    model = (
+        detector_pool.detector_for(cfg.detector, cfg.id)
+        if detector_pool is not None
+        else create_detector(cfg.detector)
+    )
+    detector = wrap_for_region(model, cfg.detector, cfg.crossing.zone)
     return CameraPipeline(
         cfg,
         detector=detector,

@@ -19,8 +19,12 @@ __all__ = ["Detections", "Detector", "create_detector"]
 SSD_PEDESTRIAN_CLASS = 1
 
 
-def create_detector(cfg: DetectorConfig) -> Detector:
+def create_detector(
+    cfg: DetectorConfig, threads: int | None = None, inter_op_threads: int = 1
+) -> Detector:
     """Open ``cfg.model`` (sha256-checked if a manifest name) as the ``cfg.layout`` plugin.
+
+    ``threads`` overrides ``cfg.threads`` (the gateway's thread plan, edge/thread_plan.py).
 
     Raises:
         edge.model_files.ModelFileError: missing file, sha256 mismatch, unloadable model,
@@ -30,7 +34,7 @@ def create_detector(cfg: DetectorConfig) -> Detector:
     from edge.model_files import create_session, resolve_model
 
     path = resolve_model(cfg.model)
-    session = create_session(path, cfg.threads)
+    session = create_session(path, threads or cfg.threads, inter_op_threads=inter_op_threads)
     if cfg.layout == "ssd":
         from edge.detectors.ssd import SsdDetector
 

@@ -71,6 +71,7 @@ class SsdDetector:
         self._class_ids = np.asarray(sorted(set(class_ids)), np.int32)
         self._nms_iou = nms_iou
         self._size = int(input_size)
+        self._batch_axis_free = inp.shape[0] is None
         self.model_path = model_path
 
     @property
@@ -83,12 +84,33 @@ class SsdDetector:
         small = cv2.resize(frame_bgr, (self._size, self._size), interpolation=cv2.INTER_LINEAR)
         return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)[None]
 
+    @property
+    def batches(self) -> bool:
+        """Whether several images can run in one inference (the input's batch axis is free)."""
+        return self._batch_axis_free
+
     def detect(self, frame_bgr: np.ndarray) -> Detections:
-        check_bgr_frame(frame_bgr)
-        h, w = frame_bgr.shape[:2]
-        boxes, scores, classes = self._session.run(
-            self._output_names, {self._input_name: self.preprocess(frame_bgr)}
-        )
+        return self.detect_batch([frame_bgr])[0]
+
+    def detect_batch(self, frames_bgr: list[np.ndarray]) -> list[Detections]:
+        """Detect in several images (frames of different cameras, or tiles) at once: one
+        inference with a batch of ``len(frames_bgr)`` when the model allows it."""
+        for f in frames_bgr:
+            check_bgr_frame(f)
+        if not frames_bgr:
+            return []
+        if len(frames_bgr) > 1 and not self._batch_axis_free:
+            return [self.detect_batch([f])[0] for f in frames_bgr]
+        blob = np.concatenate([self.preprocess(f) for f in frames_bgr])
+        boxes, scores, classes = self._session.run(self._output_names, {self._input_name: blob})
+        return [
+            self._decode(boxes[i], scores[i], classes[i], f.shape[0], f.shape[1])
+            for i, f in enumerate(frames_bgr)
+        ]
+
+    def _decode(
+        self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, h: int, w: int
+    ) -> Detections:
         boxes, scores = boxes.reshape(-1, 4), scores.reshape(-1)
         class_ids = np.rint(classes.reshape(-1)).astype(np.int32)
         keep = (scores >= self._score_threshold) & np.isin(class_ids, self._class_ids)

@@ -289,12 +289,11 @@ class TiledDetector:
                 self.plan.inferences_per_frame,
             )
         plan = self.plan
-        parts: list[Detections] = []
+        boxes: list[tuple[Box, Box | None]] = []
         if plan.full_pass or not plan.tiles:
-            parts.append(self._run(frame_bgr, plan.region, None))
-        for tile in plan.tiles:
-            parts.append(self._run(frame_bgr, tile, plan.region))
-        parts = [p for p in parts if len(p)]
+            boxes.append((plan.region, None))
+        boxes.extend((tile, plan.region) for tile in plan.tiles)
+        parts = [p for p in self._run_all(frame_bgr, boxes) if len(p)]
         if not parts:
             return Detections.empty()
         xyxy = np.concatenate([p.xyxy for p in parts])
@@ -303,17 +302,28 @@ class TiledDetector:
         keep = merge_boxes(xyxy, scores, self._nms_iou)
         return Detections(xyxy[keep], scores[keep], class_ids[keep])
 
-    def _run(self, frame: np.ndarray, box: Box, region: Box | None) -> Detections:
-        """Detect inside ``box``; boxes in frame pixels; cut ones dropped for a tile."""
+    def _run_all(self, frame: np.ndarray, boxes: list[tuple[Box, Box | None]]) -> list[Detections]:
+        """Detect inside each ``(box, region)``; boxes in frame pixels; cut ones dropped
+        for a tile (``region`` set). All crops go to the detector at once when it takes
+        several (the gateway's pool batches them into few inferences)."""
         fh, fw = frame.shape[:2]
-        x1, y1, x2, y2 = max(0, box[0]), max(0, box[1]), min(fw, box[2]), min(fh, box[3])
-        if x2 - x1 < 8 or y2 - y1 < 8:
-            return Detections.empty()
-        dets = self.inner.detect(np.ascontiguousarray(frame[y1:y2, x1:x2]))
-        if len(dets) == 0:
-            return dets
-        xyxy = (dets.xyxy + np.array([x1, y1, x1, y1], np.float32)).astype(np.float32)
-        dets = Detections(xyxy, dets.scores, dets.class_ids)
-        if region is None:
-            return dets
-        return dets.filter(~_cut_by_inner_edge(dets.xyxy, (x1, y1, x2, y2), region))
+        crops, where = [], []
+        for box, region in boxes:
+            x1, y1, x2, y2 = max(0, box[0]), max(0, box[1]), min(fw, box[2]), min(fh, box[3])
+            if x2 - x1 < 8 or y2 - y1 < 8:
+                continue
+            crops.append(np.ascontiguousarray(frame[y1:y2, x1:x2]))
+            where.append(((x1, y1, x2, y2), region))
+        many = getattr(self.inner, "detect_many", None)
+        found = many(crops) if many is not None else [self.inner.detect(c) for c in crops]
+        out = []
+        for dets, (clipped, region) in zip(found, where, strict=True):
+            if len(dets) == 0:
+                continue
+            x1, y1 = clipped[0], clipped[1]
+            xyxy = (dets.xyxy + np.array([x1, y1, x1, y1], np.float32)).astype(np.float32)
+            dets = Detections(xyxy, dets.scores, dets.class_ids)
+            if region is not None:
+                dets = dets.filter(~_cut_by_inner_edge(dets.xyxy, clipped, region))
+            out.append(dets)
+        return out

@@ -161,6 +161,14 @@ class YoloDetector:
         chw *= 1.0 / 255.0
         return chw[None], lb
 
+    # YOLO exports are usually made with a batch of 1 (and the end-to-end [N,7] layout
+    # numbers its rows by image): images run one by one.
+    batches = False
+
+    def detect_batch(self, frames_bgr: list[np.ndarray]) -> list[Detections]:
+        """Detect in several images, one inference each."""
+        return [self.detect(f) for f in frames_bgr]
+
     def detect(self, frame_bgr: np.ndarray) -> Detections:
         check_bgr_frame(frame_bgr)
         blob, lb = self.preprocess(frame_bgr)
