@@ -134,9 +134,7 @@ def main() -> None:
                 "total_analysed_fps": round(sum(rates), 1),
                 "cpu_ms_per_analysed_frame": round(1000 * cpu_per_frame, 1),
                 # One camera at the target rate, as a share of all the machine's cores.
-                "cpu_share_per_camera_at_target": round(
-                    cpu_per_frame * args.target_fps / cores, 3
-                ),
+                "cpu_share_per_camera_at_target": round(cpu_per_frame * args.target_fps / cores, 3),
                 "pool_batch_sizes": {str(k): v for k, v in sorted(batches.items())},
                 "kept_up": ok,
                 "load_average_1min": round(os.getloadavg()[0], 2),
