@@ -1,1 +1,2 @@
-"""Dashboard numbers and server-side charts (matplotlib → PNG)."""
+"""Dashboard charts drawn on the server as SVG (svg.py); the numbers are in
+central/workflow/dashboard.py."""

@@ -63,6 +63,7 @@ def mount_web(
     from central.web.citizen import links as citizen_links
     from central.web.citizen import router as citizen_router
     from central.web.console import router as console_router
+    from central.web.dashboard import router as dashboard_router
 
     state = WebState(
         ctx=ctx,
@@ -73,7 +74,7 @@ def mount_web(
     if publisher is not None:
         state.hub.start()
     # Pages, not API: kept out of the OpenAPI document the API is tested against.
-    for router in (console_router, display_router, citizen_router, citizen_links):
+    for router in (console_router, dashboard_router, display_router, citizen_router, citizen_links):
         app.include_router(router, include_in_schema=False)
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="jaywatch-static")
 

@@ -482,39 +482,7 @@ def decide(
     return _see_other(f"/console/appeals?done={done}")
 
 
-# --- dashboard, devices, audit ------------------------------------------------------------
-
-
-@router.get("/dashboard", response_class=HTMLResponse)
-def dashboard(
-    *,
-    request: Request,
-    user: Annotated[WebUser, Depends(require(*STAFF))],
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    from central.plots.stats import summary
-
-    with st.ctx.sessions() as s:
-        numbers = summary(s)
-    return _page(st, request, "dashboard.html", user, numbers=numbers)
-
-
-@router.get("/plots/{name}.png")
-def plot(
-    *,
-    name: str,
-    days: Annotated[int, Query(ge=1, le=90)] = 7,
-    user: Annotated[WebUser, Depends(require(*STAFF))],
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    from central.plots.charts import CHARTS
-
-    chart = CHARTS.get(name)
-    if chart is None:
-        raise HTTPException(404, "no such plot")
-    with st.ctx.sessions() as s:
-        png = chart(s, days)
-    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=30"})
+# --- devices, audit ------------------------------------------------------------------------
 
 
 @router.get("/devices", response_class=HTMLResponse)
