@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central.store.models import Appeal, Event, Fine, User, utcnow
+from central.store.status import AppealStatus, EventStatus, FineStatus
 from central.workflow.common import Actor, require_role
 
 VIEW_ROLES = ("operator", "supervisor", "auditor", "admin")
@@ -32,7 +33,7 @@ WORKLOAD_ROLES = ("supervisor", "auditor", "admin")
 QUARANTINE_VIEW_ROLES = ("admin",)
 MAX_DAYS = 366
 DEFAULT_DAYS = 7
-STANDING_FINE = ("issued", "paid")  # a fine that still stands (not void)
+STANDING_FINE = (FineStatus.issued, FineStatus.paid)  # a fine that still stands (not void)
 
 
 @dataclass(frozen=True)
@@ -145,14 +146,15 @@ def tiles(session: Session, actor: Actor, period: Period) -> list[Tile]:
     )
     waiting = session.execute(
         _camera_filter(
-            sa.select(sa.func.count(Event.id)).where(Event.status == "pending_review"), period
+            sa.select(sa.func.count(Event.id)).where(Event.status == EventStatus.pending_review),
+            period,
         )
     ).scalar_one()
     appeals_q = (
         sa.select(sa.func.count(Appeal.id))
         .join(Fine, Fine.id == Appeal.fine_id)
         .join(Event, Event.id == Fine.event_pk)
-        .where(Appeal.status == "pending")
+        .where(Appeal.status == AppealStatus.pending)
     )
     appeals = session.execute(_camera_filter(appeals_q, period)).scalar_one()
     cam = {"camera": period.camera} if period.camera else {}
@@ -185,7 +187,12 @@ def tiles(session: Session, actor: Actor, period: Period) -> list[Tile]:
 
 # --- timeline ----------------------------------------------------------------------------
 
-TIMELINE_STATUSES = ("confirmed", "dismissed", "pending_review", "unidentified")
+TIMELINE_STATUSES = (
+    EventStatus.confirmed,
+    EventStatus.dismissed,
+    EventStatus.pending_review,
+    EventStatus.unidentified,
+)
 
 
 @dataclass(frozen=True)
@@ -237,7 +244,7 @@ def timeline(session: Session, actor: Actor, period: Period) -> Timeline:
         period,
     )
     for occurred, status, fine_status in session.execute(q).yield_per(5000):
-        if status == "confirmed" and fine_status not in STANDING_FINE:
+        if status == EventStatus.confirmed and fine_status not in STANDING_FINE:
             continue  # voided (or no fine): not a standing confirmation
         i = int((occurred - period.start) // step)
         if 0 <= i < n:
@@ -274,7 +281,7 @@ def per_camera(session: Session, actor: Actor, period: Period) -> list[CameraRow
     ).group_by(Event.device_id, Event.camera_id, Event.status, Fine.status)  # fmt: skip
     rows: dict[str, dict[str, int]] = defaultdict(dict)
     for d, c, status, fine_status, n in session.execute(q).all():
-        if status == "confirmed" and fine_status not in STANDING_FINE:
+        if status == EventStatus.confirmed and fine_status not in STANDING_FINE:
             status = "voided"
         counts = rows[f"{d}/{c}"]
         counts[status] = counts.get(status, 0) + int(n)
@@ -306,7 +313,9 @@ def score_histogram(session: Session, actor: Actor, period: Period) -> list[Scor
     q = _in_period(
         sa.select(Event.match_score, Event.status).where(
             Event.match_score.is_not(None),
-            Event.status.in_(("confirmed", "dismissed", "pending_review")),
+            Event.status.in_(
+                (EventStatus.confirmed, EventStatus.dismissed, EventStatus.pending_review)
+            ),
         ),
         period,
     )
