@@ -1,32 +1,25 @@
-"""Request plumbing: who is calling (bearer token or session cookie + CSRF), role checks."""
+"""API side of central/auth: who is calling (bearer token, or the console's session cookie
+plus its CSRF token) and the role dependencies, answered as 401/403 JSON."""
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy.orm import Session
 
+from central.auth import sessions
+from central.auth.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER
 from central.context import Context
 from central.workflow.common import Actor
-from central.workflow.users import actor_of, session_user
 
-COOKIE = "jw_session"  # the same cookie the web console sets: one kind of session
-CSRF_HEADER = "X-CSRF-Token"
+__all__ = ["COOKIE", "CSRF_HEADER", "Caller", "caller", "get_ctx", "require"]
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def get_ctx(request: Request) -> Context:
     return request.app.state.ctx
-
-
-def db(ctx: Annotated[Context, Depends(get_ctx)]) -> Iterator[Session]:
-    """One transaction per request: the decision and its audit entry commit together."""
-    with ctx.sessions.begin() as s:
-        yield s
 
 
 @dataclass(frozen=True)
@@ -47,17 +40,16 @@ async def caller(request: Request, ctx: Annotated[Context, Depends(get_ctx)]) ->
             401, "log in first (POST /api/auth/login)", {"WWW-Authenticate": "Bearer"}
         )
     with ctx.sessions() as s:
-        found = session_user(s, token)
+        found = sessions.lookup(s, token)
     if found is None:
         raise HTTPException(401, "session expired or unknown", {"WWW-Authenticate": "Bearer"})
-    user, sess = found
     if via_cookie and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent and "form" in request.headers.get("content-type", ""):
-            sent = str((await request.form()).get("csrf_token", ""))
-        if not hmac.compare_digest(sent.encode(), sess.csrf_token.encode()):
+            sent = str((await request.form()).get(CSRF_FIELD, ""))
+        if not sessions.csrf_ok(found.csrf, sent):
             raise HTTPException(403, f"CSRF token missing or wrong (send {CSRF_HEADER})")
-    return Caller(actor_of(user), via_cookie)
+    return Caller(found.actor, via_cookie)
 
 
 def require(*roles: str) -> Callable[..., Actor]:

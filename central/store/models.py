@@ -15,8 +15,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from central.store.status import NoticeStatus
 
-ROLES = ("operator", "supervisor", "auditor", "admin")
-
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""

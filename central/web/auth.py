@@ -1,35 +1,26 @@
-"""Browser sessions for the console, on top of central's accounts (central.workflow.users):
-a login form, an HttpOnly SameSite=Strict cookie holding the session token, and the
-session's CSRF token in every form.
+"""Console pages' side of central/auth: a login redirect instead of a 401, a 403 page
+instead of JSON, and the CSRF token checked from the form field.
 
-A console login and an API session are the same ``api_sessions`` record, so they expire,
-are purged and are revoked the same way; both log in through central/frontdoor/login.py.
+A console login and an API session are the same ``api_sessions`` record
+(central/auth/sessions.py), so they expire, are purged and are revoked the same way; both
+log in through central/frontdoor/login.py.
 """
 
 from __future__ import annotations
 
-import hmac
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
+from central.auth import sessions
+from central.auth.sessions import COOKIE, SessionUser
 from central.web.state import WebState, web_state
 from central.workflow import users
-from central.workflow.common import Actor
 
-COOKIE = "jw_session"
+__all__ = ["COOKIE", "NeedLogin", "WebUser", "check_csrf", "current_user", "require"]
 
-
-@dataclass(frozen=True)
-class WebUser:
-    actor: Actor
-    csrf: str
-
-    @property
-    def role(self) -> str:
-        return self.actor.role
+WebUser = SessionUser  # the pages' name for the logged-in user
 
 
 class NeedLogin(Exception):
@@ -43,17 +34,9 @@ def logout(session: Session, token: str) -> None:
     users.close_session(session, token)
 
 
-def session_user(session: Session, token: str | None) -> WebUser | None:
-    found = users.session_user(session, token) if token else None
-    if found is None:
-        return None
-    user, api_session = found
-    return WebUser(users.actor_of(user), api_session.csrf_token)
-
-
 def current_user(request: Request, st: Annotated[WebState, Depends(web_state)]) -> WebUser:
     with st.ctx.sessions() as s:
-        u = session_user(s, request.cookies.get(COOKIE))
+        u = sessions.lookup(s, request.cookies.get(COOKIE))
     if u is None:
         raise NeedLogin(str(request.url.path))
     return u
@@ -71,5 +54,5 @@ def require(*roles: str):  # type: ignore[no-untyped-def]
 
 
 def check_csrf(user: WebUser, token: str) -> None:
-    if not hmac.compare_digest(user.csrf.encode(), (token or "").encode()):
+    if not sessions.csrf_ok(user.csrf, token):
         raise HTTPException(403, "form expired or forged (CSRF token mismatch): reload the page")

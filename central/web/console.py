@@ -14,6 +14,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Reques
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from central import audit
+from central.auth import sessions
+from central.auth.roles import STAFF
 from central.evidence import integrity
 from central.evidence.package import build as build_package
 from central.frontdoor import client_address, frontdoor
@@ -21,7 +23,7 @@ from central.frontdoor.login import attempt_login
 from central.ingest.store import CLIP_ROLE
 from central.store.models import Appeal, AuditEntry, Event, Fine
 from central.store.status import AppealStatus, EventStatus
-from central.web.auth import COOKIE, WebUser, check_csrf, logout, require, session_user
+from central.web.auth import COOKIE, WebUser, check_csrf, logout, require
 from central.web.evidence_view import clip_view, frame_view
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
@@ -30,7 +32,6 @@ from central.workflow.devices import CHECK_TITLES, camera_views, list_devices
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
 
-STAFF = ("operator", "supervisor", "auditor", "admin")
 MAX_ID = 2**31 - 1  # beyond any row id; bigger numbers overflow the DB driver
 REASON_LABELS = {
     "not_a_violation": "Not a violation (signal green, on the pavement…)",
@@ -53,7 +54,7 @@ def _see_other(url: str) -> RedirectResponse:
 @router.get("", include_in_schema=False)
 def home(*, request: Request, st: Annotated[WebState, Depends(web_state)]) -> Response:
     with st.ctx.sessions() as s:
-        u = session_user(s, request.cookies.get(COOKIE))
+        u = sessions.lookup(s, request.cookies.get(COOKIE))
     if u is None:
         return _see_other("/console/login")
     target = {"operator": "/console/queue", "supervisor": "/console/appeals"}.get(

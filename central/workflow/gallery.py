@@ -21,12 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central import audit
+from central.auth.roles import Permission, roles_for
 from central.store.evidence import EvidenceStore, delete_after_commit
 from central.store.models import GalleryVersion, Person
 from central.workflow.common import Actor, Conflict, NotFound, require_role
 from jaywatch.gallery_file import Gallery
 
-UPLOAD_ROLES = ("admin",)
+UPLOAD_ROLES = roles_for(Permission.gallery_upload)
 
 
 def latest_snapshot(session: Session) -> GalleryVersion | None:

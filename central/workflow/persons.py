@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central import audit
+from central.auth.roles import Permission, roles_for
 from central.phones import to_e164
 from central.retention import redact_notices
 from central.store.evidence import EvidenceStore
@@ -23,8 +24,8 @@ from central.workflow import gallery, photos
 from central.workflow.common import Actor, Conflict, NotFound, Rules, require_role
 from central.workflow.score import current_score
 
-ENROL_ROLES = ("supervisor", "admin")
-READ_ROLES = ("operator", "supervisor", "auditor", "admin")
+ENROL_ROLES = roles_for(Permission.person_enrol)
+READ_ROLES = roles_for(Permission.person_read)
 
 
 def enrol(

@@ -19,13 +19,13 @@ from PIL import Image
 from sqlalchemy.orm import Session
 
 from central import audit
+from central.auth.roles import Permission, roles_for
 from central.store.evidence import EvidenceStore, delete_after_commit
 from central.store.models import Event, Evidence, Person, PersonPhoto
 from central.workflow.common import Actor, Conflict, NotFound, require_role
-from central.workflow.review import QUEUE_ROLES
 
-ADD_ROLES = ("supervisor", "admin")  # the roles that enrol (persons.ENROL_ROLES)
-VIEW_ROLES = QUEUE_ROLES  # those who review matches (operator) and decide appeals
+ADD_ROLES = roles_for(Permission.photo_add)
+VIEW_ROLES = roles_for(Permission.photo_view)
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTO_PIXELS = 40_000_000  # a 40 MP camera; beyond that is a mistake or a bomb
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}

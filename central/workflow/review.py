@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central import audit
+from central.auth.roles import Permission, roles_for
 from central.evidence.integrity import EvidenceAltered, Tx, record_altered, verify_event
 from central.fines import format_money
 from central.store.evidence import EvidenceStore
@@ -39,8 +40,8 @@ from central.workflow.common import (
     require_role,
 )
 
-REVIEW_ROLES = ("operator",)
-QUEUE_ROLES = ("operator", "supervisor")
+REVIEW_ROLES = roles_for(Permission.review_decide)
+QUEUE_ROLES = roles_for(Permission.review_queue)
 DISMISS_REASONS = (
     "not_a_violation",  # e.g. signal green, person on the pavement
     "wrong_person",  # the face match is wrong
@@ -103,7 +104,7 @@ def review_queue(session: Session, actor: Actor, limit: int = 50) -> list[Review
     return items
 
 
-QUARANTINE_ROLES = ("admin", "supervisor", "auditor")
+QUARANTINE_ROLES = roles_for(Permission.quarantine_read)
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central import audit
+from central.auth.roles import Permission, roles_for
 from central.fines import format_money
 from central.store.models import Appeal, DisplayEntry, Fine, LedgerEntry, Notice, utcnow
 from central.store.status import AppealStatus, FineStatus
 from central.workflow.common import Actor, Conflict, NotFound, hash_code, require_role
 from jaywatch.wire import DisplayItem
 
-PAYMENT_ROLES = ("citizen", "system", "admin")
-APPEAL_SUBMIT_ROLES = ("citizen", "supervisor")
-APPEAL_DECIDE_ROLES = ("supervisor",)
+PAYMENT_ROLES = roles_for(Permission.payment_record)
+APPEAL_SUBMIT_ROLES = roles_for(Permission.appeal_submit)
+APPEAL_DECIDE_ROLES = roles_for(Permission.appeal_decide)
 
 
 def fine_by_reference(session: Session, reference: str, lock: bool = True) -> Fine:

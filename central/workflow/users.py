@@ -14,7 +14,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from central import audit
-from central.store.models import ROLES, ApiSession, User, utcnow
+from central.auth.roles import STAFF
+from central.store.models import ApiSession, User, utcnow
 from central.workflow.common import Actor, Conflict, require_role
 
 _hasher = PasswordHasher()
@@ -27,8 +28,8 @@ def create_user(session: Session, actor: Actor, username: str, password: str, ro
     require_role(actor, "admin", "system")
     if not _USERNAME.match(username):
         raise ValueError(f"username {username!r}: expected 2-64 of [a-z0-9_.-]")
-    if role not in ROLES:
-        raise ValueError(f"role {role!r}: expected one of {list(ROLES)}")
+    if role not in STAFF:
+        raise ValueError(f"role {role!r}: expected one of {[str(r) for r in STAFF]}")
     if len(password) < 12:
         raise ValueError("password: at least 12 characters")
     if session.execute(sa.select(User.id).where(User.username == username)).first():

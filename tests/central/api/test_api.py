@@ -10,11 +10,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from central.api.app import create_app
+from central.auth.roles import STAFF as ROLES
 from central.config import ApiSettings, HttpSettings, RateRule
 from central.context import Context
 from central.ingest.classify import Incoming, KeyCache, classify
 from central.ingest.store import load_device_keys, store_batch
-from central.store.models import ROLES, DisplayEntry, Notice
+from central.store.models import DisplayEntry, Notice
 from central.workflow.common import SYSTEM
 from central.workflow.users import create_user
 from jaywatch import wire

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from starlette.testclient import TestClient
 
 from central.api.app import create_app
+from central.auth.roles import STAFF as ROLES
 from central.config import ApiSettings
-from central.store.models import ROLES
 from central.workflow.common import SYSTEM
 from central.workflow.users import create_user
 from tests.central.helpers import add_device, make_context, roomy_limits

@@ -18,10 +18,11 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from central.api.app import create_app
+from central.auth.roles import STAFF as ROLES
 from central.config import ApiSettings, RetentionSettings
 from central.context import Context
 from central.retention import delete_orphan_blobs, purge
-from central.store.models import ROLES, AuditEntry, Event, PersonPhoto
+from central.store.models import AuditEntry, Event, PersonPhoto
 from central.workflow import persons, photos
 from central.workflow.common import SYSTEM, Conflict, Forbidden, NotFound
 from central.workflow.users import create_user

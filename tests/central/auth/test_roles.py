@@ -1,0 +1,39 @@
+"""The permission table is the one place that says who may do what."""
+
+from __future__ import annotations
+
+import pytest
+
+from central.auth.roles import GRANTS, STAFF, Permission, Role, may, roles_for
+from central.workflow import persons, photos, review, sanctions
+
+
+def test_every_permission_is_granted_to_someone_and_only_to_known_roles() -> None:
+    assert set(GRANTS) == set(Permission)
+    for perm, roles in GRANTS.items():
+        assert roles, perm
+        assert set(roles) <= set(Role), perm
+
+
+def test_no_staff_permission_reaches_a_citizen_by_accident() -> None:
+    citizen = {p for p in Permission if may(Role.citizen, p)}
+    assert citizen == {Permission.payment_record, Permission.appeal_submit}
+
+
+@pytest.mark.parametrize(
+    ("constant", "permission"),
+    [
+        (review.REVIEW_ROLES, Permission.review_decide),
+        (review.QUEUE_ROLES, Permission.review_queue),
+        (persons.ENROL_ROLES, Permission.person_enrol),
+        (photos.VIEW_ROLES, Permission.photo_view),
+        (sanctions.APPEAL_DECIDE_ROLES, Permission.appeal_decide),
+    ],
+)
+def test_workflow_role_lists_come_from_the_table(constant, permission) -> None:
+    assert constant == roles_for(permission)
+    assert all(type(r) is str for r in constant)  # what Actor.role holds
+
+
+def test_staff_roles_are_the_accounts_roles() -> None:
+    assert [str(r) for r in STAFF] == ["operator", "supervisor", "auditor", "admin"]
