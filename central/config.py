@@ -89,6 +89,27 @@ class ScoreSettings(Strict):
     points_expire_days: int = Field(730, ge=1)
 
 
+class AppealSettings(Strict):
+    """The appeal procedure (central/workflow/appeals.py)."""
+
+    # Days to appeal, counted from the fine notice's delivery receipt (else the time it
+    # was sent, else the fine's issue time when no SMS went out).
+    window_days: int = Field(28, ge=1, le=3650)
+    max_attachments: int = Field(5, ge=0, le=20)
+    max_attachment_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    max_pdf_pages: int = Field(50, ge=1, le=1000)
+    # The supervisor's reasons go into the decision SMS: at most this many UTF-16 code
+    # units, so the longest rendered text still fits notices' max_parts (UCS-2: 67/part).
+    reasons_max_chars: int = Field(240, ge=20, le=2000)
+    # After a denial the person has at least this many days to pay (the time left on the
+    # due date when they appealed is given back if that is longer: the due date was paused).
+    new_due_days: int = Field(14, ge=1, le=365)
+    # A denied appeal may be contested once, within this many days of the denial; a
+    # different supervisor decides (principle: nobody reviews their own decision).
+    second_level: bool = False
+    second_level_window_days: int = Field(14, ge=1, le=365)
+
+
 class RetentionSettings(Strict):
     """Days each kind of record is kept; ``None`` keeps it forever."""
 
@@ -152,8 +173,17 @@ class HttpSettings(Strict):
                 raise ValueError(f"{pattern!r}: expected a number of bytes >= 1024, got {n!r}")
         return v
 
-    def route_body_limits(self) -> dict[str, int]:
-        return {**DEFAULT_BODY_LIMITS, **self.body_limits}
+    def route_body_limits(self, appeals: AppealSettings | None = None) -> dict[str, int]:
+        """Per-route limits: the defaults, the appeal doors sized to ``appeals``' attachments
+        (base64 in JSON: 4/3), then the configured ``body_limits`` over both."""
+        sized: dict[str, int] = {}
+        if appeals is not None:
+            files = appeals.max_attachments * appeals.max_attachment_bytes
+            sized = {
+                "/notice/appeal": files + 128 * 1024,  # multipart: the files as they are
+                "/api/public/appeal": files * 4 // 3 + 128 * 1024,
+            }
+        return {**DEFAULT_BODY_LIMITS, **sized, **self.body_limits}
 
 
 # Sized from what each route accepts (schemas' max_length, JSON's \uXXXX escapes and
@@ -187,6 +217,7 @@ class CentralConfig(Strict):
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
     score: ScoreSettings = ScoreSettings()
+    appeals: AppealSettings = AppealSettings()
     retention: RetentionSettings = RetentionSettings()
     api: ApiSettings = ApiSettings()
     gallery: GallerySettings = GallerySettings()

@@ -31,7 +31,7 @@ class Context:
             config=config,
             engine=engine,
             sessions=sessions,
-            rules=Rules(schedule, config.score, config.default_region),
+            rules=Rules(schedule, config.score, config.default_region, config.appeals),
             evidence=FileEvidenceStore(config.evidence_dir),
         )
 

@@ -34,7 +34,7 @@ from central.store.models import (
     PersonPhoto,
     utcnow,
 )
-from central.store.status import AppealStatus, EventStatus, FineStatus, NoticeStatus
+from central.store.status import APPEAL_OPEN, EventStatus, FineStatus, NoticeStatus
 from central.workflow.common import SYSTEM, Actor
 
 
@@ -132,7 +132,7 @@ def purge(
             sa.delete(Event).where(Event.id.in_(pks)).execution_options(synchronize_session=False)
         ).rowcount
     if (c := _cutoff(settings.closed_fine_evidence_days, now)) is not None:
-        under_appeal = sa.select(Appeal.fine_id).where(Appeal.status == AppealStatus.pending)
+        under_appeal = sa.select(Appeal.fine_id).where(Appeal.status.in_(APPEAL_OPEN))
         closed = (
             Fine.status.in_((FineStatus.paid, FineStatus.void)),
             Fine.closed_at < c,

@@ -7,6 +7,8 @@ gives the same 404, so nobody can learn which references exist.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -14,11 +16,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from central import audit
 from central.api import schemas as S
+from central.api.appeals import appeal_out
 from central.api.deps import get_ctx
 from central.context import Context
 from central.frontdoor import client_address, frontdoor
-from central.store.models import Appeal, DisplayEntry, Fine
-from central.workflow import sanctions
+from central.store.models import DisplayEntry, Fine
+from central.workflow import appeals, sanctions
 from central.workflow.common import Actor
 from jaywatch.wire import DisplayItem
 
@@ -45,26 +48,38 @@ def _holder(f: Fine) -> Actor:
     return Actor(name=f"notice-holder:{f.reference}", role="citizen")
 
 
+def notice_out(s: sa.orm.Session, ctx: Context, f: Fine) -> S.NoticeOut:
+    d = s.execute(sa.select(DisplayEntry).where(DisplayEntry.fine_id == f.id)).scalar_one()
+    st = appeals.appeal_state(s, f, ctx.rules)
+    latest = st.latest
+    return S.NoticeOut(
+        reference=f.reference,
+        status=f.status,
+        offence=d.offence,
+        place=d.place,
+        occurred=f.occurred,
+        amount_cents=f.amount_cents,
+        currency=f.currency,
+        points=f.points,
+        due=f.due,
+        appeal_status=latest.appeal.status if latest else None,
+        due_paused=st.paused,
+        appeal_window_ends=st.window.ends,
+        appeal_window_basis=st.window.basis,
+        can_appeal=st.can_appeal,
+        can_contest=st.can_contest,
+        contest_by=st.contest_by,
+        appeals=[appeal_out(s, v.appeal) for v in st.appeals],
+    )
+
+
 @router.post("/notice", response_model=S.NoticeOut)
 def notice(body: S.NoticeAccess, ctx: Ctx, request: Request) -> S.NoticeOut:
     _throttle(request, body)
     with ctx.sessions.begin() as s:
         f = _open(s, body)
-        d = s.execute(sa.select(DisplayEntry).where(DisplayEntry.fine_id == f.id)).scalar_one()
-        appeal = s.execute(sa.select(Appeal.status).where(Appeal.fine_id == f.id)).scalar()
         audit.record(s, _holder(f).label, "notice.read", f"fine:{f.reference}")
-        return S.NoticeOut(
-            reference=f.reference,
-            status=f.status,
-            offence=d.offence,
-            place=d.place,
-            occurred=f.occurred,
-            amount_cents=f.amount_cents,
-            currency=f.currency,
-            points=f.points,
-            due=f.due,
-            appeal_status=appeal,
-        )
+        return notice_out(s, ctx, f)
 
 
 @router.post("/pay", response_model=S.PaymentOut)
@@ -79,19 +94,30 @@ def pay(body: S.PublicPayIn, ctx: Ctx, request: Request) -> S.PaymentOut:
         return S.PaymentOut(reference=f.reference, status=f.status, newly_recorded=new)
 
 
+def _decode(files: list[S.AttachmentIn]) -> list[tuple[str, bytes]]:
+    out = []
+    for i, a in enumerate(files, start=1):
+        try:
+            out.append((a.filename, base64.b64decode(a.content_base64, validate=True)))
+        except (binascii.Error, ValueError):
+            raise HTTPException(
+                422, f"attachments[{i}] ({a.filename[:100]}): content_base64 is not base64"
+            ) from None
+    return out
+
+
 @router.post("/appeal", response_model=S.AppealOut, status_code=201)
 def appeal(body: S.PublicAppealIn, ctx: Ctx, request: Request) -> S.AppealOut:
+    """File an appeal (within the window) or contest a denial (if configured), with
+    photos (JPEG/PNG) or PDFs checked by their content."""
     _throttle(request, body)
+    files = _decode(body.attachments)
     with ctx.sessions.begin() as s:
         f = _open(s, body)
-        a = sanctions.submit_appeal(s, _holder(f), f.reference, body.grounds)
-        return S.AppealOut(
-            id=a.id,
-            fine_reference=f.reference,
-            submitted=a.submitted,
-            grounds=a.grounds,
-            status=a.status,
+        a = appeals.submit_appeal(
+            s, _holder(f), ctx.evidence, ctx.rules, f.reference, body.grounds, files
         )
+        return appeal_out(s, a)
 
 
 @router.get("/display", response_model=list[DisplayItem])

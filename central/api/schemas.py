@@ -62,17 +62,35 @@ class FineOut(BaseModel):
     due: datetime
 
 
+class AttachmentOut(BaseModel):
+    position: int
+    filename: str  # as sent, cleaned; for display only
+    media_type: str  # decided by the content: image/jpeg | image/png | application/pdf
+    size: int
+    original_sha256: str  # of the bytes as uploaded (a photo is stored re-encoded)
+    width: int | None = None
+    height: int | None = None
+    pages: int | None = None
+
+
 class AppealOut(BaseModel):
     id: int
     fine_reference: str
     submitted: datetime
     grounds: str
-    status: str
+    status: str  # pending | under_review | upheld | denied
+    state: str = ""  # submitted | under review | upheld | denied
+    level: int = 1  # 2: the appellant contests the denial of parent_id
+    parent_id: int | None = None
+    reasons: str = ""  # the supervisor's, once decided (also sent by SMS)
+    decided_at: datetime | None = None
+    new_due: datetime | None = None  # set by a denial
+    attachments: list[AttachmentOut] = []
 
 
 class DecideIn(Body):
     uphold: bool
-    note: str = Field("", max_length=2000)
+    note: str = Field("", max_length=2000, description="reasons, required; sent by SMS")
 
 
 class PersonIn(Body):
@@ -190,6 +208,13 @@ class NoticeOut(BaseModel):
     points: int
     due: datetime
     appeal_status: str | None
+    due_paused: bool = False  # an appeal is open: the due date does not run
+    appeal_window_ends: datetime | None = None
+    appeal_window_basis: str | None = None  # delivered | sent | issued
+    can_appeal: bool = False
+    can_contest: bool = False  # a second-level review of the denial may be asked now
+    contest_by: datetime | None = None
+    appeals: list[AppealOut] = []
 
 
 class PublicPayIn(NoticeAccess):
@@ -197,5 +222,12 @@ class PublicPayIn(NoticeAccess):
     amount_cents: int = Field(ge=0, le=10**9)
 
 
+class AttachmentIn(Body):
+    filename: str = Field("file", max_length=200)
+    # base64 of the file; what it is is decided by its content (JPEG, PNG or PDF)
+    content_base64: str = Field(min_length=1, max_length=70 * 1024 * 1024)
+
+
 class PublicAppealIn(NoticeAccess):
     grounds: str = Field(min_length=1, max_length=5000)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)

@@ -29,7 +29,6 @@ from central.frontdoor import client_address, frontdoor
 from central.frontdoor.login import attempt_login
 from central.gallery import announcement
 from central.store.models import (
-    Appeal,
     AuditEntry,
     DeadLetter,
     Event,
@@ -249,27 +248,6 @@ def dismiss(event_id: str, body: S.DismissIn, ctx: Ctx, actor: Operator) -> None
 
 
 # --- appeals -----------------------------------------------------------------------------
-
-Supervisor = Annotated[Actor, Depends(require(*sanctions.APPEAL_DECIDE_ROLES))]
-
-
-def _appeal_out(s: sa.orm.Session, a: Appeal) -> S.AppealOut:
-    ref = s.execute(sa.select(Fine.reference).where(Fine.id == a.fine_id)).scalar_one()
-    return S.AppealOut(
-        id=a.id, fine_reference=ref, submitted=a.submitted, grounds=a.grounds, status=a.status
-    )
-
-
-@router.get("/appeals", response_model=list[S.AppealOut], tags=["appeals"])
-def list_appeals(ctx: Ctx, actor: Supervisor) -> list[S.AppealOut]:
-    with ctx.sessions.begin() as s:
-        return [_appeal_out(s, a) for a in sanctions.pending_appeals(s, actor)]
-
-
-@router.post("/appeals/{appeal_id}/decide", response_model=S.AppealOut, tags=["appeals"])
-def decide(appeal_id: AppealId, body: S.DecideIn, ctx: Ctx, actor: Supervisor) -> S.AppealOut:
-    with ctx.sessions.begin() as s:
-        return _appeal_out(s, sanctions.decide_appeal(s, actor, appeal_id, body.uphold, body.note))
 
 
 @router.post("/payments", response_model=S.PaymentOut, tags=["appeals"])

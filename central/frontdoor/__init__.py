@@ -96,7 +96,8 @@ def install(app: FastAPI, ctx: Context) -> FrontDoor:
         passwords=PasswordChecks(h.password_checks, h.max_waiting_password_checks),
     )
     app.state.frontdoor = fd
-    app.add_middleware(BodyLimitMiddleware, default=h.max_body_bytes, routes=h.route_body_limits())
+    limits = h.route_body_limits(ctx.config.appeals)
+    app.add_middleware(BodyLimitMiddleware, default=h.max_body_bytes, routes=limits)
     if h.trusted_proxies:  # added last: outermost, so every later layer sees the real client
         app.add_middleware(
             ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in h.trusted_proxies]

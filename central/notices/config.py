@@ -28,8 +28,9 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         "appeal_received": "Your appeal for ref {reference} was received. We will tell you "
         "the decision by SMS.",
         "appeal_upheld": "Your appeal for ref {reference} was upheld: the fine is void and "
-        "{points_restored:plural:one=# point is|other=# points are} restored.",
-        "appeal_denied": "Your appeal for ref {reference} was denied. {note} Details: {url}",
+        "{points_restored:plural:one=# point is|other=# points are} restored. Reasons: {note}",
+        "appeal_denied": "Your appeal for ref {reference} was denied. Reasons: {note} "
+        "New due date {due}. Details: {url}",
     }
 }
 

@@ -151,10 +151,45 @@ class Appeal(Base):
     fine_id: Mapped[int] = mapped_column(sa.ForeignKey("fines.id"), index=True)
     submitted: Mapped[datetime] = mapped_column(default=utcnow)
     grounds: Mapped[str] = mapped_column(sa.Text)
-    status: Mapped[str] = mapped_column(sa.String(8), index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
     decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decided_at: Mapped[datetime | None]
-    note: Mapped[str] = mapped_column(sa.Text, default="")
+    note: Mapped[str] = mapped_column(sa.Text, default="")  # the supervisor's reasons
+    # 1: the appeal; 2: the appellant contests the denial of ``parent_id`` (another
+    # supervisor decides).
+    level: Mapped[int] = mapped_column(default=1)
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("appeals.id"), unique=True)
+    # The supervisor who took it under review, and when.
+    reviewer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    review_started_at: Mapped[datetime | None]
+    # The fine's due date when the appeal was filed (it is paused meanwhile) and the one
+    # set by a denial.
+    due_before: Mapped[datetime | None]
+    new_due: Mapped[datetime | None]
+
+
+class AppealAttachment(Base):
+    """A file the appellant sent with an appeal: a photo (re-encoded, metadata dropped)
+    or a PDF (as sent), in the content-addressed evidence store under ``sha256``."""
+
+    __tablename__ = "appeal_attachments"
+    __table_args__ = (
+        sa.UniqueConstraint("appeal_id", "position", name="uq_appeal_attachments_position"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(sa.ForeignKey("appeals.id"), index=True)
+    position: Mapped[int]  # 1, 2, ... in the order sent
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    size: Mapped[int]
+    media_type: Mapped[str] = mapped_column(sa.String(32))  # image/jpeg|image/png|application/pdf
+    filename: Mapped[str] = mapped_column(sa.String(100))  # as sent, cleaned; shown only
+    # The bytes as uploaded (before re-encoding a photo): what the person sent.
+    original_sha256: Mapped[str] = mapped_column(sa.String(64))
+    original_size: Mapped[int]
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    pages: Mapped[int | None]
+    added: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class DisplayEntry(Base):

@@ -34,9 +34,14 @@ class FineStatus(StrEnum):
 
 
 class AppealStatus(StrEnum):
-    pending = "pending"
+    pending = "pending"  # submitted, waiting for a supervisor
+    under_review = "under_review"  # a supervisor took it (central/workflow/appeals.py)
     upheld = "upheld"
     denied = "denied"
+
+
+# An appeal in these states is open: the fine's due date is paused, its evidence kept.
+APPEAL_OPEN = (AppealStatus.pending, AppealStatus.under_review)
 
 
 class NoticeStatus(StrEnum):

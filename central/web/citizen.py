@@ -14,8 +14,9 @@ import time
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 
 from central import audit
 from central.evidence import integrity
@@ -27,8 +28,8 @@ from central.store.models import Appeal, DisplayEntry, Event, Evidence, Fine
 from central.web.evidence_view import clip_view, frame_view
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
-from central.workflow import sanctions
-from central.workflow.common import Actor, WorkflowError
+from central.workflow import appeals, sanctions
+from central.workflow.common import Actor, NotFound, WorkflowError
 from central.workflow.score import current_score
 
 router = APIRouter(prefix="/notice", tags=["citizen"], route_class=PageRoute)
@@ -101,9 +102,20 @@ def _notice_view(st: WebState, s: Any, fine: Fine, verdict: integrity.Verdict) -
         if role != "face" and pos < len(signed_images):
             img |= frame_view(role, signed_images[pos], ev.payload)
         images.append(img)
-    appeal = s.execute(
-        sa.select(Appeal).where(Appeal.fine_id == fine.id).order_by(Appeal.id.desc())
-    ).scalar()
+    appeal_st = appeals.appeal_state(s, fine, st.ctx.rules)
+    shown_appeals = []
+    for v in appeal_st.appeals:
+        files = []
+        for f in v.attachments:
+            item = {"row": f, "src": None}
+            if f.media_type.startswith("image/"):  # inlined: no URL to share, as evidence
+                try:
+                    _, data = appeals.attachment_bytes(s, st.ctx.evidence, f.appeal_id, f.position)
+                    item["src"] = f"data:{f.media_type};base64," + base64.b64encode(data).decode()
+                except WorkflowError:
+                    pass
+            files.append(item)
+        shown_appeals.append({"view": v, "files": files})
     try:
         offence = st.ctx.rules.schedule.offence(fine.offence_code).description
     except ValueError:
@@ -115,7 +127,10 @@ def _notice_view(st: WebState, s: Any, fine: Fine, verdict: integrity.Verdict) -
         "amount": format_money(fine.amount_cents, fine.currency),
         "images": images,
         "clip": clip,
-        "appeal": appeal,
+        "appeal": appeal_st.latest.appeal if appeal_st.latest else None,
+        "appeal_state": appeal_st,
+        "appeals": shown_appeals,
+        "appeal_settings": st.ctx.rules.appeals,
         "score": current_score(s, st.ctx.rules, fine.person_id),
         "score_start": st.ctx.rules.score.start,
         "signal": ev.payload.get("signal", {}),
@@ -210,28 +225,87 @@ def pay(
     return _show(st, request, got.reference, code, message=msg)
 
 
+async def _read_files(uploads: list[UploadFile], max_bytes: int) -> list[tuple[str, bytes]]:
+    """Each upload's bytes, read at most one byte past the limit (so an oversized file is
+    named and refused by the workflow's checks, never held whole). Empty file inputs
+    (a form sent without choosing a file) are skipped."""
+    out = []
+    for u in uploads:
+        data = await u.read(max_bytes + 1)
+        if not data and not u.filename:
+            continue
+        out.append((u.filename or "file", data))
+    return out
+
+
 @router.post("/appeal", response_class=HTMLResponse)
-def appeal(
+async def appeal(
     *,
     request: Request,
     reference: Annotated[str, Form(max_length=64)],
     code: Annotated[str, Form(max_length=64)],
     statement: Annotated[str, Form(max_length=5000)],
+    files: Annotated[list[UploadFile], File()] = [],  # noqa: B006 (FastAPI reads it, never mutated)
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
-    got = _open(st, request, reference.strip(), code.strip())
+    """File an appeal, or contest a denial when second-level review is configured; the
+    statement and up to ``appeals.max_attachments`` photos/PDFs (checked by content)."""
+    got = await run_in_threadpool(_open, st, request, reference.strip(), code.strip())
     if isinstance(got, Response):
         return got
+    uploads = await _read_files(files, st.ctx.rules.appeals.max_attachment_bytes)
+    return await run_in_threadpool(_file_appeal, st, request, got, code, statement, uploads)
+
+
+def _file_appeal(
+    st: WebState, request: Request, got: Fine, code: str, statement: str,
+    uploads: list[tuple[str, bytes]],
+) -> Response:  # fmt: skip
     actor = Actor(got.reference, "citizen")
     try:
         with st.tx() as s:
-            sanctions.submit_appeal(s, actor, got.reference, statement)
+            a = appeals.submit_appeal(
+                s, actor, st.ctx.evidence, st.ctx.rules, got.reference, statement, uploads
+            )
+            level = a.level
     except (WorkflowError, ValueError) as e:
         return _show(st, request, got.reference, code, error=f"Appeal not filed: {e}", status=409)
-    return _show(
-        st, request, got.reference, code,
-        message="Your appeal has been received. A supervisor will decide; you will get an SMS.",
-    )  # fmt: skip
+    msg = (
+        "Your appeal has been received. A supervisor will decide; you will get an SMS."
+        if level == 1
+        else "Your request for a second review has been received. Another supervisor will "
+        "decide; you will get an SMS."
+    )
+    return _show(st, request, got.reference, code, message=msg)
+
+
+@router.post("/appeal/file")
+def appeal_file(
+    *,
+    request: Request,
+    reference: Annotated[str, Form(max_length=64)],
+    code: Annotated[str, Form(max_length=64)],
+    appeal_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    position: Annotated[int, Form(ge=1, le=100)],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    """One of the person's own appeal files, as a download (reference and code POSTed)."""
+    got = _open(st, request, reference.strip(), code.strip())
+    if isinstance(got, Response):
+        return got
+    try:
+        with st.tx() as s:
+            a = s.get(Appeal, appeal_id)
+            if a is None or a.fine_id != got.id:  # another fine's appeal: same as absent
+                raise NotFound(f"appeal {appeal_id}: no attachment {position}")
+            row, data = appeals.attachment_bytes(s, st.ctx.evidence, appeal_id, position)
+            audit.record(
+                s, f"citizen:{got.reference}", "appeal.attachment.read",
+                f"appeal:{appeal_id}", {"n": position},
+            )  # fmt: skip
+    except WorkflowError as e:
+        return _show(st, request, got.reference, code, error=str(e), status=404)
+    return Response(data, media_type=row.media_type, headers=appeals.download_headers(row, False))
 
 
 @router.post("/package")

@@ -27,7 +27,8 @@ from central.web.auth import COOKIE, WebUser, check_csrf, logout, require
 from central.web.evidence_view import clip_view, frame_view
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
-from central.workflow import photos, review, sanctions
+from central.workflow import appeals, photos, review
+from central.workflow.common import Conflict, Forbidden
 from central.workflow.devices import CHECK_TITLES, camera_views, list_devices
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
@@ -237,10 +238,12 @@ def event_page(
         ).scalar_one()
         view = _event_view(item, ev.payload, _enrolled_urls(s, user, item))
         reason = ev.reason_code
+        outcome = appeals.case_outcome(s, ev.id)
     verdict = _check(st, user, event_id)
     return _page(
         st, request, "event.html", user, item=item, view=view, waiting=waiting,
         reasons=REASON_LABELS, reason=reason, done=done, ref=ref, verdict=verdict,
+        outcome=outcome,
     )  # fmt: skip
 
 
@@ -420,27 +423,33 @@ def dismiss(
 
 
 # --- appeals (supervisor) -----------------------------------------------------------------
+# Pages over central/workflow/appeals.py, the functions the API calls too.
+
+SupervisorUser = Annotated[WebUser, Depends(require(*appeals.APPEAL_DECIDE_ROLES))]
 
 
-def _appeal_rows(s: Any, appeals: list[Appeal]) -> list[dict[str, Any]]:
+def _appeal_rows(s: Any, items: list[Appeal]) -> list[dict[str, Any]]:
     out = []
-    for a in appeals:
-        fine = s.get(Fine, a.fine_id)
+    for v in appeals.view_appeals(s, items):
+        fine = s.get(Fine, v.appeal.fine_id)
         ev = s.get(Event, fine.event_pk)
-        out.append({"appeal": a, "fine": fine, "event_id": ev.event_id, "camera": ev.camera_id})
+        out.append(
+            {"appeal": v.appeal, "view": v, "fine": fine, "event_id": ev.event_id,
+             "camera": ev.camera_id}
+        )  # fmt: skip
     return out
 
 
 @router.get("/appeals", response_class=HTMLResponse)
-def appeals(
+def appeals_page(
     *,
     request: Request,
     done: str = "",
-    user: Annotated[WebUser, Depends(require(*sanctions.APPEAL_DECIDE_ROLES))],
+    user: SupervisorUser,
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     with st.tx() as s:
-        rows = _appeal_rows(s, sanctions.pending_appeals(s, user.actor, limit=200))
+        rows = _appeal_rows(s, appeals.open_appeals(s, user.actor, limit=200))
     return _page(st, request, "appeals.html", user, rows=rows, done=done)
 
 
@@ -449,7 +458,8 @@ def appeal_page(
     *,
     appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     request: Request,
-    user: Annotated[WebUser, Depends(require(*sanctions.APPEAL_DECIDE_ROLES))],
+    error: str = "",
+    user: SupervisorUser,
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     with st.tx() as s:
@@ -457,12 +467,60 @@ def appeal_page(
         if a is None:
             raise HTTPException(404, f"appeal {appeal_id}: not found")
         row = _appeal_rows(s, [a])[0]
+        history = _appeal_rows(
+            s,
+            list(
+                s.execute(
+                    sa.select(Appeal).where(Appeal.fine_id == a.fine_id).order_by(Appeal.id)
+                ).scalars()
+            ),
+        )
         audit.record(s, user.actor.label, "appeal.read", f"appeal:{appeal_id}")
         item = review.read_event(s, user.actor, row["event_id"])
         ev = s.execute(sa.select(Event).where(Event.event_id == row["event_id"])).scalar_one()
         view = _event_view(item, ev.payload, _enrolled_urls(s, user, item))
     verdict = _check(st, user, row["event_id"])
-    return _page(st, request, "appeal.html", user, row=row, item=item, view=view, verdict=verdict)
+    return _page(
+        st, request, "appeal.html", user, row=row, history=history, item=item, view=view,
+        verdict=verdict, error=error[:300], reasons_max=st.ctx.rules.appeals.reasons_max_chars,
+    )  # fmt: skip
+
+
+@router.get("/appeals/{appeal_id}/files/{position}")
+def appeal_file(
+    *,
+    appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    position: Annotated[int, Path(ge=1, le=100)],
+    download: bool = False,
+    user: SupervisorUser,
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    """An appeal file: photos inline (re-encoded at upload) unless ``download``, PDFs
+    always as a download; nosniff and a sandbox CSP either way."""
+    with st.tx() as s:
+        row, data = appeals.attachment_bytes(s, st.ctx.evidence, appeal_id, position)
+        audit.record(
+            s, user.actor.label, "appeal.attachment.read", f"appeal:{appeal_id}", {"n": position}
+        )
+    headers = appeals.download_headers(row, inline=not download)
+    return Response(data, media_type=row.media_type, headers=headers)
+
+
+@router.post("/appeals/{appeal_id}/review")
+def start_review(
+    *,
+    appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    csrf_token: Annotated[str, Form()] = "",
+    user: SupervisorUser,
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    check_csrf(user, csrf_token)
+    try:
+        with st.tx() as s:
+            appeals.start_review(s, user.actor, appeal_id)
+    except (Forbidden, Conflict) as e:
+        return _see_other(f"/console/appeals/{appeal_id}?error={quote(str(e))}")
+    return _see_other(f"/console/appeals/{appeal_id}")
 
 
 @router.post("/appeals/{appeal_id}/decide")
@@ -472,12 +530,17 @@ def decide(
     decision: Annotated[str, Form(pattern="^(uphold|deny)$")],
     note: Annotated[str, Form(max_length=2000)] = "",
     csrf_token: Annotated[str, Form()] = "",
-    user: Annotated[WebUser, Depends(require(*sanctions.APPEAL_DECIDE_ROLES))],
+    user: SupervisorUser,
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     check_csrf(user, csrf_token)
-    with st.tx() as s:
-        sanctions.decide_appeal(s, user.actor, appeal_id, decision == "uphold", note)
+    try:
+        with st.tx() as s:
+            appeals.decide_appeal(
+                s, user.actor, st.ctx.rules, appeal_id, decision == "uphold", note
+            )
+    except (Forbidden, Conflict, ValueError) as e:
+        return _see_other(f"/console/appeals/{appeal_id}?error={quote(str(e))}")
     st.hub.poke()
     done = AppealStatus.upheld if decision == "uphold" else AppealStatus.denied
     return _see_other(f"/console/appeals?done={done}")

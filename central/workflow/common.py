@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from central.config import ScoreSettings
+from central.config import AppealSettings, ScoreSettings
 from central.fines import FineSchedule
 
 
@@ -52,6 +52,7 @@ class Rules:
     schedule: FineSchedule
     score: ScoreSettings
     default_region: str = "GB"
+    appeals: AppealSettings = field(default_factory=AppealSettings)
 
 
 def hash_code(code: str) -> str:

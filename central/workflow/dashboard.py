@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central.store.models import Appeal, Event, Fine, User, utcnow
-from central.store.status import AppealStatus, EventStatus, FineStatus
+from central.store.status import APPEAL_OPEN, EventStatus, FineStatus
 from central.workflow.common import Actor, require_role
 
 VIEW_ROLES = ("operator", "supervisor", "auditor", "admin")
@@ -154,7 +154,7 @@ def tiles(session: Session, actor: Actor, period: Period) -> list[Tile]:
         sa.select(sa.func.count(Appeal.id))
         .join(Fine, Fine.id == Appeal.fine_id)
         .join(Event, Event.id == Fine.event_pk)
-        .where(Appeal.status == AppealStatus.pending)
+        .where(Appeal.status.in_(APPEAL_OPEN))
     )
     appeals = session.execute(_camera_filter(appeals_q, period)).scalar_one()
     cam = {"camera": period.camera} if period.camera else {}

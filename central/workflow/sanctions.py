@@ -1,4 +1,5 @@
-"""After a fine exists: payments, appeals, and the public display feed.
+"""After a fine exists: payments and the public display feed (appeals:
+central/workflow/appeals.py).
 
 Paying or winning an appeal withdraws the display entry in the same transaction
 (principle 4: the record is cleared at once, everywhere).
@@ -15,14 +16,12 @@ from sqlalchemy.orm import Session
 from central import audit
 from central.auth.roles import Permission, roles_for
 from central.fines import format_money
-from central.store.models import Appeal, DisplayEntry, Fine, LedgerEntry, Notice, utcnow
-from central.store.status import AppealStatus, FineStatus
+from central.store.models import DisplayEntry, Fine, Notice, utcnow
+from central.store.status import FineStatus
 from central.workflow.common import Actor, Conflict, NotFound, hash_code, require_role
 from jaywatch.wire import DisplayItem
 
 PAYMENT_ROLES = roles_for(Permission.payment_record)
-APPEAL_SUBMIT_ROLES = roles_for(Permission.appeal_submit)
-APPEAL_DECIDE_ROLES = roles_for(Permission.appeal_decide)
 
 
 def fine_by_reference(session: Session, reference: str, lock: bool = True) -> Fine:
@@ -100,117 +99,6 @@ def record_payment(
         session, actor.label, "fine.pay", f"fine:{reference}", {"payment_ref": payment_ref}
     )
     return fine, True
-
-
-def submit_appeal(
-    session: Session, actor: Actor, reference: str, grounds: str, now: datetime | None = None
-) -> Appeal:
-    """The person (or a supervisor on their behalf) appeals an unpaid fine, once."""
-    require_role(actor, *APPEAL_SUBMIT_ROLES)
-    grounds = grounds.strip()
-    if not grounds or len(grounds) > 5000:
-        raise ValueError("grounds: required, at most 5000 characters")
-    fine = fine_by_reference(session, reference)
-    if fine.status != FineStatus.issued:
-        raise Conflict(f"fine {reference}: is {fine.status}, cannot be appealed")
-    earlier = session.execute(sa.select(Appeal.id).where(Appeal.fine_id == fine.id)).first()
-    if earlier is not None:
-        raise Conflict(f"fine {reference}: already appealed")
-    now = now or utcnow()
-    a = Appeal(fine_id=fine.id, grounds=grounds, status=AppealStatus.pending, submitted=now)
-    session.add(a)
-    session.flush()
-    session.add(
-        Notice(
-            person_id=fine.person_id,
-            fine_id=fine.id,
-            kind="appeal_received",
-            params={"reference": fine.reference, "appeal": a.id},
-            created=now,
-        )
-    )
-    audit.record(session, actor.label, "appeal.submit", f"fine:{reference}", {"appeal": a.id})
-    return a
-
-
-def decide_appeal(
-    session: Session,
-    actor: Actor,
-    appeal_id: int,
-    uphold: bool,
-    note: str = "",
-    now: datetime | None = None,
-) -> Appeal:
-    """Supervisor decision. Upheld: fine void, points restored, display withdrawn."""
-    require_role(actor, *APPEAL_DECIDE_ROLES)
-    now = now or utcnow()
-    a = session.execute(sa.select(Appeal).where(Appeal.id == appeal_id).with_for_update()).scalar()
-    if a is None:
-        raise NotFound(f"appeal {appeal_id}: not found")
-    if a.status != AppealStatus.pending:
-        raise Conflict(f"appeal {appeal_id}: already {a.status}")
-    fine = session.execute(
-        sa.select(Fine).where(Fine.id == a.fine_id).with_for_update()
-    ).scalar_one()
-    a.status = AppealStatus.upheld if uphold else AppealStatus.denied
-    a.decided_by = actor.user_id
-    a.decided_at = now
-    a.note = note
-    restored = 0
-    if uphold:
-        fine.status = FineStatus.void
-        fine.voided_at = now
-        fine.closed_at = now
-        deductions = session.execute(
-            sa.select(LedgerEntry).where(
-                LedgerEntry.fine_id == fine.id, LedgerEntry.kind == "deduction"
-            )
-        ).scalars()
-        for d in deductions:
-            session.add(
-                LedgerEntry(
-                    person_id=d.person_id,
-                    fine_id=fine.id,
-                    kind="restoration",
-                    points=d.points,
-                    created=now,
-                    restores_id=d.id,
-                    reason=f"appeal {a.id} upheld",
-                )
-            )
-            restored += d.points
-        _withdraw_display(session, fine.id, now)
-    session.add(
-        Notice(
-            person_id=fine.person_id,
-            fine_id=fine.id,
-            kind="appeal_upheld" if uphold else "appeal_denied",
-            params={"reference": fine.reference, "note": note, "points_restored": restored},
-            created=now,
-        )
-    )
-    audit.record(
-        session,
-        actor.label,
-        "appeal.uphold" if uphold else "appeal.deny",
-        f"appeal:{a.id}",
-        {"fine": fine.reference, "points_restored": restored},
-    )
-    return a
-
-
-def pending_appeals(session: Session, actor: Actor, limit: int = 50) -> list[Appeal]:
-    require_role(actor, *APPEAL_DECIDE_ROLES)
-    rows = list(
-        session.execute(
-            sa.select(Appeal)
-            .where(Appeal.status == AppealStatus.pending)
-            .order_by(Appeal.submitted)
-            .limit(limit)
-        ).scalars()
-    )
-    audit.record(session, actor.label, "appeal.list", "appeals", {"appeals": [a.id for a in rows]})
-    return rows
 
 
 def display_feed(

@@ -99,6 +99,9 @@ ENDPOINTS = [
         {"operator"},
     ),
     ("POST", "/api/appeals/1/decide", {"uphold": True}, {"supervisor"}),
+    ("POST", "/api/appeals/1/review", None, {"supervisor"}),
+    ("GET", "/api/appeals/1", None, {"supervisor"}),
+    ("GET", "/api/appeals/1/attachments/1", None, {"supervisor"}),
     ("GET", "/api/persons/nobody", None, {"operator", "supervisor", "auditor", "admin"}),
     ("DELETE", "/api/persons/nobody", None, {"supervisor", "admin"}),
     (
@@ -210,7 +213,11 @@ def test_review_fine_notice_pay_and_appeal_through_the_api(
     )
     assert a.status_code == 201
     assert [x["id"] for x in client.get("/api/appeals", headers=sup).json()] == [a.json()["id"]]
-    d = client.post(f"/api/appeals/{a.json()['id']}/decide", json={"uphold": True}, headers=sup)
+    d = client.post(
+        f"/api/appeals/{a.json()['id']}/decide",
+        json={"uphold": True, "note": "Wrong person."},
+        headers=sup,
+    )
     assert d.json()["status"] == "upheld"
     assert client.get("/api/public/display").json() == []  # both cleared at once
     with ctx.sessions() as s:

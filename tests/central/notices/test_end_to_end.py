@@ -14,9 +14,9 @@ from central.ingest.store import load_device_keys, store_batch
 from central.notices.encoding import decode_parts
 from central.notices.providers.smpp import SmppProvider
 from central.notices.worker import NoticeSender
+from central.workflow.appeals import decide_appeal, submit_appeal
 from central.workflow.persons import enrol
 from central.workflow.review import confirm
-from central.workflow.sanctions import decide_appeal, submit_appeal
 from jaywatch import wire
 from tests.central.helpers import OPERATOR, SUPERVISOR, add_device, make_context, violation
 from tests.central.notices.helpers import fast_config, statuses
@@ -58,9 +58,11 @@ def test_confirmed_fine_and_upheld_appeal_reach_the_phone(
         try:
             assert sender.run_once().sent == 1
             with ctx.sessions.begin() as s:
-                appeal = submit_appeal(s, SUPERVISOR, fine.reference, "It was green.")
+                appeal = submit_appeal(
+                    s, SUPERVISOR, ctx.evidence, ctx.rules, fine.reference, "It was green."
+                )
             with ctx.sessions.begin() as s:
-                decide_appeal(s, SUPERVISOR, appeal.id, uphold=True, note="signal fault")
+                decide_appeal(s, SUPERVISOR, ctx.rules, appeal.id, uphold=True, note="signal fault")
             assert sender.run_once().sent == 2
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:

@@ -155,7 +155,7 @@ def test_points_take_the_plural_form_of_the_language(
     ],
 )
 def test_restored_points_singular(phone: str, expected: str) -> None:
-    params = {"reference": "R1", "points_restored": 1}
+    params = {"reference": "R1", "points_restored": 1, "note": "Signal fault"}
     assert expected in render(fast_config(), "appeal_upheld", params, phone).text
 
 

@@ -114,7 +114,7 @@ def test_appeal_once(world: World, client: TestClient) -> None:
     assert r.status_code == 200 and "appeal has been received" in r.text
     assert 'action="/notice/appeal"' not in r.text  # no second appeal form
     twice = client.post("/notice/appeal", data={"reference": ref, "code": code, "statement": "x"})
-    assert twice.status_code == 409 and "already appealed" in twice.text
+    assert twice.status_code == 409 and "an appeal is already submitted" in twice.text
     with world.ctx.sessions() as s:
         (a,) = s.execute(sa.select(Appeal)).scalars()
     assert a.grounds == "I was not there." and a.status == "pending"

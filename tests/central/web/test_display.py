@@ -21,8 +21,8 @@ from PIL import Image
 
 from central.display.blur import blur_person_jpeg, padded_box
 from central.display.mqtt import DisplayMqttPublisher
+from central.workflow.appeals import decide_appeal, submit_appeal
 from central.workflow.review import confirm as wf_confirm
-from central.workflow.sanctions import decide_appeal, submit_appeal
 from jaywatch import wire
 from tests.central.helpers import OPERATOR, SUPERVISOR
 from tests.central.web.util import confirm, csrf_of, login
@@ -165,7 +165,9 @@ def test_sse_updates_live_and_withdrawn_item_vanishes(world: World, client: Test
         assert_clean(json.dumps(update), forbidden_strings(world, ref, e1))
         item_id = update["items"][0]["item_id"]
         with world.ctx.sessions.begin() as s:
-            appeal = submit_appeal(s, SUPERVISOR, ref, "on behalf: wrong person")
+            appeal = submit_appeal(
+                s, SUPERVISOR, world.ctx.evidence, world.ctx.rules, ref, "on behalf: wrong"
+            )
             appeal_id = appeal.id
         login(client, "sam")
         page = client.get(f"/console/appeals/{appeal_id}")
@@ -209,8 +211,8 @@ def test_feed_is_published_on_the_mqtt_display_topic(tmp_path: Path, broker) -> 
         raw = json.dumps(shown)
         assert_clean(raw, forbidden_strings(w, ref, eid)[:-2])
         with w.ctx.sessions.begin() as s:
-            a = submit_appeal(s, SUPERVISOR, ref, "x")
-            decide_appeal(s, SUPERVISOR, a.id, uphold=True)
+            a = submit_appeal(s, SUPERVISOR, w.ctx.evidence, w.ctx.rules, ref, "x")
+            decide_appeal(s, SUPERVISOR, w.ctx.rules, a.id, uphold=True, note="ok")
         w.web.hub.poke()
         gone = json.loads(got.get(timeout=10))
         assert gone["items"] == [] and gone["withdrawn"] == [shown["items"][0]["item_id"]]

@@ -28,7 +28,7 @@ from central.context import Context
 from central.ingest.classify import Incoming, KeyCache, classify
 from central.ingest.store import load_device_keys, store_batch
 from central.store.models import Appeal, AuditEntry, DisplayEntry, Event, Fine, LedgerEntry, utcnow
-from central.workflow import review, sanctions
+from central.workflow import appeals, review, sanctions
 from central.workflow.common import Actor, WorkflowError
 from central.workflow.persons import enrol
 from central.workflow.score import current_score
@@ -162,14 +162,16 @@ class World:
     def appeal(self, i: int) -> None:
         if self.fines:
             with self.ctx.sessions.begin() as s:
-                a = sanctions.submit_appeal(s, CITIZEN, self.fines[i % len(self.fines)], "Green.")
+                ref = self.fines[i % len(self.fines)]
+                a = appeals.submit_appeal(s, CITIZEN, self.ctx.evidence, self.ctx.rules, ref, "G.")
             self.appeals.append(a.id)
 
     def decide(self, i: int, uphold: bool, actor: Actor) -> None:
         if not self.appeals:
             return
         with self.ctx.sessions.begin() as s:
-            sanctions.decide_appeal(s, actor, self.appeals[i % len(self.appeals)], uphold)
+            a_id = self.appeals[i % len(self.appeals)]
+            appeals.decide_appeal(s, actor, self.ctx.rules, a_id, uphold, "Reasons.")
         assert actor.role == "supervisor"
         self.seen["upheld" if uphold else "denied"] += 1
 

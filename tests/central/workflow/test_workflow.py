@@ -21,7 +21,7 @@ from central.ingest.classify import Incoming, KeyCache, classify
 from central.ingest.store import load_device_keys, store_batch
 from central.retention import run_purge
 from central.store.models import AuditEntry, Base, DeadLetter, Event, Evidence, Fine, Notice
-from central.workflow import review, sanctions
+from central.workflow import appeals, review, sanctions
 from central.workflow.common import Actor, Conflict, Forbidden
 from central.workflow.persons import enrol, erase, read_person
 from central.workflow.score import current_score
@@ -275,7 +275,7 @@ def test_purge_respects_limits_and_never_evidence_under_appeal(ctx: Context) -> 
     f_paid = confirm(ctx, evs["paid"].event_id)
     f_app = confirm(ctx, evs["appealed"].event_id)
     with ctx.sessions.begin() as s:
-        sanctions.submit_appeal(s, CITIZEN, f_app.reference, "It was green")
+        appeals.submit_appeal(s, CITIZEN, ctx.evidence, ctx.rules, f_app.reference, "It was green")
     with ctx.sessions.begin() as s:
         sanctions.record_payment(s, CITIZEN, f_app.reference, "PSP-A", f_app.amount_cents)
         sanctions.record_payment(s, CITIZEN, f_paid.reference, "PSP-P", f_paid.amount_cents)
