@@ -84,7 +84,8 @@ def check_file(name: str, data: bytes, max_bytes: int, max_pdf_pages: int) -> Ch
     if not data:
         raise FileRefused(f"{shown}: empty file ({EXPECTED})")
     if len(data) > max_bytes:
-        raise FileRefused(f"{shown}: {len(data)} bytes, more than the limit of {max_bytes} bytes")
+        # (no count: a page upload is read only to one byte past the limit)
+        raise FileRefused(f"{shown}: larger than the limit of {max_bytes} bytes")
     media_type = sniff(data)
     if media_type is None:
         raise FileRefused(f"{shown}: not a JPEG, PNG or PDF by its content ({EXPECTED})")
