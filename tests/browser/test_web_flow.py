@@ -178,7 +178,7 @@ def test_review_display_notice_appeal_uphold(
     assert "I was at work all day" in sup.inner_text(".statement")
     shot(sup, shots, "console_appeal")
     check_page(sup)
-    sup.get_by_label("Note to the person").fill("Camera mismatch confirmed.")
+    sup.get_by_label("Reasons for the person").fill("Camera mismatch confirmed.")
     sup.get_by_role("button", name=re.compile("^Uphold")).click()
     sup.wait_for_url("**/console/appeals?done=upheld")
     screen.wait_for_selector("li.item", state="detached", timeout=SCREEN_UPDATE_MS)
