@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from central.auth.roles import GRANTS, STAFF, Permission, Role, may, roles_for
-from central.workflow import persons, photos, review, sanctions
+from central.workflow import appeals, persons, photos, review
 
 
 def test_every_permission_is_granted_to_someone_and_only_to_known_roles() -> None:
@@ -27,7 +27,8 @@ def test_no_staff_permission_reaches_a_citizen_by_accident() -> None:
         (review.QUEUE_ROLES, Permission.review_queue),
         (persons.ENROL_ROLES, Permission.person_enrol),
         (photos.VIEW_ROLES, Permission.photo_view),
-        (sanctions.APPEAL_DECIDE_ROLES, Permission.appeal_decide),
+        (appeals.APPEAL_DECIDE_ROLES, Permission.appeal_decide),
+        (appeals.APPEAL_SUBMIT_ROLES, Permission.appeal_submit),
     ],
 )
 def test_workflow_role_lists_come_from_the_table(constant, permission) -> None:

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from central.plots.svg import nice_ticks
 from central.store.models import AuditEntry, User
+from central.workflow import appeals
 from central.workflow import dashboard as dash
-from central.workflow import sanctions
 from central.workflow.common import Actor, Forbidden
 from central.workflow.review import confirm, dismiss
 from tests.central.helpers import AUDITOR, SUPERVISOR
@@ -49,8 +49,10 @@ def _decided_world(world: World) -> dict[str, str]:
         )
         dismiss(s, op, ids["c"], "wrong_person")
         confirm(s, op, world.ctx.rules, ids["d"])
-        appeal = sanctions.submit_appeal(s, SUPERVISOR, fine_b[1].reference, "not me")
-        sanctions.decide_appeal(s, SUPERVISOR, appeal.id, uphold=True, note="agreed")
+        appeal = appeals.submit_appeal(
+            s, SUPERVISOR, world.ctx.evidence, world.ctx.rules, fine_b[1].reference, "not me"
+        )
+        appeals.decide_appeal(s, SUPERVISOR, world.ctx.rules, appeal.id, uphold=True, note="agreed")
     return ids
 
 

@@ -23,7 +23,7 @@ from central.workflow.common import SYSTEM, Actor, Conflict, Forbidden
 from central.workflow.persons import enrol
 from central.workflow.users import create_user
 from tests.central.helpers import ADMIN, OPERATOR, add_device, make_context, violation
-from tests.central.test_workflow import ingest
+from tests.central.workflow.test_workflow import ingest
 
 REPO = Path(__file__).resolve().parents[3]
 CITIZEN = Actor("holder", "citizen")
