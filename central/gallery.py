@@ -24,14 +24,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.config import MqttSettings
+from central.mqtt_client import new_client
 from central.store.models import GalleryVersion, utcnow
 from central.workflow.gallery import latest_snapshot
 from jaywatch import wire
-from jaywatch.mqtt_options import client_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +49,7 @@ def announcement(gv: GalleryVersion, base_url: str) -> wire.GalleryAnnouncement:
 
 def _client(m: MqttSettings, suffix: str) -> mqtt.Client:
     """A short-lived, clean-session client of central's broker settings."""
-    c = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"{m.client_id}-{suffix}",
-        **client_kwargs(m.mqtt_version, persistent=False),
-    )
-    if m.username:
-        c.username_pw_set(m.username, m.password)
-    if m.cafile:
-        c.tls_set(ca_certs=m.cafile)
-    return c
+    return new_client(m, f"{m.client_id}-{suffix}", persistent=False)
 
 
 def publish_retained(

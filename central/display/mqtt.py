@@ -8,26 +8,18 @@ feed every time, so a withdrawn item is simply no longer in it (and is listed in
 from __future__ import annotations
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import MqttSettings
 from central.display.feed import ScreenFeed
+from central.mqtt_client import new_client
 from jaywatch import wire
-from jaywatch.mqtt_options import client_kwargs
 
 
 class DisplayMqttPublisher:
     def __init__(self, settings: MqttSettings, client_id: str | None = None) -> None:
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"{settings.client_id}-display",
-            **client_kwargs(settings.mqtt_version, persistent=False),
+        self.client = new_client(
+            settings, client_id or f"{settings.client_id}-display", persistent=False
         )
-        if settings.username:
-            self.client.username_pw_set(settings.username, settings.password)
-        if settings.cafile:
-            self.client.tls_set(ca_certs=settings.cafile)
-        self.client.reconnect_delay_set(0.2, 5)
         self.client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         self.client.loop_start()
 

@@ -43,7 +43,6 @@ from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.config import IngestSettings, MqttSettings
@@ -71,10 +70,11 @@ from central.ingest.store import (
     load_device_keys,
     store_batch,
 )
+from central.mqtt_client import new_client
 from central.store.db import ping
 from central.store.evidence import EvidenceStore
 from jaywatch import wire
-from jaywatch.mqtt_options import client_kwargs, connect_kwargs
+from jaywatch.mqtt_options import connect_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +82,8 @@ TOPICS = (wire.VIOLATION_WILDCARD, wire.STATUS_WILDCARD)
 
 
 def make_client(m: MqttSettings, client_id: str, receive_maximum: int) -> mqtt.Client:
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        manual_ack=True,
-        **client_kwargs(m.mqtt_version, persistent=True),
-    )
-    if m.username:
-        client.username_pw_set(m.username, m.password)
-    if m.cafile:
-        client.tls_set(ca_certs=m.cafile)
-    client.reconnect_delay_set(0.2, 5)
+    client = new_client(m, client_id, persistent=True, manual_ack=True)
     client.max_inflight_messages_set(1000)
-    # An exception in a callback must never end paho's network thread (the broker link
-    # would die silently while health still said connected).
-    client.suppress_exceptions = True
     return client
 
 
