@@ -170,6 +170,7 @@ class AuditOut(BaseModel):
     action: str
     target: str
     details: dict
+    prev_hash: str = ""
     hash: str
 
 

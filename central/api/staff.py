@@ -29,8 +29,6 @@ from central.frontdoor import client_address, frontdoor
 from central.frontdoor.login import attempt_login
 from central.gallery import announcement
 from central.store.models import (
-    AuditEntry,
-    DeadLetter,
     Event,
     Evidence,
     Fine,
@@ -217,21 +215,6 @@ def evidence_package(
 
 
 Operator = Annotated[Actor, Depends(require(*review.REVIEW_ROLES))]
-
-
-@router.get("/quarantine", response_model=list[S.QuarantinedOut], tags=["review"])
-def quarantine(
-    ctx: Ctx,
-    actor: Annotated[Actor, Depends(require(*review.QUARANTINE_ROLES))],
-    limit: Limit = 100,
-) -> list[S.QuarantinedOut]:
-    """Events whose ``occurred`` was outside the window around receipt: stored, never
-    queued for review, never fined."""
-    with ctx.sessions.begin() as s:
-        return [
-            S.QuarantinedOut(**_event_out(q.item).model_dump(), reason=q.reason)
-            for q in review.quarantined(s, actor, limit)
-        ]
 
 
 @router.post("/events/{event_id}/confirm", response_model=S.FineOut, tags=["review"])
@@ -432,68 +415,3 @@ def add_device(
         acl=c.acl(),
         broker_commands=lines,
     )
-
-
-@router.get("/dead-letters", response_model=list[S.DeadLetterOut], tags=["audit"])
-def dead_letters(
-    ctx: Ctx, actor: Annotated[Actor, Depends(require("admin", "auditor"))], limit: Limit = 100
-) -> list[S.DeadLetterOut]:
-    with ctx.sessions.begin() as s:
-        rows = (
-            s.execute(sa.select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit))
-            .scalars()
-            .all()
-        )
-        audit.record(
-            s, actor.label, "dead_letters.read", "dead_letters", {"ids": [r.id for r in rows]}
-        )
-        return [
-            S.DeadLetterOut(
-                id=r.id,
-                received=r.received,
-                topic=r.topic,
-                reason=r.reason,
-                size=r.size,
-                sha256=r.sha256,
-                raw_preview=bytes(r.raw[:512]).decode("utf-8", "replace"),
-            )
-            for r in rows
-        ]
-
-
-Auditor = Annotated[Actor, Depends(require("auditor", "admin"))]
-
-
-@router.get("/audit", response_model=list[S.AuditOut], tags=["audit"])
-def audit_log(
-    ctx: Ctx,
-    _a: Auditor,
-    after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    limit: Limit = 100,
-) -> list[S.AuditOut]:
-    with ctx.sessions() as s:
-        rows = s.execute(
-            sa.select(AuditEntry)
-            .where(AuditEntry.seq > after_seq)
-            .order_by(AuditEntry.seq)
-            .limit(limit)
-        ).scalars()
-        return [
-            S.AuditOut(
-                seq=e.seq,
-                at=e.at,
-                actor=e.actor,
-                action=e.action,
-                target=e.target,
-                details=e.details,
-                hash=e.hash,
-            )
-            for e in rows
-        ]
-
-
-@router.get("/audit/verify", response_model=S.AuditVerifyOut, tags=["audit"])
-def audit_verify(ctx: Ctx, _a: Auditor) -> S.AuditVerifyOut:
-    with ctx.sessions() as s:
-        r = audit.verify(s)
-    return S.AuditVerifyOut(ok=r.ok, entries=r.entries, head=r.head, problems=r.problems)

@@ -59,11 +59,13 @@ def mount_web(
 
         publisher = DisplayMqttPublisher(ctx.config.mqtt)
     from central.display.routes import router as display_router
+    from central.web.audit import router as audit_router
     from central.web.auth import NeedLogin
     from central.web.citizen import links as citizen_links
     from central.web.citizen import router as citizen_router
     from central.web.console import router as console_router
     from central.web.dashboard import router as dashboard_router
+    from central.web.deadletters import router as deadletters_router
 
     state = WebState(
         ctx=ctx,
@@ -74,7 +76,8 @@ def mount_web(
     if publisher is not None:
         state.hub.start()
     # Pages, not API: kept out of the OpenAPI document the API is tested against.
-    for router in (console_router, dashboard_router, display_router, citizen_router, citizen_links):
+    routers = (console_router, dashboard_router, audit_router, deadletters_router)
+    for router in (*routers, display_router, citizen_router, citizen_links):
         app.include_router(router, include_in_schema=False)
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="jaywatch-static")
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from central import audit
@@ -21,7 +21,7 @@ from central.evidence.package import build as build_package
 from central.frontdoor import client_address, frontdoor
 from central.frontdoor.login import attempt_login
 from central.ingest.store import CLIP_ROLE
-from central.store.models import Appeal, AuditEntry, Event, Fine
+from central.store.models import Appeal, Event, Fine
 from central.store.status import AppealStatus, EventStatus
 from central.web.auth import COOKIE, WebUser, check_csrf, logout, require
 from central.web.evidence_view import clip_view, frame_view
@@ -562,22 +562,3 @@ def devices(
     return _page(
         st, request, "devices.html", user, devices=devs, views=views, check_titles=CHECK_TITLES
     )
-
-
-@router.get("/audit", response_class=HTMLResponse)
-def audit_log(
-    *,
-    request: Request,
-    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    user: Annotated[WebUser, Depends(require("auditor", "admin"))],
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    with st.ctx.sessions() as s:
-        q = sa.select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(100)
-        if before is not None:
-            q = q.where(AuditEntry.seq < before)
-        entries = list(s.execute(q).scalars())
-        report = audit.verify(s)
-    with st.tx() as s:
-        audit.record(s, user.actor.label, "audit.read", "audit_log", {"before": before})
-    return _page(st, request, "audit.html", user, entries=entries, report=report)

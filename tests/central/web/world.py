@@ -38,6 +38,7 @@ PASSWORDS = {
     "olive": ("operator", "olive-pass-123"),
     "sam": ("supervisor", "sam-pass-456"),
     "aud": ("auditor", "aud-pass-789"),
+    "adam": ("admin", "adam-pass-012"),
 }
 
 

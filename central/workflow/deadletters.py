@@ -1,0 +1,160 @@
+"""Dead letters and quarantined events, for admins: look, requeue or release, discard.
+Every action is audited; the console page (central/web/deadletters.py) and the API
+(central/api/deadletters.py) both call these functions.
+
+Requeue runs the stored bytes through ingest's own classify + store again, with the
+device keys of now (a gateway registered or re-keyed since is accepted) and the
+occurred window judged against the time the message first arrived (waiting in the
+dead letters does not make an event implausible). Only a dead letter whose bytes were
+all kept can be requeued (``ingest.dead_letter_raw_bytes``); the gateway is not sent an
+ack for it (it was told "rejected" at the time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from central import audit
+from central.context import Context
+from central.ingest.classify import Incoming, KeyCache, OccurredWindow, Rejected, classify
+from central.ingest.store import load_device_keys, store_batch
+from central.store.models import DeadLetter, Event, Person
+from central.store.status import EventStatus
+from central.workflow.common import Actor, Conflict, NotFound, require_role
+
+LIST_ROLES = ("admin", "auditor")
+ACT_ROLES = ("admin",)
+PREVIEW_BYTES = 512
+
+
+@dataclass(frozen=True)
+class DeadLetterView:
+    id: int
+    received: object
+    topic: str
+    reason: str
+    size: int
+    kept: int
+    sha256: str
+    preview: str  # first bytes, undecodable ones replaced: escape before showing
+
+    @property
+    def complete(self) -> bool:
+        return self.kept == self.size
+
+
+def _view(r: DeadLetter) -> DeadLetterView:
+    raw = bytes(r.raw)
+    return DeadLetterView(
+        r.id, r.received, r.topic, r.reason, r.size, len(raw), r.sha256,
+        raw[:PREVIEW_BYTES].decode("utf-8", "replace"),
+    )  # fmt: skip
+
+
+def list_dead_letters(session: Session, actor: Actor, limit: int = 100) -> list[DeadLetterView]:
+    """Newest first; audited (a payload may hold personal data)."""
+    require_role(actor, *LIST_ROLES)
+    rows = session.execute(
+        sa.select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
+    ).scalars()
+    views = [_view(r) for r in rows]
+    audit.record(
+        session, actor.label, "dead_letters.read", "dead_letters", {"ids": [v.id for v in views]}
+    )
+    return views
+
+
+def _dead_letter(session: Session, dl_id: int) -> DeadLetter:
+    r = session.get(DeadLetter, dl_id, with_for_update=True)
+    if r is None:
+        raise NotFound(f"dead letter {dl_id}: not found")
+    return r
+
+
+def discard_dead_letter(session: Session, actor: Actor, dl_id: int, note: str = "") -> None:
+    require_role(actor, *ACT_ROLES)
+    r = _dead_letter(session, dl_id)
+    audit.record(
+        session, actor.label, "dead_letter.discard", f"dead_letter:{dl_id}",
+        {"topic": r.topic, "sha256": r.sha256, "reason": r.reason, "note": note[:500]},
+    )  # fmt: skip
+    session.delete(r)
+
+
+def requeue_dead_letter(session: Session, actor: Actor, ctx: Context, dl_id: int) -> str:
+    """Ingest the kept bytes again. Returns the outcome (stored, duplicate, status); the
+    row goes. Conflict if the bytes were cut or ingest still refuses them (row kept)."""
+    require_role(actor, *ACT_ROLES)
+    r = _dead_letter(session, dl_id)
+    raw = bytes(r.raw)
+    if len(raw) != r.size:
+        raise Conflict(
+            f"dead letter {dl_id}: only {len(raw)} of {r.size} bytes were kept: cannot requeue"
+        )
+    ing = ctx.config.ingest
+    window = OccurredWindow(
+        ahead=timedelta(seconds=ing.occurred_ahead_s),
+        behind=timedelta(days=ing.occurred_behind_days),
+    )
+    keys = KeyCache(lambda: load_device_keys(session))
+    c = classify(Incoming(r.topic, raw), keys, ing.max_payload_bytes, window, now=r.received)
+    if isinstance(c, Rejected):
+        raise Conflict(f"dead letter {dl_id}: still refused: {c.reason}")
+    (out,) = store_batch(session, [c], ctx.evidence, ing.dead_letter_raw_bytes)
+    audit.record(
+        session, actor.label, "dead_letter.requeue", f"dead_letter:{dl_id}",
+        {"topic": r.topic, "sha256": r.sha256, "outcome": out.status, "event_id": out.event_id},
+    )  # fmt: skip
+    session.delete(r)
+    return out.status
+
+
+# --- quarantine ----------------------------------------------------------------------------
+
+
+def _quarantined(session: Session, event_id: str) -> Event:
+    e = session.execute(
+        sa.select(Event).where(Event.event_id == event_id).with_for_update()
+    ).scalar_one_or_none()
+    if e is None:
+        raise NotFound(f"event {event_id}: not found")
+    if e.status != EventStatus.quarantined:
+        raise Conflict(f"event {event_id}: is {e.status}, not quarantined")
+    return e
+
+
+def release_quarantined(session: Session, actor: Actor, event_id: str, note: str) -> str:
+    """Into review (matched to a person still enrolled) or the unidentified list; the
+    admin says why (e.g. the gateway's clock was wrong by a known offset)."""
+    require_role(actor, *ACT_ROLES)
+    if not note.strip():
+        raise ValueError("note: say why the event's time can be trusted")
+    e = _quarantined(session, event_id)
+    person = session.get(Person, e.match_person_id) if e.match_person_id else None
+    if person is not None and person.erased_at is None:
+        new = EventStatus.pending_review
+    else:
+        new, e.match_person_id, e.match_score = EventStatus.unidentified, None, None
+    audit.record(
+        session, actor.label, "quarantine.release", f"event:{event_id}",
+        {"reason": e.reason_code, "to": str(new), "note": note.strip()[:500]},
+    )  # fmt: skip
+    e.status, e.reason_code = new, None
+    return str(new)
+
+
+def discard_quarantined(session: Session, actor: Actor, event_id: str, note: str = "") -> None:
+    """Never reviewed: dismissed with reason ``quarantine_discarded`` (kept for the
+    record until retention purges it, like every dismissed event)."""
+    require_role(actor, *ACT_ROLES)
+    e = _quarantined(session, event_id)
+    audit.record(
+        session, actor.label, "quarantine.discard", f"event:{event_id}",
+        {"reason": e.reason_code, "note": note.strip()[:500]},
+    )  # fmt: skip
+    e.status, e.reason_code = EventStatus.dismissed, "quarantine_discarded"
+    e.match_person_id = None  # never to be identified after the fact
