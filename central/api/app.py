@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
-from central.api import appeals, audit, dashboard, deadletters, gallery, public, staff
+from central.api import appeals, audit, dashboard, deadletters, gallery, public, queue, staff
 from central.context import Context
 from central.evidence.metrics import REGISTRY, IntegrityCollector, figures
 from central.frontdoor import install as install_frontdoor
@@ -81,6 +81,7 @@ def create_app(
     app.include_router(appeals.router)
     app.include_router(audit.router)
     app.include_router(deadletters.router)
+    app.include_router(queue.router)
     app.include_router(public.router)
     app.include_router(gallery.router)
 

@@ -127,14 +127,6 @@ def logout(
 
 # --- review ------------------------------------------------------------------------------
 
-Reviewer = Annotated[Actor, Depends(require(*review.QUEUE_ROLES))]
-
-
-@router.get("/review/queue", response_model=list[S.EventOut], tags=["review"])
-def review_queue(ctx: Ctx, actor: Reviewer, limit: Limit = 50) -> list[S.EventOut]:
-    with ctx.sessions.begin() as s:
-        return [_event_out(i) for i in review.review_queue(s, actor, limit)]
-
 
 @router.get("/events/{event_id}", response_model=S.EventOut, tags=["review"])
 def get_event(

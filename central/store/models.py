@@ -73,6 +73,14 @@ class Person(Base):
 
 class Event(Base):
     __tablename__ = "events"
+    # The review queue's keyset pages: one index per sort order (migration queue_0001).
+    __table_args__ = (
+        sa.Index("ix_events_status_occurred_id", "status", "occurred", "id"),
+        sa.Index("ix_events_status_received_id", "status", "received", "id"),
+        sa.Index("ix_events_status_score_id", "status", "match_score", "id"),
+        sa.Index("ix_events_status_decided_id", "status", "decided_at", "id"),
+        sa.Index("ix_events_camera_occurred", "device_id", "camera_id", "occurred"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(sa.String(36), unique=True)
     device_id: Mapped[str] = mapped_column(sa.ForeignKey("devices.id"), index=True)
@@ -94,6 +102,21 @@ class Event(Base):
     # event cannot be confirmed until `evidence verify` finds it whole again.
     evidence_altered_at: Mapped[datetime | None]
     evidence_problems: Mapped[list[Any] | None]
+
+
+class CaseClaim(Base):
+    """An operator reviewing an event holds it until ``expires`` (a lease the open page
+    renews); others see who, ``/next`` skips it, and only the holder may decide. In the
+    database, so every central process sees the same claims."""
+
+    __tablename__ = "case_claims"
+    event_pk: Mapped[int] = mapped_column(
+        sa.ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(sa.String(128))  # Actor.label
+    holder_name: Mapped[str] = mapped_column(sa.String(64))  # shown to others
+    claimed_at: Mapped[datetime]
+    expires: Mapped[datetime] = mapped_column(index=True)
 
 
 class Evidence(Base):

@@ -15,6 +15,7 @@ from central.context import Context
 from central.display.hub import DisplayHub, Publisher
 from central.fines import format_money
 from central.frontdoor import install as install_frontdoor
+from central.web.labels import label
 from central.web.state import STATIC, TEMPLATES, WebState
 
 SECURITY_HEADERS = {
@@ -34,6 +35,7 @@ def _templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(TEMPLATES))
     t.env.globals["fmt_time"] = lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else "—"
     t.env.globals["money"] = format_money
+    t.env.globals["label"] = label
     return t
 
 
@@ -66,6 +68,8 @@ def mount_web(
     from central.web.console import router as console_router
     from central.web.dashboard import router as dashboard_router
     from central.web.deadletters import router as deadletters_router
+    from central.web.errors import install as install_error_pages
+    from central.web.queue import router as queue_router
 
     state = WebState(
         ctx=ctx,
@@ -76,10 +80,12 @@ def mount_web(
     if publisher is not None:
         state.hub.start()
     # Pages, not API: kept out of the OpenAPI document the API is tested against.
-    routers = (console_router, dashboard_router, audit_router, deadletters_router)
+    routers = (queue_router, console_router, dashboard_router, audit_router, deadletters_router)
     for router in (*routers, display_router, citizen_router, citizen_links):
         app.include_router(router, include_in_schema=False)
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="jaywatch-static")
+
+    install_error_pages(app)
 
     @app.exception_handler(NeedLogin)
     async def _login(request: Request, exc: NeedLogin) -> Response:

@@ -25,23 +25,19 @@ from central.store.models import Appeal, Event, Fine
 from central.store.status import AppealStatus, EventStatus
 from central.web.auth import COOKIE, WebUser, check_csrf, logout, require
 from central.web.evidence_view import clip_view, frame_view
+from central.web.labels import REASON_LABELS as _LABELS
 from central.web.pages import PageRoute
+from central.web.queue import case_claim, claimed_page
 from central.web.state import WebState, web_state
-from central.workflow import appeals, photos, review
+from central.workflow import appeals, claims, photos, review
 from central.workflow.common import Conflict, Forbidden
 from central.workflow.devices import CHECK_TITLES, camera_views, list_devices
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
 
 MAX_ID = 2**31 - 1  # beyond any row id; bigger numbers overflow the DB driver
-REASON_LABELS = {
-    "not_a_violation": "Not a violation (signal green, on the pavement…)",
-    "wrong_person": "Wrong person (the face match is wrong)",
-    "poor_evidence": "Evidence does not show the crossing clearly",
-    "signal_fault": "Signal reading unreliable",
-    "exempt": "Exempt (emergency, assisting someone, authorised worker)",
-    "other": "Other",
-}
+# The dismissal reasons an operator picks from on the event page.
+REASON_LABELS = {k: _LABELS[k] for k in review.DISMISS_REASONS}
 
 
 def _page(st: WebState, request: Request, name: str, user: WebUser | None, **ctx: Any) -> Response:
@@ -139,37 +135,6 @@ def logout_submit(
 # --- review -------------------------------------------------------------------------------
 
 
-@router.get("/queue", response_class=HTMLResponse)
-def queue(
-    *,
-    request: Request,
-    done: str = "",
-    ref: str = "",
-    user: Annotated[WebUser, Depends(require(*review.QUEUE_ROLES))],
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    with st.tx() as s:
-        items = review.review_queue(s, user.actor, limit=200)
-    return _page(st, request, "queue.html", user, items=items, done=done, ref=ref)
-
-
-@router.get("/next")
-def next_item(
-    *,
-    done: str = "",
-    ref: str = "",
-    user: Annotated[WebUser, Depends(require(*review.QUEUE_ROLES))],
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    """The oldest item still waiting (so the next one opens by itself after a decision)."""
-    with st.tx() as s:
-        items = review.review_queue(s, user.actor, limit=1)
-    flash = f"?done={quote(done)}&ref={quote(ref)}" if done else ""
-    if not items:
-        return _see_other(f"/console/queue{flash or '?done=empty'}")
-    return _see_other(f"/console/events/{items[0].event_id}{flash}")
-
-
 def _event_view(
     item: review.ReviewItem, payload: dict[str, Any], enrolled: list[str] | None = None
 ) -> dict[str, Any]:
@@ -239,11 +204,15 @@ def event_page(
         view = _event_view(item, ev.payload, _enrolled_urls(s, user, item))
         reason = ev.reason_code
         outcome = appeals.case_outcome(s, ev.id)
+    claim = case_claim(st, user, item)
+    if claim is not None and not claim.mine(user.actor) and user.role in claims.CLAIM_ROLES:
+        return claimed_page(st, request, user, claim)
     verdict = _check(st, user, event_id)
     return _page(
         st, request, "event.html", user, item=item, view=view, waiting=waiting,
         reasons=REASON_LABELS, reason=reason, done=done, ref=ref, verdict=verdict,
         outcome=outcome,
+        claim=claim,
     )  # fmt: skip
 
 
@@ -401,7 +370,9 @@ def confirm(
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     check_csrf(user, csrf_token)
-    fine = review.confirm_intact(st.tx, st.ctx.evidence, user.actor, st.ctx.rules, event_id)
+    fine = review.confirm_intact(
+        st.tx, st.ctx.evidence, user.actor, st.ctx.rules, event_id, require_claim=True
+    )
     ref = fine.reference
     st.hub.poke()
     return _see_other(f"/console/next?done=confirmed&ref={quote(ref)}")
@@ -418,7 +389,7 @@ def dismiss(
 ) -> Response:
     check_csrf(user, csrf_token)
     with st.tx() as s:
-        review.dismiss(s, user.actor, event_id, reason)
+        review.dismiss(s, user.actor, event_id, reason, require_claim=True)
     return _see_other("/console/next?done=dismissed")
 
 

@@ -13,15 +13,17 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from central.web.state import web_state
+from central.workflow.claims import Claimed
 from central.workflow.common import Conflict, Forbidden, NotFound, WorkflowError
 
 STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403}
 
 
-def error_page(request: Request, code: int, message: str) -> Response:
-    return web_state(request).templates.TemplateResponse(
-        request, "error.html", {"code": code, "message": message, "user": None}, status_code=code
-    )
+async def error_page(request: Request, code: int, message: str) -> Response:
+    """The HTML error page (central.web.errors), with navigation for who is looking."""
+    from central.web.errors import render
+
+    return await render(request, code, message)
 
 
 class PageRoute(APIRoute):
@@ -31,10 +33,20 @@ class PageRoute(APIRoute):
         async def handler(request: Request) -> Response:
             try:
                 return await inner(request)
+            except Claimed as e:  # another operator holds the case: say who, offer a way on
+                from fastapi.concurrency import run_in_threadpool
+
+                from central.web.errors import page_user
+                from central.web.queue import claimed_page
+
+                user = await run_in_threadpool(page_user, request)
+                if user is None:
+                    return await error_page(request, 409, str(e))
+                return claimed_page(web_state(request), request, user, e.claim)
             except WorkflowError as e:
                 code = next((c for t, c in STATUS.items() if isinstance(e, t)), 400)
-                return error_page(request, code, str(e))
+                return await error_page(request, code, str(e))
             except ValueError as e:  # the workflow's "bad input" (e.g. unknown reason code)
-                return error_page(request, 422, str(e))
+                return await error_page(request, 422, str(e))
 
         return handler

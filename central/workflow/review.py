@@ -30,6 +30,7 @@ from central.store.models import (
     utcnow,
 )
 from central.store.status import EventStatus, FineStatus
+from central.workflow import claims
 from central.workflow.common import (
     Actor,
     Conflict,
@@ -204,17 +205,21 @@ def confirm(
     event_id: str,
     now: datetime | None = None,
     evidence: EvidenceStore | None = None,
+    require_claim: bool = False,
 ) -> Fine:
     """An operator confirms a matched violation: fine + deduction + notice + display entry.
 
     Never on altered evidence: an event flagged so is refused, and with ``evidence`` (the
     store; every entry point passes it, through ``confirm_intact``) its bytes are
-    re-checked against the signed message first (EvidenceAltered, a Conflict)."""
+    re-checked against the signed message first (EvidenceAltered, a Conflict).
+    Refused while another operator holds the case (claims.settle); ``require_claim``
+    (the console) also needs a live claim of the decider's own."""
     require_role(actor, *REVIEW_ROLES)
     now = now or utcnow()
     e = _event(session, event_id)
     if e.status != EventStatus.pending_review:
         raise Conflict(f"event {event_id}: is {e.status}, only pending_review can be confirmed")
+    claims.settle(session, actor, e, now, require_claim)
     _check_plausible_time(e, rules)
     if e.evidence_altered_at is not None:
         raise EvidenceAltered(event_id, list(e.evidence_problems or ["flagged"]))
@@ -309,30 +314,46 @@ def confirm(
 
 
 def confirm_intact(
-    tx: Tx, evidence: EvidenceStore, actor: Actor, rules: Rules, event_id: str
+    tx: Tx,
+    evidence: EvidenceStore,
+    actor: Actor,
+    rules: Rules,
+    event_id: str,
+    require_claim: bool = False,
 ) -> Fine:
     """``confirm`` in a transaction of ``tx``, with the evidence re-checked; altered
     evidence is refused and recorded (flag, audit, alert) in a transaction of its own."""
     try:
         with tx() as s:
-            return confirm(s, actor, rules, event_id, evidence=evidence)
+            return confirm(
+                s, actor, rules, event_id, evidence=evidence, require_claim=require_claim
+            )
     except EvidenceAltered as e:
         record_altered(tx, event_id, e.problems, actor.label, "confirm")
         raise
 
 
 def dismiss(
-    session: Session, actor: Actor, event_id: str, reason: str, now: datetime | None = None
+    session: Session,
+    actor: Actor,
+    event_id: str,
+    reason: str,
+    now: datetime | None = None,
+    require_claim: bool = False,
 ) -> Event:
+    """Dismiss a case with a reason code; the claim rules are those of ``confirm``."""
     require_role(actor, *REVIEW_ROLES)
     if reason not in DISMISS_REASONS:
         raise ValueError(f"reason: expected one of {list(DISMISS_REASONS)}, got {reason!r}")
     e = _event(session, event_id)
     if e.status not in (EventStatus.pending_review, EventStatus.unidentified):
         raise Conflict(f"event {event_id}: is {e.status}, cannot be dismissed")
+    now = now or utcnow()
+    if e.status == EventStatus.pending_review:
+        claims.settle(session, actor, e, now, require_claim)
     e.status = EventStatus.dismissed
     e.reason_code = reason
     e.decided_by = actor.user_id
-    e.decided_at = now or utcnow()
+    e.decided_at = now
     audit.record(session, actor.label, "event.dismiss", f"event:{event_id}", {"reason": reason})
     return e

@@ -39,6 +39,7 @@ PASSWORDS = {
     "sam": ("supervisor", "sam-pass-456"),
     "aud": ("auditor", "aud-pass-789"),
     "adam": ("admin", "adam-pass-012"),
+    "otto": ("operator", "otto-pass-321"),  # a second operator (case claims)
 }
 
 

@@ -1,0 +1,142 @@
+"""The review queue through the shipped process: two ``jaywatch central serve`` (config/
+central.example.yaml) on one database, SQLite and PostgreSQL, a real mosquitto with the
+shipped ACL. A claim taken through one process holds in the other; the live refresh (SSE)
+of one process reports a decision taken in the other and an event stored by ingest."""
+
+from __future__ import annotations
+
+import queue as stdqueue
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from central.workflow.persons import enrol
+from jaywatch import wire
+from tests.central.helpers import SUPERVISOR, violation
+from tests.integration.central_serve import CentralServe, Gateway, acl_broker, wait_until
+from tests.services import Broker
+
+pytestmark = [pytest.mark.broker]
+GW = "gw-q"
+PERSON = "2b7c0f7e-6f43-4a55-9b1e-6a3c2d1e0f11"
+
+
+@pytest.fixture
+def pair(
+    db_url: str, make_broker: Callable[..., Broker], tmp_path: Path
+) -> Iterator[tuple[CentralServe, CentralServe, Gateway, Any]]:
+    key = wire.generate_device_key()
+    broker = acl_broker(make_broker, [GW])
+    one = CentralServe(tmp_path / "one", broker, db_url)
+    one.setup({GW: key}, {"olive": "operator", "otto": "operator", "sam": "supervisor"})
+    ctx = one.context()
+    with ctx.sessions.begin() as s:
+        enrol(s, SUPERVISOR, ctx.rules, "+447911123456", "test", "Pat", PERSON)
+    ctx.close()
+    two = CentralServe(tmp_path / "two", broker, db_url)
+    cfg = yaml.safe_load(two.config.read_text())  # one deployment: one evidence store
+    cfg["evidence_dir"] = str(tmp_path / "one" / "evidence")
+    cfg["mqtt"]["client_id"] = "central-2"  # unique per serve process (the shipped comment)
+    two.config.write_text(yaml.safe_dump(cfg))
+    one.start()
+    two.start()
+    gw = Gateway(broker, GW)
+    yield one, two, gw, key
+    gw.close()
+    two.stop()
+    one.stop()
+
+
+def _send(gw: Gateway, key: Any, n: int) -> list[str]:
+    evs = [violation(key, device_id=GW, person_id=PERSON) for _ in range(n)]
+    for ev in evs:
+        gw.publish("violation", ev.model_dump_json())
+    ids = [e.event_id for e in evs]
+    wait_until(
+        lambda: all((a := gw.ack_for(i)) is not None and a.status == "stored" for i in ids),
+        60, "events stored",
+    )  # fmt: skip
+    return ids
+
+
+def _csrf(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m
+    return m.group(1)
+
+
+class Stream:
+    """An SSE client in a thread: the event names it receives."""
+
+    def __init__(self, client: httpx.Client, path: str) -> None:
+        self.events: stdqueue.Queue[str] = stdqueue.Queue()
+        self.open = threading.Event()
+        self._stop = False
+        self._t = threading.Thread(target=self._run, args=(client, path), daemon=True)
+        self._t.start()
+        assert self.open.wait(30), "stream did not open"
+
+    def _run(self, client: httpx.Client, path: str) -> None:
+        with client.stream("GET", path, timeout=httpx.Timeout(30, read=60)) as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith(
+                "text/event-stream"
+            )
+            self.open.set()
+            for line in r.iter_lines():
+                if self._stop:
+                    return
+                if line.startswith("event: "):
+                    self.events.put(line[7:])
+
+    def next(self, timeout: float = 30) -> str:
+        return self.events.get(timeout=timeout)
+
+    def close(self) -> None:
+        self._stop = True
+
+
+def test_claims_hold_across_two_serve_processes_and_sse_reports_changes(pair: Any) -> None:
+    one, two, gw, key = pair
+    a, b = _send(gw, key, 2)
+    olive, otto, sam = one.console("olive"), two.console("otto"), two.console("sam")
+    try:
+        stream = Stream(sam, "/console/queue/stream")
+        mine = olive.get(f"/console/events/{a}")
+        assert mine.status_code == 200 and "You are reviewing this case" in mine.text
+        assert stream.next() == "queue"  # the claim, seen by the other process
+        theirs = otto.get(f"/console/events/{a}")
+        assert (
+            theirs.status_code == 409 and "Being reviewed by <strong>olive</strong>" in theirs.text
+        )
+        assert 'href="/console/next"' in theirs.text
+        nxt = otto.get("/console/next", follow_redirects=False)
+        assert nxt.status_code == 303 and nxt.headers["location"] == f"/console/events/{b}"
+        assert "Being reviewed by olive" in sam.get("/console/queue").text
+        # The API through the other process: the same claim refuses otto's decision.
+        r = httpx.post(f"{two.url}/api/events/{a}/confirm", headers=two.bearer("otto"), timeout=30)
+        assert r.status_code == 409 and "olive" in r.json()["detail"]
+        while not stream.events.empty():
+            stream.events.get_nowait()
+        done = olive.post(f"/console/events/{a}/confirm", data={"csrf_token": _csrf(mine.text)})
+        assert done.status_code == 303, done.text
+        assert stream.next() == "queue"  # the decision in process one, reported by two
+        (c,) = _send(gw, key, 1)
+        assert stream.next() == "queue"  # a new event stored by ingest
+        rows = sam.get("/console/queue/rows")
+        assert c in rows.text and a not in rows.text
+        hist = httpx.get(
+            f"{two.url}/api/queue", params={"status": "decided", "sort": "decided"},
+            headers=two.bearer("sam"), timeout=30,
+        ).json()  # fmt: skip
+        assert [(i["event_id"], i["decided_by"], i["fine_reference"] is not None)
+                for i in hist["items"]] == [(a, "olive", True)]  # fmt: skip
+        stream.close()
+    finally:
+        for c_ in (olive, otto, sam):
+            c_.close()
