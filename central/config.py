@@ -5,41 +5,78 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     IPvAnyNetwork,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
+from jaywatch.config_file import ConfigError, StrictModel, load_config_file, renamed_key
 from jaywatch.mqtt_options import MqttVersion
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MqttSettings(Strict):
+class MqttSettings(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
-    password: str | None = None
-    cafile: str | None = None  # set → TLS
-    client_id: str = "central-1"  # unique per worker: the persistent session is keyed on it
-    group: str = "central"  # $share group all workers join
+    password: str | None = Field(
+        None,
+        description="the broker password inline (the demo, tests); a deployment keeps it "
+        "out of the YAML in password_file",
+    )
+    password_file: Path | None = Field(
+        None,
+        description="a file holding only the broker password (as the gateway's "
+        "broker.password_file); relative to the working directory",
+    )
+    ca_file: str | None = Field(
+        None,
+        description="CA bundle that signed the broker's certificate; set → TLS "
+        "(was `cafile`, still read with a warning)",
+    )
+    client_id: str = Field(
+        "central-1",
+        description="unique per worker: the persistent session is keyed on it",
+    )
+    group: str = Field(
+        "central",
+        description="$share group all workers join",
+    )
     session_expiry_s: int = Field(3600, ge=0)
     keepalive_s: int = Field(30, ge=5)
-    # "3.1.1" only for a broker without MQTT 5 (the demo's embedded amqtt). It has no
-    # shared subscriptions: every ingest worker would get every event, so exactly ONE
-    # worker may run and mqtt.group must not be set.
-    mqtt_version: MqttVersion = "5"
+    mqtt_version: MqttVersion = Field(
+        "5",
+        description='"3.1.1" only for a broker without MQTT 5 (the demo\'s embedded amqtt). It '
+        "has no shared subscriptions: every ingest worker would get every event, so "
+        "exactly ONE worker may run and mqtt.group must not be set.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: object) -> object:
+        # `cafile` until 2026-12 (deployed central.yaml files use it); the gateway's key
+        # was always `ca_file`.
+        return renamed_key(data, "cafile", "ca_file", "mqtt")
+
+    @model_validator(mode="after")
+    def _one_password(self) -> MqttSettings:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("mqtt: set password or password_file, not both")
+        return self
+
+    def login_password(self) -> str | None:
+        """The broker password: inline, or the first line of ``password_file``."""
+        if self.password_file is None:
+            return self.password
+        try:
+            lines = self.password_file.expanduser().read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise ConfigError(f"mqtt.password_file: {self.password_file}: {e.strerror}") from None
+        return lines[0] if lines else ""
 
     @model_validator(mode="after")
     def _group_needs_mqtt5(self) -> MqttSettings:
@@ -52,76 +89,137 @@ class MqttSettings(Strict):
         return self
 
 
-class IngestSettings(Strict):
+class IngestSettings(StrictModel):
     batch_max: int = Field(200, ge=1, le=10_000)
-    # Wait this long for more messages before committing a partial batch.
-    linger_ms: float = Field(2.0, ge=0, le=1000)
-    # Largest message accepted (bigger ones are dead-lettered unread). A real event with
-    # 3 frames of a 768x576 camera weighs ~0.4 MB, a 1080p one ~2 MB; a video clip adds
-    # up to ~2.7 MB of base64. Keep the broker's message_size_limit at or below this.
-    max_payload_bytes: int = Field(8_000_000, ge=1024)
-    dead_letter_raw_bytes: int = Field(65_536, ge=256)  # raw payload kept per dead letter
-    # Database (or evidence store) unavailable: retry the batch after retry_min_s, doubling
-    # up to retry_max_s; nothing is acknowledged meanwhile, so nothing is lost.
-    retry_min_s: float = Field(0.5, gt=0, le=60)
+    linger_ms: float = Field(
+        2.0,
+        ge=0,
+        le=1000,
+        description="Wait this long for more messages before committing a partial batch.",
+    )
+    max_payload_bytes: int = Field(
+        8_000_000,
+        ge=1024,
+        description="Largest message accepted (bigger ones are dead-lettered unread). A real event"
+        " with 3 frames of a 768x576 camera weighs ~0.4 MB, a 1080p one ~2 MB; a video"
+        " clip adds up to ~2.7 MB of base64. Keep the broker's message_size_limit at "
+        "or below this.",
+    )
+    dead_letter_raw_bytes: int = Field(
+        65_536,
+        ge=256,
+        description="raw payload kept per dead letter",
+    )
+    retry_min_s: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="Database (or evidence store) unavailable: retry the batch after retry_min_s, "
+        "doubling up to retry_max_s; nothing is acknowledged meanwhile, so nothing is "
+        "lost.",
+    )
     retry_max_s: float = Field(15.0, gt=0, le=600)
-    db_probe_s: float = Field(5.0, gt=0)  # when idle, check the database this often
-    # An event whose ``occurred`` is further than this ahead of / behind the time central
-    # receives it is stored as 'quarantined' for an admin (GET /api/quarantine): never
-    # queued for review, never fined. Behind: an edge offline longer than this.
-    occurred_ahead_s: float = Field(600, ge=0, le=86_400)
+    db_probe_s: float = Field(
+        5.0,
+        gt=0,
+        description="when idle, check the database this often",
+    )
+    occurred_ahead_s: float = Field(
+        600,
+        ge=0,
+        le=86_400,
+        description="An event whose ``occurred`` is further than this ahead of / behind the time "
+        "central receives it is stored as 'quarantined' for an admin (GET "
+        "/api/quarantine): never queued for review, never fined. Behind: an edge "
+        "offline longer than this.",
+    )
     occurred_behind_days: float = Field(30, gt=0, le=3650)
-    # The worker thread died (a bug, an injected fault): restart it after restart_min_s,
-    # doubling up to restart_max_s; /api/health says unhealthy until it runs again.
-    restart_min_s: float = Field(0.5, gt=0, le=60)
+    restart_min_s: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="The worker thread died (a bug, an injected fault): restart it after "
+        "restart_min_s, doubling up to restart_max_s; /api/health says unhealthy until"
+        " it runs again.",
+    )
     restart_max_s: float = Field(30.0, gt=0, le=600)
-    # The worker thread alive but making no progress this long (not even an idle poll):
-    # reported unhealthy (stalled).
-    stall_s: float = Field(120.0, gt=0)
-    # Prometheus /metrics of the worker (DB up, broker connected, outcomes); None = off.
-    metrics_port: int | None = Field(None, ge=0, le=65535)
+    stall_s: float = Field(
+        120.0,
+        gt=0,
+        description="The worker thread alive but making no progress this long (not even an idle "
+        "poll): reported unhealthy (stalled).",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Prometheus /metrics of the worker (DB up, broker connected, outcomes); None ="
+        " off.",
+    )
     metrics_host: str = "127.0.0.1"
 
 
-class ScoreSettings(Strict):
+class ScoreSettings(StrictModel):
     start: int = Field(12, ge=1)
     floor: int = Field(0, ge=0)
     points_expire_days: int = Field(730, ge=1)
 
 
-class AppealSettings(Strict):
+class AppealSettings(StrictModel):
     """The appeal procedure (central/workflow/appeals.py)."""
 
-    # Days to appeal, counted from the fine notice's delivery receipt (else the time it
-    # was sent, else the fine's issue time when no SMS went out).
-    window_days: int = Field(28, ge=1, le=3650)
+    window_days: int = Field(
+        28,
+        ge=1,
+        le=3650,
+        description="Days to appeal, counted from the fine notice's delivery receipt (else the "
+        "time it was sent, else the fine's issue time when no SMS went out).",
+    )
     max_attachments: int = Field(5, ge=0, le=20)
     max_attachment_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
     max_pdf_pages: int = Field(50, ge=1, le=1000)
-    # The supervisor's reasons go into the decision SMS: at most this many UTF-16 code
-    # units, so the longest rendered text still fits notices' max_parts (UCS-2: 67/part).
-    reasons_max_chars: int = Field(240, ge=20, le=2000)
-    # After a denial the person has at least this many days to pay (the time left on the
-    # due date when they appealed is given back if that is longer: the due date was paused).
-    new_due_days: int = Field(14, ge=1, le=365)
-    # A denied appeal may be contested once, within this many days of the denial; a
-    # different supervisor decides (principle: nobody reviews their own decision).
-    second_level: bool = False
+    reasons_max_chars: int = Field(
+        240,
+        ge=20,
+        le=2000,
+        description="The supervisor's reasons go into the decision SMS: at most this many UTF-16 "
+        "code units, so the longest rendered text still fits notices' max_parts "
+        "(UCS-2: 67/part).",
+    )
+    new_due_days: int = Field(
+        14,
+        ge=1,
+        le=365,
+        description="After a denial the person has at least this many days to pay (the time left "
+        "on the due date when they appealed is given back if that is longer: the due "
+        "date was paused).",
+    )
+    second_level: bool = Field(
+        False,
+        description="A denied appeal may be contested once, within this many days of the denial; a"
+        " different supervisor decides (principle: nobody reviews their own decision).",
+    )
     second_level_window_days: int = Field(14, ge=1, le=365)
 
 
-class RetentionSettings(Strict):
+class RetentionSettings(StrictModel):
     """Days each kind of record is kept; ``None`` keeps it forever."""
 
     dead_letters_days: int | None = 30
     unidentified_events_days: int | None = 30
-    quarantined_events_days: int | None = 30  # events with an implausible time (ingest.occurred_*)
+    quarantined_events_days: int | None = Field(
+        30,
+        description="events with an implausible time (ingest.occurred_*)",
+    )
     dismissed_events_days: int | None = 90
-    closed_fine_evidence_days: int | None = 365  # evidence of paid/void fines, after closure
+    closed_fine_evidence_days: int | None = Field(
+        365,
+        description="evidence of paid/void fines, after closure",
+    )
     sessions_days: int | None = 7
 
 
-class ApiSettings(Strict):
+class ApiSettings(StrictModel):
     session_hours: float = Field(12, gt=0)
     secure_cookies: bool = True
     base_url: str = "http://127.0.0.1:8000"
@@ -130,7 +228,7 @@ class ApiSettings(Strict):
 MiB = 1024 * 1024
 
 
-class RateRule(Strict):
+class RateRule(StrictModel):
     """``limit`` attempts per ``period_s``, as a steady rate with a burst of ``limit``
     (GCRA): after a burst, one more attempt every ``period_s / limit`` seconds."""
 
@@ -138,29 +236,45 @@ class RateRule(Strict):
     period_s: float = Field(gt=0, le=86_400)
 
 
-class HttpSettings(Strict):
+class HttpSettings(StrictModel):
     """The HTTP front door (central/frontdoor): who the client is, how big a request may
     be, how often the public doors may be knocked on."""
 
-    # Reverse proxies (CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed.
-    # Empty: the TCP peer is the client, whatever headers it sends.
-    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
-    # Request bodies larger than this are refused with 413 while they stream in.
-    max_body_bytes: int = Field(1 * MiB, ge=1024)
-    # Per-route overrides: a glob over the path (fnmatch, ``*`` spans slashes) → bytes;
-    # the longest matching pattern wins. Merged over these defaults.
-    body_limits: dict[str, int] = Field(default_factory=dict)
-    # Login: per account name and per client address, shared by every central process.
-    login_per_account: RateRule = RateRule(limit=10, period_s=300)
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Reverse proxies (CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are "
+        "believed. Empty: the TCP peer is the client, whatever headers it sends.",
+    )
+    max_body_bytes: int = Field(
+        1 * MiB,
+        ge=1024,
+        description="Request bodies larger than this are refused with 413 while they stream in.",
+    )
+    body_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per-route overrides: a glob over the path (fnmatch, ``*`` spans slashes) → "
+        "bytes; the longest matching pattern wins. Merged over these defaults.",
+    )
+    login_per_account: RateRule = Field(
+        RateRule(limit=10, period_s=300),
+        description="Login: per account name and per client address, shared by every central "
+        "process.",
+    )
     login_per_address: RateRule = RateRule(limit=30, period_s=300)
-    # Citizens' notice endpoints (API /api/public/* and the /notice pages, one budget):
-    # per client address, and per notice reference (guessing one notice's code from
-    # many addresses).
-    public_per_address: RateRule = RateRule(limit=20, period_s=60)
+    public_per_address: RateRule = Field(
+        RateRule(limit=20, period_s=60),
+        description="Citizens' notice endpoints (API /api/public/* and the /notice pages, one "
+        "budget): per client address, and per notice reference (guessing one notice's "
+        "code from many addresses).",
+    )
     public_per_reference: RateRule = RateRule(limit=30, period_s=3600)
-    # argon2 verifications running at once (each ~64 MiB and a core for ~50 ms); a login
-    # that would wait behind more than max_waiting_password_checks gets 503.
-    password_checks: int = Field(2, ge=1, le=64)
+    password_checks: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="argon2 verifications running at once (each ~64 MiB and a core for ~50 ms); a "
+        "login that would wait behind more than max_waiting_password_checks gets 503.",
+    )
     max_waiting_password_checks: int = Field(64, ge=0, le=10_000)
 
     @field_validator("body_limits")
@@ -200,20 +314,29 @@ DEFAULT_BODY_LIMITS: dict[str, int] = {
 }
 
 
-class GallerySettings(Strict):
+class GallerySettings(StrictModel):
     """The gallery announcer of ``central serve`` (central/gallery.py)."""
 
-    # Read what the broker retains on the gallery topic this often and republish when it
-    # is missing or not the newest version (a broker restarted without persistence loses
-    # it); None = never check, only announce at start-up and when a version is pending.
-    retained_check_s: float | None = Field(300, gt=0)
+    retained_check_s: float | None = Field(
+        300,
+        gt=0,
+        description="Read what the broker retains on the gallery topic this often and republish "
+        "when it is missing or not the newest version (a broker restarted without "
+        "persistence loses it); None = never check, only announce at start-up and when"
+        " a version is pending.",
+    )
 
 
-class CentralConfig(Strict):
+class CentralConfig(StrictModel):
     database_url: str = "sqlite:///var/jaywatch/central.db"
     evidence_dir: str = "var/jaywatch/evidence"
     fines_file: str = "config/fines.yaml"
-    default_region: str = Field("GB", min_length=2, max_length=2)  # for phone numbers
+    default_region: str = Field(
+        "GB",
+        min_length=2,
+        max_length=2,
+        description="for phone numbers",
+    )
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
     score: ScoreSettings = ScoreSettings()
@@ -222,30 +345,18 @@ class CentralConfig(Strict):
     api: ApiSettings = ApiSettings()
     gallery: GallerySettings = GallerySettings()
     http: HttpSettings = HttpSettings()
-    # Ed25519 PEM (``jaywatch central keygen``); set → acks and gallery announcements are
-    # signed, so gateways can require them (their ``central_public_key``).
-    signing_key_file: str | None = None
-    # The broker's topic rules (mosquitto ACL syntax), which `jaywatch central device add`
-    # and `broker user` turn into dynamic-security commands (jaywatch/broker_acl.py).
-    broker_acl_file: str = "config/mosquitto/jaywatch.acl"
-
-
-def format_validation_error(path: Path | str, e: ValidationError) -> str:
-    parts = []
-    for err in e.errors():
-        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        parts.append(f"{path}: {key}: {err['msg']}")
-    return "; ".join(parts)
-
-
-def load_yaml(path: Path | str) -> object:
-    p = Path(path)
-    try:
-        return yaml.safe_load(p.read_text()) or {}
-    except FileNotFoundError:
-        raise ValueError(f"{p}: file not found") from None
-    except yaml.YAMLError as e:
-        raise ValueError(f"{p}: not valid YAML: {e}") from None
+    signing_key_file: str | None = Field(
+        None,
+        description="Ed25519 PEM (``jaywatch central keygen``); set → acks and gallery "
+        "announcements are signed, so gateways can require them (their "
+        "``central_public_key``).",
+    )
+    broker_acl_file: str = Field(
+        "config/mosquitto/jaywatch.acl",
+        description="The broker's topic rules (mosquitto ACL syntax), which `jaywatch central "
+        "device add` and `broker user` turn into dynamic-security commands "
+        "(jaywatch/broker_acl.py).",
+    )
 
 
 def load_signing_key(config: CentralConfig) -> Ed25519PrivateKey | None:
@@ -266,8 +377,4 @@ def load_config(path: Path | str | None) -> CentralConfig:
     """Load the central config; ``None`` gives the defaults (demo: SQLite on disk)."""
     if path is None:
         return CentralConfig()
-    data = load_yaml(path)
-    try:
-        return CentralConfig.model_validate(data)
-    except ValidationError as e:
-        raise ValueError(format_validation_error(path, e)) from None
+    return load_config_file(CentralConfig, path)

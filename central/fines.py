@@ -10,22 +10,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from central.config import format_validation_error, load_yaml
+from jaywatch.config_file import StrictModel, load_config_file
 
 
-class EscalationStep(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EscalationStep(StrictModel):
     after: int = Field(ge=1, description="earlier fines within the window")
     amount: Decimal = Field(ge=0, decimal_places=2)
     points: int = Field(ge=0)
 
 
-class Escalation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Escalation(StrictModel):
     window_days: int = Field(ge=1)
-    steps: list[EscalationStep] = []
+    steps: list[EscalationStep] = Field(default_factory=list)
 
     @field_validator("steps")
     @classmethod
@@ -36,8 +34,7 @@ class Escalation(BaseModel):
         return v
 
 
-class Offence(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Offence(StrictModel):
     description: str
     amount: Decimal = Field(ge=0, decimal_places=2)
     points: int = Field(ge=0)
@@ -45,8 +42,7 @@ class Offence(BaseModel):
     escalation: Escalation | None = None
 
 
-class FineSchedule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FineSchedule(StrictModel):
     currency: str = Field(min_length=3, max_length=3)
     offences: dict[str, Offence] = Field(min_length=1)
 
@@ -90,11 +86,7 @@ class Tariff:
 
 
 def load_schedule(path: Path | str) -> FineSchedule:
-    data = load_yaml(path)
-    try:
-        return FineSchedule.model_validate(data)
-    except ValidationError as e:
-        raise ValueError(format_validation_error(path, e)) from None
+    return load_config_file(FineSchedule, path)
 
 
 def format_money(cents: int, currency: str) -> str:

@@ -29,9 +29,9 @@ def new_client(
         **client_kwargs(m.mqtt_version, persistent=persistent),
     )
     if m.username:
-        c.username_pw_set(m.username, m.password)
-    if m.cafile:
-        c.tls_set(ca_certs=m.cafile)
+        c.username_pw_set(m.username, m.login_password())
+    if m.ca_file:
+        c.tls_set(ca_certs=m.ca_file)
     c.reconnect_delay_set(0.2, 5)
     # An exception in a callback must never end paho's network thread (the broker link
     # would die silently while health still said connected).

@@ -219,10 +219,3 @@ class LiveSource:
         end = time.monotonic() + seconds
         while not self._stopped and time.monotonic() < end:
             time.sleep(min(0.1, end - time.monotonic()))
-
-
-def open_source(source: str | int | Path, analysis_fps: float | None = None):
-    """A file path gives :class:`VideoFileSource`; a URL or device index :class:`LiveSource`."""
-    if is_live_source(source if not isinstance(source, Path) else str(source)):
-        return LiveSource(source if not isinstance(source, Path) else str(source), analysis_fps)
-    return VideoFileSource(source, analysis_fps)

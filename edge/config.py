@@ -11,58 +11,74 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from edge.faces.config import FacesConfig
+from jaywatch.config_file import (
+    ConfigError,
+    StrictModel,
+    load_config_file,
+    load_yaml_mapping,
+)
 
-
-class ConfigError(ValueError):
-    """A config file that cannot be used; the message is one line for the operator."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["ConfigError", "load_yaml_mapping"]
 
 
 Point = tuple[float, float]
 NonNeg = Annotated[float, Field(ge=0)]
 
 
-class SignalConfig(_Strict):
+class SignalConfig(StrictModel):
     """How the pedestrian signal's phase is read."""
 
     source: Literal["roi", "controller"] = "roi"
-    # Pedestrian signal head in pixels: [x, y, w, h]. Required for source "roi".
-    roi: tuple[int, int, int, int] | None = None
-    # Lamp colours differ by country: red/green (most of Europe), orange/white (US hand/man).
-    stop_colour: Literal["red", "orange"] = "red"
+    roi: tuple[int, int, int, int] | None = Field(
+        None,
+        description='Pedestrian signal head in pixels: [x, y, w, h]. Required for source "roi".',
+    )
+    stop_colour: Literal["red", "orange"] = Field(
+        "red",
+        description="Lamp colours differ by country: red/green (most of Europe), orange/white (US "
+        "hand/man).",
+    )
     walk_colour: Literal["green", "white"] = "green"
-    # A new state is accepted only after this many consecutive frames agree (flicker, noise).
-    hysteresis_frames: Annotated[int, Field(ge=1, le=100)] = 3
-    # Share of the ROI's lamp half (the whole ROI for layout "single") that must be lit in
-    # the lamp colour to count as lit; below half of it the lamp is dark, between: unsure.
-    min_lit_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.04
-    # Minimum HSV value (brightness) of a lit lamp pixel.
-    min_value: Annotated[int, Field(ge=0, le=255)] = 120
-    # "stacked": stop lamp in the ROI's upper half, walk lamp in the lower half (a pedestrian
-    # head). "single": decide by colour alone over the whole ROI (one-lamp heads, countdown
-    # displays, or a head whose lamps are side by side).
-    layout: Literal["stacked", "single"] = "stacked"
-    # Source "controller": a feed silent for longer than this reads UNKNOWN (the controller
-    # must repeat its phase at least this often).
-    controller_timeout_s: Annotated[float, Field(gt=0)] = 10.0
-    # Recognise a lamp blinking on/off (a flashing clearance or warning phase) instead of
-    # reading each flash as a new red/green. Runs of lit and dark frames of a flashing
-    # lamp last between these two durations (0.15-1.3 s: 0.5-2 Hz at usual duty cycles).
-    flash_detect: bool = True
+    hysteresis_frames: Annotated[int, Field(ge=1, le=100)] = Field(
+        3,
+        description="A new state is accepted only after this many consecutive frames agree "
+        "(flicker, noise).",
+    )
+    min_lit_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.04,
+        description='Share of the ROI\'s lamp half (the whole ROI for layout "single") that must '
+        "be lit in the lamp colour to count as lit; below half of it the lamp is dark,"
+        " between: unsure.",
+    )
+    min_value: Annotated[int, Field(ge=0, le=255)] = Field(
+        120,
+        description="Minimum HSV value (brightness) of a lit lamp pixel.",
+    )
+    layout: Literal["stacked", "single"] = Field(
+        "stacked",
+        description='"stacked": stop lamp in the ROI\'s upper half, walk lamp in the lower half '
+        '(a pedestrian head). "single": decide by colour alone over the whole ROI '
+        "(one-lamp heads, countdown displays, or a head whose lamps are side by side).",
+    )
+    controller_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        10.0,
+        description='Source "controller": a feed silent for longer than this reads UNKNOWN (the '
+        "controller must repeat its phase at least this often).",
+    )
+    flash_detect: bool = Field(
+        True,
+        description="Recognise a lamp blinking on/off (a flashing clearance or warning phase) "
+        "instead of reading each flash as a new red/green. Runs of lit and dark frames"
+        " of a flashing lamp last between these two durations (0.15-1.3 s: 0.5-2 Hz at"
+        " usual duty cycles).",
+    )
     flash_run_s: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (0.15, 1.3)
     # Source "controller", live (jaywatch edge run): the controller's pedestrian signal
     # group this camera watches; messages of other groups at the site are ignored.
@@ -87,17 +103,23 @@ class SignalConfig(_Strict):
         return v
 
 
-class CrossingConfig(_Strict):
+class CrossingConfig(StrictModel):
     """The crossing rule: entering the carriageway while red for longer than ``grace_s``."""
 
     zone: list[Point]
     grace_s: NonNeg = 0.5
-    # The foot point must stay inside this long before it counts as an entry (no flicker).
-    debounce_s: NonNeg = 0.3
-    # Whether stepping out during a flashing phase (flashing red hand, flashing green
-    # figure) is an offence at this site. Default: not (it is a clearance/warning). When
-    # it is, the time since red counts from the start of the flashing.
-    flashing_offence: bool = False
+    debounce_s: NonNeg = Field(
+        0.3,
+        description="The foot point must stay inside this long before it counts as an entry (no "
+        "flicker).",
+    )
+    flashing_offence: bool = Field(
+        False,
+        description="Whether stepping out during a flashing phase (flashing red hand, flashing "
+        "green figure) is an offence at this site. Default: not (it is a "
+        "clearance/warning). When it is, the time since red counts from the start of "
+        "the flashing.",
+    )
 
     @field_validator("zone")
     @classmethod
@@ -107,7 +129,7 @@ class CrossingConfig(_Strict):
         return v
 
 
-class TilingConfig(_Strict):
+class TilingConfig(StrictModel):
     """Overlapping tiles over the detector's region, so small pedestrians stay detectable.
 
     ``auto`` tiles only when a person at the zone's far edge (``far_person_px`` tall) would
@@ -119,17 +141,27 @@ class TilingConfig(_Strict):
     """
 
     mode: Literal["off", "auto", "on"] = "off"
-    # Height in frame pixels of a person standing at the zone's far and near edges (read
-    # them off a frame; `jaywatch edge check --out` draws the zone).
-    far_person_px: Annotated[float, Field(ge=8, le=2000)] = 50
+    far_person_px: Annotated[float, Field(ge=8, le=2000)] = Field(
+        50,
+        description="Height in frame pixels of a person standing at the zone's far and near edges "
+        "(read them off a frame; `jaywatch edge check --out` draws the zone).",
+    )
     near_person_px: Annotated[float, Field(ge=8, le=4000)] | None = None
-    # Person height the detector needs in its own input; default per detector (SSD 80).
-    min_input_px: Annotated[float, Field(ge=8, le=1000)] | None = None
-    # mode "on": side of a square tile in frame pixels, and the overlap between tiles.
-    tile_px: Annotated[int, Field(ge=64, le=4096)] | None = None
+    min_input_px: Annotated[float, Field(ge=8, le=1000)] | None = Field(
+        None,
+        description="Person height the detector needs in its own input; default per detector (SSD "
+        "80).",
+    )
+    tile_px: Annotated[int, Field(ge=64, le=4096)] | None = Field(
+        None,
+        description='mode "on": side of a square tile in frame pixels, and the overlap between '
+        "tiles.",
+    )
     overlap_px: Annotated[int, Field(ge=0, le=4000)] | None = None
-    # Also run the detector once on the whole region (people too big for a tile).
-    full_pass: bool = True
+    full_pass: bool = Field(
+        True,
+        description="Also run the detector once on the whole region (people too big for a tile).",
+    )
 
     @model_validator(mode="after")
     def _tile_for_on(self) -> TilingConfig:
@@ -140,117 +172,175 @@ class TilingConfig(_Strict):
         return self
 
 
-class DetectorConfig(_Strict):
+class DetectorConfig(StrictModel):
     """Which ONNX model finds pedestrians and how its outputs are laid out."""
 
-    # A name from models/manifest.json (sha256-checked) or a path to the user's own .onnx file.
-    model: str = "pedestrian_ssdlite_mnv2"
-    # "yolo" reads the YOLO output layout from the model (raw v5/v8 heads, or end-to-end
-    # exports with NMS inside: yolo_nms = [1,N,6], yolo_nms7 = [N,7]); see
-    # edge/detectors/yolo_layout.py.
-    layout: Literal["ssd", "yolo", "yolov5", "yolov8", "yolo_nms", "yolo_nms7"] = "ssd"
+    model: str = Field(
+        "pedestrian_ssdlite_mnv2",
+        description="A name from models/manifest.json (sha256-checked) or a path to the user's own"
+        " .onnx file.",
+    )
+    layout: Literal["ssd", "yolo", "yolov5", "yolov8", "yolo_nms", "yolo_nms7"] = Field(
+        "ssd",
+        description='"yolo" reads the YOLO output layout from the model (raw v5/v8 heads, or '
+        "end-to-end exports with NMS inside: yolo_nms = [1,N,6], yolo_nms7 = [N,7]); "
+        "see edge/detectors/yolo_layout.py.",
+    )
     score_threshold: Annotated[float, Field(gt=0, le=1)] = 0.5
     nms_iou: Annotated[float, Field(gt=0, le=1)] = 0.45
-    # YOLO: square network input size (read from the model when it is static; 640 when it
-    # is dynamic and this is left out) and the class index of "person" (0 in COCO).
-    input_size: Annotated[int, Field(ge=32)] | None = None
-    person_class_ids: list[int] = [0]
+    input_size: Annotated[int, Field(ge=32)] | None = Field(
+        None,
+        description="YOLO: square network input size (read from the model when it is static; 640 "
+        'when it is dynamic and this is left out) and the class index of "person" (0'
+        " in COCO).",
+    )
+    person_class_ids: list[int] = Field(default_factory=lambda: [0])
     threads: Annotated[int, Field(ge=1, le=64)] = 2
-    # Where the detector looks: "auto" = the crossing zone and the kerb around it (people
-    # there are seen at up to native resolution), "full" = the whole frame, or [x, y, w, h].
-    region: Literal["auto", "full"] | tuple[int, int, int, int] = "auto"
+    region: Literal["auto", "full"] | tuple[int, int, int, int] = Field(
+        "auto",
+        description='Where the detector looks: "auto" = the crossing zone and the kerb around it'
+        ' (people there are seen at up to native resolution), "full" = the whole '
+        "frame, or [x, y, w, h].",
+    )
     tiling: TilingConfig = TilingConfig()
 
 
-class MotionConfig(_Strict):
+class MotionConfig(StrictModel):
     """Skip the detector while nothing moves (as NVRs do)."""
 
     enabled: bool = True
-    # Per-pixel grey-level difference that counts as change.
-    pixel_threshold: Annotated[int, Field(ge=1, le=255)] = 25
-    # Share of (downscaled) pixels that must change for the frame to count as motion.
-    min_area_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.0015
-    # Keep running the detector this long after the last motion (tracks need to end cleanly).
-    hold_s: NonNeg = 1.0
+    pixel_threshold: Annotated[int, Field(ge=1, le=255)] = Field(
+        25,
+        description="Per-pixel grey-level difference that counts as change.",
+    )
+    min_area_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.0015,
+        description="Share of (downscaled) pixels that must change for the frame to count as "
+        "motion.",
+    )
+    hold_s: NonNeg = Field(
+        1.0,
+        description="Keep running the detector this long after the last motion (tracks need to end"
+        " cleanly).",
+    )
 
 
-class TrackerConfig(_Strict):
+class TrackerConfig(StrictModel):
     high_threshold: Annotated[float, Field(gt=0, le=1)] = 0.5
     low_threshold: Annotated[float, Field(gt=0, le=1)] = 0.2
     match_iou: Annotated[float, Field(gt=0, le=1)] = 0.2
-    # A track lost for longer than this is ended (short occlusions survive).
-    max_lost_s: NonNeg = 1.5
+    max_lost_s: NonNeg = Field(
+        1.5,
+        description="A track lost for longer than this is ended (short occlusions survive).",
+    )
     min_hits: Annotated[int, Field(ge=1)] = 2
 
 
-class EvidenceConfig(_Strict):
+class EvidenceConfig(StrictModel):
     """Which frames go with a violation: before the entry, at it, and after it; and the
     clip from ``before_s`` before the entry to ``after_s`` after it."""
 
     before_s: Annotated[float, Field(ge=0, le=10)] = 2.0
     after_s: Annotated[float, Field(ge=0, le=10)] = 2.0
     jpeg_quality: Annotated[int, Field(ge=50, le=100)] = 90
-    # Burn a data bar (camera, place, local time, phase, time since red, grace) below
-    # each still, as red-light programmes do, so a printed image tells its story.
-    data_bar: bool = True
+    data_bar: bool = Field(
+        True,
+        description="Burn a data bar (camera, place, local time, phase, time since red, grace) "
+        "below each still, as red-light programmes do, so a printed image tells its "
+        "story.",
+    )
     clip: bool = True
-    # The clip's size budget: the encoder's bit rate is set from it and the clip's
-    # duration (bench/bench_evidence_clip.py measures what comes out).
-    clip_max_bytes: Annotated[int, Field(ge=50_000, le=4_000_000)] = 1_000_000
+    clip_max_bytes: Annotated[int, Field(ge=50_000, le=4_000_000)] = Field(
+        1_000_000,
+        description="The clip's size budget: the encoder's bit rate is set from it and the clip's "
+        "duration (bench/bench_evidence_clip.py measures what comes out).",
+    )
 
 
-class SceneChecksConfig(_Strict):
+class SceneChecksConfig(StrictModel):
     """Camera health checks on the picture itself (edge/scene_health.py)."""
 
     enabled: bool = True
-    # Identical frames for longer than this: the stream is frozen.
-    frozen_after_s: Annotated[float, Field(gt=0)] = 10.0
-    # How often the brightness checks look at a frame, and how long a dark, uniform or
-    # colourless picture must last before it is reported.
-    check_every_s: Annotated[float, Field(gt=0)] = 1.0
+    frozen_after_s: Annotated[float, Field(gt=0)] = Field(
+        10.0,
+        description="Identical frames for longer than this: the stream is frozen.",
+    )
+    check_every_s: Annotated[float, Field(gt=0)] = Field(
+        1.0,
+        description="How often the brightness checks look at a frame, and how long a dark, uniform"
+        " or colourless picture must last before it is reported.",
+    )
     dark_after_s: NonNeg = 10.0
-    dark_mean: Annotated[float, Field(ge=0, le=255)] = 25.0  # grey mean below: dark
-    covered_std: Annotated[float, Field(ge=0, le=128)] = 6.0  # grey spread below: uniform
-    # Mean chroma (distance from grey in YCrCb) below this: a colourless (IR night) image.
-    # Measured here: grey frames after JPEG/MPEG-4 coding 1.4; the dull synthetic road
-    # scene 4.6; the vtest campus clip 19.7.
-    monochrome_chroma: Annotated[float, Field(ge=0, le=128)] = 2.5
-    # The frame saved by `jaywatch edge calibrate` (relative to the camera YAML); without
-    # it the view-moved check is off.
-    reference: Path | None = None
+    dark_mean: Annotated[float, Field(ge=0, le=255)] = Field(
+        25.0,
+        description="grey mean below: dark",
+    )
+    covered_std: Annotated[float, Field(ge=0, le=128)] = Field(
+        6.0,
+        description="grey spread below: uniform",
+    )
+    monochrome_chroma: Annotated[float, Field(ge=0, le=128)] = Field(
+        2.5,
+        description="Mean chroma (distance from grey in YCrCb) below this: a colourless (IR night)"
+        " image. Measured here: grey frames after JPEG/MPEG-4 coding 1.4; the dull "
+        "synthetic road scene 4.6; the vtest campus clip 19.7.",
+    )
+    reference: Path | None = Field(
+        None,
+        description="The frame saved by `jaywatch edge calibrate` (relative to the camera YAML); "
+        "without it the view-moved check is off.",
+    )
     moved_every_s: Annotated[float, Field(gt=0)] = 30.0
-    # The zone drawn at calibration must overlap itself mapped onto today's view this much.
-    moved_min_overlap: Annotated[float, Field(gt=0, le=1)] = 0.7
+    moved_min_overlap: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.7,
+        description="The zone drawn at calibration must overlap itself mapped onto today's view "
+        "this much.",
+    )
     moved_min_matches: Annotated[int, Field(ge=4)] = 15
     moved_after_checks: Annotated[int, Field(ge=1)] = 2
 
 
-class StreamConfig(_Strict):
+class StreamConfig(StrictModel):
     """Live-stream behaviour: how long a read may block, reconnect back-off, and which
     gap in frames resets the signal reader, the rule and the tracker."""
 
-    # Opening the stream or reading one frame blocking longer than this counts as a drop
-    # (the stream is reopened). FFmpeg back-end (URLs) only.
-    read_timeout_s: Annotated[float, Field(gt=0, le=300)] = 5.0
-    # Reconnect back-off: 1 s, doubling up to this.
-    reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
-    # Frames further apart than this (a reconnect, a stall, dropped frames) reset the
-    # signal reader, the crossing rule's per-track state and the tracker: a red start
-    # seen before the gap must not time an entry after it. Every reconnect resets too.
-    gap_reset_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
+    read_timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        5.0,
+        description="Opening the stream or reading one frame blocking longer than this counts as a"
+        " drop (the stream is reopened). FFmpeg back-end (URLs) only.",
+    )
+    reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        30.0,
+        description="Reconnect back-off: 1 s, doubling up to this.",
+    )
+    gap_reset_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        2.0,
+        description="Frames further apart than this (a reconnect, a stall, dropped frames) reset "
+        "the signal reader, the crossing rule's per-track state and the tracker: a red"
+        " start seen before the gap must not time an entry after it. Every reconnect "
+        "resets too.",
+    )
 
 
-class CameraConfig(_Strict):
+class CameraConfig(StrictModel):
     """One camera as configured on a gateway."""
 
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-    # Video file, stream URL (rtsp://, http://) or device index; optional for offline use.
-    source: str | int | None = None
-    # Frames analysed per second; None analyses every frame the source gives.
-    fps: Annotated[float, Field(gt=0, le=120)] | None = None
+    source: str | int | None = Field(
+        None,
+        description="Video file, stream URL (rtsp://, http://) or device index; optional for "
+        "offline use.",
+    )
+    fps: Annotated[float, Field(gt=0, le=120)] | None = Field(
+        None,
+        description="Frames analysed per second; None analyses every frame the source gives.",
+    )
     place: Annotated[str, Field(max_length=200)] = ""
-    # The site's IANA time zone: evidence shows local time beside UTC (data bar, console).
-    timezone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        "UTC",
+        description="The site's IANA time zone: evidence shows local time beside UTC (data bar, "
+        "console).",
+    )
     signal: SignalConfig
     crossing: CrossingConfig
     detector: DetectorConfig = DetectorConfig()
@@ -282,31 +372,6 @@ class CameraConfig(_Strict):
         return self
 
 
-def _format_validation_error(path: Path, err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    msg = first["msg"].removeprefix("Value error, ")
-    extra = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
-    return f"{path}: {loc}: {msg}{extra}" if loc else f"{path}: {msg}{extra}"
-
-
-def load_yaml_mapping(path: Path) -> dict:
-    """Read a YAML file that must hold a mapping; errors name the file."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where} not valid YAML: {getattr(e, 'problem', e)}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    return data
-
-
 def load_camera_config(path: str | Path) -> CameraConfig:
     """Load and validate a camera YAML file.
 
@@ -314,11 +379,7 @@ def load_camera_config(path: str | Path) -> CameraConfig:
         ConfigError: with one line naming the file, the key and what was expected.
     """
     p = Path(path)
-    data = load_yaml_mapping(p)
-    try:
-        cfg = CameraConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(_format_validation_error(p, e)) from None
+    cfg = load_config_file(CameraConfig, p)
     ref = cfg.health.reference
     if ref is not None:
         ref = ref.expanduser()

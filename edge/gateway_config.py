@@ -13,22 +13,18 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     IPvAnyAddress,
     PlainValidator,
-    ValidationError,
     model_validator,
 )
 
 from edge.config import (
     CameraConfig,
     ConfigError,
-    _format_validation_error,
     load_camera_config,
-    load_yaml_mapping,
 )
+from jaywatch.config_file import StrictModel, load_config_file
 from jaywatch.mqtt_options import MqttVersion
 from jaywatch.wire import DeviceId
 
@@ -47,32 +43,45 @@ def _count_or_auto(v: object) -> int | str:
 CountOrAuto = Annotated[int | Literal["auto"], PlainValidator(_count_or_auto)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BrokerConfig(_Strict):
+class BrokerConfig(StrictModel):
     """How this device reaches the MQTT broker (one username/password per device)."""
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8883
     tls: bool = True
-    # CA bundle that signed the broker's certificate; None uses the system store.
-    ca_file: Path | None = None
-    # Defaults to the device id: the broker ACL pins each username to its own topics.
-    username: str | None = None
-    # A file holding only the password (kept out of the YAML, which is often shared).
-    password_file: Path | None = None
-    # Defaults to the device id; the shipped broker (dynamic-security) accepts no other.
-    client_id: str | None = None
+    ca_file: Path | None = Field(
+        None,
+        description="CA bundle that signed the broker's certificate; None uses the system store.",
+    )
+    username: str | None = Field(
+        None,
+        description="Defaults to the device id: the broker ACL pins each username to its own "
+        "topics.",
+    )
+    password_file: Path | None = Field(
+        None,
+        description="A file holding only the password (kept out of the YAML, which is often "
+        "shared).",
+    )
+    client_id: str | None = Field(
+        None,
+        description="Defaults to the device id; the shipped broker (dynamic-security) accepts no "
+        "other.",
+    )
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
-    # How long the broker keeps this device's session (queued acks) while it is offline.
-    session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
+    session_expiry_s: Annotated[int, Field(ge=0)] = Field(
+        7 * 24 * 3600,
+        description="How long the broker keeps this device's session (queued acks) while it is "
+        "offline.",
+    )
     reconnect_min_s: PosFloat = 1.0
     reconnect_max_s: PosFloat = 60.0
-    # "3.1.1" only for a broker without MQTT 5 (the demo's embedded amqtt): no session
-    # expiry, no reason codes on refused publishes; the outbox's resend keeps it correct.
-    mqtt_version: MqttVersion = "5"
+    mqtt_version: MqttVersion = Field(
+        "5",
+        description='"3.1.1" only for a broker without MQTT 5 (the demo\'s embedded amqtt): no '
+        "session expiry, no reason codes on refused publishes; the outbox's resend "
+        "keeps it correct.",
+    )
 
     def read_password(self) -> str | None:
         """The password from ``password_file`` (trailing newline stripped), or None."""
@@ -84,73 +93,103 @@ class BrokerConfig(_Strict):
             raise ConfigError(f"{self.password_file}: cannot read broker password ({e})") from None
 
 
-class OutboxConfig(_Strict):
+class OutboxConfig(StrictModel):
     path: Path = Path("/var/lib/jaywatch/outbox.sqlite")
-    # Unacked events per camera on the wire at once (the oldest first). 1 gives strict
-    # arrival order at central; more gives throughput over slow links.
-    window_per_camera: Annotated[int, Field(ge=1, le=10_000)] = 64
-    # First resend of an unacked event after this long; doubles per attempt, with jitter.
-    retry_base_s: PosFloat = 10.0
+    window_per_camera: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        64,
+        description="Unacked events per camera on the wire at once (the oldest first). 1 gives "
+        "strict arrival order at central; more gives throughput over slow links.",
+    )
+    retry_base_s: PosFloat = Field(
+        10.0,
+        description="First resend of an unacked event after this long; doubles per attempt, with "
+        "jitter.",
+    )
     retry_max_s: PosFloat = 600.0
-    # Below this much free disk the gateway reports disk_low (it never drops events).
-    min_free_bytes: Annotated[int, Field(ge=0)] = 512 * 1024 * 1024
+    min_free_bytes: Annotated[int, Field(ge=0)] = Field(
+        512 * 1024 * 1024,
+        description="Below this much free disk the gateway reports disk_low (it never drops "
+        "events).",
+    )
 
 
-class HealthConfig(_Strict):
+class HealthConfig(StrictModel):
     interval_s: PosFloat = 30.0
-    # Prometheus metrics; None disables the endpoint. Loopback by default (scraped locally
-    # or through a tunnel; a gateway should not expose ports on the street).
-    metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = 9108
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = Field(
+        9108,
+        description="Prometheus metrics; None disables the endpoint. Loopback by default (scraped "
+        "locally or through a tunnel; a gateway should not expose ports on the "
+        "street).",
+    )
     metrics_host: str = "127.0.0.1"
-    # A camera's signal with no usable phase (unknown/dark, or no frames) for longer than
-    # this raises an alert: logged, metric jaywatch_camera_signal_alert, devices page.
-    signal_unknown_alert_s: PosFloat = 300.0
+    signal_unknown_alert_s: PosFloat = Field(
+        300.0,
+        description="A camera's signal with no usable phase (unknown/dark, or no frames) for "
+        "longer than this raises an alert: logged, metric "
+        "jaywatch_camera_signal_alert, devices page.",
+    )
 
 
-class GalleryConfig(_Strict):
+class GalleryConfig(StrictModel):
     """Where the enrolled gallery lives and how updates announced by central are fetched
     (edge/gallery_sync.py). The file is replaced atomically on every accepted update."""
 
     path: Path = Path("/var/lib/jaywatch/gallery.npz")
-    # CA bundle for an HTTPS snapshot URL; None uses the system store.
-    ca_file: Path | None = None
+    ca_file: Path | None = Field(
+        None,
+        description="CA bundle for an HTTPS snapshot URL; None uses the system store.",
+    )
     timeout_s: PosFloat = 30.0
-    # A failed fetch (network, bad hash, bad file) is retried after this, doubling.
-    retry_min_s: PosFloat = 5.0
+    retry_min_s: PosFloat = Field(
+        5.0,
+        description="A failed fetch (network, bad hash, bad file) is retried after this, doubling.",
+    )
     retry_max_s: PosFloat = 600.0
     max_bytes: Annotated[int, Field(ge=1024)] = 512 * 1024 * 1024
 
 
-class LanInputConfig(_Strict):
+class LanInputConfig(StrictModel):
     """A UDP or HTTP listener for a signal controller on the gateway's LAN."""
 
-    # Bind to the LAN interface the controller is on, never to the street side.
-    host: str = "127.0.0.1"
+    host: str = Field(
+        "127.0.0.1",
+        description="Bind to the LAN interface the controller is on, never to the street side.",
+    )
     port: Annotated[int, Field(ge=0, le=65535)]
 
 
-class SignalFeedConfig(_Strict):
+class SignalFeedConfig(StrictModel):
     """Where live controller phases come from (cameras with ``signal.source: controller``).
     Every input goes through the same parser and clock alignment (edge/signal/live.py)."""
 
-    # The site (intersection) name in the MQTT topic jaywatch/v1/signal/<site>/phase and
-    # in every message; defaults to the device id (the shipped ACL lets a device read
-    # the topic of the site named like itself).
-    site: DeviceId | None = None
+    site: DeviceId | None = Field(
+        None,
+        description="The site (intersection) name in the MQTT topic "
+        "jaywatch/v1/signal/<site>/phase and in every message; defaults to the device "
+        "id (the shipped ACL lets a device read the topic of the site named like "
+        "itself).",
+    )
     mqtt: bool = True
     udp: LanInputConfig | None = None
     http: LanInputConfig | None = None
-    # LAN inputs accept datagrams/requests only from these addresses (empty: any).
-    allow_from: list[IPvAnyAddress] = []
-    # Clock skew (controller minus gateway) is the largest (controller_time - arrival)
-    # over this window: the least-delayed message bounds it best.
-    skew_window_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
-    # A message whose controller_time is further than this from the gateway's clock is
-    # rejected (a controller with a wild clock, or a forged time), not used for the skew.
-    max_skew_s: Annotated[float, Field(gt=0, le=86_400 * 365)] = 600.0
+    allow_from: list[IPvAnyAddress] = Field(
+        default_factory=list,
+        description="LAN inputs accept datagrams/requests only from these addresses (empty: any).",
+    )
+    skew_window_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        300.0,
+        description="Clock skew (controller minus gateway) is the largest (controller_time - "
+        "arrival) over this window: the least-delayed message bounds it best.",
+    )
+    max_skew_s: Annotated[float, Field(gt=0, le=86_400 * 365)] = Field(
+        600.0,
+        description="A message whose controller_time is further than this from the gateway's clock"
+        " is rejected (a controller with a wild clock, or a forged time), not used for"
+        " the skew.",
+    )
 
 
-class DetectorPoolConfig(_Strict):
+class DetectorPoolConfig(StrictModel):
     """One detector pool shared by every camera (edge/detectors/pool.py) and the thread
     counts of the whole gateway (edge/thread_plan.py); the plan is logged at start."""
 
@@ -173,19 +212,26 @@ class DetectorPoolConfig(_Strict):
     )
 
 
-class GatewayConfig(_Strict):
+class GatewayConfig(StrictModel):
     device_id: DeviceId
     broker: BrokerConfig = BrokerConfig()
     key_file: Path
     outbox: OutboxConfig = OutboxConfig()
     cameras: Annotated[list[Path], Field(min_length=1)]
     health: HealthConfig = HealthConfig()
-    # None: no gallery updates (a gallery may still be given with --gallery).
-    gallery: GalleryConfig | None = None
-    # Base64 raw Ed25519 key of central; when set, acks must carry its signature.
-    central_public_key: str | None = None
-    # Live controller phases; used only when a camera has signal.source: controller.
-    signal_feed: SignalFeedConfig = SignalFeedConfig()
+    gallery: GalleryConfig | None = Field(
+        None,
+        description="None: no gallery updates (a gallery may still be given with --gallery).",
+    )
+    central_public_key: str | None = Field(
+        None,
+        description="Base64 raw Ed25519 key of central; when set, acks must carry its signature.",
+    )
+    signal_feed: SignalFeedConfig = Field(
+        SignalFeedConfig(),
+        description="Live controller phases; used only when a camera has signal.source: "
+        "controller.",
+    )
     detector_pool: DetectorPoolConfig = DetectorPoolConfig()
 
     @model_validator(mode="after")
@@ -197,10 +243,6 @@ class GatewayConfig(_Strict):
     @property
     def mqtt_username(self) -> str:
         return self.broker.username or self.device_id
-
-    @property
-    def mqtt_client_id(self) -> str:
-        return self.broker.client_id or self.device_id
 
     def central_key_bytes(self) -> bytes | None:
         import base64
@@ -247,11 +289,7 @@ def load_gateway_config(path: str | Path, *, check_files: bool = True) -> Gatewa
         ConfigError: one line naming the file, the key and what was expected.
     """
     p = Path(path)
-    data = load_yaml_mapping(p)
-    try:
-        cfg = GatewayConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(_format_validation_error(p, e)) from None
+    cfg = load_config_file(GatewayConfig, p)
     base = p.resolve().parent
     broker = cfg.broker.model_copy(
         update={

@@ -24,7 +24,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+
+from jaywatch.config_file import StrictModel
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -42,25 +44,21 @@ class ModelFileError(ValueError):
     """A model file that cannot be used; the message is one line for the operator."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TensorSpec(_Strict):
+class TensorSpec(StrictModel):
     name: str
     dtype: str
     # Ints are fixed sizes; strings name dynamic axes.
     shape: list[int | str]
 
 
-class SourceSpec(_Strict):
+class SourceSpec(StrictModel):
     package: str
     version: str
     file: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
-class ManifestEntry(_Strict):
+class ManifestEntry(StrictModel):
     """One shipped model, as described in ``models/manifest.json``."""
 
     file: str
@@ -76,7 +74,7 @@ class ManifestEntry(_Strict):
     outputs: list[TensorSpec]
 
 
-class Manifest(_Strict):
+class Manifest(StrictModel):
     schema_version: int = 1
     models: dict[str, ManifestEntry]
 

@@ -16,6 +16,8 @@ import logging
 import sys
 from dataclasses import dataclass
 
+from jaywatch.config_file import ConfigError
+
 
 @dataclass(frozen=True)
 class Role:
@@ -126,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                 sub.add_parser(name, help=f"(not installed: pip install 'jaywatch[{role.extra}]')")
             continue
         importlib.import_module(role.cli).register(sub)
+    from jaywatch_app import config_cli
+
+    config_cli.register(sub)
     if role_problem("demo") is None:
         from jaywatch_app import demo
 
@@ -183,7 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.verbose = verbosity
     configure_logging(verbosity)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as e:  # every config file of every role fails the same way
+        print(f"jaywatch: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

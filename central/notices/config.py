@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from central.config import format_validation_error, load_yaml
 from central.notices import plural
+from jaywatch.config_file import StrictModel, load_config_file
 
 # Used when the config names no templates (the demo); config/notices.example.yaml has more.
 DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
@@ -35,11 +35,7 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SmppSettings(Strict):
+class SmppSettings(StrictModel):
     kind: Literal["smpp"]
     host: str
     port: int = Field(2775, ge=1, le=65535)
@@ -47,31 +43,57 @@ class SmppSettings(Strict):
     password: str = Field("", max_length=8)
     system_type: str = ""
     source_addr: str = Field("JAYWATCH", min_length=1, max_length=20)
-    # 5 = alphanumeric sender id; 1 = international number.
-    source_addr_ton: int = Field(5, ge=0, le=6)
+    source_addr_ton: int = Field(
+        5,
+        ge=0,
+        le=6,
+        description="5 = alphanumeric sender id; 1 = international number.",
+    )
     source_addr_npi: int = Field(0, ge=0, le=18)
     timeout_s: float = Field(10.0, gt=0)
-    registered_delivery: bool = True  # ask the SMSC for delivery receipts
-    # A part refused as throttled / queue full is resent after 1 s, 2 s, 4 s ...
-    throttle_retries: int = Field(3, ge=0, le=10)
+    registered_delivery: bool = Field(
+        True,
+        description="ask the SMSC for delivery receipts",
+    )
+    throttle_retries: int = Field(
+        3,
+        ge=0,
+        le=10,
+        description="A part refused as throttled / queue full is resent after 1 s, 2 s, 4 s ...",
+    )
     throttle_pause_s: float = Field(1.0, ge=0)
 
 
-class HttpGatewaySettings(Strict):
+class HttpGatewaySettings(StrictModel):
     """Generic JSON gateway: POST {"to", "text", "reference"} with an Idempotency-Key."""
 
     kind: Literal["http"]
     url: str = Field(pattern=r"^https?://")
-    token: str | None = None  # sent as "Authorization: Bearer <token>"
+    token: str | None = Field(
+        None,
+        description='sent as "Authorization: Bearer <token>"',
+    )
     sender: str = "JAYWATCH"
-    # True only if the gateway de-duplicates on the Idempotency-Key header: then a
-    # notice whose submission was interrupted is safely resubmitted with the same key.
-    honours_idempotency_key: bool = True
+    honours_idempotency_key: bool = Field(
+        True,
+        description="True only if the gateway de-duplicates on the Idempotency-Key header: then a "
+        "notice whose submission was interrupted is safely resubmitted with the same "
+        "key.",
+    )
     timeout_s: float = Field(10.0, gt=0)
-    # The gateway's delivery callbacks (POST /api/sms/receipts/http) must carry
-    # "X-Jaywatch-Signature: t=<unix s>,v1=<hex HMAC-SHA256(this, '<t>.' + raw body)>".
-    callback_secret: str | None = Field(None, min_length=16)
-    callback_tolerance_s: float = Field(300.0, gt=0, le=3600)  # |now - t| allowed
+    callback_secret: str | None = Field(
+        None,
+        min_length=16,
+        description="The gateway's delivery callbacks (POST /api/sms/receipts/http) must carry "
+        "\"X-Jaywatch-Signature: t=<unix s>,v1=<hex HMAC-SHA256(this, '<t>.' + raw "
+        'body)>".',
+    )
+    callback_tolerance_s: float = Field(
+        300.0,
+        gt=0,
+        le=3600,
+        description="|now - t| allowed",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -84,7 +106,7 @@ class HttpGatewaySettings(Strict):
         return data
 
 
-class TwilioSettings(Strict):
+class TwilioSettings(StrictModel):
     """Twilio's Messages resource (form POST, basic auth); base_url is overridable."""
 
     kind: Literal["twilio"]
@@ -92,7 +114,10 @@ class TwilioSettings(Strict):
     auth_token: str = Field(min_length=1)
     from_: str | None = Field(None, alias="from")
     messaging_service_sid: str | None = None
-    status_callback: str | None = None  # URL Twilio posts delivery status to
+    status_callback: str | None = Field(
+        None,
+        description="URL Twilio posts delivery status to",
+    )
     base_url: str = Field("https://api.twilio.com", pattern=r"^https?://")
     timeout_s: float = Field(10.0, gt=0)
 
@@ -105,7 +130,7 @@ class TwilioSettings(Strict):
         return self
 
 
-class LogSettings(Strict):
+class LogSettings(StrictModel):
     """Demo provider: writes the SMS to the log and reports it delivered."""
 
     kind: Literal["log"]
@@ -117,29 +142,51 @@ ProviderSettings = Annotated[
 ]
 
 
-class RetrySettings(Strict):
+class RetrySettings(StrictModel):
     max_attempts: int = Field(6, ge=1, le=100)
-    backoff_base_s: float = Field(30.0, ge=0)  # delay after attempt n: base * 2**(n-1)
+    backoff_base_s: float = Field(
+        30.0,
+        ge=0,
+        description="delay after attempt n: base * 2**(n-1)",
+    )
     backoff_max_s: float = Field(3600.0, ge=0)
-    # A notice left in 'submitting' longer than this is treated as orphaned by a
-    # crashed worker (see worker.py for what happens to it).
-    claim_lease_s: float = Field(300.0, gt=0)
+    claim_lease_s: float = Field(
+        300.0,
+        gt=0,
+        description="A notice left in 'submitting' longer than this is treated as orphaned by a "
+        "crashed worker (see worker.py for what happens to it).",
+    )
 
 
-class NoticesConfig(Strict):
+class NoticesConfig(StrictModel):
     provider: ProviderSettings = LogSettings(kind="log")
     retry: RetrySettings = RetrySettings()
     batch_size: int = Field(20, ge=1, le=1000)
     poll_interval_s: float = Field(2.0, gt=0)
-    max_parts: int = Field(6, ge=1, le=255)  # longer texts are a template error
-    timezone: str = "UTC"  # how times are written in the SMS
-    # {reference} is replaced; the citizen's page with evidence, payment and appeal.
-    notice_url: str = "http://127.0.0.1:8000/n/{reference}"
+    max_parts: int = Field(
+        6,
+        ge=1,
+        le=255,
+        description="longer texts are a template error",
+    )
+    timezone: str = Field(
+        "UTC",
+        description="how times are written in the SMS",
+    )
+    notice_url: str = Field(
+        "http://127.0.0.1:8000/n/{reference}",
+        description="{reference} is replaced; the citizen's page with evidence, payment and "
+        "appeal.",
+    )
     default_language: str = "en"
-    # E.164 country calling code → language, e.g. {"30": "el", "20": "ar"}.
-    language_by_country_code: dict[str, str] = {}
-    # language → notice kind → template (str.format fields, e.g. "{reference}").
-    templates: dict[str, dict[str, str]] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
+    language_by_country_code: dict[str, str] = Field(
+        default_factory=dict,
+        description='E.164 country calling code → language, e.g. {"30": "el", "20": "ar"}.',
+    )
+    templates: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: dict(DEFAULT_TEMPLATES),
+        description='language → notice kind → template (str.format fields, e.g. "{reference}").',
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -196,8 +243,4 @@ def load_notices_config(path: Path | str | None) -> NoticesConfig:
     """``None`` → defaults (log provider, no templates: every notice uses the fallback)."""
     if path is None:
         return NoticesConfig()
-    data = load_yaml(path)
-    try:
-        return NoticesConfig.model_validate(data)
-    except ValidationError as e:
-        raise ValueError(format_validation_error(path, e)) from None
+    return load_config_file(NoticesConfig, path)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Add a service login (`central`, or another `user` block of config/mosquitto/jaywatch.acl)
 # to the broker's dynamic-security plugin, with the ACL's rules as its role. Prints the
-# generated password once: put it in central.yaml mqtt.password. Gateways are added with
+# generated password once: put it in the file central.yaml mqtt.password_file names. Gateways are added with
 # the mosquitto_ctrl lines `jaywatch central device add` prints (login bound to client
 # id = device id, a role of its own).
 # Needs central's CLI (jaywatch) and mosquitto_ctrl with the dynsec admin's connection

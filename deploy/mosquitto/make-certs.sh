@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A private CA and the broker's server certificate (openssl). Give ca.crt to every
-# gateway (edge.yaml broker.ca_file) and to central (central.yaml mqtt.cafile).
+# gateway (edge.yaml broker.ca_file) and to central (central.yaml mqtt.ca_file).
 # Usage: deploy/mosquitto/make-certs.sh BROKER_HOSTNAME [OUT_DIR=/etc/mosquitto/certs]
 # Keep ca.key offline after use; re-run with an existing CA to renew the server cert.
 set -euo pipefail

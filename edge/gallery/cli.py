@@ -41,23 +41,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def load_faces_config(path: Path | None):  # -> FacesConfig
-    from pydantic import ValidationError
-
-    from edge.config import ConfigError, load_yaml_mapping
-    from edge.faces.config import FacesConfig
+    """A faces YAML (config/faces.example.yaml: the camera file's ``faces:`` section, or
+    its contents at the top level)."""
+    from edge.faces.config import FacesConfig, FacesFile
+    from jaywatch.config_file import load_yaml_mapping, validate_config
 
     if path is None:
         return FacesConfig()
     data = load_yaml_mapping(path)
-    data = data.get("faces", data)
-    try:
-        return FacesConfig.model_validate(data)
-    except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(
-            f"{path}: faces.{loc}: {first['msg'].removeprefix('Value error, ')}"
-        ) from None
+    if "faces" in data:
+        return validate_config(FacesFile, data, path).faces
+    return validate_config(FacesConfig, data, path)
 
 
 def _build(args: argparse.Namespace) -> int:

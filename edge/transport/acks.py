@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from typing import TYPE_CHECKING
 
 from jaywatch.wire import Ack, parse_message, verify_message
-
-if TYPE_CHECKING:
-    from edge.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +45,3 @@ def parse_ack(
     if msg.status in ("stored", "duplicate"):
         return AckOutcome.STORED, msg
     return AckOutcome.REJECTED, msg
-
-
-def apply_ack(
-    outbox: Outbox, payload: bytes, *, device_id: str, central_key: bytes | None = None
-) -> AckOutcome:
-    """Parse one ack and apply it to ``outbox``."""
-    outcome, ack = parse_ack(payload, device_id=device_id, central_key=central_key)
-    if ack is not None and outcome is AckOutcome.STORED:
-        outbox.delete(ack.event_id)
-    elif ack is not None and outcome is AckOutcome.REJECTED:
-        outbox.reject(ack.event_id, ack.reason or "rejected by central")
-    return outcome

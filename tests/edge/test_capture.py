@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.capture import CaptureError, LiveSource, VideoFileSource, is_live_source, open_source
+from edge.capture import CaptureError, LiveSource, VideoFileSource, is_live_source
 
 
 def make_video(path: Path, frames: int = 50, fps: float = 10.0) -> Path:
@@ -104,8 +104,3 @@ def test_live_source_reconnects_after_the_stream_returns(tmp_path: Path) -> None
     make_video(video, frames=20)
     th.join(timeout=10)
     assert len(frames) >= 5 and src.reconnects >= 1
-
-
-def test_open_source_picks_kind(tmp_path: Path) -> None:
-    assert isinstance(open_source(make_video(tmp_path / "v.avi")), VideoFileSource)
-    assert isinstance(open_source("rtsp://127.0.0.1:9/x"), LiveSource)

@@ -146,7 +146,8 @@ def _central_yaml(tmp: Path, port: int, ca: Path, pw: str, client_id: str, http:
     cfg["evidence_dir"] = str(tmp / "evidence")
     cfg["fines_file"] = str(REPO / "config" / "fines.yaml")
     cfg["broker_acl_file"] = str(REPO / "config" / "mosquitto" / "jaywatch.acl")
-    cfg["mqtt"].update(host="127.0.0.1", port=port, username="central", password=pw, cafile=str(ca))
+    cfg["mqtt"].update(host="127.0.0.1", port=port, username="central", password=pw)
+    cfg["mqtt"]["ca_file"] = str(ca)
     cfg["mqtt"]["client_id"] = client_id
     cfg["api"].update(secure_cookies=False, base_url=f"http://127.0.0.1:{http}")
     path = tmp / f"{client_id}.yaml"

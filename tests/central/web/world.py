@@ -142,7 +142,9 @@ def b64(data: bytes) -> str:
 
 def build_world(db_url: str, tmp_path: Path, poll_s: float = 0.3, rate: int = 1000) -> World:
     ctx = make_context(db_url, tmp_path, http=roomy_limits(rate))
-    ctx.config.api.secure_cookies = False  # plain http on loopback in tests
+    # plain http on loopback in tests (a loaded config is read-only: a changed copy)
+    api = ctx.config.api.model_copy(update={"secure_cookies": False})
+    ctx.config = ctx.config.model_copy(update={"api": api})
     key = wire.generate_device_key()
     with ctx.sessions.begin() as s:
         register_device(
