@@ -124,7 +124,7 @@ def read_entries(
 
 
 def is_decision(action: str) -> bool:
-    return action.startswith(DECISION_PREFIXES) and not action.endswith(".read")
+    return action.startswith(DECISION_PREFIXES) and not action.endswith((".read", ".list"))
 
 
 def is_read(action: str) -> bool:

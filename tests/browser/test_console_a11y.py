@@ -1,0 +1,151 @@
+"""Every console page in Chromium as each role sees it, with data on it: a screenshot
+each (artifacts/screenshots/a11y_*.png), the labels/contrast checks of a11y.py and an
+axe-core run (tests/browser/axe.py) with no serious or critical violation. The findings
+of lower impact are written to artifacts/a11y/axe-report.json."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from central.ingest.classify import Incoming, KeyCache, classify
+from central.ingest.store import load_device_keys, store_batch
+from central.store.models import User
+from central.workflow import appeals
+from central.workflow.common import Actor
+from central.workflow.review import confirm, dismiss
+from jaywatch import wire
+from tests.browser.a11y import check_page
+from tests.browser.axe import assert_no_serious, axe_version
+from tests.central.helpers import SUPERVISOR
+from tests.central.web.world import DEVICE, PASSWORDS, World, build_world
+from tests.services import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+REPORT = Path(__file__).resolve().parents[2] / "artifacts" / "a11y"
+
+
+def _populate(w: World) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with w.ctx.sessions() as s:
+        u = s.execute(sa.select(User).where(User.username == "olive")).scalar_one()
+        op = Actor(u.username, u.role, u.id)
+    ids = [w.ingest(score=0.5 + i / 20, occurred=now - timedelta(hours=3 * i)) for i in range(6)]
+    w.ingest(matched=False, camera_id="cam-2")
+    quarantined = w.ingest(occurred=now - timedelta(days=60))
+    with w.ctx.sessions.begin() as s:
+        fines = [confirm(s, op, w.ctx.rules, e) for e in ids[:3]]
+        dismiss(s, op, ids[3], "wrong_person")
+        appeal = appeals.submit_appeal(
+            s, SUPERVISOR, w.ctx.evidence, w.ctx.rules, fines[0].reference, "I was elsewhere."
+        )
+    bad = Incoming(wire.violation_topic(DEVICE), b'{"kind": "violation", <b>not json</b>')
+    c = classify(bad, KeyCache(lambda: _keys(w)), w.ctx.config.ingest.max_payload_bytes)
+    with w.ctx.sessions.begin() as s:
+        store_batch(s, [c], w.ctx.evidence, 4096)
+    w.heartbeat(
+        wire.DeviceStatus(
+            device_id=DEVICE,
+            online=True,
+            outbox_depth=2,
+            cameras=[
+                wire.CameraHealth(camera_id="cam-1", up=True, fps=9.6),
+                wire.CameraHealth(camera_id="cam-2", up=False, error="rtsp: connection refused"),
+            ],
+        )
+    )
+    return {"event": ids[4], "appeal": appeal.id, "quarantined": quarantined}
+
+
+def _keys(w: World) -> dict[str, bytes]:
+    with w.ctx.sessions() as s:
+        return load_device_keys(s)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, str, dict]]:
+    tmp = tmp_path_factory.mktemp("a11y")
+    w = build_world(f"sqlite:///{tmp / 'central.db'}", tmp)
+    data = _populate(w)
+    with LiveServer(w.app) as srv:
+        yield w, srv.url, data
+    w.web.hub.stop()
+    w.ctx.close()
+
+
+def _login(browser: Any, url: str, user: str) -> Any:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.goto(f"{url}/console/login")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(PASSWORDS[user][1])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert "/console/login" not in page.url
+    return page
+
+
+# role → pages (path, screenshot name); {event} etc. filled from the populated data
+PAGES = {
+    "olive": [
+        ("/console/queue", "queue"),
+        ("/console/events/{event}", "event"),
+        ("/console/dashboard", "dashboard_operator"),
+        ("/console/devices", "devices"),
+    ],
+    "sam": [
+        ("/console/appeals", "appeals"),
+        ("/console/appeals/{appeal}", "appeal"),
+        ("/console/dashboard?from={week_ago}", "dashboard_supervisor"),
+    ],
+    "aud": [
+        ("/console/audit", "audit"),
+        ("/console/audit?action=event.confirm", "audit_filtered"),
+        ("/console/dashboard?camera=gw-main/cam-1", "dashboard_auditor_camera"),
+    ],
+    "adam": [
+        ("/console/dead-letters", "deadletters"),
+        ("/console/devices", "devices_admin"),
+        ("/console/dashboard", "dashboard_admin"),
+    ],
+}
+
+
+@pytest.mark.parametrize("user", list(PAGES))
+def test_console_pages_have_no_serious_axe_violations(
+    browser: Any, served: tuple[World, str, dict], shots: Path, user: str
+) -> None:
+    _w, url, data = served
+    fill = {**data, "week_ago": (datetime.now(UTC) - timedelta(days=6)).date().isoformat()}
+    page = _login(browser, url, user)
+    if user == "olive":  # the login page itself, before signing in
+        anon = browser.new_context().new_page()
+        anon.goto(f"{url}/console/login")
+        check_page(anon)
+        assert_no_serious(anon)
+        anon.screenshot(path=str(shots / "a11y_login.png"), full_page=True)
+    report: dict[str, Any] = {}
+    for path, name in PAGES[user]:
+        resp = page.goto(url + path.format(**fill))
+        assert resp is not None and resp.status < 500, (path, resp and resp.status)
+        page.screenshot(path=str(shots / f"a11y_{name}.png"), full_page=True)
+        check_page(page)
+        report[path] = assert_no_serious(page)
+    version = axe_version(page)
+    if user == "olive":
+        # Drill-down: a dashboard tile opens the list behind it.
+        page.goto(f"{url}/console/dashboard")
+        page.locator("[data-tile='waiting'] a").click()
+        page.wait_for_load_state()
+        assert "/console/queue" in page.url and "status=pending_review" in page.url
+    REPORT.mkdir(parents=True, exist_ok=True)
+    (REPORT / f"axe-report-{user}.json").write_text(
+        json.dumps({"axe": version, "pages": report}, indent=1)
+    )
+    page.context.close()
