@@ -54,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import threading
 
     from central.config import load_signing_key
-    from central.gallery import GalleryAnnouncer
+    from central.gallery_announcer import GalleryAnnouncer
     from central.ingest.consumer import IngestWorker
 
     ctx = _context(args)
@@ -288,7 +288,7 @@ def _announce_latest(ctx: Any) -> int:
     """Publish the newest stored snapshot retained (signed with central's key, if set) and
     mark it announced once the broker acknowledged it."""
     from central.config import load_signing_key
-    from central.gallery import announce_latest
+    from central.gallery_announcer import announce_latest
 
     try:
         key = load_signing_key(ctx.config)

@@ -315,7 +315,7 @@ DEFAULT_BODY_LIMITS: dict[str, int] = {
 
 
 class GallerySettings(StrictModel):
-    """The gallery announcer of ``central serve`` (central/gallery.py)."""
+    """The gallery announcer of ``central serve`` (central/gallery_announcer.py)."""
 
     retained_check_s: float | None = Field(
         300,

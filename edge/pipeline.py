@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from edge.capture import Frame
 from edge.config import CameraConfig
 from edge.detectors.base import Detector
 from edge.evidence import FrameBuffer, FrameFacts, RawEvidence
+from edge.faces.decision import FaceDecision
 from edge.frame_geometry import FrameGeometryGuard
 from edge.motion import MotionGate
 from edge.rule.crossing import CrossingRule, Entry
@@ -55,7 +56,7 @@ class FaceStage(Protocol):
 
     def ready(self, track_id: int, t: float) -> bool: ...
 
-    def decide(self, track_id: int) -> Any: ...
+    def decide(self, track_id: int) -> FaceDecision: ...
 
     def anonymise(
         self, frame_bgr: np.ndarray, violator_xyxy: np.ndarray | None, keep_violator_face: bool
@@ -292,7 +293,7 @@ class CameraPipeline:
     def _complete(self, p: _Pending) -> Violation:
         match: Match | None = None
         faces_used = 0
-        decision = None
+        decision: FaceDecision | None = None
         if self.faces is not None:
             try:
                 decision = self.faces.decide(p.entry.track_id)
@@ -301,17 +302,18 @@ class CameraPipeline:
                 decision = None
             if p.faces_failed:
                 decision = None  # a stage that failed mid-track decides nothing
-            faces_used = int(getattr(decision, "faces_used", 0))
-            m = getattr(decision, "match", None)
-            if m is not None:
-                match = Match(
-                    person_id=str(m.person_id),
-                    score=float(m.score),
-                    backend=str(getattr(m, "backend", "")),
-                    threshold=getattr(m, "threshold", None),
-                    gallery_version=str(getattr(m, "gallery_version", "")),
-                )
-        face_jpeg = getattr(decision, "face_jpeg", None) if match is not None else None
+            if decision is not None:
+                faces_used = decision.faces_used
+                m = decision.match
+                if m is not None:
+                    match = Match(
+                        person_id=m.person_id,
+                        score=float(m.score),
+                        backend=m.backend,
+                        threshold=m.threshold,
+                        gallery_version=str(m.gallery_version),
+                    )
+        face_jpeg = decision.face_jpeg if decision is not None and match is not None else None
         stills = {r: p.shots[r] for r in ("before", "entry", "after") if r in p.shots}
         self.stats.violations += 1
         raw = RawEvidence(stills, p.clip, face_jpeg or None)

@@ -27,7 +27,7 @@ from central.evidence import integrity
 from central.evidence.package import build as build_package
 from central.frontdoor import client_address, frontdoor
 from central.frontdoor.login import attempt_login
-from central.gallery import announcement
+from central.gallery_announcer import announcement
 from central.store.models import (
     Event,
     Evidence,

@@ -17,13 +17,12 @@ Pipeline use::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from edge.faces.anonymise import blur_faces, violator_face_index
 from edge.faces.bestshot import FaceShot, TrackFaces
 from edge.faces.config import FacesConfig
+from edge.faces.decision import FaceDecision, FaceMatch
 from edge.faces.detect import YuNetDetector
 from edge.faces.embed import Embedder, make_embedder
 from edge.faces.match import GalleryMatcher
@@ -31,25 +30,6 @@ from edge.faces.quality import assess
 from edge.gallery.store import Gallery
 
 STALE_AFTER_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class FaceMatch:
-    person_id: str
-    score: float
-    backend: str
-    threshold: float
-    gallery_version: int
-
-
-@dataclass(frozen=True, slots=True)
-class FaceDecision:
-    match: FaceMatch | None
-    faces_seen: int  # faces detected in the person box over the track's life
-    faces_used: int  # kept faces that were embedded and fused
-    face_jpeg: bytes | None  # best face crop, only when matched
-    reason: str  # why unidentified ("" when matched)
-    score: float | None = None  # fused best score even when unidentified (for tuning)
 
 
 class ViolatorFaces:

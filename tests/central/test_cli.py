@@ -13,7 +13,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import MqttSettings
-from central.gallery import announcement, publish_retained
+from central.gallery_announcer import announcement, publish_retained
 from central.store.models import GalleryVersion
 from jaywatch import wire
 from tests.central.helpers import REPO

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import CentralConfig, IngestSettings, MqttSettings, load_signing_key
-from central.gallery import announcement, publish_retained
+from central.gallery_announcer import announcement, publish_retained
 from central.ingest.consumer import IngestWorker
 from central.store.models import GalleryVersion
 from jaywatch import wire

@@ -51,7 +51,7 @@ def test_central_announces_a_gallery_the_edge_can_install(make_broker, tmp_path:
 
     from central.api.app import create_app
     from central.config import ApiSettings, MqttSettings
-    from central.gallery import publish_retained
+    from central.gallery_announcer import publish_retained
     from central.workflow.users import create_user
     from edge.gallery_sync import GallerySync
     from edge.gateway_config import GalleryConfig

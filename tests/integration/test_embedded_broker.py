@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from central.config import IngestSettings, MqttSettings
-from central.gallery import publish_retained
+from central.gallery_announcer import publish_retained
 from central.ingest.consumer import IngestWorker
 from central.store.models import DeadLetter, Event
 from central.workflow.common import SYSTEM

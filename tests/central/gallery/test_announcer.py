@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import ApiSettings, MqttSettings
 from central.context import Context
-from central.gallery import (
+from central.gallery_announcer import (
     GalleryAnnouncer,
     announce_latest,
     pending_version,
@@ -138,7 +138,13 @@ def test_upload_while_broker_down_is_announced_when_it_returns(
         assert "ConnectionRefusedError" in announcer.last_error
 
         broker.start()  # same port, same configuration
-        wait_until(lambda: _pending(ctx) is None, 30, "the pending mark cleared")
+        # the pending mark is cleared in the DB just before the announcer records the
+        # version it announced: wait for both (under load the test saw the first alone)
+        wait_until(
+            lambda: _pending(ctx) is None and announcer.announced is not None,
+            30,
+            "the pending mark cleared and the announcement recorded",
+        )
         assert announcer.announced == 1
     finally:
         announcer.stop()
@@ -297,7 +303,7 @@ def test_a_broker_that_lost_the_retained_announcement_gets_it_back(
     announcement: the running announcer's periodic check publishes it again (no central
     restart, no CLI call). While the broker retains the right message, checks publish
     nothing; a retained message that is not central's signed one is replaced."""
-    caplog.set_level("WARNING", logger="central.gallery")
+    caplog.set_level("WARNING", logger="central.gallery_announcer")
     key = wire.generate_device_key()
     public = wire.public_key_bytes(key)
     broker = make_broker(extra="persistence false")

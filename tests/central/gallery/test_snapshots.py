@@ -146,7 +146,7 @@ def test_edge_follows_central_snapshots_and_erasure_stops_the_match(
     import httpx
 
     from central.config import MqttSettings
-    from central.gallery import publish_retained
+    from central.gallery_announcer import publish_retained
     from edge.faces.config import FacesConfig
     from edge.faces.stage import ViolatorFaces
     from edge.gallery_sync import GallerySync
