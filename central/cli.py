@@ -429,6 +429,26 @@ def cmd_person_photo_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_person_photo_crop(args: argparse.Namespace) -> int:
+    """Face crops for photos stored before crops existed (new uploads are cropped then)."""
+    from central.faces.detect import FaceModelError, model_path
+    from central.workflow.photos import backfill_faces
+
+    try:
+        model_path()
+    except FaceModelError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    ctx = _context(args)
+    try:
+        with ctx.sessions.begin() as s:
+            tried, found, none = backfill_faces(s, ctx.evidence)
+    finally:
+        ctx.close()
+    print(f"photos cropped: {tried} ({found} with a face, {none} without one)")
+    return 0
+
+
 def cmd_person_photo_remove(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
@@ -587,6 +607,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("person_id")
     p.add_argument("photo", metavar="PHOTO", help="photo id or sha256 (from `photo list`)")
     p.set_defaults(func=cmd_person_photo_remove)
+    p = photo.add_parser(
+        "crop", help="crop photos stored before face crops existed to the face (backfill)"
+    )
+    p.set_defaults(func=cmd_person_photo_crop)
 
     from central.evidence.cli import add_commands as add_evidence_commands
 

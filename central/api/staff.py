@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import (
     APIRouter,
     Depends,
@@ -19,7 +18,6 @@ from fastapi import (
 )
 from starlette.concurrency import run_in_threadpool
 
-from central import audit
 from central.api import schemas as S
 from central.api.deps import COOKIE, Caller, caller, get_ctx, require
 from central.context import Context
@@ -29,14 +27,12 @@ from central.frontdoor import client_address, frontdoor
 from central.frontdoor.login import attempt_login
 from central.gallery_announcer import announcement
 from central.store.models import (
-    Event,
-    Evidence,
     Fine,
     GalleryVersion,
     PersonPhoto,
 )
-from central.workflow import devices, persons, photos, review, sanctions
-from central.workflow.common import Actor, NotFound
+from central.workflow import devices, evidence_read, persons, photos, review, sanctions
+from central.workflow.common import Actor
 from central.workflow.users import close_session
 
 router = APIRouter(prefix="/api")
@@ -154,26 +150,9 @@ def get_evidence(
     ctx: Ctx,
     actor: Annotated[Actor, Depends(require("operator", "supervisor", "auditor"))],
 ) -> Response:
-    with ctx.sessions.begin() as s:
-        row = s.execute(
-            sa.select(Evidence.sha256, Evidence.role)
-            .join(Event, Event.id == Evidence.event_pk)
-            .where(Event.event_id == event_id, Evidence.position == n)
-        ).first()
-        sha, role = row if row is not None else (None, None)
-        if sha is None:
-            raise NotFound(f"event {event_id}: no evidence image {n}")
-        audit.record(s, actor.label, "evidence.read", f"event:{event_id}", {"n": n, "sha256": sha})
-    try:
-        data = integrity.read_blob(ctx.evidence, sha)
-    except KeyError:
-        raise NotFound(f"evidence {sha}: purged") from None
-    except integrity.BlobAltered:
-        problem = f"evidence {n} ({role}): ALTERED on disk"
-        integrity.record_altered(ctx.sessions.begin, event_id, [problem], actor.label, "api")
-        raise integrity.EvidenceAltered(event_id, [problem]) from None
-    media_type = "video/webm" if role == "clip" else "image/jpeg"
-    return Response(data, media_type=media_type, headers={"Cache-Control": "no-store"})
+    # The console's read too (central/workflow/evidence_read.py): audited {"n", "sha256"}.
+    got = evidence_read.read_evidence(ctx.sessions.begin, ctx.evidence, actor, event_id, n, "api")
+    return Response(got.data, media_type=got.media_type, headers={"Cache-Control": "no-store"})
 
 
 @router.get(

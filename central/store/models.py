@@ -335,6 +335,12 @@ class PersonPhoto(Base):
     height: Mapped[int]
     added: Mapped[datetime] = mapped_column(default=utcnow)
     added_by: Mapped[str] = mapped_column(sa.String(128))
+    # The face crop (central/faces/crop.py), made at upload: status None = not tried yet
+    # (photos from before the crop existed), "found" (face_sha256, face_box [x, y, w, h]
+    # in the original's pixels), "none" (no face found: the original is shown).
+    face_status: Mapped[str | None] = mapped_column(sa.String(16), default=None)
+    face_sha256: Mapped[str | None] = mapped_column(sa.String(64), default=None, index=True)
+    face_box: Mapped[list | None] = mapped_column(sa.JSON, default=None)
 
 
 class RateLimit(Base):

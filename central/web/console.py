@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from central import audit
@@ -24,12 +24,12 @@ from central.ingest.store import CLIP_ROLE
 from central.store.models import Appeal, Event, Fine
 from central.store.status import AppealStatus, EventStatus
 from central.web.auth import COOKIE, WebUser, check_csrf, logout, require
-from central.web.evidence_view import clip_view, frame_view
+from central.web.evidence_view import clip_view, frame_view, match_view
 from central.web.labels import REASON_LABELS as _LABELS
 from central.web.pages import PageRoute
 from central.web.queue import case_claim, claimed_page
 from central.web.state import WebState, web_state
-from central.workflow import appeals, claims, photos, review
+from central.workflow import appeals, claims, evidence_read, photos, review
 from central.workflow.common import Conflict, Forbidden
 from central.workflow.devices import CHECK_TITLES, camera_views, list_devices
 
@@ -136,17 +136,23 @@ def logout_submit(
 
 
 def _event_view(
-    item: review.ReviewItem, payload: dict[str, Any], enrolled: list[str] | None = None
+    item: review.ReviewItem,
+    payload: dict[str, Any],
+    enrolled: list[dict[str, Any]] | None = None,
+    view: int | None = None,
 ) -> dict[str, Any]:
     """What the event page draws: frames (with geometry), the face crop and the match.
 
-    ``enrolled``: URLs of the matched person's enrolment photos; None when the viewer's
-    role may not see them (only those who review matches and decide appeals may)."""
+    ``enrolled``: the matched person's enrolment photos (URLs of the original and of its
+    face crop); None when the viewer's role may not see them (only those who review
+    matches and decide appeals may). ``view``: the page view's audit entry, carried by
+    every file URL so those reads are covered by it (central/workflow/evidence_read.py)."""
+    q = f"?view={view}" if view is not None else ""
     frames, faces = [], []
     for pos, ((role, _sha), img) in enumerate(
         zip(item.evidence, payload.get("evidence", []), strict=False)
     ):
-        url = f"/console/events/{item.event_id}/evidence/{pos}.jpg"
+        url = f"/console/events/{item.event_id}/evidence/{pos}.jpg{q}"
         entry = {"role": role, "url": url, "blurred_faces": img.get("blurred_faces", 0)}
         if role != "face":
             entry |= frame_view(role, img, payload)
@@ -155,7 +161,7 @@ def _event_view(
     match = payload.get("match") or {}
     clip = clip_view(payload)
     if clip is not None and any(r == CLIP_ROLE for r, _ in item.evidence):
-        clip["url"] = f"/console/events/{item.event_id}/clip.webm"
+        clip["url"] = f"/console/events/{item.event_id}/clip.webm{q}"
     else:
         clip = None  # no clip sent, or its bytes were purged
     return {
@@ -170,16 +176,39 @@ def _event_view(
         "signal": signal,
         "grace_s": payload.get("grace_s"),
         "match": match,
+        "comparison": match_view(item.match_score, match),
         "enrolled": enrolled or [],
         "enrolled_hidden": enrolled is None and item.match_person_id is not None,
     }
 
 
-def _enrolled_urls(s: Any, user: WebUser, item: review.ReviewItem) -> list[str] | None:
-    if user.role not in photos.VIEW_ROLES:
-        return None
-    n = len(photos.photos_for_event(s, user.actor, item.event_id))
-    return [f"/console/events/{item.event_id}/enrolled/{i}" for i in range(n)]
+def _open_event(
+    s: Any, st: WebState, user: WebUser, event_id: str
+) -> tuple[review.ReviewItem, dict[str, Any]]:
+    """The event and its page view: ONE audit entry for everything the page shows (the
+    files it links carry the entry's id), instead of one per still, clip and photo."""
+    item = review.event_item(s, user.actor, event_id)
+    ev = s.execute(sa.select(Event).where(Event.event_id == event_id)).scalar_one()
+    shown = None
+    if user.role in photos.VIEW_ROLES:
+        shown = photos.photos_for_event(s, user.actor, event_id)
+        for p in shown:  # photos from before the crops: cropped on their first view
+            photos.ensure_face(st.ctx.evidence, p)
+    view = evidence_read.open_view(s, user.actor, event_id, shown)
+    enrolled = None
+    if shown is not None:
+        base = f"/console/events/{event_id}/enrolled"
+        enrolled = [
+            {
+                "url": f"{base}/{i}?view={view}",
+                "face_url": f"{base}/{i}/face.jpg?view={view}"
+                if p.face_status == photos.FACE_FOUND
+                else None,
+            }
+            for i, p in enumerate(shown)
+        ]
+    extra = {"reason_code": ev.reason_code, "event_pk": ev.id}
+    return item, _event_view(item, ev.payload, enrolled, view) | extra
 
 
 @router.get("/events/{event_id}", response_class=HTMLResponse)
@@ -194,23 +223,20 @@ def event_page(
 ) -> Response:
     with st.tx() as s:
         try:
-            item = review.read_event(s, user.actor, event_id)
+            item, view = _open_event(s, st, user, event_id)
         except review.NotFound:
             raise HTTPException(404, f"event {event_id}: not found") from None
-        ev = s.execute(sa.select(Event).where(Event.event_id == event_id)).scalar_one()
         waiting = s.execute(
             sa.select(sa.func.count(Event.id)).where(Event.status == EventStatus.pending_review)
         ).scalar_one()
-        view = _event_view(item, ev.payload, _enrolled_urls(s, user, item))
-        reason = ev.reason_code
-        outcome = appeals.case_outcome(s, ev.id)
+        outcome = appeals.case_outcome(s, view["event_pk"])
     claim = case_claim(st, user, item)
     if claim is not None and not claim.mine(user.actor) and user.role in claims.CLAIM_ROLES:
         return claimed_page(st, request, user, claim)
     verdict = _check(st, user, event_id)
     return _page(
         st, request, "event.html", user, item=item, view=view, waiting=waiting,
-        reasons=REASON_LABELS, reason=reason, done=done, ref=ref, verdict=verdict,
+        reasons=REASON_LABELS, reason=view["reason_code"], done=done, ref=ref, verdict=verdict,
         outcome=outcome,
         claim=claim,
     )  # fmt: skip
@@ -233,33 +259,39 @@ def altered_response(problems: list[str]) -> Response:
     )
 
 
+ViewId = Annotated[int | None, Query(ge=1, le=2**62)]
+
+
+def _read_file(
+    st: WebState, user: WebUser, event_id: str, n: int, view: int | None, count: bool = True
+) -> evidence_read.EvidenceFile | Response:
+    """The one evidence read (central/workflow/evidence_read.py) as the console answers it."""
+    try:
+        return evidence_read.read_evidence(
+            st.tx, st.ctx.evidence, user.actor, event_id, n, "console", view, count
+        )
+    except review.NotFound:
+        raise HTTPException(404, "not found") from None
+    except integrity.EvidenceAltered as e:
+        return altered_response(e.problems)
+
+
 @router.get("/events/{event_id}/evidence/{pos}.jpg")
 def evidence_image(
     *,
     event_id: str,
     pos: Annotated[int, Path(ge=0, le=64)],
+    view: ViewId = None,
     user: Annotated[WebUser, Depends(require("operator", "supervisor", "auditor"))],
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
-    """Unredacted evidence for staff: audited like every read of personal data."""
-    with st.tx() as s:
-        try:
-            item = review.read_event(s, user.actor, event_id)
-        except review.NotFound:
-            raise HTTPException(404, "not found") from None
-        if not 0 <= pos < len(item.evidence):
-            raise HTTPException(404, "not found")
-        audit.record(s, user.actor.label, "evidence.read", f"event:{event_id}", {"pos": pos})
-    role, sha = item.evidence[pos]
-    try:
-        data = integrity.read_blob(st.ctx.evidence, sha)
-    except KeyError:
-        raise HTTPException(404, "purged") from None
-    except integrity.BlobAltered:
-        problem = f"evidence {pos} ({role}): ALTERED on disk"
-        integrity.record_altered(st.tx, event_id, [problem], user.actor.label, "console")
-        return altered_response([problem])
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+    """Unredacted evidence for staff: audited like every read of personal data (by the
+    page view whose id it carries, else on its own)."""
+    got = _read_file(st, user, event_id, pos, view)
+    if isinstance(got, Response):
+        return got
+    headers = {"Cache-Control": "private, no-store"}
+    return Response(got.data, media_type=got.media_type, headers=headers)
 
 
 @router.get("/events/{event_id}/package.zip")
@@ -291,30 +323,25 @@ def evidence_clip(
     *,
     event_id: str,
     request: Request,
+    view: ViewId = None,
     user: Annotated[WebUser, Depends(require("operator", "supervisor", "auditor"))],
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     """The violation's clip for staff, audited like the stills. Answers byte ranges
     (the video element asks for them to seek)."""
-    with st.tx() as s:
+    with st.ctx.sessions() as s:
         try:
-            item = review.read_event(s, user.actor, event_id)
+            item = review.event_item(s, user.actor, event_id)
         except review.NotFound:
             raise HTTPException(404, "not found") from None
-        sha = next((h for r, h in item.evidence if r == CLIP_ROLE), None)
-        if sha is None:
-            raise HTTPException(404, "not found")
-        if _first_request(request):  # one audit row per viewing, not per range request
-            audit.record(s, user.actor.label, "evidence.read", f"event:{event_id}", {"clip": sha})
-    try:
-        data = integrity.read_blob(st.ctx.evidence, sha)
-    except KeyError:
-        raise HTTPException(404, "clip purged") from None
-    except integrity.BlobAltered:
-        problem = "evidence clip: ALTERED on disk"
-        integrity.record_altered(st.tx, event_id, [problem], user.actor.label, "console")
-        return altered_response([problem])
-    return byte_range_response(data, "video/webm", request.headers.get("range"))
+    n = next((i for i, (r, _h) in enumerate(item.evidence) if r == CLIP_ROLE), None)
+    if n is None:
+        raise HTTPException(404, "not found")
+    # One audit row per viewing, not per range request.
+    got = _read_file(st, user, event_id, n, view, count=_first_request(request))
+    if isinstance(got, Response):
+        return got
+    return byte_range_response(got.data, "video/webm", request.headers.get("range"))
 
 
 def _first_request(request: Request) -> bool:
@@ -348,6 +375,7 @@ def enrolled_photo(
     *,
     event_id: str,
     n: Annotated[int, Path(ge=0, le=64)],
+    view: ViewId = None,
     user: Annotated[WebUser, Depends(require(*photos.VIEW_ROLES))],
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
@@ -355,10 +383,31 @@ def enrolled_photo(
     the captured face; reachable only through such an event, audited like evidence."""
     with st.tx() as s:
         try:
-            data, media_type = photos.read_event_photo(s, user.actor, st.ctx.evidence, event_id, n)
+            data, media_type = photos.read_event_photo(
+                s, user.actor, st.ctx.evidence, event_id, n, view
+            )
         except photos.NotFound:
             raise HTTPException(404, "not found") from None
     return Response(data, media_type=media_type, headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/events/{event_id}/enrolled/{n}/face.jpg")
+def enrolled_face(
+    *,
+    event_id: str,
+    n: Annotated[int, Path(ge=0, le=64)],
+    view: ViewId = None,
+    user: Annotated[WebUser, Depends(require(*photos.VIEW_ROLES))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    """The face crop of enrolment photo ``n`` (framed like the captured face), audited
+    like the photo; 404 when no face was found in it (the page shows the photo then)."""
+    with st.tx() as s:
+        try:
+            data = photos.read_event_face(s, user.actor, st.ctx.evidence, event_id, n, view)
+        except photos.NotFound:
+            raise HTTPException(404, "not found") from None
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
 @router.post("/events/{event_id}/confirm")
@@ -447,9 +496,7 @@ def appeal_page(
             ),
         )
         audit.record(s, user.actor.label, "appeal.read", f"appeal:{appeal_id}")
-        item = review.read_event(s, user.actor, row["event_id"])
-        ev = s.execute(sa.select(Event).where(Event.event_id == row["event_id"])).scalar_one()
-        view = _event_view(item, ev.payload, _enrolled_urls(s, user, item))
+        item, view = _open_event(s, st, user, row["event_id"])
     verdict = _check(st, user, row["event_id"])
     return _page(
         st, request, "appeal.html", user, row=row, history=history, item=item, view=view,

@@ -82,3 +82,28 @@ def clip_view(payload: dict[str, Any]) -> dict[str, Any] | None:
         "sha256": clip.get("sha256"),
         "size": clip.get("size"),
     }
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if ok and math.isfinite(value) else None
+
+
+def match_view(stored_score: float | None, match: dict[str, Any]) -> dict[str, Any]:
+    """Score, threshold and margin of the gateway's match, for the face comparison.
+
+    The wire contract (jaywatch/wire.py ``MatchResult``) carries the best match only:
+    the other candidates the gateway's matcher ranked are not sent, so there are no
+    alternatives to show (``alternatives_sent`` is False)."""
+    score = stored_score if stored_score is not None else _number(match.get("score"))
+    threshold = _number(match.get("threshold"))
+    margin = score - threshold if score is not None and threshold is not None else None
+    alternatives = match.get("alternatives")
+    return {
+        "score": score,
+        "threshold": threshold,
+        "margin": margin,
+        "backend": match.get("backend") or "",
+        "gallery_version": match.get("gallery_version") or "",
+        "alternatives_sent": isinstance(alternatives, list),
+    }

@@ -1,6 +1,7 @@
-"""Human labels for the codes the database stores (statuses, reasons): pages show these,
-never a raw code such as ``wrong_person``. An unknown code is shown with its words
-spaced out rather than hidden."""
+"""Human labels for the codes the database stores (statuses, reasons) and the event
+message carries (evidence roles, signal phases, offence codes, matchers): pages show
+these, never a raw code such as ``wrong_person``. An unknown code is shown with its
+words spaced out rather than hidden."""
 
 from __future__ import annotations
 
@@ -30,11 +31,43 @@ SORT_LABELS = {
     "score_low": "Lowest match score",
     "decided": "Most recently decided",
 }
-KINDS = {"status": STATUS_LABELS, "reason": REASON_LABELS, "sort": SORT_LABELS}
+ROLE_LABELS = {  # evidence stills (jaywatch/wire.py EvidenceImage.role)
+    "before": "Before entry",
+    "entry": "Entering the carriageway",
+    "after": "After entry",
+    "face": "Captured face",
+    "clip": "Clip",
+}
+PHASE_LABELS = {
+    "red": "red",
+    "green": "green",
+    "flashing_red": "flashing red",
+    "flashing_green": "flashing green",
+    "dark": "dark (off)",
+    "unknown": "unknown",
+}
+SOURCE_LABELS = {
+    "roi": "the camera image of the signal head",
+    "controller": "the signal controller",
+}
+OFFENCE_LABELS = {"PED_RED": "Crossing against a red pedestrian signal"}
+BACKEND_LABELS = {"sface": "SFace", "dlib": "dlib (face_recognition)"}
+KINDS = {
+    "status": STATUS_LABELS,
+    "reason": REASON_LABELS,
+    "sort": SORT_LABELS,
+    "role": ROLE_LABELS,
+    "phase": PHASE_LABELS,
+    "source": SOURCE_LABELS,
+    "offence": OFFENCE_LABELS,
+    "backend": BACKEND_LABELS,
+}
 
 
-def label(kind: str, code: str | None) -> str:
-    """``label("reason", "wrong_person")`` → "Wrong person (the face match is wrong)"."""
-    if not code:
+def label(kind: str, code: object) -> str:
+    """``label("reason", "wrong_person")`` → "Wrong person (the face match is wrong)".
+    ``code`` may be a str or a StrEnum member."""
+    if code is None or code == "":
         return "—"
-    return KINDS.get(kind, {}).get(code) or code.replace("_", " ").capitalize()
+    text = str(getattr(code, "value", code))
+    return KINDS.get(kind, {}).get(text) or text.replace("_", " ").capitalize()

@@ -11,6 +11,7 @@ nothing here: a photo lasts as long as the enrolment, and erasure ends both.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -20,15 +21,20 @@ from sqlalchemy.orm import Session
 
 from central import audit
 from central.auth.roles import Permission, roles_for
+from central.faces.crop import crop_face
+from central.faces.detect import FaceModelError
 from central.store.evidence import EvidenceStore, delete_after_commit
 from central.store.models import Event, Evidence, Person, PersonPhoto
 from central.workflow.common import Actor, Conflict, NotFound, require_role
+from central.workflow.evidence_read import covered
 
 ADD_ROLES = roles_for(Permission.photo_add)
 VIEW_ROLES = roles_for(Permission.photo_view)
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTO_PIXELS = 40_000_000  # a 40 MP camera; beyond that is a mistake or a bomb
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
+FACE_FOUND, FACE_NONE = "found", "none"  # PersonPhoto.face_status (None: not tried yet)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -125,15 +131,64 @@ def add_photos(
             )
             session.add(row)
             session.flush()
+            ensure_face(store, row, info.data)
             audit.record(
                 session,
                 actor.label,
                 "person.photo_add",
                 f"person:{person_id}",
-                {"photo": row.id, "sha256": sha, "size": row.size, "file": info.name},
+                {
+                    "photo": row.id,
+                    "sha256": sha,
+                    "size": row.size,
+                    "file": info.name,
+                    "face": row.face_status,
+                    "face_sha256": row.face_sha256,
+                },
             )
         out.append(row)
     return out
+
+
+def ensure_face(store: EvidenceStore, row: PersonPhoto, data: bytes | None = None) -> bool:
+    """Crop the photo to its face (central/faces/crop.py) unless done already; stores the
+    crop beside the original and fills the row's ``face_*`` columns. Returns whether the
+    row changed. A detector that cannot run (model file missing) leaves the row untried
+    (``face_status`` None: the next view or `central person photo crop` tries again)
+    and never fails the upload or the page."""
+    if row.face_status is not None:
+        return False
+    try:
+        crop = crop_face(data if data is not None else store.get(row.sha256))
+    except (FaceModelError, KeyError, ValueError) as e:
+        log.warning("photo %s of person %s: no face crop: %s", row.id, row.person_id, e)
+        return False
+    if crop is None:
+        row.face_status = FACE_NONE
+    else:
+        row.face_sha256 = store.put(crop.jpeg)
+        row.face_box = crop.box
+        row.face_status = FACE_FOUND
+    return True
+
+
+def backfill_faces(session: Session, store: EvidenceStore) -> tuple[int, int, int]:
+    """Crop every photo not tried yet (photos stored before crops existed); returns
+    (tried, faces found, no face). Audited as one ``person.photo_crop`` entry."""
+    rows = list(
+        session.execute(sa.select(PersonPhoto).where(PersonPhoto.face_status.is_(None))).scalars()
+    )
+    done = [r for r in rows if ensure_face(store, r)]
+    found = sum(r.face_status == FACE_FOUND for r in done)
+    if done:
+        audit.record(
+            session,
+            "system",
+            "person.photo_crop",
+            "person_photos",
+            {"photos": [{"photo": r.id, "face_sha256": r.face_sha256} for r in done]},
+        )
+    return len(done), found, len(done) - found
 
 
 def list_photos(session: Session, person_id: str) -> list[PersonPhoto]:
@@ -168,25 +223,67 @@ def photos_for_event(session: Session, actor: Actor, event_id: str) -> list[Pers
 
 
 def read_event_photo(
-    session: Session, actor: Actor, store: EvidenceStore, event_id: str, n: int
+    session: Session,
+    actor: Actor,
+    store: EvidenceStore,
+    event_id: str,
+    n: int,
+    view: int | None = None,
 ) -> tuple[bytes, str]:
     """Bytes and media type of photo ``n`` of the event's matched person; audited like
-    every read of evidence (``person.photo_read``)."""
+    every read of evidence (``person.photo_read``) unless page view ``view`` listed it
+    (``evidence_read.open_view``)."""
     photos = photos_for_event(session, actor, event_id)
     if not 0 <= n < len(photos):
         raise NotFound(f"event {event_id}: no enrolment photo {n}")
     p = photos[n]
-    audit.record(
-        session,
-        actor.label,
-        "person.photo_read",
-        f"person:{p.person_id}",
-        {"event": event_id, "photo": p.id, "sha256": p.sha256},
-    )
+    if not covered(session, actor, event_id, view, "photos", n, p.sha256):
+        audit.record(
+            session,
+            actor.label,
+            "person.photo_read",
+            f"person:{p.person_id}",
+            {"event": event_id, "photo": p.id, "sha256": p.sha256},
+        )
     try:
         return store.get(p.sha256), p.media_type
     except KeyError:
         raise NotFound(f"enrolment photo {p.sha256}: missing from the store") from None
+
+
+def read_event_face(
+    session: Session,
+    actor: Actor,
+    store: EvidenceStore,
+    event_id: str,
+    n: int,
+    view: int | None = None,
+) -> bytes:
+    """The face crop (JPEG) of photo ``n`` of the event's matched person, cropped now if
+    the photo is older than the crops; audited like the photo itself.
+
+    Raises:
+        NotFound: no photo ``n``, or no face was found in it (show the photo instead).
+    """
+    photos = photos_for_event(session, actor, event_id)
+    if not 0 <= n < len(photos):
+        raise NotFound(f"event {event_id}: no enrolment photo {n}")
+    p = photos[n]
+    ensure_face(store, p)
+    if p.face_status != FACE_FOUND or p.face_sha256 is None:
+        raise NotFound(f"enrolment photo {p.id}: no face found in it")
+    if not covered(session, actor, event_id, view, "photos", n, p.sha256):
+        audit.record(
+            session,
+            actor.label,
+            "person.photo_read",
+            f"person:{p.person_id}",
+            {"event": event_id, "photo": p.id, "sha256": p.sha256, "face": True},
+        )
+    try:
+        return store.get(p.face_sha256)
+    except KeyError:
+        raise NotFound(f"face crop {p.face_sha256}: missing from the store") from None
 
 
 def remove_photo(
@@ -208,15 +305,16 @@ def remove_photo(
         # Another person's photo id is "not found" here: the path names this person.
         raise NotFound(f"person {person_id}: no photo {photo_id}")
     sha = row.sha256
+    shas = [sha, row.face_sha256] if row.face_sha256 else [sha]
     session.delete(row)
     session.flush()
-    deleted = _delete_unreferenced(session, store, [sha])
+    deleted = _delete_unreferenced(session, store, shas)
     audit.record(
         session,
         actor.label,
         "person.photo_remove",
         f"person:{person_id}",
-        {"photo": photo_id, "sha256": sha, "bytes_deleted": bool(deleted)},
+        {"photo": photo_id, "sha256": sha, "bytes_deleted": sha in deleted},
     )
     return row
 
@@ -230,6 +328,11 @@ def _delete_unreferenced(session: Session, store: EvidenceStore, shas: list[str]
         | set(
             session.execute(
                 sa.select(PersonPhoto.sha256).where(PersonPhoto.sha256.in_(shas))
+            ).scalars()
+        )
+        | set(
+            session.execute(
+                sa.select(PersonPhoto.face_sha256).where(PersonPhoto.face_sha256.in_(shas))
             ).scalars()
         )
         | set(
@@ -248,10 +351,12 @@ def erase_photos(session: Session, store: EvidenceStore, person_id: str) -> list
     store is content-addressed: an evidence image or another person's photo may share
     the bytes). The rows go in the erasure's transaction, the bytes only after it
     commits (like the gallery snapshot deletion); returns the sha256 of the photos removed."""
-    shas = [p.sha256 for p in _photos_of(session, person_id)]
+    rows = _photos_of(session, person_id)
+    shas = [p.sha256 for p in rows]
     if not shas:
         return []
+    faces = [p.face_sha256 for p in rows if p.face_sha256]
     session.execute(sa.delete(PersonPhoto).where(PersonPhoto.person_id == person_id))
     session.flush()
-    _delete_unreferenced(session, store, shas)
+    _delete_unreferenced(session, store, shas + faces)
     return shas

@@ -143,6 +143,13 @@ def read_event(session: Session, actor: Actor, event_id: str) -> ReviewItem:
     return _item(session, e)
 
 
+def event_item(session: Session, actor: Actor, event_id: str) -> ReviewItem:
+    """``read_event`` without its audit entry, for a page that audits its whole view in
+    one entry (``evidence_read.open_view``)."""
+    require_role(actor, "operator", "supervisor", "auditor")
+    return _item(session, _event(session, event_id, lock=False))
+
+
 def _event(session: Session, event_id: str, lock: bool = True) -> Event:
     q = sa.select(Event).where(Event.event_id == event_id)
     if lock:

@@ -60,10 +60,13 @@ def test_review_page_shows_enrolment_photo_beside_capture(
     with Image.open(REFERENCE) as im:
         width = im.size[0]
     assert loaded(page, "img.enrolled-photo") == [width]  # the stored photo, decoded
-    face = loaded(page, "img.face:not(.enrolled-photo)")
+    face = loaded(page, "img.captured-face")
     assert len(face) == 1 and face[0] > 0
+    crop = loaded(page, "img.enrolled-face")  # its face crop, not the whole photo
+    assert len(crop) == 1 and 0 < crop[0] < width
     caption = page.inner_text("figure.enrolled figcaption")
-    assert world.person_id in caption and "score 0.870" in caption
+    assert world.person_id in caption
+    assert "0.870" in page.inner_text("#match-facts")
     shot(page, shots, "console_event_enrolled_photo")
     check_page(page)
 

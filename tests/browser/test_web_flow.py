@@ -113,8 +113,11 @@ def test_review_display_notice_appeal_uphold(
     shot(op, shots, "console_event")
     check_page(op)
 
-    # Confirm with the keyboard; the next item opens by itself; the screen updates.
+    # Confirm with the keyboard (C asks first, Enter confirms); the next item opens by
+    # itself; the screen updates.
     op.keyboard.press("c")
+    op.wait_for_selector("#confirm-dialog[open]")
+    op.keyboard.press("Enter")
     op.wait_for_url(f"**/console/events/{second}?*")
     ref = re.search(r"fine (JW-\w{4}-\w{4}) issued", op.inner_text("main")).group(1)
     screen.wait_for_selector("li.item", timeout=SCREEN_UPDATE_MS)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from central.store.models import AuditEntry, DisplayEntry, Event, Fine
+from central.store.models import AuditEntry, DisplayEntry, Event, Evidence, Fine
 from jaywatch import wire
 from tests.central.web.util import confirm, csrf_of, login
 from tests.central.web.world import DEVICE, World
@@ -109,16 +109,65 @@ def test_event_page_shows_geometry_signal_and_match(world: World, client: TestCl
     assert "0.812" in html and "0.363" in html  # score and threshold
     m = re.search(r"data-geometry='([^']+)'", html)
     assert m and '"roi": [400, 20, 40, 90]' in m.group(1).replace("&#34;", '"')
-    imgs = re.findall(r'src="(/console/events/[^"]+\.jpg)"', html)
+    imgs = re.findall(r'src="(/console/events/[^"]+\.jpg\?view=\d+)"', html)
     assert len(imgs) == 3  # before, entry, and the face crop
+    with world.ctx.sessions() as s:
+        before = s.execute(sa.select(sa.func.max(AuditEntry.seq))).scalar_one()
     for url in imgs:
         r = client.get(url)
         assert r.status_code == 200 and r.content.startswith(b"\xff\xd8")
     with world.ctx.sessions() as s:
-        reads = s.execute(
-            sa.select(sa.func.count(AuditEntry.seq)).where(AuditEntry.action == "evidence.read")
+        view = s.execute(
+            sa.select(AuditEntry).where(AuditEntry.action == "event.read")
         ).scalar_one()
-    assert reads == 3  # every evidence read is audited
+        after = s.execute(sa.select(AuditEntry.seq).where(AuditEntry.seq > before)).all()
+        shas = [sha for sha, in s.execute(
+            sa.select(Evidence.sha256).join(Event).where(Event.event_id == eid)
+            .order_by(Evidence.position)
+        )]  # fmt: skip
+    # ONE entry for the page view, listing every file it shows; its images add none.
+    assert view.details["evidence"] == [{"n": i, "sha256": h} for i, h in enumerate(shas)]
+    assert after == []
+
+
+def test_a_read_outside_a_page_view_is_audited_on_its_own(world: World, client: TestClient) -> None:
+    """No view id, another user's view, or another event's: each read audited, in the
+    API's detail shape ({"n", "sha256"})."""
+    eid, other = world.ingest(), world.ingest()
+    login(client, "olive")
+    html = client.get(f"/console/events/{other}").text
+    view = re.search(r"\?view=(\d+)", html).group(1)
+    assert client.get(f"/console/events/{eid}/evidence/1.jpg").status_code == 200
+    assert client.get(f"/console/events/{eid}/evidence/0.jpg?view={view}").status_code == 200
+    client.cookies.clear()
+    login(client, "sam")  # a supervisor reusing the operator's view id
+    assert client.get(f"/console/events/{other}/evidence/0.jpg?view={view}").status_code == 200
+    with world.ctx.sessions() as s:
+        reads = [
+            (e.actor, e.target, e.details)
+            for e in s.execute(
+                sa.select(AuditEntry).where(AuditEntry.action == "evidence.read")
+                .order_by(AuditEntry.seq)
+            ).scalars()
+        ]  # fmt: skip
+        sha = dict(
+            s.execute(
+                sa.select(Evidence.position, Evidence.sha256).join(Event)
+                .where(Event.event_id == eid)
+            ).all()
+        )  # fmt: skip
+        sha_other = dict(
+            s.execute(
+                sa.select(Evidence.position, Evidence.sha256).join(Event)
+                .where(Event.event_id == other)
+            ).all()
+        )  # fmt: skip
+    assert [(t, d) for _a, t, d in reads] == [
+        (f"event:{eid}", {"n": 1, "sha256": sha[1]}),
+        (f"event:{eid}", {"n": 0, "sha256": sha[0]}),
+        (f"event:{other}", {"n": 0, "sha256": sha_other[0]}),
+    ]
+    assert reads[2][0] != reads[0][0]  # the supervisor's own entry
 
 
 def test_dashboard_devices_and_audit_pages(world: World, client: TestClient) -> None:
