@@ -92,7 +92,7 @@
     }
   }
 
-  // Zoom and pan of a still (console): the wheel, + / − / 0 and the arrow keys on a
+  // Zoom and pan of a still (console): Ctrl + wheel, + / − / 0 and the arrow keys on a
   // focused frame, the buttons under it, drag to move. The overlay canvas sits inside the
   // zoomed element, so the drawing follows the image.
   for (const fig of document.querySelectorAll("figure.frame")) {
@@ -127,6 +127,8 @@
     };
     const centre = () => [vp.clientWidth / 2, vp.clientHeight / 2];
     vp.addEventListener("wheel", (e) => {
+      // Ctrl (or ⌘) + wheel zooms the still; the wheel alone keeps scrolling the page.
+      if (!e.ctrlKey && !e.metaKey) return;
       e.preventDefault();
       const r = vp.getBoundingClientRect();
       zoomAt(e.deltaY < 0 ? 1.25 : 0.8, e.clientX - r.left, e.clientY - r.top);

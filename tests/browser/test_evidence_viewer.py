@@ -1,0 +1,279 @@
+"""The evidence viewer of a real ``jaywatch central serve`` (config/central.example.yaml)
+in Debian's Chromium: the decision bar in view, zoom, switchable shortcuts, the confirm
+step before a sanction, the face comparison at equal scale, labels instead of codes, and
+one audit entry per page view.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from PIL import Image
+
+from central.store.models import AuditEntry, Event
+from central.workflow import photos
+from tests.browser.a11y import check_page
+from tests.browser.test_web_flow import shot
+from tests.central.frontdoor.serve import Serve, example_config
+from tests.central.helpers import ADMIN
+from tests.central.web.world import PASSWORDS, PHOTOS, World, build_world
+from tests.services import Broker
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+REFERENCE = PHOTOS / "obama3.jpg"  # an enrolled gallery photo (sample_media)
+VIEWPORTS = [(1280, 720), (1440, 900)]
+
+
+@dataclass
+class Site:
+    world: World
+    url: str
+    db: sa.Engine
+
+    def status(self, event_id: str) -> str:
+        with self.db.connect() as c:
+            return c.execute(sa.select(Event.status).where(Event.event_id == event_id)).scalar_one()
+
+    def actions_after(self, seq: int) -> list[str]:
+        with self.db.connect() as c:
+            return list(
+                c.execute(
+                    sa.select(AuditEntry.action)
+                    .where(AuditEntry.seq > seq)
+                    .order_by(AuditEntry.seq)
+                ).scalars()
+            )
+
+    def last_seq(self) -> int:
+        with self.db.connect() as c:
+            return c.execute(sa.select(sa.func.max(AuditEntry.seq))).scalar_one()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("viewer")
+    db_url = f"sqlite:///{tmp / 'central.db'}"
+    world = build_world(db_url, tmp)  # DB, device, users, enrolled person (evidence in tmp)
+    with world.ctx.sessions.begin() as s:
+        photos.add_photos(
+            s,
+            ADMIN,
+            world.ctx.evidence,
+            world.person_id,
+            [(REFERENCE.name, REFERENCE.read_bytes())],
+        )
+    world.web.hub.stop()
+    broker = Broker(workdir=tmp / "broker").start()
+    cfg = example_config(tmp, db_url, broker, {}, "central-viewer")
+    data = yaml.safe_load(cfg.read_text())
+    data["api"]["secure_cookies"] = False  # plain http on loopback (the demo's setting)
+    cfg.write_text(yaml.safe_dump(data))
+    try:
+        with Serve(cfg, tmp / "serve.log", ["--no-ingest"]) as srv:
+            engine = sa.create_engine(db_url)
+            yield Site(world, srv.url, engine)
+            engine.dispose()
+    finally:
+        broker.stop()
+        world.ctx.close()
+
+
+def _login(page: Any, url: str, user: str = "olive") -> None:
+    page.goto(f"{url}/console/login")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(PASSWORDS[user][1])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/console/**")
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    p = ctx.new_page()
+    _login(p, site.url)
+    yield p
+    ctx.close()
+
+
+def _box(page: Any, selector: str) -> dict[str, float]:
+    return page.eval_on_selector(
+        selector,
+        "e => { const r = e.getBoundingClientRect();"
+        " return {x: r.x, y: r.y, w: r.width, h: r.height}; }",
+    )
+
+
+def _images_loaded(page: Any) -> None:
+    page.wait_for_function("() => [...document.images].every(i => i.complete)")
+
+
+@pytest.mark.parametrize(("width", "height"), VIEWPORTS)
+def test_decision_bar_is_in_view_without_scrolling(
+    browser: Any, site: Site, width: int, height: int, shots: Path
+) -> None:
+    eid = site.world.ingest(score=0.87)
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    _login(page, site.url)
+    page.goto(f"{site.url}/console/events/{eid}")
+    _images_loaded(page)
+    assert page.evaluate("window.scrollY") == 0
+    for sel in ("#confirm-btn", "#reject-btn", "#reason"):
+        b = _box(page, sel)
+        assert b["y"] >= 0 and b["y"] + b["h"] <= height, (sel, b, height)
+        assert b["x"] >= 0 and b["x"] + b["w"] <= width, (sel, b, width)
+    # Still in view after scrolling through the evidence.
+    page.evaluate("window.scrollTo(0, 600)")
+    assert page.evaluate("window.scrollY") > 0
+    b = _box(page, "#confirm-btn")
+    assert b["y"] + b["h"] <= height
+    shot(page, shots, f"console_event_viewer_{width}x{height}")
+    check_page(page)
+    ctx.close()
+
+
+def test_zoom_changes_the_displayed_scale_and_pans(page: Any, site: Site, shots: Path) -> None:
+    eid = site.world.ingest(score=0.87)
+    page.goto(f"{site.url}/console/events/{eid}")
+    _images_loaded(page)
+    img = 'figure[data-role="entry"] img.evidence-img'
+    vp = 'figure[data-role="entry"] .zoom'
+    fit = _box(page, img)
+    natural = page.eval_on_selector(img, "e => e.naturalWidth")
+    assert fit["w"] > 500, fit  # a large still (was ~329 px)
+    assert natural > 0
+    page.click('figure[data-role="entry"] [data-zoom="in"]')
+    page.click('figure[data-role="entry"] [data-zoom="in"]')
+    zoomed = _box(page, img)
+    assert zoomed["w"] / fit["w"] == pytest.approx(2.25, rel=0.01)
+    assert page.inner_text('figure[data-role="entry"] .zoom-level') == "225%"
+    # The viewport keeps its size: the image is magnified inside it, not the page.
+    assert _box(page, vp)["w"] == pytest.approx(fit["w"], abs=2)
+    # The overlay is drawn in the same zoomed element: it scales with the image.
+    canvas = _box(page, 'figure[data-role="entry"] canvas.overlay')
+    assert canvas["w"] == pytest.approx(zoomed["w"], rel=0.01)
+    # Pan with the keyboard on the focused frame, then the wheel zooms further.
+    page.focus(vp)
+    x0 = _box(page, img)["x"]
+    page.keyboard.press("ArrowRight")
+    assert _box(page, img)["x"] < x0
+    b = _box(page, vp)
+    page.mouse.move(b["x"] + b["w"] / 2, b["y"] + b["h"] / 2)
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -100)
+    page.keyboard.up("Control")
+    page.wait_for_function(f"() => document.querySelector('{vp}').dataset.zoom > 2.25")
+    shot(page, shots, "console_event_zoomed")
+    page.keyboard.press("0")
+    assert _box(page, img)["w"] == pytest.approx(fit["w"], abs=1)
+    # The violator enlarged beside the still, from that frame's box.
+    crop = page.eval_on_selector(
+        'figure[data-role="entry"] canvas.violator-crop',
+        "c => ({drawn: c.dataset.drawn, w: c.width, h: c.height, k: Number(c.dataset.scale)})",
+    )
+    assert crop["drawn"] == "1" and crop["k"] > 0 and crop["w"] > 0
+
+
+def test_shortcuts_switched_off_do_nothing_and_the_choice_is_kept(page: Any, site: Site) -> None:
+    eid = site.world.ingest(score=0.87)
+    page.goto(f"{site.url}/console/events/{eid}")
+    page.uncheck("#shortcuts-toggle")
+    page.reload()
+    assert not page.is_checked("#shortcuts-toggle")  # kept across page loads
+    assert page.is_hidden("#shortcut-hint")
+    seq = site.last_seq()
+    page.keyboard.press("2")
+    assert page.input_value("#reason") == ""
+    page.select_option("#reason", "wrong_person")
+    page.focus("body")
+    page.keyboard.press("r")
+    page.keyboard.press("c")
+    page.keyboard.press("n")
+    page.wait_for_timeout(700)  # a submit or navigation would have begun by now
+    assert page.url.endswith(f"/console/events/{eid}")
+    assert not page.is_visible("#confirm-dialog")
+    assert site.status(eid) == "pending_review"
+    assert "event.dismiss" not in site.actions_after(seq)
+    page.check("#shortcuts-toggle")  # on again for the other tests of this browser
+    page.reload()
+    assert page.is_checked("#shortcuts-toggle")
+
+
+def test_confirm_shortcut_asks_before_issuing_a_fine(page: Any, site: Site, shots: Path) -> None:
+    eid = site.world.ingest(score=0.87)
+    page.goto(f"{site.url}/console/events/{eid}")
+    assert page.is_checked("#shortcuts-toggle")
+    page.keyboard.press("c")
+    page.wait_for_selector("#confirm-dialog[open]")
+    shot(page, shots, "console_event_confirm_step")
+    assert site.status(eid) == "pending_review"  # one key issued nothing
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#confirm-dialog:not([open])", state="attached")
+    page.wait_for_timeout(300)
+    assert site.status(eid) == "pending_review"
+    page.keyboard.press("c")
+    page.wait_for_selector("#confirm-dialog[open]")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/console/**done=confirmed*")
+    assert site.status(eid) == "confirmed"
+
+
+def test_captured_and_enrolled_faces_at_the_same_size(page: Any, site: Site, shots: Path) -> None:
+    eid = site.world.ingest(score=0.87)
+    page.goto(f"{site.url}/console/events/{eid}")
+    _images_loaded(page)
+    cap, enr = "img.captured-face", "img.enrolled-face"
+    assert page.get_attribute(enr, "data-cropped") == "1"
+    nat = {
+        s: page.eval_on_selector(s, "e => [e.naturalWidth, e.naturalHeight]") for s in (cap, enr)
+    }
+    with Image.open(REFERENCE) as im:
+        photo_size = im.size
+    assert nat[enr][0] < photo_size[0] / 2 and nat[enr][1] < photo_size[1] / 2  # the face only
+    a, b = _box(page, cap), _box(page, enr)
+    assert a["h"] == pytest.approx(b["h"], abs=0.5) and a["h"] >= 150
+    for sel, box in ((cap, a), (enr, b)):  # proportions kept (no stretch, no cut)
+        assert box["w"] / box["h"] == pytest.approx(nat[sel][0] / nat[sel][1], rel=0.02), sel
+    # Zoom both at once: they stay the same size.
+    page.fill("#face-zoom", "2")
+    page.dispatch_event("#face-zoom", "input")
+    a2, b2 = _box(page, cap), _box(page, enr)
+    assert a2["h"] == pytest.approx(2 * a["h"], rel=0.01)
+    assert b2["h"] == pytest.approx(2 * b["h"], rel=0.01)
+    page.fill("#face-zoom", "1")
+    page.dispatch_event("#face-zoom", "input")
+    facts = page.inner_text("#match-facts")
+    assert "0.870" in facts and "0.363" in facts and "+0.507 (above the threshold)" in facts
+    assert "not sent" in page.inner_text("#alternatives")
+    # The person id does not wrap ("p-/obama").
+    assert page.eval_on_selector("#match-facts .pid", "e => e.getClientRects().length") == 1
+    assert a["y"] == pytest.approx(b["y"], abs=1)  # side by side, not one under the other
+    shot(page, shots, "console_event_face_comparison")
+    check_page(page)
+
+
+def test_people_see_labels_not_codes_and_one_read_entry_per_view(page: Any, site: Site) -> None:
+    eid = site.world.ingest(score=0.87)
+    seq = site.last_seq()
+    page.goto(f"{site.url}/console/events/{eid}")
+    _images_loaded(page)
+    main = page.inner_text("main")
+    assert "Awaiting review" in main and "Crossing against a red pedestrian signal" in main
+    for code in ("pending_review", "PED_RED", "wrong_person", "not_a_violation"):
+        assert code not in main, code
+    # One grouped entry for the page and everything it loaded (stills, face, photo).
+    assert site.actions_after(seq) == ["event.read"]
+    page.select_option("#reason", "wrong_person")
+    page.click("#reject-btn")
+    page.wait_for_url("**/console/**done=dismissed*")
+    page.goto(f"{site.url}/console/events/{eid}")
+    decided = page.inner_text("main")
+    assert "Decided: Rejected (Wrong person (the face match is wrong))" in decided
+    assert not re.search(r"\b(wrong_person|dismissed)\b", decided)
