@@ -17,7 +17,8 @@ from tests.central.web.util import login
 from tests.central.web.world import PHOTOS, World
 
 REFERENCE = PHOTOS / "obama3.jpg"  # another photo of the person in the captured face
-ENROLLED = re.compile(r'<img src="(/console/events/[^"]+/enrolled/\d+)"')
+# The whole photo (the face crop beside the capture is .../enrolled/N/face.jpg).
+ENROLLED = re.compile(r'<img src="(/console/events/[^"]+/enrolled/\d+)\?view=\d+"')
 
 
 def add_reference(world: World) -> None:
@@ -45,8 +46,9 @@ def test_operator_sees_reference_beside_capture_and_each_view_is_audited(
     html = client.get(f"/console/events/{eid}").text
     urls = ENROLLED.findall(html)
     assert urls == [f"/console/events/{eid}/enrolled/0"]
-    assert "score 0.812" in html and f"person {world.person_id}" in html
-    r = client.get(urls[0])
+    assert "0.812" in html and world.person_id in html
+    assert f"/console/events/{eid}/enrolled/0/face.jpg?view=" in html
+    r = client.get(urls[0])  # without the page's view id: audited on its own
     assert r.status_code == 200 and r.content == REFERENCE.read_bytes()
     assert r.headers["content-type"] == "image/jpeg" and "no-store" in r.headers["cache-control"]
     assert client.get(f"/console/events/{eid}/enrolled/1").status_code == 404
