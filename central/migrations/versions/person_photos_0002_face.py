@@ -1,7 +1,7 @@
 """Enrolment photos: the face crop stored beside the original (central/faces/crop.py)
 
 Revision ID: person_photos_0002
-Revises: integrity_0001
+Revises: appeals_0001, queue_0001 (also merges those two heads: one head again)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "person_photos_0002"
-down_revision = "integrity_0001"
+down_revision = ("appeals_0001", "queue_0001")
 branch_labels = None
 depends_on = None
 
