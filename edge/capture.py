@@ -44,6 +44,9 @@ class Frame:
         image: BGR uint8 ``(H, W, 3)``.
         wall: POSIX seconds of ``t`` (the clock's anchor + ``t``), ``None`` if unknown.
         segment: 0 for the first connection; +1 on every reconnect of a live stream.
+        detect: the detect stream's image of the same moment (sub stream or decoder
+            downscale, edge/av_capture.py), BGR, smaller than ``image``; ``None`` = the
+            detector sees ``image``.
     """
 
     index: int
@@ -51,6 +54,7 @@ class Frame:
     image: np.ndarray
     wall: float | None = None
     segment: int = 0
+    detect: np.ndarray | None = None
 
 
 def is_live_source(source: str | int) -> bool:

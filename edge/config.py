@@ -320,6 +320,38 @@ class StreamConfig(StrictModel):
         " start seen before the gap must not time an entry after it. Every reconnect "
         "resets too.",
     )
+    hwaccel: Annotated[str, Field(pattern=r"^[a-z0-9_]{2,20}$")] = Field(
+        "off",
+        description="decode on a GPU/VPU through FFmpeg (PyAV): off, auto (the first device "
+        "that opens) or a device type (vaapi, cuda, qsv, drm, ...); software if it fails",
+    )
+
+
+class DetectStreamConfig(StrictModel):
+    """What the detector sees instead of the main stream (edge/av_capture.py); evidence,
+    faces and the clip keep the full-resolution main stream. Boxes map to main pixels."""
+
+    source: str | None = Field(
+        None,
+        description="the camera's sub stream (URL or file); omit to downscale the main "
+        "stream once in the decoder to `width`",
+    )
+    width: Annotated[int, Field(ge=160, le=4096)] | None = Field(
+        None, description="detect image width (height keeps the main frame's aspect)"
+    )
+    max_skew_s: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.05,
+        description="a sub frame further than this in time from a main frame is not its "
+        "pair; that frame is detected on the main image",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> DetectStreamConfig:
+        if self.source is None and self.width is None:
+            raise ValueError("expected `source` (a sub stream) or `width` (decoder downscale)")
+        if self.source is not None and self.width is not None:
+            raise ValueError("`width` is for the decoder downscale; a sub stream is used as sent")
+        return self
 
 
 class CameraConfig(StrictModel):
@@ -350,6 +382,11 @@ class CameraConfig(StrictModel):
     faces: FacesConfig = FacesConfig()
     health: SceneChecksConfig = SceneChecksConfig()
     stream: StreamConfig = StreamConfig()
+    detect_stream: DetectStreamConfig | None = Field(
+        None,
+        description="A low-resolution image for the detector (sub stream or decoder "
+        "downscale); None: the detector sees the main stream.",
+    )
 
     @field_validator("timezone")
     @classmethod

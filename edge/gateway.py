@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from edge.av_capture import AvSource
 from edge.capture import LiveSource, VideoFileSource, is_live_source
 from edge.clock import AnchoredClock
 from edge.config import CameraConfig, ConfigError
@@ -74,7 +75,7 @@ class CameraWorker:
 
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._source: LiveSource | VideoFileSource | None = None
+        self._source: LiveSource | VideoFileSource | AvSource | None = None
         self._file_key: str | None = None
         self.started = datetime.now(UTC)
         self.scene = self._make_scene_monitor()
@@ -161,8 +162,9 @@ class CameraWorker:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop reading frames; what the pipeline flushed is still rendered and emitted."""
         self._stop.set()
-        if isinstance(self._source, LiveSource):
-            self._source.stop()
+        stop_source = getattr(self._source, "stop", None)  # live streams block in reads
+        if stop_source is not None:
+            stop_source()
         if self._thread is not None:
             self._thread.join(timeout)
         if self._render_thread is not None and self._render_thread.is_alive():
@@ -260,21 +262,12 @@ class CameraWorker:
                 f"camera {self.cfg.id}: source: not set (a file path, URL or device index)"
             )
         live = is_live_source(src)
-        stream = self.cfg.stream
         # A file's frame 0 is "now"; a live stream's frames are on the worker's clock.
         anchor = self.clock if live else AnchoredClock()
         self._anchor = anchor  # wall_of() follows the current source's frame clock
-        self._source = (
-            LiveSource(
-                src,
-                self.cfg.fps,
-                max_backoff_s=stream.reconnect_max_s,
-                read_timeout_s=stream.read_timeout_s,
-                clock=anchor,
-            )
-            if live
-            else VideoFileSource(Path(str(src)), self.cfg.fps, wall0=anchor.wall0)
-        )
+        from edge.av_capture import camera_source
+
+        self._source = camera_source(self.cfg, src, clock=anchor, wall0=anchor.wall0)
         if not live:  # identity of this file's content: path, size and modification time
             st = Path(str(src)).stat()
             self._file_key = f"{Path(str(src)).resolve()}:{st.st_size}:{st.st_mtime_ns}"

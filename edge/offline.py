@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from edge.capture import CaptureError, VideoFileSource
+from edge.capture import CaptureError
 from edge.config import CameraConfig, ConfigError, load_camera_config
 from edge.evidence_render import EvidenceRenderer, wall_clock
 from edge.frame_geometry import FrameGeometryError
@@ -101,7 +101,9 @@ def process_video(
         cfg = load_camera_config(camera)
         if gallery is not None and not gallery.exists():
             raise OfflineRunError(f"{gallery}: gallery file not found")
-        source = VideoFileSource(video, fps if fps is not None else cfg.fps)
+        from edge.av_capture import camera_source
+
+        source = camera_source(cfg, video, analysis_fps=fps)
         pipeline: CameraPipeline = build_pipeline(cfg, make_face_stage(cfg, gallery))
         renderer = EvidenceRenderer(cfg)
         _feed_controller(pipeline, cfg, camera, phases)

@@ -31,7 +31,7 @@ import numpy as np
 
 from edge.capture import Frame
 from edge.config import CameraConfig
-from edge.detectors.base import Detector
+from edge.detectors.detect_stream import DetectStreamDetector
 from edge.evidence import FrameBuffer, FrameFacts, RawEvidence
 from edge.faces.decision import FaceDecision
 from edge.frame_geometry import FrameGeometryGuard
@@ -84,7 +84,7 @@ class CameraPipeline:
     def __init__(
         self,
         cfg: CameraConfig,
-        detector: Detector,
+        detector: DetectStreamDetector,
         tracker: Tracker,
         signal: SignalReader,
         faces: FaceStage | None = None,
@@ -123,7 +123,8 @@ class CameraPipeline:
         reading = self.signal.update(frame.image, frame.t)
         self._note_reading(reading)
         if self.motion.update(frame.image, frame.t):
-            detections = self.detector.detect(frame.image)
+            # On the detect stream's image when the frame has one; boxes in main pixels.
+            detections = self.detector.detect(frame.image, frame.detect)
             self.stats.detector_runs += 1
             tracks = self.tracker.update(detections, frame.t)
         else:
@@ -342,7 +343,7 @@ def build_pipeline(
         if detector_pool is not None
         else create_detector(cfg.detector)
     )
-    detector = wrap_for_region(model, cfg.detector, cfg.crossing.zone)
+    detector = DetectStreamDetector(model, cfg.detector, cfg.crossing.zone, wrap_for_region)
     return CameraPipeline(
         cfg,
         detector=detector,

@@ -1,0 +1,381 @@
+"""Main and detect streams through FFmpeg (PyAV): the NVR split of detect and record roles.
+
+The detector never needs 1080p: it squeezes what it sees into 300x300. Evidence stills,
+faces and the clip do. So a camera may give the detector a low-resolution image while
+everything else keeps the full-resolution main frame (``detect_stream`` in the camera
+YAML):
+
+* ``detect_stream.width`` without a source: each decoded main frame is converted twice by
+  FFmpeg's scaler (libswscale, in C, once per frame): full size for evidence, small for the
+  detector. Same frame, same timestamp.
+* ``detect_stream.source``: the camera's own sub stream (a second RTSP URL or file),
+  decoded beside the main one; each main frame is paired with the sub frame nearest to it
+  in time (presentation times for files, arrival on the gateway's clock for live streams);
+  further than ``max_skew_s`` away there is no pair and that frame is detected on the main
+  image (``Frame.detect`` stays None), so a lagging sub stream never shifts boxes in time.
+
+Decoding may run on the GPU/VPU (``stream.hwaccel``: an FFmpeg device type such as
+``vaapi``, ``cuda``, ``qsv``, or ``auto``); when the device cannot be opened the stream
+is decoded in software, and one line says which was used.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edge.capture import CaptureError, Frame, is_live_source
+from edge.clock import AnchoredClock
+
+if TYPE_CHECKING:
+    from edge.config import CameraConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    t: float  # seconds: presentation time (file) or the gateway clock (live)
+    image: np.ndarray  # BGR
+    small: np.ndarray | None = None  # the decoder's downscale, when asked for
+
+
+def open_container(source: str | int, hwaccel: str, what: str, timeout_s: float = 5.0):
+    """``av.open`` with ``hwaccel`` (or software), returning ``(container, used)``; logs
+    one line naming the decoder used and why a requested device was not."""
+    import av
+    from av.codec.hwaccel import HWAccel, hwdevices_available
+
+    url = str(source)
+    live = is_live_source(source)
+    options = {"rtsp_transport": "tcp"} if url.startswith("rtsp") else {}
+    timeout = timeout_s if live else None
+    candidates: list[str] = []
+    if hwaccel == "auto":
+        candidates = list(hwdevices_available())
+    elif hwaccel != "off":
+        candidates = [hwaccel]
+    reasons = []
+    for device in candidates:
+        if device not in hwdevices_available():
+            reasons.append(
+                f"{device}: not in this FFmpeg build ({', '.join(hwdevices_available())})"
+            )
+            continue
+        try:
+            c = av.open(
+                url,
+                options=options,
+                timeout=timeout,
+                hwaccel=HWAccel(device_type=device, allow_software_fallback=True),
+            )
+        except Exception as e:  # av raises its own errno types per device failure
+            reasons.append(f"{device}: {type(e).__name__}: {e}")
+            continue
+        log.info("%s: decoding on %s (hardware)", what, device)
+        return c, device
+    try:
+        c = av.open(url, options=options, timeout=timeout)
+    except Exception as e:
+        raise CaptureError(f"{url}: cannot open ({type(e).__name__}: {e})") from None
+    if candidates:
+        log.warning(
+            "%s: hwaccel %s unavailable (%s); decoding in software",
+            what,
+            hwaccel,
+            "; ".join(reasons),
+        )
+    else:
+        log.info("%s: decoding in software (stream.hwaccel: off)", what)
+    return c, "software"
+
+
+def _decode(container, clock: AnchoredClock | None, small_wh: tuple[int, int] | None):
+    """Decoded frames of ``container``'s first video stream as :class:`_Decoded`."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    for vf in container.decode(stream):
+        t = clock.now() if clock is not None else float(vf.time or 0.0)
+        image = vf.to_ndarray(format="bgr24")
+        small = None
+        if small_wh is not None:
+            small = vf.reformat(width=small_wh[0], height=small_wh[1], format="bgr24").to_ndarray()
+        yield _Decoded(t, image, small)
+
+
+def detect_size(main_w: int, main_h: int, width: int) -> tuple[int, int]:
+    """The detect image's size for ``width``: the main frame's aspect, even sides.
+
+    >>> detect_size(1920, 1080, 640)
+    (640, 360)
+    """
+    w = min(width, main_w)
+    h = round(main_h * w / main_w)
+    return w - w % 2, max(2, h - h % 2)
+
+
+class SubStreamPairer:
+    """Sub-stream frames kept for a short while; :meth:`pair` gives the one nearest in
+    time to a main frame, if within ``max_skew_s``."""
+
+    def __init__(self, max_skew_s: float, keep_s: float = 2.0) -> None:
+        self.max_skew_s = max_skew_s
+        self.keep_s = keep_s
+        self._frames: collections.deque[tuple[float, np.ndarray]] = collections.deque()
+        self._lock = threading.Lock()
+        self.paired = 0
+        self.unpaired = 0
+
+    def add(self, t: float, image: np.ndarray) -> None:
+        with self._lock:
+            self._frames.append((t, image))
+            while self._frames and self._frames[0][0] < t - self.keep_s:
+                self._frames.popleft()
+
+    def newest_t(self) -> float | None:
+        with self._lock:
+            return self._frames[-1][0] if self._frames else None
+
+    def pair(self, t: float) -> np.ndarray | None:
+        with self._lock:
+            best = min(self._frames, key=lambda f: abs(f[0] - t), default=None)
+        if best is None or abs(best[0] - t) > self.max_skew_s + 1e-9:
+            self.unpaired += 1
+            return None
+        self.paired += 1
+        return best[1]
+
+
+class AvSource:
+    """Frames of a camera's main stream with their detect image (see the module doc).
+
+    Files are read as fast as the consumer takes them (times from the file); live URLs
+    reconnect with back-off like :class:`edge.capture.LiveSource` (a new ``segment``
+    each time), their times on the gateway's anchored clock.
+    """
+
+    def __init__(
+        self,
+        main: str | int | Path,
+        *,
+        camera_id: str = "camera",
+        analysis_fps: float | None = None,
+        detect_source: str | int | Path | None = None,
+        detect_width: int | None = None,
+        max_skew_s: float = 0.05,
+        hwaccel: str = "off",
+        clock: AnchoredClock | None = None,
+        wall0: float | None = None,
+        max_backoff_s: float = 30.0,
+        read_timeout_s: float = 5.0,
+    ) -> None:
+        self.main = str(main)
+        self.live = is_live_source(self.main)
+        if not self.live and not Path(self.main).is_file():
+            raise CaptureError(f"{self.main}: video file not found")
+        ds = None if detect_source is None else str(detect_source)
+        if ds is not None and not is_live_source(ds) and not Path(ds).is_file():
+            raise CaptureError(f"{detect_source}: detect_stream.source: video file not found")
+        self.camera_id = camera_id
+        self.analysis_fps = analysis_fps
+        self.detect_source = None if detect_source is None else str(detect_source)
+        self.detect_width = detect_width
+        self.pairer = SubStreamPairer(max_skew_s)
+        self.hwaccel = hwaccel
+        self.clock = clock or AnchoredClock()
+        self.wall0 = wall0
+        self.max_backoff_s = max_backoff_s
+        self.read_timeout_s = read_timeout_s
+        self.decoder_used: str | None = None  # "software" or the hardware device type
+        self.up = False
+        self._stopped = False
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def expected_frames(self) -> int:
+        return 0
+
+    # --- iteration ----------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Frame]:
+        if not self.live:
+            yield from self._file_frames()
+            return
+        yield from self._live_frames()
+
+    def _small_wh(self, container) -> tuple[int, int] | None:
+        if self.detect_width is None:
+            return None
+        s = container.streams.video[0]
+        return detect_size(s.codec_context.width, s.codec_context.height, self.detect_width)
+
+    def _file_frames(self) -> Iterator[Frame]:
+        main, self.decoder_used = open_container(
+            self.main, self.hwaccel, f"camera {self.camera_id} main stream"
+        )
+        sub_iter: Iterator[_Decoded] | None = None
+        sub_c = None
+        if self.detect_source is not None:
+            sub_c, _ = open_container(
+                self.detect_source, self.hwaccel, f"camera {self.camera_id} detect stream"
+            )
+            sub_iter = _decode(sub_c, None, None)
+        step = 1.0 / self.analysis_fps if self.analysis_fps else 0.0
+        next_t = None
+        t0 = None
+        pending_sub: _Decoded | None = None
+        index = -1
+        try:
+            small_wh = None if self.detect_source is not None else self._small_wh(main)
+            for d in _decode(main, None, small_wh):
+                index += 1
+                t0 = d.t if t0 is None else t0
+                if next_t is not None and d.t + 1e-6 < next_t:
+                    continue
+                next_t = (d.t if next_t is None else next_t) + step
+                detect = d.small
+                if sub_iter is not None:
+                    # Read the sub stream up to just past this frame's time, then pair.
+                    while pending_sub is None or pending_sub.t <= d.t + self.pairer.max_skew_s:
+                        if pending_sub is not None:
+                            self.pairer.add(pending_sub.t, pending_sub.image)
+                        pending_sub = next(sub_iter, None)
+                        if pending_sub is None:
+                            break
+                    detect = self.pairer.pair(d.t)
+                t = d.t - t0
+                wall = None if self.wall0 is None else self.wall0 + t
+                self.up = True
+                yield Frame(index=index, t=t, image=d.image, wall=wall, detect=detect)
+        except Exception as e:
+            if index < 0:
+                raise CaptureError(f"{self.main}: no frame could be decoded ({e})") from None
+            raise CaptureError(
+                f"{self.main}: decoding stopped at frame {index + 1} ({e})"
+            ) from None
+        finally:
+            main.close()
+            if sub_c is not None:
+                sub_c.close()
+        if index < 0:
+            raise CaptureError(f"{self.main}: no frame could be decoded (corrupt or not a video)")
+
+    def _live_frames(self) -> Iterator[Frame]:
+        sub_thread = None
+        if self.detect_source is not None:
+            sub_thread = threading.Thread(
+                target=self._read_sub, name=f"detect-stream-{self.camera_id}", daemon=True
+            )
+            sub_thread.start()
+        backoff, index, segment, last_t = 1.0, 0, -1, -1e9
+        min_dt = 1.0 / self.analysis_fps if self.analysis_fps else 0.0
+        what = f"camera {self.camera_id} main stream"
+        while not self._stopped:
+            try:
+                c, self.decoder_used = open_container(
+                    self.main, self.hwaccel, what, self.read_timeout_s
+                )
+            except CaptureError as e:
+                self.up = False
+                log.warning("%s; retrying in %.0f s", e, backoff)
+                self._sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+                continue
+            backoff, segment = 1.0, segment + 1
+            try:
+                small_wh = None if self.detect_source is not None else self._small_wh(c)
+                for d in _decode(c, self.clock, small_wh):
+                    if self._stopped:
+                        break
+                    self.up = True
+                    index += 1
+                    if d.t - last_t + 1e-6 < min_dt:
+                        continue
+                    last_t = d.t
+                    detect = d.small if sub_thread is None else self.pairer.pair(d.t)
+                    wall = self.clock.wall_of(d.t)
+                    yield Frame(index, d.t, d.image, wall=wall, segment=segment, detect=detect)
+                log.warning("%s ended; reconnecting", what)
+            except Exception as e:  # a dropped stream: reconnect, never raise
+                log.warning("%s dropped (%s); reconnecting", what, e)
+            finally:
+                self.up = False
+                c.close()
+
+    def _read_sub(self) -> None:
+        """Keep the newest sub-stream frames (gateway clock) for pairing; reconnects."""
+        backoff = 1.0
+        what = f"camera {self.camera_id} detect stream"
+        while not self._stopped:
+            try:
+                c, _ = open_container(self.detect_source, self.hwaccel, what, self.read_timeout_s)  # type: ignore[arg-type]
+            except CaptureError as e:
+                log.warning("%s; retrying in %.0f s", e, backoff)
+                self._sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+                continue
+            backoff = 1.0
+            try:
+                for d in _decode(c, self.clock, None):
+                    if self._stopped:
+                        break
+                    self.pairer.add(d.t, d.image)
+            except Exception as e:
+                log.warning("%s dropped (%s); reconnecting", what, e)
+            finally:
+                c.close()
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self._stopped and time.monotonic() < end:
+            time.sleep(min(0.1, end - time.monotonic()))
+
+
+def camera_source(
+    cfg: CameraConfig,
+    source: str | int | Path,
+    *,
+    analysis_fps: float | None = None,
+    clock: AnchoredClock | None = None,
+    wall0: float | None = None,
+):  # -> AvSource | LiveSource | VideoFileSource
+    """The frame source a camera's config asks for: FFmpeg (PyAV) with the detect stream
+    and/or hardware decode when ``detect_stream`` or ``stream.hwaccel`` is set, else the
+    OpenCV sources of edge/capture.py."""
+    from edge.capture import LiveSource, VideoFileSource
+
+    fps = analysis_fps if analysis_fps is not None else cfg.fps
+    ds, stream = cfg.detect_stream, cfg.stream
+    live = is_live_source(source if not isinstance(source, Path) else str(source))
+    if ds is None and stream.hwaccel == "off":
+        if live:
+            return LiveSource(
+                source if not isinstance(source, Path) else str(source),
+                fps,
+                max_backoff_s=stream.reconnect_max_s,
+                read_timeout_s=stream.read_timeout_s,
+                clock=clock,
+            )
+        return VideoFileSource(Path(str(source)), fps, wall0=wall0)
+    return AvSource(
+        source,
+        camera_id=cfg.id,
+        analysis_fps=fps,
+        detect_source=None if ds is None else ds.source,
+        detect_width=None if ds is None else ds.width,
+        max_skew_s=0.05 if ds is None else ds.max_skew_s,
+        hwaccel=stream.hwaccel,
+        clock=clock,
+        wall0=wall0,
+        max_backoff_s=stream.reconnect_max_s,
+        read_timeout_s=stream.read_timeout_s,
+    )
