@@ -35,8 +35,7 @@ from edge.config import CameraConfig, load_camera_config
 from edge.detectors import create_detector
 from edge.detectors.pool import DetectorPool
 from edge.gateway_config import DetectorPoolConfig
-from edge.offline import make_face_stage
-from edge.pipeline import build_pipeline
+from edge.pipeline import build_pipeline, make_face_stage
 from edge.thread_plan import available_cores, plan_threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

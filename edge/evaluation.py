@@ -82,12 +82,11 @@ def run_scene(scene_dir: Path, gallery: Path | None = None) -> list[dict[str, An
     """Run the offline pipeline over a scene folder; returns the violation records."""
     from edge.capture import VideoFileSource
     from edge.config import load_camera_config
-    from edge.offline import make_face_stage
     from edge.pipeline import build_pipeline
 
     gt = json.loads((scene_dir / "ground_truth.json").read_text())
     cfg = load_camera_config(scene_dir / gt.get("camera_yaml", "camera.yaml"))
-    pipeline = build_pipeline(cfg, make_face_stage(cfg, gallery))
+    pipeline = build_pipeline(cfg, "config", gallery=gallery)
     out = []
     for frame in VideoFileSource(scene_dir / gt["video"], cfg.fps):
         out += [v.to_json() for v in pipeline.process(frame)]

@@ -16,7 +16,7 @@ from edge.evidence_render import EvidenceRenderer, wall_clock
 from edge.frame_geometry import FrameGeometryError
 from edge.gallery.store import GalleryError
 from edge.model_files import ModelFileError
-from edge.pipeline import CameraPipeline, FaceStage, build_pipeline
+from edge.pipeline import CameraPipeline, build_pipeline
 from edge.violation import Violation
 
 log = logging.getLogger(__name__)
@@ -28,22 +28,6 @@ class OfflineRunError(Exception):
     def __init__(self, msg: str, exit_code: int = 2) -> None:
         super().__init__(msg)
         self.exit_code = exit_code
-
-
-def make_face_stage(cfg: CameraConfig, gallery: Path | None) -> FaceStage | None:
-    """The violator face stage for one camera.
-
-    Always built when faces are enabled, gallery or not: evidence images get every
-    face blurred (an unidentified violator's too); with a gallery it also matches.
-    """
-    if not cfg.faces.enabled:
-        if gallery is not None:
-            raise OfflineRunError(f"--gallery given but faces.enabled is false for camera {cfg.id}")
-        return None
-    from edge.faces.stage import ViolatorFaces
-    from edge.gallery.store import Gallery
-
-    return ViolatorFaces(cfg.faces, Gallery.load(gallery) if gallery is not None else None)
 
 
 def _feed_controller(
@@ -104,7 +88,7 @@ def process_video(
         from edge.av_capture import camera_source
 
         source = camera_source(cfg, video, analysis_fps=fps)
-        pipeline: CameraPipeline = build_pipeline(cfg, make_face_stage(cfg, gallery))
+        pipeline: CameraPipeline = build_pipeline(cfg, "config", gallery=gallery)
         renderer = EvidenceRenderer(cfg)
         _feed_controller(pipeline, cfg, camera, phases)
     except CaptureError as e:

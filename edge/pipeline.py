@@ -25,12 +25,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
 from edge.capture import Frame
-from edge.config import CameraConfig
+from edge.config import CameraConfig, ConfigError
 from edge.detectors.detect_stream import DetectStreamDetector
 from edge.evidence import FrameBuffer, FrameFacts, RawEvidence
 from edge.faces.decision import FaceDecision
@@ -321,13 +322,37 @@ class CameraPipeline:
         return Violation(self.cfg.id, p.entry, [], match, faces_used, raw=raw)
 
 
+def make_face_stage(cfg: CameraConfig, gallery: Path | None) -> FaceStage | None:
+    """The violator face stage the camera config asks for (None: faces disabled).
+
+    Always built when faces are enabled, gallery or not: evidence images get every
+    face blurred (an unidentified violator's too); with a gallery it also matches.
+    Raises ConfigError for a gallery given to a camera with faces disabled,
+    GalleryError for a gallery file that cannot be used.
+    """
+    if not cfg.faces.enabled:
+        if gallery is not None:
+            raise ConfigError(f"--gallery given but faces.enabled is false for camera {cfg.id}")
+        return None
+    from edge.faces.stage import ViolatorFaces
+    from edge.gallery.store import Gallery
+
+    return ViolatorFaces(cfg.faces, Gallery.load(gallery) if gallery is not None else None)
+
+
 def build_pipeline(
     cfg: CameraConfig,
-    faces: FaceStage | None = None,
+    faces: FaceStage | Literal["config"] | None = None,
     signal: SignalReader | None = None,
     detector_pool: DetectorPool | None = None,
+    *,
+    gallery: Path | None = None,
 ) -> CameraPipeline:
     """Create every stage from the camera config (the one place plugins are chosen).
+
+    ``faces="config"`` builds the face stage the config asks for (:func:`make_face_stage`,
+    matching against ``gallery`` when given); a stage object is used as it is (the
+    gateway's per-camera stages, test doubles); None runs without one.
 
     ``signal`` replaces the reader the config asks for (the gateway passes the
     controller-fed reader its live feed pushes into). ``detector_pool`` is the gateway's
@@ -349,5 +374,5 @@ def build_pipeline(
         detector=detector,
         tracker=create_tracker(cfg.tracker),
         signal=signal if signal is not None else create_signal_reader(cfg.signal),
-        faces=faces,
+        faces=make_face_stage(cfg, gallery) if faces == "config" else faces,
     )

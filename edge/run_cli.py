@@ -41,7 +41,8 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_gateway_config(args.config)
-        from edge.offline import OfflineRunError, make_face_stage
+        from edge.offline import OfflineRunError
+        from edge.pipeline import make_face_stage
 
         # --gallery wins; else the synced gallery file, once central has sent one.
         synced = cfg.gallery.path if cfg.gallery is not None else None

@@ -112,3 +112,16 @@ def test_missing_gallery(tmp_path: Path, video: Path) -> None:
     )
     assert r.returncode == 2
     assert "g.jwg" in only_line(r.stderr)
+
+
+def test_a_gallery_for_a_camera_without_faces(tmp_path: Path, video: Path) -> None:
+    # build_pipeline makes the face stage from the camera config (edge/pipeline.py
+    # make_face_stage): a gallery with faces disabled is a mistake, said in one line.
+    gallery = tmp_path / "g.jwg"
+    gallery.write_bytes(b"not read")
+    cam = camera(tmp_path, GOOD_CAMERA + "faces:\n  enabled: false\n")
+    r = jaywatch("edge", "process", str(video), "--camera", str(cam), "--gallery", str(gallery))
+    assert r.returncode == 2
+    assert only_line(r.stderr) == (
+        "jaywatch: error: --gallery given but faces.enabled is false for camera cam-01"
+    )

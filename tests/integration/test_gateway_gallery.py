@@ -19,7 +19,7 @@ import pytest
 from edge.config import CameraConfig
 from edge.gateway import Gateway
 from edge.gateway_config import load_gateway_config
-from edge.offline import make_face_stage
+from edge.pipeline import make_face_stage
 from jaywatch import wire
 from tests.integration.helpers import (
     REPO,
