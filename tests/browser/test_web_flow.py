@@ -105,7 +105,7 @@ def test_review_display_notice_appeal_uphold(
     assert op.locator("tbody tr").count() == 2
     shot(op, shots, "console_queue")
     check_page(op)
-    op.get_by_role("link", name="Start reviewing (oldest first)").click()
+    op.get_by_role("link", name="Start reviewing (oldest free case first)").click()
     op.wait_for_url(f"**/console/events/{first}")
     op.wait_for_selector("canvas.overlay[data-drawn='1']")
     assert op.locator("canvas.overlay[data-drawn='1']").count() == 2  # before + entry frames
