@@ -1,6 +1,7 @@
 """Retention: delete each kind of record once its configured time is up (principle 7).
 
-Evidence of a fine under a pending appeal is never purged. Blobs are deleted only after
+Evidence of a fine under an open appeal is never purged; the files sent with a closed
+fine's appeals go with its evidence. Blobs are deleted only after
 the rows that referenced them are committed away, and only if nothing references them
 any more (the store is content-addressed: two events may share an image).
 
@@ -26,6 +27,7 @@ from central.store.evidence import EvidenceStore
 from central.store.models import (
     ApiSession,
     Appeal,
+    AppealAttachment,
     DeadLetter,
     Event,
     Evidence,
@@ -70,6 +72,22 @@ def _drop_evidence(session: Session, event_pks: sa.Select, result: PurgeResult, 
         )
     result.blob_candidates.update(m[1] for m in messages)
     result.counts[kind] = len(rows)
+
+
+def _drop_appeal_files(session: Session, fine_ids: sa.Select, result: PurgeResult) -> int:
+    """The files sent with appeals of these fines go with the fines' evidence."""
+    appeal_ids = sa.select(Appeal.id).where(Appeal.fine_id.in_(fine_ids))
+    rows = session.execute(
+        sa.select(AppealAttachment.id, AppealAttachment.sha256).where(
+            AppealAttachment.appeal_id.in_(appeal_ids)
+        )
+    ).all()
+    if rows:
+        session.execute(
+            sa.delete(AppealAttachment).where(AppealAttachment.id.in_([r[0] for r in rows]))
+        )
+    result.blob_candidates.update(r[1] for r in rows)
+    return len(rows)
 
 
 # A notice still to be sent, or waiting for a person to decide whether it was, needs its
@@ -141,6 +159,9 @@ def purge(
         _drop_evidence(
             session, sa.select(Fine.event_pk).where(*closed), res, "closed_fine_evidence"
         )
+        res.counts["closed_fine_appeal_files"] = _drop_appeal_files(
+            session, sa.select(Fine.id).where(*closed), res
+        )
         res.counts["closed_fine_notices"] = redact_notices(
             session, Notice.fine_id.in_(sa.select(Fine.id).where(*closed))
         )
@@ -156,7 +177,8 @@ def delete_orphan_blobs(
     sessions: sessionmaker[Session], evidence: EvidenceStore, candidates: set[str]
 ) -> int:
     """After the purge committed: delete candidate blobs no evidence row references (nor
-    an enrolment photo: the store is shared, and a photo lasts as long as its enrolment)."""
+    an enrolment photo or an appeal file: the store is shared, and a photo lasts as long
+    as its enrolment, an appeal file as long as its fine's evidence)."""
     if not candidates:
         return 0
     with sessions() as s:
@@ -174,6 +196,13 @@ def delete_orphan_blobs(
             | set(
                 s.execute(
                     sa.select(Event.message_sha256).where(Event.message_sha256.in_(candidates))
+                ).scalars()
+            )
+            | set(
+                s.execute(
+                    sa.select(AppealAttachment.sha256).where(
+                        AppealAttachment.sha256.in_(candidates)
+                    )
                 ).scalars()
             )
         )

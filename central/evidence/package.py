@@ -212,16 +212,24 @@ def build(
             facts.append(("Void since", pdf._t(fine.voided_at)))
     appeal_rows: list[tuple[str, str]] = []
     if fine is not None:
-        a = session.execute(
-            sa.select(Appeal).where(Appeal.fine_id == fine.id).order_by(Appeal.id.desc())
-        ).scalar()
-        if a is not None:
-            appeal_rows = [
-                ("Filed", pdf._t(a.submitted)),
+        from central.workflow.appeals import STATE_LABELS, view_appeals
+
+        filed = session.execute(
+            sa.select(Appeal).where(Appeal.fine_id == fine.id).order_by(Appeal.id)
+        ).scalars()
+        for v in view_appeals(session, list(filed)):
+            a = v.appeal
+            level = "Second review" if a.level == 2 else "Appeal"
+            sent = "; ".join(
+                f"{f.filename} ({f.media_type}, sha256 {f.original_sha256})" for f in v.attachments
+            )
+            appeal_rows += [
+                (f"{level}: filed", pdf._t(a.submitted)),
                 ("Grounds", a.grounds),
-                ("Outcome", a.status),
+                ("Files", sent or "—"),
+                ("Outcome", STATE_LABELS.get(a.status, a.status)),
                 ("Decided", pdf._t(a.decided_at)),
-                ("Decision note", a.note or "—"),
+                ("Reasons", a.note or "—"),
             ]
     msg_sha = hashlib.sha256(message).hexdigest()
     verification = [

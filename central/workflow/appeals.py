@@ -495,9 +495,17 @@ def open_appeals(session: Session, actor: Actor, limit: int = 50) -> list[Appeal
 pending_appeals = open_appeals  # the name the API and console used before
 
 
-def case_outcome(session: Session, event_pk: int) -> str | None:
-    """What became of a confirmed event's fine, for staff pages: a fine voided on appeal
-    must never read as simply "confirmed". None when the event has no fine."""
+@dataclass(frozen=True)
+class CaseOutcome:
+    """What became of a confirmed event's fine, in words for staff pages."""
+
+    text: str
+    voided: bool
+
+
+def case_outcome(session: Session, event_pk: int) -> CaseOutcome | None:
+    """A fine voided on appeal must never read as simply "confirmed". None when the event
+    has no fine."""
     fine = session.execute(sa.select(Fine).where(Fine.event_pk == event_pk)).scalar()
     if fine is None:
         return None
@@ -506,13 +514,13 @@ def case_outcome(session: Session, event_pk: int) -> str | None:
     ).scalar()
     if fine.status == FineStatus.void and last is not None and last.status == UPHELD:
         when = _fmt(last.decided_at) if last.decided_at else "?"
-        return f"fine {fine.reference} voided on appeal (upheld {when})"
+        return CaseOutcome(f"fine {fine.reference} voided on appeal (upheld {when})", True)
     if fine.status == FineStatus.void:
-        return f"fine {fine.reference} voided"
+        return CaseOutcome(f"fine {fine.reference} voided", True)
     text = f"fine {fine.reference} {fine.status}"
     if last is not None:
         text += f"; appeal {STATE_LABELS.get(last.status, last.status)}"
-    return text
+    return CaseOutcome(text, False)
 
 
 def attachment_bytes(

@@ -176,7 +176,8 @@ def test_upheld_on_a_paid_fine_voids_it_and_records_a_refund_due(ctx: Context) -
         n = s.execute(sa.select(Notice).where(Notice.kind == "appeal_upheld")).scalar_one()
         assert n.params["note"] == "Camera clock was wrong."
         outcome = appeals.case_outcome(s, g.event_pk)
-    assert outcome is not None and "voided on appeal" in outcome and "confirmed" not in outcome
+    assert outcome is not None and outcome.voided
+    assert "voided on appeal" in outcome.text and "confirmed" not in outcome.text
 
 
 def test_second_level_goes_to_another_supervisor_and_both_are_audited(ctx: Context) -> None:
@@ -241,3 +242,31 @@ def test_contest_after_its_window_is_refused(ctx: Context) -> None:
     late = decided + timedelta(days=14, seconds=1)
     with pytest.raises(Conflict, match="the time to ask for a second review ended"):
         submit(ctx, f.reference, now=late)
+
+
+def test_appeal_files_are_kept_while_open_and_purged_with_the_closed_fine(ctx: Context) -> None:
+    from central.config import RetentionSettings
+    from central.retention import run_purge
+    from central.store.models import AppealAttachment
+    from tests.central.helpers import jpeg
+
+    sam, _ = supervisors(ctx)
+    f = fine(ctx)
+    with ctx.sessions.begin() as s:
+        a = appeals.submit_appeal(
+            s, CITIZEN, ctx.evidence, ctx.rules, f.reference, "See photo.", [("p.jpg", jpeg(3))]
+        )
+    with ctx.sessions() as s:
+        sha = s.execute(sa.select(AppealAttachment.sha256)).scalar_one()
+    zero = RetentionSettings(closed_fine_evidence_days=0)
+    run_purge(ctx.sessions, ctx.evidence, zero)  # open appeal: nothing goes
+    assert ctx.evidence.exists(sha)
+    decide(ctx, sam, a.id, True, note="Agreed.")
+    with ctx.sessions.begin() as s:  # closed long enough ago
+        s.get(Fine, f.id).closed_at = datetime.now(UTC) - timedelta(days=1)
+    counts = run_purge(ctx.sessions, ctx.evidence, zero)
+    assert counts["closed_fine_appeal_files"] == 1
+    assert not ctx.evidence.exists(sha)
+    with ctx.sessions() as s:
+        assert s.execute(sa.select(AppealAttachment.id)).all() == []
+        assert s.get(Appeal, a.id).grounds == "See photo."  # the decision record stays
