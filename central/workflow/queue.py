@@ -118,6 +118,7 @@ class QueueRow:
     decided_at: datetime | None
     fine_reference: str | None
     claim: claims.ClaimView | None
+    fine_status: str | None = None  # void: the fine was voided (e.g. on appeal)
 
 
 @dataclass(frozen=True)
@@ -279,8 +280,10 @@ def list_queue(
 def _rows(session: Session, events: list[Event], now: datetime | None) -> list[QueueRow]:
     pks = [e.id for e in events]
     held = claims.live_claims(session, pks, now)
-    fine_q = sa.select(Fine.event_pk, Fine.reference).where(Fine.event_pk.in_(pks))
-    fines = dict(session.execute(fine_q).all()) if pks else {}
+    fine_q = sa.select(Fine.event_pk, Fine.reference, Fine.status).where(Fine.event_pk.in_(pks))
+    fine_rows = session.execute(fine_q).all() if pks else []
+    fines = {pk: ref for pk, ref, _ in fine_rows}
+    fine_status = {pk: st for pk, _, st in fine_rows}
     user_ids = {e.decided_by for e in events if e.decided_by is not None}
     names = dict(
         session.execute(sa.select(User.id, User.username).where(User.id.in_(user_ids))).all()
@@ -310,6 +313,7 @@ def _rows(session: Session, events: list[Event], now: datetime | None) -> list[Q
                 decided_by=names.get(e.decided_by) if e.decided_by is not None else None,
                 decided_at=e.decided_at,
                 fine_reference=fines.get(e.id),
+                fine_status=fine_status.get(e.id),
                 claim=held.get(e.id),
             )
         )
