@@ -80,11 +80,13 @@ class SignalConfig(StrictModel):
         " usual duty cycles).",
     )
     flash_run_s: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (0.15, 1.3)
-    # Source "controller", live (jaywatch edge run): the controller's pedestrian signal
-    # group this camera watches; messages of other groups at the site are ignored.
     signal_group: Annotated[
         str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
-    ] = "1"
+    ] = Field(
+        "1",
+        description='Source "controller", live (jaywatch edge run): the controller\'s pedestrian '
+        "signal group this camera watches; messages of other groups at the site are ignored.",
+    )
 
     @field_validator("flash_run_s")
     @classmethod

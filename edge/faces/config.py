@@ -68,11 +68,12 @@ class FacesConfig(StrictModel):
         description="Person-box crops are upscaled at most this much before detection (small, far "
         "faces).",
     )
-    # Cosine similarity a person's combined score must reach, per backend. From
-    # docs/face-accuracy.md: max(published point, highest impostor score seen + 0.05).
-    # dlib's impostors reached 0.93 there, so its threshold practically never matches.
     thresholds: dict[Backend, Fraction] = Field(
-        default_factory=lambda: {"sface": 0.40, "dlib": 0.98}
+        default_factory=lambda: {"sface": 0.40, "dlib": 0.98},
+        description="Cosine similarity a person's combined score must reach, per backend. "
+        "From docs/face-accuracy.md: max(published point, highest impostor score seen + "
+        "0.05). dlib's impostors reached 0.93 there, so its threshold practically never "
+        "matches.",
     )
     margin: Fraction = Field(
         0.05,
