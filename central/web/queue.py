@@ -37,14 +37,26 @@ def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def _limit(raw: str) -> int:
+    """Rows a page (``limit``, 1 to wq.MAX_PAGE; default PAGE)."""
+    if not raw:
+        return PAGE
+    if not raw.isdigit() or not 1 <= int(raw) <= wq.MAX_PAGE:
+        raise ValueError(
+            f"limit: expected a whole number from 1 to {wq.MAX_PAGE}, got {raw[:20]!r}"
+        )
+    return int(raw)
+
+
 def _page_context(st: WebState, request: Request, user: WebUser) -> dict[str, Any]:
     params = dict(request.query_params)
     f = wq.parse_filter(params)
     cursor = params.get("after") or None
+    limit = _limit(params.get("limit", ""))
     with st.tx() as s:
-        page = wq.list_queue(s, user.actor, f, cursor=cursor, limit=PAGE)
+        page = wq.list_queue(s, user.actor, f, cursor=cursor, limit=limit)
         cams = wq.cameras(s)
-    base = f.params()
+    base = f.params() | ({"limit": str(limit)} if limit != PAGE else {})
     return {
         "page": page,
         "f": f,
@@ -61,6 +73,8 @@ def _page_context(st: WebState, request: Request, user: WebUser) -> dict[str, An
             else None
         ),
         "me": user.actor.label,
+        "limit": limit,
+        "default_limit": PAGE,
         "cursor": cursor or "",
     }
 
@@ -89,9 +103,9 @@ def queue_rows(*, request: Request, user: Reviewer, st: State) -> Response:
 
 @router.get("/queue/stream")
 async def queue_stream(*, request: Request, user: Reviewer, st: State) -> StreamingResponse:
-    """Server-Sent Events: ``event: queue`` whenever a new event, a decision or a claim
-    changes what queue pages show (a database fingerprint polled every second, so it
-    works with any number of central processes)."""
+    """Server-Sent Events: ``event: ready`` once connected, then ``event: queue`` whenever
+    a new event, a decision or a claim changes what queue pages show (a database
+    fingerprint polled every second, so it works with any number of central processes)."""
 
     def fingerprint() -> str:
         with st.ctx.sessions() as s:
@@ -101,7 +115,9 @@ async def queue_stream(*, request: Request, user: Reviewer, st: State) -> Stream
         loop = asyncio.get_running_loop()
         started = last_sent = loop.time()
         last = await run_in_threadpool(fingerprint)
-        yield "retry: 2000\n\n"
+        # "ready" once the baseline is taken: the page refreshes then, so nothing that
+        # changed between rendering it and connecting is missed.
+        yield "retry: 2000\nevent: ready\ndata: ready\n\n"
         while loop.time() - started < STREAM_FOR_S:
             await asyncio.sleep(POLL_S)
             if await request.is_disconnected():

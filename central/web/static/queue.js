@@ -29,6 +29,8 @@
   }
   const es = new EventSource(table.dataset.live);
   es.addEventListener("queue", refresh);
-  table.dataset.connected = "1";
-  es.addEventListener("open", function () { table.dataset.connected = "1"; });
+  // On every (re)connection: catch up on what changed before the stream started.
+  es.addEventListener("ready", function () {
+    refresh().then(function () { table.dataset.connected = "1"; });
+  });
 })();
