@@ -7,8 +7,10 @@ all in the same run on the same data.
         [--backends sqlite postgresql]
 
 Prints one JSON object on stdout (progress on stderr). Each figure is the median of
-``--repeat`` calls of ``central.workflow.queue.list_queue`` (the function the API and the
-console call: count + page + claims + audit entry), 50 rows a page. The data: 80% waiting
+``--repeat`` calls, 50 rows a page: ``keyset_page_*`` and the filtered ones time
+``central.workflow.queue.list_queue`` (what the API and the console call: the total
+count + the page + claims + an audit entry); ``keyset_query_*`` and ``offset_*`` the page
+query alone, ``count_waiting_ms`` the count alone. The data: 80% waiting
 (matched), 15% unidentified, 5% decided, over 90 days, 20 cameras on 10 gateways.
 PostgreSQL: $JAYWATCH_TEST_PG_URL or postgres@127.0.0.1:5432 (a fresh database per run).
 """
@@ -123,6 +125,21 @@ def offset_page(ctx: Context, page: int) -> None:
         ).scalars())  # fmt: skip
 
 
+def keyset_raw(ctx: Context, cursor: str | None) -> None:
+    """The page query alone (no count, no audit entry): to compare with OFFSET."""
+    col, desc = wq._sort_column("oldest")
+    q = sa.select(Event).where(Event.status == "pending_review")
+    if cursor:
+        q = q.where(*wq.after_cursor(col, desc, *wq.decode_cursor(cursor, "oldest")))
+    with ctx.sessions() as s:
+        list(s.execute(q.order_by(Event.occurred, Event.id).limit(PAGE)).scalars())
+
+
+def count_only(ctx: Context) -> None:
+    with ctx.sessions() as s:
+        s.execute(sa.select(sa.func.count(Event.id)).where(Event.status == "pending_review")).one()
+
+
 def queries(ctx: Context, repeat: int) -> dict[str, float]:
     def page(f: wq.QueueFilter, cursor: str | None = None) -> Any:
         def run() -> None:
@@ -139,6 +156,9 @@ def queries(ctx: Context, repeat: int) -> dict[str, float]:
     return {
         "keyset_page_1_ms": timed(page(f()), repeat),
         "keyset_page_500_ms": timed(page(f(), c500), repeat),
+        "keyset_query_page_1_ms": timed(lambda: keyset_raw(ctx, None), repeat),
+        "keyset_query_page_500_ms": timed(lambda: keyset_raw(ctx, c500), repeat),
+        "count_waiting_ms": timed(lambda: count_only(ctx), repeat),
         "offset_page_1_ms": timed(lambda: offset_page(ctx, 1), repeat),
         "offset_page_500_ms": timed(lambda: offset_page(ctx, 500), repeat),
         "score_sort_page_1_ms": timed(page(f(sort="score_high")), repeat),
@@ -178,8 +198,13 @@ def run(url: str, tmp: Path, n: int, repeat: int) -> dict[str, Any]:
         return round(a / b, 2) if b else float("nan")
 
     ratios = {
-        "offset_vs_keyset_page_500": r(w["offset_page_500_ms"], w["keyset_page_500_ms"]),
-        "keyset_page_500_vs_page_1": r(w["keyset_page_500_ms"], w["keyset_page_1_ms"]),
+        "offset_vs_keyset_query_page_500": r(
+            w["offset_page_500_ms"], w["keyset_query_page_500_ms"]
+        ),
+        "keyset_query_page_500_vs_page_1": r(
+            w["keyset_query_page_500_ms"], w["keyset_query_page_1_ms"]
+        ),
+        "list_queue_page_500_vs_page_1": r(w["keyset_page_500_ms"], w["keyset_page_1_ms"]),
         "no_index_vs_index_score_page_500": r(
             wo["score_sort_page_500_ms"], w["score_sort_page_500_ms"]
         ),

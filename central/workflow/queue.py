@@ -184,6 +184,17 @@ def decode_cursor(cursor: str, sort: str) -> tuple[datetime | float, int]:
 # --- the query ----------------------------------------------------------------------------
 
 
+def after_cursor(col: Any, desc: bool, v: datetime | float, pk: int) -> list[Any]:
+    """Rows after (v, pk) in the sort order, written so an index on (status, col, id)
+    gives a range scan on both backends: ``col >= v AND (col > v OR id > pk)`` (a row
+    value ``(col, id) > (v, pk)`` made SQLite scan the index from its start: 10x slower
+    at page 500 in bench_queue.py)."""
+    lit = sa.literal(v, col.type)
+    if desc:
+        return [col <= lit, sa.or_(col < lit, Event.id < pk)]
+    return [col >= lit, sa.or_(col > lit, Event.id > pk)]
+
+
 def _day_start(d: date) -> datetime:
     return datetime.combine(d, time.min, tzinfo=UTC)
 
@@ -254,13 +265,7 @@ def list_queue(
     total = session.execute(sa.select(sa.func.count()).select_from(Event).where(*cond)).scalar_one()
     q = sa.select(Event).where(*cond)
     if cursor:
-        v, pk = decode_cursor(cursor, f.sort)
-        key = sa.tuple_(col, Event.id)
-        q = q.where(
-            key < sa.tuple_(sa.literal(v, col.type), pk)
-            if desc
-            else key > sa.tuple_(sa.literal(v, col.type), pk)
-        )
+        q = q.where(*after_cursor(col, desc, *decode_cursor(cursor, f.sort)))
     order = (col.desc(), Event.id.desc()) if desc else (col.asc(), Event.id.asc())
     events = list(session.execute(q.order_by(*order).limit(limit + 1)).scalars())
     more = len(events) > limit

@@ -87,11 +87,12 @@ class Stream:
             assert r.status_code == 200 and r.headers["content-type"].startswith(
                 "text/event-stream"
             )
-            self.open.set()
             for line in r.iter_lines():
                 if self._stop:
                     return
-                if line.startswith("event: "):
+                if line == "event: ready":  # sent once the server has its baseline
+                    self.open.set()
+                elif line.startswith("event: "):
                     self.events.put(line[7:])
 
     def next(self, timeout: float = 30) -> str:
