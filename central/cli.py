@@ -75,6 +75,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         signing_key=key,
         retained_check_s=ctx.config.gallery.retained_check_s,
     ).start()
+    # Issues each confirmation's fine once its undo window (review.undo_window_s) passed;
+    # any number of serve processes may run one (each fine is claimed exactly once).
+    from central.issuer import SanctionIssuer
+
+    issuer = SanctionIssuer(ctx, ctx.config.review.issue_poll_s).start()
     worker = None
     if not args.no_ingest:
         worker = IngestWorker(
@@ -120,6 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pass
     finally:
         announcer.stop()
+        issuer.stop()
         if worker:
             worker.stop()
             logging.getLogger(__name__).info("ingest counts: %s", dict(worker.counts))

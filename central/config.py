@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import (
     Field,
@@ -202,6 +202,23 @@ class AppealSettings(StrictModel):
     second_level_window_days: int = Field(14, ge=1, le=365)
 
 
+class ReviewSettings(StrictModel):
+    """Who must confirm before a sanction, and how long a confirmation can be undone
+    (central/workflow/review.py)."""
+
+    # never: one operator decides; weak_matches: a second, different operator must also
+    # confirm an event whose match score is less than ``weak_margin`` above the edge's
+    # threshold (or whose event carries no threshold); all: every event needs two.
+    second_reviewer: Literal["never", "weak_matches", "all"] = "weak_matches"
+    weak_margin: float = Field(0.10, ge=0, le=2)  # cosine similarity units
+    # After the (final) confirmation the confirming operator may undo it for this long;
+    # only then are the fine, points, SMS notice and display entry made (by a background
+    # task of `central serve`). 0: at once, no undo.
+    undo_window_s: float = Field(30, ge=0, le=3600)
+    # How often `central serve` looks for confirmations whose undo window has passed.
+    issue_poll_s: float = Field(1.0, gt=0, le=60)
+
+
 class RetentionSettings(StrictModel):
     """Days each kind of record is kept; ``None`` keeps it forever."""
 
@@ -341,6 +358,7 @@ class CentralConfig(StrictModel):
     ingest: IngestSettings = IngestSettings()
     score: ScoreSettings = ScoreSettings()
     appeals: AppealSettings = AppealSettings()
+    review: ReviewSettings = ReviewSettings()
     retention: RetentionSettings = RetentionSettings()
     api: ApiSettings = ApiSettings()
     gallery: GallerySettings = GallerySettings()

@@ -31,7 +31,9 @@ class Context:
             config=config,
             engine=engine,
             sessions=sessions,
-            rules=Rules(schedule, config.score, config.default_region, config.appeals),
+            rules=Rules(
+                schedule, config.score, config.default_region, config.appeals, config.review
+            ),
             evidence=FileEvidenceStore(config.evidence_dir),
         )
 

@@ -43,6 +43,11 @@ class EventOut(BaseModel):
     # Re-checked on this read (GET /api/events/{id}); None where not checked (the queue).
     evidence_altered: bool | None = None
     evidence_problems: list[str] = []
+    # Four-eyes: the first confirmation's operator (status second_review); the final
+    # confirmation's operator and the end of its undo window (status confirming).
+    first_confirmed_by: str | None = None
+    final_confirmed_by: str | None = None
+    undo_until: datetime | None = None
 
 
 class QuarantinedOut(EventOut):
@@ -71,6 +76,18 @@ class AttachmentOut(BaseModel):
     width: int | None = None
     height: int | None = None
     pages: int | None = None
+
+
+class ConfirmOut(BaseModel):
+    """What a confirmation did. ``second_review``: a second, different operator must
+    confirm too; ``confirming``: the fine is issued at ``undo_until`` unless the same
+    operator undoes it (POST .../undo) before; ``confirmed``: ``fine`` issued at once."""
+
+    event_id: str
+    status: str
+    fine: FineOut | None = None
+    undo_until: datetime | None = None
+    first_confirmed_by: str | None = None
 
 
 class AppealOut(BaseModel):

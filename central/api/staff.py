@@ -58,6 +58,9 @@ def _event_out(i: review.ReviewItem, verdict: integrity.Verdict | None = None) -
         match_score=i.match_score,
         evidence=[role for role, _ in i.evidence],
         signal=i.signal,
+        first_confirmed_by=i.first_confirmed_by,
+        final_confirmed_by=i.final_confirmed_by,
+        undo_until=i.undo_until,
     )
 
 
@@ -188,11 +191,27 @@ def evidence_package(
 Operator = Annotated[Actor, Depends(require(*review.REVIEW_ROLES))]
 
 
-@router.post("/events/{event_id}/confirm", response_model=S.FineOut, tags=["review"])
-def confirm(event_id: str, ctx: Ctx, actor: Operator) -> S.FineOut:
-    return _fine_out(
-        review.confirm_intact(ctx.sessions.begin, ctx.evidence, actor, ctx.rules, event_id)
+@router.post("/events/{event_id}/confirm", response_model=S.ConfirmOut, tags=["review"])
+def confirm(event_id: str, ctx: Ctx, actor: Operator) -> S.ConfirmOut:
+    """Confirm a matched violation (review.second_reviewer, review.undo_window_s decide
+    whether this issues the fine, starts the undo window, or awaits a second operator)."""
+    d = review.confirm_intact(ctx.sessions.begin, ctx.evidence, actor, ctx.rules, event_id)
+    return S.ConfirmOut(
+        event_id=d.event_id,
+        status=d.status,
+        fine=_fine_out(d.fine) if d.fine is not None else None,
+        undo_until=d.undo_until,
+        first_confirmed_by=d.first_confirmed_by,
     )
+
+
+@router.post("/events/{event_id}/undo", response_model=S.EventOut, tags=["review"])
+def undo(event_id: str, ctx: Ctx, actor: Operator) -> S.EventOut:
+    """Take back one's own confirmation while its undo window runs (or while it awaits
+    the second reviewer): nothing has been issued; the event goes back one step."""
+    with ctx.sessions.begin() as s:
+        review.undo(s, actor, event_id)
+        return _event_out(review.read_event(s, actor, event_id))
 
 
 @router.post("/events/{event_id}/dismiss", status_code=204, tags=["review"])

@@ -131,6 +131,24 @@ class Evidence(Base):
     size: Mapped[int]
 
 
+class ReviewConfirmation(Base):
+    """One operator's confirmation of an event: ``first`` (a second reviewer must follow)
+    or ``final`` (its sanction is issued at ``effective_at``, the end of the undo window,
+    unless ``undone_at`` is set first). Rows are kept: they are the four-eyes record."""
+
+    __tablename__ = "review_confirmations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_pk: Mapped[int] = mapped_column(
+        sa.ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    stage: Mapped[str] = mapped_column(sa.String(8))  # ConfirmationStage
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(sa.String(128))  # Actor.label
+    at: Mapped[datetime]
+    effective_at: Mapped[datetime | None] = mapped_column(index=True)  # final only
+    undone_at: Mapped[datetime | None]
+
+
 class Fine(Base):
     __tablename__ = "fines"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -19,12 +19,25 @@ class EventStatus(StrEnum):
     """Where a stored violation event is in review."""
 
     pending_review = "pending_review"  # matched: an operator decides
+    # four-eyes (review.second_reviewer): one operator confirmed, a second, different one
+    # must before any sanction
+    second_review = "second_review"
+    # finally confirmed, the undo window (review.undo_window_s) runs: no fine, SMS or
+    # display entry yet; serve issues them when it has passed (review.issue_due)
+    confirming = "confirming"
     unidentified = "unidentified"  # no match: statistics only, never identified later
     confirmed = "confirmed"  # a fine was issued
     dismissed = "dismissed"
     # stored, but its time is outside the window around receipt (ingest.occurred_*):
     # an admin looks at it (GET /api/quarantine); never reviewed, fined or displayed.
     quarantined = "quarantined"
+
+
+class ConfirmationStage(StrEnum):
+    """A review_confirmations row: the first of two reviewers, or the final confirmation."""
+
+    first = "first"
+    final = "final"
 
 
 class FineStatus(StrEnum):

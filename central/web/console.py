@@ -227,9 +227,12 @@ def event_page(
         except review.NotFound:
             raise HTTPException(404, f"event {event_id}: not found") from None
         waiting = s.execute(
-            sa.select(sa.func.count(Event.id)).where(Event.status == EventStatus.pending_review)
+            sa.select(sa.func.count(Event.id)).where(
+                Event.status.in_((EventStatus.pending_review, EventStatus.second_review))
+            )
         ).scalar_one()
         outcome = appeals.case_outcome(s, view["event_pk"])
+        undo = _undo_banner(s, user, done, ref)
     claim = case_claim(st, user, item)
     if claim is not None and not claim.mine(user.actor) and user.role in claims.CLAIM_ROLES:
         return claimed_page(st, request, user, claim)
@@ -238,8 +241,22 @@ def event_page(
         st, request, "event.html", user, item=item, view=view, waiting=waiting,
         reasons=REASON_LABELS, reason=view["reason_code"], done=done, ref=ref, verdict=verdict,
         outcome=outcome,
-        claim=claim,
+        claim=claim, undo=undo,
     )  # fmt: skip
+
+
+def _undo_banner(s: Any, user: WebUser, done: str, ref: str) -> dict[str, Any] | None:
+    """After a confirmation that started its undo window (``done=confirming``, ``ref`` =
+    the event): what the banner's Undo button needs, while the window still runs."""
+    if done != "confirming" or not ref:
+        return None
+    try:
+        c = review.final_confirmation(s, ref)
+    except review.NotFound:
+        return None
+    if c is None or c.effective_at is None or c.actor != user.actor.label:
+        return None
+    return {"event_id": ref, "until": c.effective_at}
 
 
 def _check(st: WebState, user: WebUser, event_id: str) -> integrity.Verdict:
@@ -419,12 +436,31 @@ def confirm(
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     check_csrf(user, csrf_token)
-    fine = review.confirm_intact(
+    d = review.confirm_intact(
         st.tx, st.ctx.evidence, user.actor, st.ctx.rules, event_id, require_claim=True
     )
-    ref = fine.reference
-    st.hub.poke()
-    return _see_other(f"/console/next?done=confirmed&ref={quote(ref)}")
+    if d.fine is not None:  # no undo window: issued at once
+        st.hub.poke()
+        return _see_other(f"/console/next?done=confirmed&ref={quote(d.fine.reference)}")
+    # second_review (a second operator must confirm) or confirming (undo window runs): the
+    # next item opens with a banner that says so and, for the undo window, an Undo button.
+    return _see_other(f"/console/next?done={d.status}&ref={quote(event_id)}")
+
+
+@router.post("/events/{event_id}/undo")
+def undo(
+    *,
+    event_id: str,
+    csrf_token: Annotated[str, Form()] = "",
+    user: Annotated[WebUser, Depends(require(*review.REVIEW_ROLES))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    """Take back one's own confirmation (in its undo window, or awaiting the second
+    reviewer): nothing has been issued; the event is open again."""
+    check_csrf(user, csrf_token)
+    with st.tx() as s:
+        review.undo(s, user.actor, event_id)
+    return _see_other(f"/console/events/{quote(event_id)}?done=undone")
 
 
 @router.post("/events/{event_id}/dismiss")

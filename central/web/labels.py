@@ -7,6 +7,8 @@ from __future__ import annotations
 
 STATUS_LABELS = {
     "pending_review": "Waiting for review",
+    "second_review": "Awaiting second review",
+    "confirming": "Confirmed, undo window running",
     "unidentified": "Unidentified",
     "confirmed": "Confirmed (fined)",
     "dismissed": "Dismissed",

@@ -226,7 +226,9 @@ def case_claim(st: WebState, user: WebUser, item: Any) -> claims.ClaimView | Non
     holds it); others just see the live claim, if any."""
     if item.status not in claims.CLAIMABLE:
         return None
-    if user.role in claims.CLAIM_ROLES:
+    # the first reviewer looking at their own confirmed case must not block the second
+    own_first = item.first_confirmed_by is not None and item.first_confirmed_by == user.actor.label
+    if user.role in claims.CLAIM_ROLES and not own_first:
         try:
             with st.tx() as s:
                 return claims.claim(s, user.actor, item.event_id)

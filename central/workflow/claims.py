@@ -24,7 +24,8 @@ from central.workflow.common import Actor, Conflict, NotFound, require_role
 LEASE = timedelta(minutes=5)
 CLAIM_ROLES = roles_for(Permission.review_decide)  # those who decide
 # Statuses a case can be claimed in: waiting for a decision.
-CLAIMABLE = (EventStatus.pending_review,)
+# second_review: the second reviewer claims it like a new case (four-eyes)
+CLAIMABLE = (EventStatus.pending_review, EventStatus.second_review)
 
 
 @dataclass(frozen=True)

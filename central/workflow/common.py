@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 
-from central.config import AppealSettings, ScoreSettings
+from central.config import AppealSettings, ReviewSettings, ScoreSettings
 from central.fines import FineSchedule
 
 
@@ -53,6 +53,7 @@ class Rules:
     score: ScoreSettings
     default_region: str = "GB"
     appeals: AppealSettings = field(default_factory=AppealSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
 
 
 def hash_code(code: str) -> str:

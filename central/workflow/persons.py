@@ -72,7 +72,13 @@ def erase(
     p.erased_at = utcnow()
     session.execute(
         sa.update(Event)
-        .where(Event.match_person_id == person_id, Event.status == EventStatus.pending_review)
+        .where(
+            Event.match_person_id == person_id,
+            # also confirmations awaiting a second reviewer or their undo window
+            Event.status.in_(
+                (EventStatus.pending_review, EventStatus.second_review, EventStatus.confirming)
+            ),
+        )
         .values(status=EventStatus.unidentified, match_person_id=None, match_score=None)
     )
     redact_notices(session, Notice.person_id == person_id)

@@ -24,7 +24,7 @@ from central import audit
 from central.auth.roles import Permission, roles_for
 from central.store.models import Device, Event, Fine, Person, User, utcnow
 from central.store.status import EventStatus
-from central.workflow import claims
+from central.workflow import claims, review
 from central.workflow.common import Actor, require_role
 
 QUEUE_ROLES = roles_for(Permission.review_queue)
@@ -34,7 +34,10 @@ BULK_ROLES = roles_for(Permission.review_queue)
 # Filter values of ``status``: one stored status, or a group of them.
 S = EventStatus
 STATUS_GROUPS: dict[str, tuple[EventStatus, ...]] = {
-    "pending_review": (S.pending_review,),
+    # waiting for a decision: a first one, or a second reviewer's (four-eyes)
+    "pending_review": (S.pending_review, S.second_review),
+    "second_review": (S.second_review,),
+    "confirming": (S.confirming,),  # confirmed, the undo window runs (no fine yet)
     "decided": (S.confirmed, S.dismissed),
     "confirmed": (S.confirmed,),
     "dismissed": (S.dismissed,),
@@ -366,7 +369,12 @@ def next_case(session: Session, actor: Actor, now: datetime | None = None) -> st
         )
         eid = session.execute(
             sa.select(Event.event_id)
-            .where(Event.status == EventStatus.pending_review, Event.id.not_in(held))
+            .where(
+                Event.status.in_((EventStatus.pending_review, EventStatus.second_review)),
+                Event.id.not_in(held),
+                # not a case awaiting its second reviewer after this one's confirmation
+                ~review.own_first_confirmation(actor),
+            )
             .order_by(Event.occurred, Event.id)
             .limit(1)
         ).scalar()
@@ -388,7 +396,7 @@ def changes(session: Session, now: datetime | None = None) -> tuple[Any, ...]:
     ev = session.execute(
         sa.select(
             sa.func.max(Event.id), sa.func.max(Event.decided_at), sa.func.count(Event.id)
-        ).where(Event.status == EventStatus.pending_review)
+        ).where(Event.status.in_((EventStatus.pending_review, EventStatus.second_review)))
     ).one()
     decided = session.execute(sa.select(sa.func.max(Event.decided_at))).scalar()
     cc = claims.CaseClaim

@@ -175,7 +175,7 @@ def test_citizen_page_draws_each_frames_truth_and_plays_the_clip(
     )
     eid = world.ingest_event(matched)
     with world.ctx.sessions.begin() as s:
-        ref = wf_confirm(s, OPERATOR, world.ctx.rules, eid).reference
+        ref = wf_confirm(s, OPERATOR, world.ctx.rules, eid).fine.reference
     ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
     page = ctx.new_page()
     page.goto(f"{url}/notice")

@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
-from central.config import CentralConfig, HttpSettings, RateRule
+from central.config import CentralConfig, HttpSettings, RateRule, ReviewSettings
 from central.context import Context
 from central.workflow.common import SYSTEM, Actor
 from central.workflow.devices import register_device
@@ -23,7 +23,13 @@ ADMIN = Actor("ada", "admin", None)
 AUDITOR = Actor("aud", "auditor", None)
 
 
+# One operator, no undo window: what the tests that are not about four-eyes assume (a
+# confirmation issues its fine at once); tests/central/test_four_eyes.py sets its own.
+ONE_REVIEWER = ReviewSettings(second_reviewer="never", undo_window_s=0)
+
+
 def make_context(db_url: str, tmp_path: Path, **overrides: object) -> Context:
+    overrides.setdefault("review", ONE_REVIEWER)
     cfg = CentralConfig(
         database_url=db_url,
         evidence_dir=str(tmp_path / "evidence"),
@@ -66,6 +72,8 @@ def violation(
     occurred: datetime | None = None,
     images: int = 1,
     sign: bool = True,
+    score: float = 0.91,
+    threshold: float | None = None,
 ) -> wire.ViolationEvent:
     ev = wire.ViolationEvent(
         device_id=device_id,
@@ -84,7 +92,9 @@ def violation(
             )
             for i in range(images)
         ],
-        match=wire.MatchResult(person_id=person_id, score=0.91, backend="test")
+        match=wire.MatchResult(
+            person_id=person_id, score=score, backend="test", threshold=threshold
+        )
         if person_id
         else None,
     )

@@ -77,7 +77,7 @@ def test_purge_redacts_notices_of_closed_cases_only(ctx: Context) -> None:
         ev = violation(key, person_id=pid)
         assert ingest(ctx, ev) == "stored"
         with ctx.sessions.begin() as s:
-            fines[case] = review.confirm(s, OPERATOR, ctx.rules, ev.event_id)
+            fines[case] = review.confirm(s, OPERATOR, ctx.rules, ev.event_id).fine
     with ctx.sessions() as s:  # before sending: the sender drops the code from params
         codes = {
             case: s.execute(
@@ -138,7 +138,7 @@ def test_erasure_redacts_the_persons_sent_notices(ctx: Context) -> None:
     ev = violation(key, person_id=pid)
     assert ingest(ctx, ev) == "stored"
     with ctx.sessions.begin() as s:
-        fine = review.confirm(s, OPERATOR, ctx.rules, ev.event_id)
+        fine = review.confirm(s, OPERATOR, ctx.rules, ev.event_id).fine
     (unsent,) = _rows(ctx, fine.id).values()
     code = unsent["params"]["access_code"]  # type: ignore[index]
     _send_all(ctx)
@@ -166,7 +166,7 @@ def test_the_access_code_leaves_the_params_when_the_text_is_rendered(ctx: Contex
     ev = violation(key, person_id=pid)
     assert ingest(ctx, ev) == "stored"
     with ctx.sessions.begin() as s:
-        fine = review.confirm(s, OPERATOR, ctx.rules, ev.event_id)
+        fine = review.confirm(s, OPERATOR, ctx.rules, ev.event_id).fine
     (unsent,) = _rows(ctx, fine.id).values()
     code = unsent["params"]["access_code"]  # type: ignore[index]
 

@@ -65,6 +65,9 @@ class CentralServe:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
     serve_args: list[str] = field(default_factory=list)  # e.g. ["--notices-config", FILE]
+    # What a test changes in the shipped config: a section key by key (e.g. {"review":
+    # {...}}), a top-level value replaced (e.g. {"evidence_dir": ...}).
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -83,6 +86,11 @@ class CentralServe:
             password=self.broker.passwords["central"] if self.broker.passwords else None,
         )
         cfg["api"].update(secure_cookies=False, base_url=f"http://127.0.0.1:{self.port}")
+        for key, value in self.overrides.items():
+            if isinstance(value, dict):
+                cfg[key].update(value)
+            else:
+                cfg[key] = value
         self.config = self.tmp / "central.yaml"
         self.config.write_text(yaml.safe_dump(cfg))
         self.url = f"http://127.0.0.1:{self.port}"

@@ -190,7 +190,9 @@ def test_review_fine_notice_pay_and_appeal_through_the_api(
     img = client.get(f"/api/events/{evs[0].event_id}/evidence/0", headers=op)
     assert img.headers["content-type"] == "image/jpeg" and img.content.startswith(b"\xff\xd8")
 
-    fines = [client.post(f"/api/events/{e.event_id}/confirm", headers=op).json() for e in evs]
+    fines = [
+        client.post(f"/api/events/{e.event_id}/confirm", headers=op).json()["fine"] for e in evs
+    ]
     assert all(f["status"] == "issued" and f["amount_cents"] == 3000 for f in fines)
     assert client.post(f"/api/events/{evs[0].event_id}/confirm", headers=op).status_code == 409
     with ctx.sessions() as s:

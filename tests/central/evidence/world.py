@@ -206,7 +206,7 @@ class Served:
         """Confirm as the operator; returns (fine reference, the SMS's access code)."""
         r = self.api("olive").post(f"/api/events/{event_id}/confirm")
         assert r.status_code == 200, r.text
-        ref = r.json()["reference"]
+        ref = r.json()["fine"]["reference"]
         with self.ctx.sessions() as s:
             params = (
                 s.execute(sa.select(Notice.params).where(Notice.kind == "fine_issued"))

@@ -51,7 +51,7 @@ def test_confirmed_fine_and_upheld_appeal_reach_the_phone(
             (out,) = store_batch(s, [classify(msg, keys, 10_000_000)], ctx.evidence, 1024)
         assert out.status == "stored"
         with ctx.sessions.begin() as s:
-            fine = confirm(s, OPERATOR, ctx.rules, ev.event_id)
+            fine = confirm(s, OPERATOR, ctx.rules, ev.event_id).fine
 
         cfg = fast_config(provider=smpp_settings(smsc.port))
         sender = NoticeSender(ctx.sessions, cfg, SmppProvider(cfg.provider, cfg.max_parts))  # type: ignore[arg-type]

@@ -69,7 +69,14 @@ def notices_yaml(tmp: Path, port: int, gw: JsonGateway | TwilioLike) -> Path:
 def central(
     tmp_path: Path, db_url: str, make_broker: Callable[..., Broker], gateway: Any
 ) -> Iterator[CentralServe]:
-    srv = CentralServe(tmp_path / "central", acl_broker(make_broker, ["gw-1"]), db_url)
+    srv = CentralServe(
+        tmp_path / "central",
+        acl_broker(make_broker, ["gw-1"]),
+        db_url,
+        # about links and receipts: one confirmation issues the fine at once (four-eyes
+        # and the undo window through serve: tests/integration/test_four_eyes_serve.py)
+        overrides={"review": {"second_reviewer": "never", "undo_window_s": 0}},
+    )
     srv.serve_args = ["--notices-config", str(notices_yaml(tmp_path, srv.port, gateway))]
     srv.setup({}, {"olive": "operator"})
     try:
@@ -103,7 +110,7 @@ def issue_fine(srv: CentralServe) -> str:
         f"{srv.url}/api/events/{ev.event_id}/confirm", headers=srv.bearer("olive"), timeout=30
     )
     assert r.status_code == 200, r.text
-    return r.json()["reference"]
+    return r.json()["fine"]["reference"]
 
 
 def send_notices(srv: CentralServe) -> None:

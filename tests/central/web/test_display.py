@@ -158,7 +158,7 @@ def test_sse_updates_live_and_withdrawn_item_vanishes(world: World, client: Test
         assert next(events)["items"] == []
         # A decision taken elsewhere (another process: no poke) reaches the screen by polling.
         with world.ctx.sessions.begin() as s:
-            fine = wf_confirm(s, OPERATOR, world.ctx.rules, e1)
+            fine = wf_confirm(s, OPERATOR, world.ctx.rules, e1).fine
             ref = fine.reference
         update = next(events)
         assert len(update["items"]) == 1 and update["counters"] == {"today": 1, "week": 1}
@@ -204,7 +204,7 @@ def test_feed_is_published_on_the_mqtt_display_topic(tmp_path: Path, broker) -> 
         first = json.loads(got.get(timeout=10))
         assert first["screen_id"] == DEVICE and first["items"] == []
         with w.ctx.sessions.begin() as s:
-            ref = wf_confirm(s, OPERATOR, w.ctx.rules, eid).reference
+            ref = wf_confirm(s, OPERATOR, w.ctx.rules, eid).fine.reference
         w.web.hub.poke()
         shown = json.loads(got.get(timeout=10))
         assert len(shown["items"]) == 1

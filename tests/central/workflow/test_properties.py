@@ -137,7 +137,7 @@ class World:
         if event_id is None:
             return
         with self.ctx.sessions.begin() as s:
-            ref = review.confirm(s, actor, self.ctx.rules, event_id).reference
+            ref = review.confirm(s, actor, self.ctx.rules, event_id).fine.reference
         assert actor.role == "operator"
         self.confirmed_by_operator.add(event_id)
         self.fines.append(ref)

@@ -66,7 +66,7 @@ def person(ctx: Context, name: str = "Ann") -> str:
 
 def confirm(ctx: Context, event_id: str) -> Fine:
     with ctx.sessions.begin() as s:
-        return review.confirm(s, OPERATOR, ctx.rules, event_id)
+        return review.confirm(s, OPERATOR, ctx.rules, event_id).fine
 
 
 def test_migrations_match_the_models(ctx: Context) -> None:
