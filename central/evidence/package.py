@@ -53,6 +53,9 @@ from central.workflow.common import NotFound
 
 # Audit actions that make up the decision history of an event and its fine.
 HISTORY = {
+    "event.confirm_first": "confirmed by a first reviewer; awaiting a second",
+    "event.confirm_final": "confirmed; undo window started",
+    "event.confirm_undo": "confirmation undone",
     "event.confirm": "confirmed; fine issued",
     "event.dismiss": "dismissed",
     "fine.pay": "payment recorded",
