@@ -24,7 +24,7 @@ AUDITOR = Actor("aud", "auditor", None)
 
 
 # One operator, no undo window: what the tests that are not about four-eyes assume (a
-# confirmation issues its fine at once); tests/central/test_four_eyes.py sets its own.
+# confirmation issues its fine at once); tests/central/workflow/test_four_eyes.py sets its own.
 ONE_REVIEWER = ReviewSettings(second_reviewer="never", undo_window_s=0)
 
 
