@@ -46,6 +46,12 @@ CHECKOUT_MEDIA = REPO / "sample_media"
 DEFAULT_SCENES = ("vtest_road", "synthetic_rules", "synthetic_rules_us", "faces")
 DEVICE_ID = "demo-gw"
 OPERATOR = ("operator", "demo-operator-pw")
+# Four-eyes (review.second_reviewer: weak_matches, as shipped): a weak match needs a second,
+# different operator before any sanction; the demo has one, also for a person to try it.
+SECOND_OPERATOR = ("operator2", "demo-operator2-pw")
+# The demo's undo window after a final confirmation (shipped: 30 s): long enough to try
+# Undo in the console, short enough that the headless run does not wait half a minute.
+DEMO_UNDO_WINDOW_S = 10
 SUPERVISOR = ("supervisor", "demo-supervisor-pw")
 ADMIN = ("admin", "demo-admin-pw")
 AUDITOR = ("auditor", "demo-auditor-pw")
@@ -308,6 +314,7 @@ def write_central_config(
             "mqtt_version": mqtt_version,  # "3.1.1" with the embedded broker: one worker
         },
         "api": {"secure_cookies": False, "base_url": f"http://127.0.0.1:{http_port}"},
+        "review": {"second_reviewer": "weak_matches", "undo_window_s": DEMO_UNDO_WINDOW_S},
     }
     path = ws / "central.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -347,6 +354,7 @@ def setup_central(
                 role: create_user(s, SYSTEM, name, pw, role)
                 for role, (name, pw, _page) in LOGINS.items()
             }
+            create_user(s, SYSTEM, *SECOND_OPERATOR, "operator")
             sup = users["supervisor"]
             register_device(
                 s,
@@ -496,30 +504,56 @@ def wait_for(
 
 def simulated_operator_confirms(base_url: str, say: Callable[[str], None]) -> int:
     """Log in as the demo operator and confirm every event in the review queue through
-    the same HTTP API the console uses. Only for ``--headless``, and always labelled."""
+    the same HTTP API the console uses; where four-eyes asks for it (a weak match), the
+    demo's second operator confirms too. Only for ``--headless``, and always labelled.
+    Returns the number of events finally confirmed (their fines follow once the undo
+    window has passed: central serve issues them)."""
     import httpx
 
-    with httpx.Client(base_url=base_url, timeout=30) as http:
-        r = http.post("/api/auth/login", json={"username": OPERATOR[0], "password": OPERATOR[1]})
+    def login(user: tuple[str, str]) -> httpx.Client:
+        http = httpx.Client(base_url=base_url, timeout=30)
+        r = http.post("/api/auth/login", json={"username": user[0], "password": user[1]})
         r.raise_for_status()
         http.headers["Authorization"] = f"Bearer {r.json()['token']}"
+        return http
+
+    def confirm(http: httpx.Client, who: str, ev: dict[str, Any]) -> dict[str, Any]:
+        r = http.post(f"/api/events/{ev['event_id']}/confirm")
+        r.raise_for_status()
+        d = r.json()
+        outcome = {
+            "second_review": "awaits a second operator (weak match)",
+            "confirming": f"fine issued after the undo window ({d.get('undo_until')})",
+            "confirmed": f"fine {(d.get('fine') or {}).get('reference')}",
+        }.get(d["status"], d["status"])
+        say(
+            f"      [SIMULATED OPERATOR '{who}'] confirmed event {ev['event_id'][:8]}… "
+            f"({ev['camera_id']}, person {ev['match_person_id']}, "
+            f"score {ev['match_score']:.2f}) → {outcome}"
+        )
+        return d
+
+    first, second = login(OPERATOR), login(SECOND_OPERATOR)
+    try:
         n = 0
         while True:
-            queue = http.get("/api/review/queue", params={"limit": 100})
+            queue = first.get("/api/review/queue", params={"limit": 100})
             queue.raise_for_status()
             items = queue.json()
             if not items:
                 return n
             for ev in items:
-                fine = http.post(f"/api/events/{ev['event_id']}/confirm")
-                fine.raise_for_status()
-                f = fine.json()
-                n += 1
-                say(
-                    f"      [SIMULATED OPERATOR '{OPERATOR[0]}'] confirmed event "
-                    f"{ev['event_id'][:8]}… ({ev['camera_id']}, person {ev['match_person_id']}, "
-                    f"score {ev['match_score']:.2f}) → fine {f['reference']}"
+                d = (
+                    confirm(first, OPERATOR[0], ev)
+                    if ev["status"] == "pending_review"
+                    else {"status": ev["status"]}
                 )
+                if d["status"] == "second_review":
+                    d = confirm(second, SECOND_OPERATOR[0], ev)
+                n += 1
+    finally:
+        first.close()
+        second.close()
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -684,7 +718,9 @@ def _run(
     if not args.headless:
         steps.say(
             "\nThe review queue is waiting for a person: log in to the console and decide.\n"
-            "SMS notices appear in logs/sms.log after each confirmation. Ctrl-C stops the demo."
+            f"A weak match needs both operators (four-eyes); a fine and its SMS (logs/sms.log) "
+            f"follow {DEMO_UNDO_WINDOW_S} s after the final confirmation (the undo window). "
+            "Ctrl-C stops the demo."
         )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -699,12 +735,13 @@ def _run(
     before = read_summary(db_url)
     steps.step(
         "headless: a SIMULATED OPERATOR (not a person) confirms the review queue through the "
-        "console's API, logged in as the demo operator"
+        "console's API, logged in as the demo operator (and the demo's second operator where "
+        f"four-eyes asks for it); fines follow after the {DEMO_UNDO_WINDOW_S} s undo window"
     )
     confirmed = simulated_operator_confirms(base, steps.say)
     wait_for(
         lambda: read_summary(db_url).notices_sent >= confirmed,
-        60,
+        60 + DEMO_UNDO_WINDOW_S,
         "the SMS sender to send every notice",
     )
     after = read_summary(db_url)
@@ -739,6 +776,10 @@ def access_text(base: str, ws: Path) -> str:
     logins = "".join(
         f"  {role + ' login':<18} {base}{page}   {name} / {pw}\n"
         for role, (name, pw, page) in LOGINS.items()
+    )
+    logins += (
+        f"  {'2nd operator':<18} {base}/console/queue   {SECOND_OPERATOR[0]} / "
+        f"{SECOND_OPERATOR[1]}  (four-eyes: weak matches need both operators)\n"
     )
     return (
         "\n"
