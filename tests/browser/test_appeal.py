@@ -64,7 +64,7 @@ def test_appeal_with_files_seen_by_both_sides(
     world, url = served
     eid = world.ingest(score=0.87)
     with world.ctx.sessions.begin() as s:
-        ref = wf_confirm(s, OPERATOR, world.ctx.rules, eid).reference
+        ref = wf_confirm(s, OPERATOR, world.ctx.rules, eid).fine.reference
     code = world.access_code(ref)
     photo, doc = files(tmp_path)
 

@@ -69,6 +69,9 @@ def central(
     cfg = yaml.safe_load(srv.config.read_text())
     assert cfg["appeals"]["second_level"] is False  # shipped default
     cfg["appeals"]["second_level"] = True
+    # about appeals: one confirmation issues the fine at once (four-eyes and the undo
+    # window through serve: tests/integration/test_four_eyes_serve.py)
+    cfg["review"].update(second_reviewer="never", undo_window_s=0)
     srv.config.write_text(yaml.safe_dump(cfg))
     srv.serve_args = ["--notices-config", str(notices_yaml(tmp_path, srv.port, gateway))]
     srv.setup({}, {"olive": "operator", "sam": "supervisor", "sue": "supervisor"})

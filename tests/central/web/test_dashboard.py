@@ -44,8 +44,8 @@ def _decided_world(world: World) -> dict[str, str]:
     }
     with world.ctx.sessions.begin() as s:
         fine_b = (
-            confirm(s, op, world.ctx.rules, ids["a"]),
-            confirm(s, op, world.ctx.rules, ids["b"]),
+            confirm(s, op, world.ctx.rules, ids["a"]).fine,
+            confirm(s, op, world.ctx.rules, ids["b"]).fine,
         )
         dismiss(s, op, ids["c"], "wrong_person")
         confirm(s, op, world.ctx.rules, ids["d"])

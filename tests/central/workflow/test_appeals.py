@@ -50,7 +50,7 @@ def fine(ctx: Context) -> Fine:
     ev = violation(key, person_id=pid)
     assert ingest(ctx, ev) == "stored"
     with ctx.sessions.begin() as s:
-        return review.confirm(s, OPERATOR, ctx.rules, ev.event_id)
+        return review.confirm(s, OPERATOR, ctx.rules, ev.event_id).fine
 
 
 def submit(ctx: Context, ref: str, now: datetime | None = None, text: str = "Green.") -> Appeal:
