@@ -33,13 +33,16 @@ def pair(
 ) -> Iterator[tuple[CentralServe, CentralServe, Gateway, Any]]:
     key = wire.generate_device_key()
     broker = acl_broker(make_broker, [GW])
-    one = CentralServe(tmp_path / "one", broker, db_url)
+    # about claims: one confirmation issues the fine at once (four-eyes and the undo
+    # window through serve: tests/integration/test_four_eyes_serve.py)
+    one_reviewer = {"review": {"second_reviewer": "never", "undo_window_s": 0}}
+    one = CentralServe(tmp_path / "one", broker, db_url, overrides=one_reviewer)
     one.setup({GW: key}, {"olive": "operator", "otto": "operator", "sam": "supervisor"})
     ctx = one.context()
     with ctx.sessions.begin() as s:
         enrol(s, SUPERVISOR, ctx.rules, "+447911123456", "test", "Pat", PERSON)
     ctx.close()
-    two = CentralServe(tmp_path / "two", broker, db_url)
+    two = CentralServe(tmp_path / "two", broker, db_url, overrides=one_reviewer)
     cfg = yaml.safe_load(two.config.read_text())  # one deployment: one evidence store
     cfg["evidence_dir"] = str(tmp_path / "one" / "evidence")
     cfg["mqtt"]["client_id"] = "central-2"  # unique per serve process (the shipped comment)

@@ -70,7 +70,7 @@ def test_search_by_event_id_fine_reference_and_person(world: World) -> None:
     world.ingest(matched=False, occurred=T0)
     with world.ctx.sessions.begin() as s:
         claims.claim(s, OLIVE, a)
-        fine = review.confirm(s, OLIVE, world.ctx.rules, a)
+        fine = review.confirm(s, OLIVE, world.ctx.rules, a).fine
     q = wq.QueueFilter
     assert page_ids(world, q(q=b)) == [b]
     assert page_ids(world, q(q=b.upper())) == [b]
