@@ -27,7 +27,7 @@ from central.web.auth import COOKIE, WebUser, check_csrf, logout, require
 from central.web.evidence_view import clip_view, frame_view, match_view
 from central.web.labels import REASON_LABELS as _LABELS
 from central.web.pages import PageRoute
-from central.web.queue import case_claim, claimed_page
+from central.web.queue import case_claim, claimed_page, undo_banner
 from central.web.state import WebState, web_state
 from central.workflow import appeals, claims, evidence_read, photos, review
 from central.workflow.common import Conflict, Forbidden
@@ -232,7 +232,7 @@ def event_page(
             )
         ).scalar_one()
         outcome = appeals.case_outcome(s, view["event_pk"])
-        undo = _undo_banner(s, user, done, ref)
+        undo = undo_banner(s, user, done, ref)
     claim = case_claim(st, user, item)
     if claim is not None and not claim.mine(user.actor) and user.role in claims.CLAIM_ROLES:
         return claimed_page(st, request, user, claim)
@@ -243,20 +243,6 @@ def event_page(
         outcome=outcome,
         claim=claim, undo=undo,
     )  # fmt: skip
-
-
-def _undo_banner(s: Any, user: WebUser, done: str, ref: str) -> dict[str, Any] | None:
-    """After a confirmation that started its undo window (``done=confirming``, ``ref`` =
-    the event): what the banner's Undo button needs, while the window still runs."""
-    if done != "confirming" or not ref:
-        return None
-    try:
-        c = review.final_confirmation(s, ref)
-    except review.NotFound:
-        return None
-    if c is None or c.effective_at is None or c.actor != user.actor.label:
-        return None
-    return {"event_id": ref, "until": c.effective_at}
 
 
 def _check(st: WebState, user: WebUser, event_id: str) -> integrity.Verdict:

@@ -20,7 +20,7 @@ from central.web.auth import WebUser, check_csrf, require
 from central.web.labels import REASON_LABELS, SORT_LABELS, STATUS_LABELS
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
-from central.workflow import claims
+from central.workflow import claims, review
 from central.workflow import queue as wq
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
@@ -79,6 +79,20 @@ def _page_context(st: WebState, request: Request, user: WebUser) -> dict[str, An
     }
 
 
+def undo_banner(s: Any, user: WebUser, done: str, ref: str) -> dict[str, Any] | None:
+    """After a confirmation that started its undo window (``done=confirming``, ``ref`` =
+    the event): what the banner's Undo button needs, while the window still runs."""
+    if done != "confirming" or not ref:
+        return None
+    try:
+        c = review.final_confirmation(s, ref)
+    except review.NotFound:
+        return None
+    if c is None or c.effective_at is None or c.actor != user.actor.label:
+        return None
+    return {"event_id": ref, "until": c.effective_at}
+
+
 @router.get("/queue", response_class=HTMLResponse)
 def queue(
     *, request: Request, done: str = "", ref: str = "", user: Reviewer, st: State
@@ -86,8 +100,10 @@ def queue(
     """The queue (default: waiting cases, oldest first) or, with ``status=decided``, the
     history; filters and the page cursor are query parameters, so every view is a link."""
     ctx = _page_context(st, request, user)
+    with st.ctx.sessions() as s:
+        undo = undo_banner(s, user, done, ref)
     return st.templates.TemplateResponse(
-        request, "queue.html", {"user": user, "done": done, "ref": ref, **ctx}
+        request, "queue.html", {"user": user, "done": done, "ref": ref, "undo": undo, **ctx}
     )
 
 
