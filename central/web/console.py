@@ -233,6 +233,12 @@ def event_page(
         ).scalar_one()
         outcome = appeals.case_outcome(s, view["event_pk"])
         undo = undo_banner(s, user, done, ref)
+        ev = s.get(Event, view["event_pk"])
+        needs_second = (  # the confirm dialog says what the click will do
+            ev is not None
+            and ev.status == EventStatus.pending_review
+            and review.needs_second_review(ev, st.ctx.rules.review)
+        )
     claim = case_claim(st, user, item)
     if claim is not None and not claim.mine(user.actor) and user.role in claims.CLAIM_ROLES:
         return claimed_page(st, request, user, claim)
@@ -241,7 +247,8 @@ def event_page(
         st, request, "event.html", user, item=item, view=view, waiting=waiting,
         reasons=REASON_LABELS, reason=view["reason_code"], done=done, ref=ref, verdict=verdict,
         outcome=outcome,
-        claim=claim, undo=undo,
+        claim=claim, undo=undo, needs_second=needs_second,
+        undo_window_s=st.ctx.rules.review.undo_window_s,
     )  # fmt: skip
 
 
