@@ -1,7 +1,7 @@
 """Four-eyes review and the undo window: one row per operator confirmation
 
 Revision ID: review_0001
-Revises: appeals_0001, queue_0001
+Revises: person_photos_0002
 
 Events get two more statuses (``second_review``, ``confirming``; the column is a plain
 string, nothing to alter). A confirmation's sanction is issued by ``central serve`` once
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "review_0001"
-down_revision = ("appeals_0001", "queue_0001")  # also merges the two heads main had
+down_revision = "person_photos_0002"
 branch_labels = None
 depends_on = None
 
