@@ -40,7 +40,7 @@ def _populate(w: World) -> dict[str, Any]:
     w.ingest(matched=False, camera_id="cam-2")
     quarantined = w.ingest(occurred=now - timedelta(days=60))
     with w.ctx.sessions.begin() as s:
-        fines = [confirm(s, op, w.ctx.rules, e) for e in ids[:3]]
+        fines = [confirm(s, op, w.ctx.rules, e).fine for e in ids[:3]]
         dismiss(s, op, ids[3], "wrong_person")
         appeal = appeals.submit_appeal(
             s, SUPERVISOR, w.ctx.evidence, w.ctx.rules, fines[0].reference, "I was elsewhere."
