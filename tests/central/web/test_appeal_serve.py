@@ -9,6 +9,7 @@ on appeal never reads "Decided: confirmed"."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import time
@@ -136,6 +137,18 @@ def test_appeal_from_delivery_to_second_review(central: CentralServe, gateway: J
         r = appeal_form(central, ref, code, files)
         assert r.status_code == 409, (message, r.status_code)
         assert message in r.text.replace("&#39;", "'"), message
+    # The same checks behind the API (JSON, base64).
+    api = f"{central.url}/api/public/appeal"
+    access = {"reference": ref, "code": code, "grounds": "The signal was dark."}
+    r = httpx.post(
+        api, json={**access, "attachments": [{"filename": "a.jpg", "content_base64": "%%"}]}
+    )
+    assert r.status_code == 422 and "attachments[1] (a.jpg): content_base64 is not base64" in r.text
+    junk = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"junk" * 50).decode()
+    r = httpx.post(
+        api, json={**access, "attachments": [{"filename": "b.png", "content_base64": junk}]}
+    )
+    assert r.status_code == 422 and "b.png: not a readable PNG image" in r.text
     assert central.rows(sa.select(Appeal.id)) == []
     assert central.rows(sa.select(AppealAttachment.id)) == []
 
