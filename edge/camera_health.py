@@ -97,6 +97,7 @@ def build_camera_health(
     alert: SignalAlert,
     started: datetime,
     now: datetime | None = None,
+    target_fps: float | None = None,
 ) -> wire.CameraHealth:
     """The heartbeat entry of one camera. ``signal`` is the pipeline's
     :class:`~edge.signal.base.SignalStatus` snapshot (or ``None``); a live camera without
@@ -142,6 +143,7 @@ def build_camera_health(
         camera_id=camera_id,
         up=up,
         fps=round(fps, 2) if up else 0.0,
+        target_fps=target_fps if target_fps and 0 < target_fps <= 1000 else None,
         last_frame=last_frame,
         error=wire.printable(error, 500),  # an exception text must never void the heartbeat
         signal=sig,

@@ -132,6 +132,7 @@ class CameraWorker:
             wall_of=self.wall_of,
             alert=self.signal_alert,
             started=self.started,
+            target_fps=self.cfg.fps,  # the analysis rate; None: every frame the source gives
         )
 
     def signal_status(self) -> SignalStatus:

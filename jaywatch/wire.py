@@ -373,10 +373,12 @@ class CameraCheck(Strict):
 
 
 class CameraHealth(Strict):
-    LATER_FIELDS = frozenset({"checks", "signal"})  # camera health (issue 14)
+    # camera health (issue 14); target_fps (issue 17): the analysis rate configured
+    LATER_FIELDS = frozenset({"checks", "signal", "target_fps"})
     camera_id: DeviceId
     up: bool
     fps: Annotated[float, Field(ge=0, le=1000)] = 0.0
+    target_fps: Annotated[float, Field(gt=0, le=1000)] | None = None
     last_frame: datetime | None = None
     error: Text(500, multiline=True) = ""
     signal: CameraSignalHealth | None = None

@@ -171,16 +171,24 @@ def store_batch(
                 outcomes[i] = Outcome("stored" if new else "duplicate", c.event.device_id, eid)
     for i, c in enumerate(items):
         if isinstance(c, AcceptedStatus):
+            from central.workflow.devices import history_after
+
             s = c.status
             _log_alert_changes(session, s)
+            seen = utcnow()
+            previous = session.execute(
+                sa.select(Device.status).where(Device.id == s.device_id)
+            ).scalar_one_or_none()
+            stored = s.model_dump(mode="json", exclude={"signature"})
+            stored["history"] = history_after(previous, s, seen)  # the page's sparklines
             session.execute(
                 sa.update(Device)
                 .where(Device.id == s.device_id)
                 .values(
-                    last_seen=utcnow(),
+                    last_seen=seen,
                     online=s.online,
                     outbox_depth=s.outbox_depth,
-                    status=s.model_dump(mode="json", exclude={"signature"}),
+                    status=stored,
                 )
             )
             outcomes[i] = Outcome("status", s.device_id, None)

@@ -68,6 +68,7 @@ def mount_web(
     from central.web.console import router as console_router
     from central.web.dashboard import router as dashboard_router
     from central.web.deadletters import router as deadletters_router
+    from central.web.devices import router as devices_router
     from central.web.errors import install as install_error_pages
     from central.web.queue import router as queue_router
 
@@ -80,7 +81,14 @@ def mount_web(
     if publisher is not None:
         state.hub.start()
     # Pages, not API: kept out of the OpenAPI document the API is tested against.
-    routers = (queue_router, console_router, dashboard_router, audit_router, deadletters_router)
+    routers = (
+        queue_router,
+        console_router,
+        dashboard_router,
+        audit_router,
+        deadletters_router,
+        devices_router,
+    )
     for router in (*routers, display_router, citizen_router, citizen_links):
         app.include_router(router, include_in_schema=False)
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="jaywatch-static")

@@ -31,7 +31,6 @@ from central.web.queue import case_claim, claimed_page, undo_banner
 from central.web.state import WebState, web_state
 from central.workflow import appeals, claims, evidence_read, photos, review
 from central.workflow.common import Conflict, Forbidden
-from central.workflow.devices import CHECK_TITLES, camera_views, list_devices
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
 
@@ -591,21 +590,3 @@ def decide(
     st.hub.poke()
     done = AppealStatus.upheld if decision == "uphold" else AppealStatus.denied
     return _see_other(f"/console/appeals?done={done}")
-
-
-# --- devices, audit ------------------------------------------------------------------------
-
-
-@router.get("/devices", response_class=HTMLResponse)
-def devices(
-    *,
-    request: Request,
-    user: Annotated[WebUser, Depends(require("operator", "supervisor", "admin"))],
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    with st.ctx.sessions() as s:
-        devs = list_devices(s)
-    views = {d.id: camera_views(d.status) for d in devs}
-    return _page(
-        st, request, "devices.html", user, devices=devs, views=views, check_titles=CHECK_TITLES
-    )

@@ -32,10 +32,13 @@ def _bin_label(b: dash.Bin, tl: dash.Timeline) -> str:
 
 
 def _list_for(status: str) -> str:
-    """Waiting and unidentified events are in the queue; decided ones in the history."""
-    return (
-        "/console/queue?" if status in ("pending_review", "unidentified") else "/console/history?"
-    )
+    """Unidentified events have their own list; waiting and decided ones are the queue's
+    (its history is the queue with a decided status)."""
+    return "/console/unidentified?" if status == "unidentified" else "/console/queue?"
+
+
+def _list_status(status: str) -> str:
+    return "" if status == "unidentified" else status
 
 
 def _timeline_bars(tl: dash.Timeline, period: dash.Period) -> list[svg.Bar]:
@@ -43,7 +46,7 @@ def _timeline_bars(tl: dash.Timeline, period: dash.Period) -> list[svg.Bar]:
     for b in tl.bins:
         sub = dash.Period(b.start, b.end, period.camera)
         # The lists filter by whole days: an hour bar opens its day's list.
-        hrefs = {s: _list_for(s) + sub.query(status=s) for s in tl.statuses}
+        hrefs = {s: _list_for(s) + sub.list_query(status=_list_status(s)) for s in tl.statuses}
         when = b.start.strftime("%Y-%m-%d %H:00" if tl.unit == "hour" else "%Y-%m-%d")
         title = f"{'week of ' if tl.unit == 'week' else ''}{when} UTC"
         bars.append(svg.Bar(_bin_label(b, tl), b.counts, hrefs, title))
@@ -55,11 +58,11 @@ def _camera_bars(rows: list[dash.CameraRow], period: dash.Period) -> list[svg.Ba
     for r in rows:
         p = dash.Period(period.start, period.end, r.camera)
         hrefs = {
-            "confirmed": f"/console/history?{p.query(status='confirmed')}",
-            "dismissed": f"/console/history?{p.query(status='dismissed')}",
-            "voided": f"/console/history?{p.query(status='confirmed', fine='void')}",
-            "pending_review": f"/console/queue?{p.query(status='pending_review')}",
-            "unidentified": f"/console/queue?{p.query(status='unidentified')}",
+            "confirmed": f"/console/queue?{p.list_query(status='confirmed')}",
+            "dismissed": f"/console/queue?{p.list_query(status='dismissed')}",
+            "voided": f"/console/queue?{p.list_query(status='confirmed', fine='void')}",
+            "pending_review": f"/console/queue?{p.list_query(status='pending_review')}",
+            "unidentified": f"/console/unidentified?{p.list_query()}",
         }
         out.append(svg.Bar(r.camera, r.counts, hrefs, r.camera))
     return out
@@ -69,7 +72,7 @@ def _score_bars(bins: list[dash.ScoreBin], period: dash.Period) -> list[svg.Bar]
     out = []
     for b in bins:
         band = {"score_min": f"{b.lo:.2f}", "score_max": f"{b.hi:.2f}"}
-        hrefs = {s: _list_for(s) + period.query(status=s, **band) for s in SCORE_SERIES}
+        hrefs = {s: _list_for(s) + period.list_query(status=s, **band) for s in SCORE_SERIES}
         out.append(svg.Bar(b.label, b.counts, hrefs, f"score {b.label}"))
     return out
 

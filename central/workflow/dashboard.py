@@ -58,8 +58,18 @@ class Period:
         return (self.end - timedelta(days=1)).date()
 
     def query(self, **extra: str) -> str:
-        """The list filters for this period (``from``/``to`` inclusive dates)."""
+        """This period as the dashboard's own query (``from``/``to``, inclusive)."""
         q = {"from": self.first_day.isoformat(), "to": self.last_day.isoformat()}
+        if self.camera:
+            q["camera"] = self.camera
+        q.update({k: v for k, v in extra.items() if v})
+        return urlencode(q)
+
+    def list_query(self, **extra: str) -> str:
+        """This period as the queue's filters (central/workflow/queue.py parse_filter:
+        ``date_from``/``date_to`` inclusive UTC days by time of offence, ``camera``
+        DEVICE/CAMERA, ``status``, ``score_min``/``score_max``)."""
+        q = {"date_from": self.first_day.isoformat(), "date_to": self.last_day.isoformat()}
         if self.camera:
             q["camera"] = self.camera
         q.update({k: v for k, v in extra.items() if v})
@@ -158,23 +168,26 @@ def tiles(session: Session, actor: Actor, period: Period) -> list[Tile]:
     )
     appeals = session.execute(_camera_filter(appeals_q, period)).scalar_one()
     cam = {"camera": period.camera} if period.camera else {}
-    q, h = "/console/queue?", "/console/history?"
+    # Waiting and decided cases: the queue (history = decided statuses); unidentified:
+    # their own list. ``fine=`` is not a queue filter (yet): those lists show every
+    # confirmed case of the period.
+    q, h, u = "/console/queue?", "/console/queue?", "/console/unidentified?"
     standing = sum(int(fines.get(s, 0)) for s in STANDING_FINE)
     out = [
         Tile("waiting", "waiting for review", int(waiting),
              q + urlencode({"status": "pending_review", **cam}), "all dates"),
         Tile("unidentified", "unidentified (statistics only)",
-             int(by_status.get("unidentified", 0)), q + period.query(status="unidentified")),
+             int(by_status.get("unidentified", 0)), u + period.list_query()),
         Tile("confirmed", "confirmed (fine standing)", standing,
-             h + period.query(status="confirmed")),
+             h + period.list_query(status="confirmed")),
         Tile("dismissed", "rejected at review", int(by_status.get("dismissed", 0)),
-             h + period.query(status="dismissed")),
+             h + period.list_query(status="dismissed")),
         Tile("paid", "fines paid", int(fines.get("paid", 0)),
-             h + period.query(status="confirmed", fine="paid")),
+             h + period.list_query(status="confirmed", fine="paid")),
         Tile("voided", "fines voided", int(fines.get("void", 0)),
-             h + period.query(status="confirmed", fine="void")),
+             h + period.list_query(status="confirmed", fine="void")),
         Tile("refunded", "fines refunded", int(fines.get("refunded", 0)),
-             h + period.query(status="confirmed", fine="refunded")),
+             h + period.list_query(status="confirmed", fine="refunded")),
         Tile("appeals", "appeals open", int(appeals), "/console/appeals", "all dates"),
     ]  # fmt: skip
     if actor.role in QUARANTINE_VIEW_ROLES:

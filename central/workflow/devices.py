@@ -7,6 +7,7 @@ import binascii
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -121,6 +122,7 @@ class CameraView:
     up: bool
     fps: float
     error: str
+    target_fps: float | None
     signal: wire.CameraSignalHealth | None
     checks: list[wire.CameraCheck]
 
@@ -138,10 +140,82 @@ def camera_views(status: dict | None) -> list[CameraView]:
             c = wire.CameraHealth.model_validate(raw)
         except ValueError:
             continue
-        out.append(CameraView(c.camera_id, c.up, c.fps, c.error, c.signal, list(c.checks)))
+        out.append(
+            CameraView(c.camera_id, c.up, c.fps, c.error, c.target_fps, c.signal, list(c.checks))
+        )
     return out
 
 
 def alerts_of(status: dict | None) -> set[tuple[str, str]]:
     """(camera id, check) of every alerting check in a stored status."""
     return {(v.camera_id, c.check) for v in camera_views(status) for c in v.checks if c.alert}
+
+
+# --- health history (the devices page's sparklines) ----------------------------------------
+
+HISTORY_STEP_S = 300  # one sample per 5 minutes at most
+HISTORY_SAMPLES = 96  # 8 hours
+
+
+def history_after(previous: dict | None, status: wire.DeviceStatus, at: datetime) -> list[dict]:
+    """The stored heartbeat's ``history`` with this one added: (time, online, fps per
+    camera, None for a camera that is down), at most one sample per ``HISTORY_STEP_S``,
+    the newest ``HISTORY_SAMPLES`` kept. Kept inside the status JSON: no table to grow."""
+    old = (previous or {}).get("history") if isinstance(previous, dict) else None
+    samples = [h for h in old if isinstance(h, dict)] if isinstance(old, list) else []
+    sample = {
+        "at": at.isoformat(timespec="seconds"),
+        "online": status.online,
+        "fps": {c.camera_id: (c.fps if c.up else None) for c in status.cameras},
+    }
+    if samples:
+        try:
+            last = datetime.fromisoformat(str(samples[-1].get("at")))
+        except ValueError:
+            last = None
+        recent = last is not None and (at - last).total_seconds() < HISTORY_STEP_S
+        if recent and samples[-1].get("online") == status.online:
+            return samples[-HISTORY_SAMPLES:]
+    return [*samples, sample][-HISTORY_SAMPLES:]
+
+
+def fps_history(status: dict | None, camera_id: str) -> list[float | None]:
+    hist = (status or {}).get("history") if isinstance(status, dict) else None
+    out: list[float | None] = []
+    for h in hist if isinstance(hist, list) else []:
+        fps = h.get("fps") if isinstance(h, dict) else None
+        v = fps.get(camera_id) if isinstance(fps, dict) and h.get("online") else None
+        out.append(float(v) if isinstance(v, int | float) else None)
+    return out
+
+
+def online_share(status: dict | None) -> float | None:
+    hist = (status or {}).get("history") if isinstance(status, dict) else None
+    if not isinstance(hist, list) or not hist:
+        return None
+    return sum(1 for h in hist if isinstance(h, dict) and h.get("online")) / len(hist)
+
+
+def down_reason(d: Device, now: datetime, stale_after_s: float = 180) -> str:
+    """Why a device is not reporting, in words (the page shows it beside "offline")."""
+    if d.online is None or d.last_seen is None:
+        return "never reported: not installed yet, or its broker login fails"
+    age = (now - d.last_seen).total_seconds()
+    if d.online is False:
+        return (
+            f"disconnected {_span(age)} ago (the broker sent its last will: power, network or the "
+            "gateway process stopped)"
+        )
+    if age > stale_after_s:
+        return f"no heartbeat for {_span(age)} (connected but silent: the gateway may be hung)"
+    return ""
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"

@@ -41,3 +41,15 @@ def test_new_fields_are_signed_when_present() -> None:
     placed = msg.model_copy(update={"place": "Main St / 3rd Ave"})
     assert b"Main St" in wire.canonical_bytes(placed)
     assert b'"place"' not in wire.canonical_bytes(msg)  # default: left out, as old gateways did
+
+
+def test_target_fps_is_a_later_field_of_the_heartbeat() -> None:
+    """An older gateway's heartbeat has no target_fps and still verifies (above); a new
+    one signs it only when set."""
+    old = wire.parse_message(DATA["status"].encode())
+    assert isinstance(old, wire.DeviceStatus)
+    cam = wire.CameraHealth(camera_id="cam-1", up=True, fps=9.5)
+    assert b"target_fps" not in wire.canonical_bytes(old.model_copy(update={"cameras": [cam]}))
+    with_target = cam.model_copy(update={"target_fps": 10.0})
+    body = wire.canonical_bytes(old.model_copy(update={"cameras": [with_target]}))
+    assert b'"target_fps":10.0' in body

@@ -67,7 +67,7 @@ def test_tiles_count_a_voided_fine_as_voided_not_confirmed(world: World) -> None
         "paid": 0, "voided": 1, "refunded": 0, "appeals": 0,
     }  # fmt: skip
     assert tiles["waiting"].href == "/console/queue?status=pending_review"
-    assert "status=dismissed" in tiles["dismissed"].href and "from=" in tiles["dismissed"].href
+    assert "status=dismissed" in tiles["dismissed"].href and "date_from=" in tiles["dismissed"].href
     assert cams[f"{DEVICE}/cam-1"].counts == {"confirmed": 1, "voided": 1, "unidentified": 1}
     assert cams[f"{DEVICE}/cam-2"].rejected_share == 0.5
 
@@ -148,19 +148,24 @@ def test_nice_ticks() -> None:
 
 
 def test_page_has_pickers_linked_tiles_and_charts(world: World, client: TestClient) -> None:
-    _decided_world(world)
+    _ids = _decided_world(world)
     login(client, "sam")
     html = client.get(f"/console/dashboard?camera={DEVICE}/cam-2").text
     assert (
         'name="from"' in html and 'name="to"' in html and f'value="{DEVICE}/cam-2" selected' in html
     )
-    assert re.search(
-        r'data-tile="dismissed"><a href="/console/history\?[^"]*status=dismissed', html
-    )
+    assert re.search(r'data-tile="dismissed"><a href="/console/queue\?[^"]*status=dismissed', html)
     assert html.count('<svg class="chart"') == 3
     # every bar segment is a link with an accessible name
-    assert re.search(r'<a href="/console/history\?[^"]+" aria-label="[^"]+: 1 confirmed"', html)
+    assert re.search(r'<a href="/console/queue\?[^"]+" aria-label="[^"]+: 1 confirmed"', html)
     assert 'data-operator="olive"' in html  # supervisors see workload
+    # The drill-down lands on the queue's list of exactly those cases.
+    ids = _ids
+    href = (
+        re.search(r'data-tile="dismissed"><a href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    )
+    listed = client.get(href).text
+    assert ids["c"] in listed and ids["d"] not in listed
     bad = client.get("/console/dashboard?from=2026-99-01")
     assert bad.status_code == 422 and "from: expected a date" in bad.text
     client.cookies.clear()

@@ -4,6 +4,7 @@ ingest worker's Prometheus collector reports them (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from datetime import UTC, datetime
@@ -89,7 +90,7 @@ def test_devices_page_shows_signal_checks_and_alert_with_reasons(
         cam1 = cells(html, "cam-1")
         assert "ALERT: signal unknown — signal dark for 12 min" in cam1
         assert 'class="camera alert"' in html
-        row = re.search(r'<tr class="(\w*)">\s*<td>gw-main</td>', html)
+        row = re.search(r'<tr class="(\w*)" data-device="gw-main">', html)
         assert row and row.group(1) == "down"  # the row is marked like an offline device
         world.heartbeat(status(alert=False))
     alerts = [r.getMessage() for r in caplog.records if "ALERT" in r.getMessage()]
@@ -132,3 +133,57 @@ def test_a_status_with_an_oversized_reason_is_refused() -> None:
         )
     with pytest.raises(ValueError, match="phase"):
         wire.CameraSignalHealth(source="roi", phase="purple")
+
+
+def test_target_fps_reason_when_down_and_history(world: World, client: TestClient) -> None:
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from central.store.models import Device
+
+    def beat(fps: float, up: bool = True) -> None:
+        world.heartbeat(
+            wire.DeviceStatus(
+                device_id=DEVICE,
+                online=True,
+                cameras=[
+                    wire.CameraHealth(camera_id="cam-1", up=True, fps=fps, target_fps=10.0),
+                    wire.CameraHealth(
+                        camera_id="cam-2", up=up, error="" if up else "rtsp: connection refused"
+                    ),
+                ],
+            )
+        )
+
+    for fps in (9.8, 6.1, 9.9):
+        beat(fps, up=False)
+        # Samples are 5 min apart at most once: age the last one so the next is kept.
+        with world.ctx.sessions.begin() as s:
+            d = s.get(Device, DEVICE)
+            st = copy.deepcopy(d.status)  # a fresh object: the ORM sees the change
+            for h in st["history"]:
+                h["at"] = (datetime.fromisoformat(h["at"]) - timedelta(minutes=10)).isoformat()
+            d.status = st
+    with world.ctx.sessions() as s:
+        hist = s.get(Device, DEVICE).status["history"]
+    assert [h["fps"]["cam-1"] for h in hist] == [9.8, 6.1, 9.9]
+    assert all(h["fps"]["cam-2"] is None for h in hist)
+    login(client, "olive")
+    html = client.get("/console/devices").text
+    cam1 = cells(html, "cam-1")
+    assert "9.9 / 10 fps" in cam1
+    li = re.search(r'data-camera="cam-1">(.*?)</li>', html, re.S)
+    assert li and 'class="spark"' in li.group(1) and "<polyline" in li.group(1)
+    assert "rtsp: connection refused" in cells(html, "cam-2")
+    assert 'id="auto-refresh"' in html and "/web/static/devices.js" in html
+    assert "never reported" in html  # gw-other
+    # A device whose heartbeats stopped without a last will: silent, with how long.
+    with world.ctx.sessions.begin() as s:
+        s.execute(
+            sa.update(Device)
+            .where(Device.id == DEVICE)
+            .values(last_seen=datetime.now(UTC) - timedelta(minutes=20))
+        )
+    html = client.get("/console/devices").text
+    assert "no heartbeat for 20 min (connected but silent" in html
