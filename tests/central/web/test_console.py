@@ -202,9 +202,11 @@ def test_device_health_from_heartbeats(world: World, client: TestClient) -> None
     )
     login(client, "olive")
     html = client.get("/console/devices").text
-    row = re.search(r"<tr class=\"\">\s*<td>gw-main</td>(.*?)</tr>", html, re.S)
+    row = re.search(
+        r"<tr class=\"\" data-device=\"gw-main\">\s*<td>gw-main</td>(.*?)</tr>", html, re.S
+    )
     assert row, html
-    cells = re.sub(r"<[^>]+>", " ", row.group(1))
+    cells = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row.group(1)))
     for text in ("online", "17", "cam-1: 11.5", "cam-2:", "down", "stream lost", "low"):
         assert text in cells, text
     assert "never reported" in html  # gw-other has sent nothing
