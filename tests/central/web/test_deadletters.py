@@ -17,6 +17,12 @@ from tests.central.web.util import csrf_of, login
 from tests.central.web.world import DEVICE, World
 
 
+def _keep_raw(world: World, n: int) -> None:
+    """Set ``ingest.dead_letter_raw_bytes`` (the config is frozen: a changed copy)."""
+    ingest = world.ctx.config.ingest.model_copy(update={"dead_letter_raw_bytes": n})
+    world.ctx.config = world.ctx.config.model_copy(update={"ingest": ingest})
+
+
 def _signed(world: World, **kw: object) -> bytes:
     """A violation signed by the world's gateway, not stored."""
     got: list[wire.ViolationEvent] = []
@@ -60,7 +66,7 @@ def _set_disabled(world: World, disabled: bool) -> None:
 def test_requeue_after_the_device_is_enabled_and_discard(world: World, client: TestClient) -> None:
     # Violations with their images are larger than the default raw limit (64 KiB): only
     # a central keeping whole payloads can requeue them.
-    world.ctx.config.ingest.dead_letter_raw_bytes = 16_000_000
+    _keep_raw(world, 16_000_000)
     payload = _signed(world)
     _set_disabled(world, True)
     assert _ingest_raw(world, wire.violation_topic(DEVICE), payload) == "rejected"
@@ -112,7 +118,7 @@ def test_requeue_after_the_device_is_enabled_and_discard(world: World, client: T
 
 
 def test_cut_dead_letter_cannot_be_requeued(world: World, client: TestClient) -> None:
-    world.ctx.config.ingest.dead_letter_raw_bytes = 256
+    _keep_raw(world, 256)
     _set_disabled(world, True)
     assert _ingest_raw(world, wire.violation_topic(DEVICE), _signed(world)) == "rejected"
     login(client, "adam")
