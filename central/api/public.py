@@ -21,13 +21,13 @@ from central.api.deps import get_ctx
 from central.context import Context
 from central.frontdoor import client_address, frontdoor
 from central.store.models import DisplayEntry, Fine
-from central.workflow import appeals, sanctions
+from central.workflow import appeals, notice_access, sanctions
 from central.workflow.common import Actor
 from jaywatch.wire import DisplayItem
 
 router = APIRouter(prefix="/api/public", tags=["public"])
 Ctx = Annotated[Context, Depends(get_ctx)]
-NOT_FOUND = "no notice with this reference and code"
+WRONG = "no notice with this reference and code"
 
 
 def _throttle(request: Request, body: S.NoticeAccess) -> None:
@@ -38,14 +38,15 @@ def _throttle(request: Request, body: S.NoticeAccess) -> None:
 
 
 def _open(s: sa.orm.Session, body: S.NoticeAccess) -> Fine:
-    f = sanctions.check_access_code(s, body.reference, body.code)
+    """The notice page's door (padded, one answer for both failures): 403 like the page."""
+    f = notice_access.open_notice(s, body.reference.strip(), body.code.strip())
     if f is None:
-        raise HTTPException(404, NOT_FOUND)
+        raise HTTPException(403, WRONG)
     return f
 
 
 def _holder(f: Fine) -> Actor:
-    return Actor(name=f"notice-holder:{f.reference}", role="citizen")
+    return notice_access.holder(f.reference)
 
 
 def notice_out(s: sa.orm.Session, ctx: Context, f: Fine) -> S.NoticeOut:

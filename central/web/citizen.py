@@ -9,8 +9,6 @@ a URL (forms POST it), and the evidence is inlined so no image URL can be shared
 from __future__ import annotations
 
 import base64
-import re
-import time
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -28,14 +26,13 @@ from central.store.models import Appeal, DisplayEntry, Event, Evidence, Fine
 from central.web.evidence_view import clip_view, frame_view
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
-from central.workflow import appeals, sanctions
-from central.workflow.common import Actor, NotFound, WorkflowError
+from central.workflow import appeals, notice_access, sanctions
+from central.workflow.common import NotFound, WorkflowError
 from central.workflow.score import current_score
 
 router = APIRouter(prefix="/notice", tags=["citizen"], route_class=PageRoute)
 # The link in the SMS (notices config ``notice_url: https://…/n/{reference}``).
 links = APIRouter(tags=["citizen"], route_class=PageRoute)
-FAIL_MIN_S = 0.35  # every failed lookup takes at least this long, whatever failed
 WRONG = "We could not open a notice with this reference and code. Check both against your SMS."
 ALTERED = (
     "The stored evidence of this notice does not match what the camera signed, so it is not "
@@ -43,9 +40,6 @@ ALTERED = (
 )
 LIMITED = "Too many attempts from your connection. Please wait a minute and try again."
 CITIZEN_ROLES_SHOWN = ("before", "entry", "after", "face")
-# References and codes are short runs of letters, digits and dashes; anything else (NUL,
-# quotes, 10 kB of text) is simply a wrong reference — and never reaches the database.
-_PLAUSIBLE = re.compile(r"[A-Za-z0-9-]{1,32}")
 
 
 def _form(st: WebState, request: Request, reference: str, error: str | None, status: int):
@@ -57,19 +51,15 @@ def _form(st: WebState, request: Request, reference: str, error: str | None, sta
 
 def _open(st: WebState, request: Request, reference: str, code: str) -> Fine | Response:
     """The fine, or the page to return instead (rate limited / wrong reference or code)."""
-    started = time.monotonic()
     # One budget with /api/public/*: per client address and per reference.
     verdict = frontdoor(request).throttle.public(client_address(request), reference)
     if not verdict.allowed:
         resp = _form(st, request, reference, LIMITED, 429)
         resp.headers.update(verdict.headers)
         return resp
-    fine = None
-    if _PLAUSIBLE.fullmatch(reference) and _PLAUSIBLE.fullmatch(code):
-        with st.ctx.sessions() as s:
-            fine = sanctions.check_access_code(s, reference, code)
+    with st.ctx.sessions() as s:
+        fine = notice_access.open_notice(s, reference, code)
     if fine is None:
-        time.sleep(max(0.0, FAIL_MIN_S - (time.monotonic() - started)))
         return _form(st, request, reference, WRONG, 403)
     return fine
 
@@ -146,7 +136,7 @@ def _show(
     with st.ctx.sessions() as s:
         fine = sanctions.fine_by_reference(s, reference, lock=False)
         event_id = s.get(Event, fine.event_pk).event_id
-    who = f"citizen:{fine.reference}"
+    who = notice_access.holder(fine.reference).label
     verdict = integrity.check(st.tx, st.ctx.sessions, st.ctx.evidence, event_id, who, "citizen")
     with st.tx() as s:
         fine = sanctions.fine_by_reference(s, reference, lock=False)
@@ -176,7 +166,7 @@ def notice_link(
     references exist. It draws on the public door's per-address budget (a reference's
     own budget is for attempts with a code)."""
     verdict = frontdoor(request).throttle.public(client_address(request), None)
-    ref = reference.strip() if _PLAUSIBLE.fullmatch(reference.strip()) else ""
+    ref = reference.strip() if notice_access.plausible(reference.strip()) else ""
     if not verdict.allowed:
         resp = _form(st, request, ref, LIMITED, 429)
         resp.headers.update(verdict.headers)
@@ -210,7 +200,7 @@ def pay(
     got = _open(st, request, reference.strip(), code.strip())
     if isinstance(got, Response):
         return got
-    actor = Actor(got.reference, "citizen")
+    actor = notice_access.holder(got.reference)
     try:
         with st.tx() as s:
             _, new = sanctions.record_payment(
@@ -261,7 +251,7 @@ def _file_appeal(
     st: WebState, request: Request, got: Fine, code: str, statement: str,
     uploads: list[tuple[str, bytes]],
 ) -> Response:  # fmt: skip
-    actor = Actor(got.reference, "citizen")
+    actor = notice_access.holder(got.reference)
     try:
         with st.tx() as s:
             a = appeals.submit_appeal(
@@ -300,7 +290,7 @@ def appeal_file(
                 raise NotFound(f"appeal {appeal_id}: no attachment {position}")
             row, data = appeals.attachment_bytes(s, st.ctx.evidence, appeal_id, position)
             audit.record(
-                s, f"citizen:{got.reference}", "appeal.attachment.read",
+                s, notice_access.holder(got.reference).label, "appeal.attachment.read",
                 f"appeal:{appeal_id}", {"n": position},
             )  # fmt: skip
     except WorkflowError as e:
@@ -321,7 +311,7 @@ def package(
     got = _open(st, request, reference.strip(), code.strip())
     if isinstance(got, Response):
         return got
-    who = f"citizen:{got.reference}"
+    who = notice_access.holder(got.reference).label
     try:
         with st.tx() as s:
             pkg = build_package(s, st.ctx.evidence, got.reference, who, "the person (notice page)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from central.context import Context
 from central.ingest.classify import Incoming, KeyCache, classify
 from central.ingest.store import load_device_keys, store_batch
 from central.store.models import DisplayEntry, Notice
+from central.workflow import notice_access
 from central.workflow.common import SYSTEM
 from central.workflow.users import create_user
 from jaywatch import wire
@@ -204,12 +206,15 @@ def test_review_fine_notice_pay_and_appeal_through_the_api(
     display = client.get("/api/public/display").json()
     assert len(display) == 2 and not any("Ann" in str(d) or "+44" in str(d) for d in display)
 
-    # No enumeration: wrong code and unknown reference look the same.
+    # No enumeration: wrong code and unknown reference look the same, and (like the notice
+    # page: one door, central/workflow/notice_access.py) each failure takes the minimum time.
+    t0 = time.monotonic()
     wrong_code = client.post("/api/public/notice", json={"reference": ref0, "code": "WRONGCODE1"})
+    assert time.monotonic() - t0 >= notice_access.FAIL_MIN_S
     unknown = client.post(
         "/api/public/notice", json={"reference": "JW-AAAA-AAAA", "code": codes[ref0]}
     )
-    assert wrong_code.status_code == unknown.status_code == 404
+    assert wrong_code.status_code == unknown.status_code == 403
     assert wrong_code.json() == unknown.json()
     n = client.post("/api/public/notice", json={"reference": ref0, "code": codes[ref0]}).json()
     assert n["status"] == "issued" and n["place"] == "Elm Rd"
@@ -272,7 +277,7 @@ def test_public_endpoints_are_rate_limited(db_url: str, tmp_path: Path) -> None:
             client.post("/api/public/notice", json={"reference": f"JW-{i}", "code": "X"})
             for i in range(8)
         ]
-        assert [r.status_code for r in answers] == [404] * 5 + [429] * 3
+        assert [r.status_code for r in answers] == [403] * 5 + [429] * 3
         assert 1 <= int(answers[-1].headers["retry-after"]) <= 12  # one more in 60/5 s
     finally:
         ctx.close()
