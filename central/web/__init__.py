@@ -33,6 +33,10 @@ SECURITY_HEADERS = {
 
 def _templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(TEMPLATES))
+    # gettext for {% trans %} / _(): English by default; the citizen pages pass their
+    # language's catalog in the template context (central/web/i18n.py)
+    t.env.add_extension("jinja2.ext.i18n")
+    t.env.install_null_translations()  # type: ignore[attr-defined]
     t.env.globals["fmt_time"] = lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else "—"
     t.env.globals["money"] = format_money
     t.env.globals["label"] = label

@@ -22,7 +22,9 @@ from central.evidence.package import build as build_package
 from central.fines import format_money
 from central.frontdoor import client_address, frontdoor
 from central.ingest.store import CLIP_ROLE
-from central.store.models import Appeal, DisplayEntry, Event, Evidence, Fine
+from central.notices.models import NoticeDelivery
+from central.store.models import Appeal, DisplayEntry, Event, Evidence, Fine, Notice
+from central.web import i18n
 from central.web.evidence_view import clip_view, frame_view
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
@@ -42,9 +44,34 @@ LIMITED = "Too many attempts from your connection. Please wait a minute and try 
 CITIZEN_ROLES_SHOWN = ("before", "entry", "after", "face")
 
 
+def _language(request: Request, notice_language: str | None = None) -> str:
+    """The page's language: the one the citizen chose (``?lang=``), else the language their
+    notice was sent in, else their browser's (Accept-Language), else English."""
+    return (
+        i18n.supported(request.query_params.get("lang"))
+        or i18n.supported(notice_language)
+        or i18n.from_accept_language(request.headers.get("accept-language"))
+        or i18n.DEFAULT
+    )
+
+
+def _notice_language(s: Any, fine: Fine) -> str | None:
+    """The language the fine's SMS notice was rendered in (set by the sender)."""
+    return s.execute(
+        sa.select(NoticeDelivery.language)
+        .join(Notice, Notice.id == NoticeDelivery.notice_id)
+        .where(Notice.fine_id == fine.id, Notice.kind == "fine_issued")
+        .order_by(Notice.id)
+        .limit(1)
+    ).scalar()
+
+
 def _form(st: WebState, request: Request, reference: str, error: str | None, status: int):
+    page = i18n.PageLanguage(_language(request), i18n.zone(None))
     return st.templates.TemplateResponse(
-        request, "notice_form.html", {"reference": reference, "error": error},
+        request, "notice_form.html",
+        {"reference": reference, "error": page.gettext(error) if error else None,
+         **page.template_context()},
         status_code=status,
     )  # fmt: skip
 
@@ -142,9 +169,15 @@ def _show(
         fine = sanctions.fine_by_reference(s, reference, lock=False)
         audit.record(s, who, "notice.read", f"fine:{fine.reference}")
         view = _notice_view(st, s, fine, verdict)
+        ev = s.get(Event, fine.event_pk)
+        site_tz = ev.payload.get("site_tz") if isinstance(ev.payload, dict) else None
+        # times in the site's zone (wire schema 2 events carry it), else UTC, said so
+        page = i18n.PageLanguage(_language(request, _notice_language(s, fine)), i18n.zone(site_tz))
     return st.templates.TemplateResponse(
         request, "notice.html",
-        {**view, "reference": fine.reference, "code": code, "message": message, "error": error},
+        {**view, "reference": fine.reference, "code": code,
+         "message": page.gettext(message) if message else None,
+         "error": page.gettext(error) if error else None, **page.template_context()},
         status_code=status,
     )  # fmt: skip
 

@@ -75,8 +75,10 @@ class World:
         occurred: datetime | None = None,
         matched: bool = True,
         camera_id: str = "cam-1",
+        site_tz: str | None = None,
     ) -> str:
-        """Sign a violation like a gateway does and store it through central's ingest."""
+        """Sign a violation like a gateway does and store it through central's ingest
+        (``site_tz``: the site's time zone, wire schema 2)."""
         entry = jpeg_of(ENTRY_PHOTO)
         before = jpeg_of(SCENE_PHOTO)
         face = jpeg_of(ENTRY_PHOTO, FACE_BOX)
@@ -91,6 +93,7 @@ class World:
             signal=wire.SignalEvidence(phase="red", red_for_s=6.4, roi=(400, 20, 40, 90)),
             zone=[(0.0, 300.0), (480.0, 260.0), (480.0, 480.0), (0.0, 480.0)],
             grace_s=1.0,
+            site_tz=site_tz,
             evidence=[
                 wire.EvidenceImage(role=r, frame=1260 + i, t=42.0 + i / 10, jpeg_b64=b64(d))
                 for i, (r, d) in enumerate((("before", before), ("entry", entry), ("face", face)))
