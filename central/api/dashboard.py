@@ -56,6 +56,8 @@ class OperatorOut(BaseModel):
     dismissed: int
     decisions_per_day: float
     median_decide_s: float | None
+    second_reviewed: int  # first confirmations a second reviewer has decided
+    second_rejected: int  # of which the second reviewer rejected
 
 
 class DashboardOut(BaseModel):
@@ -100,7 +102,8 @@ def dashboard(
                 OperatorOut(
                     username=o.username, decisions=o.decisions, confirmed=o.confirmed,
                     dismissed=o.dismissed, decisions_per_day=o.decisions_per_day(p.days),
-                    median_decide_s=o.median_decide_s,
+                    median_decide_s=o.median_decide_s, second_reviewed=o.second_reviewed,
+                    second_rejected=o.second_rejected,
                 )
                 for o in loads
             ],

@@ -23,8 +23,8 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from central.store.models import Appeal, Event, Fine, User, utcnow
-from central.store.status import APPEAL_OPEN, EventStatus, FineStatus
+from central.store.models import Appeal, Event, Fine, ReviewConfirmation, User, utcnow
+from central.store.status import APPEAL_OPEN, ConfirmationStage, EventStatus, FineStatus
 from central.workflow.common import Actor, require_role
 
 VIEW_ROLES = ("operator", "supervisor", "auditor", "admin")
@@ -356,6 +356,14 @@ class OperatorLoad:
     dismissed: int = 0
     per_day: dict[date, int] = field(default_factory=dict)
     median_decide_s: float | None = None
+    # Four-eyes: this operator's first confirmations that a second reviewer has decided,
+    # and how many of those the second reviewer rejected.
+    second_reviewed: int = 0
+    second_rejected: int = 0
+
+    @property
+    def disagreement(self) -> float | None:
+        return self.second_rejected / self.second_reviewed if self.second_reviewed else None
 
     def decisions_per_day(self, days: int) -> float:
         return self.decisions / max(1, days)
@@ -385,4 +393,21 @@ def workload(session: Session, actor: Actor, period: Period) -> list[OperatorLoa
         waits[name].append(max(0.0, (decided - received).total_seconds()))
     for name, o in loads.items():
         o.median_decide_s = statistics.median(waits[name]) if waits[name] else None
+    firsts = _camera_filter(
+        sa.select(User.username, Event.status)
+        .select_from(ReviewConfirmation)
+        .join(Event, Event.id == ReviewConfirmation.event_pk)
+        .join(User, User.id == ReviewConfirmation.user_id)
+        .where(
+            ReviewConfirmation.stage == ConfirmationStage.first,
+            ReviewConfirmation.at >= period.start,
+            ReviewConfirmation.at < period.end,
+            Event.status.in_((EventStatus.confirmed, EventStatus.dismissed)),
+        ),
+        period,
+    )
+    for name, status in session.execute(firsts).all():
+        o = loads.setdefault(name, OperatorLoad(name))
+        o.second_reviewed += 1
+        o.second_rejected += int(status == EventStatus.dismissed)
     return sorted(loads.values(), key=lambda o: (-o.decisions, o.username))
