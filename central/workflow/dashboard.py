@@ -154,12 +154,25 @@ def tiles(session: Session, actor: Actor, period: Period) -> list[Tile]:
             ).group_by(Fine.status)
         ).all()
     )
-    waiting = session.execute(
-        _camera_filter(
-            sa.select(sa.func.count(Event.id)).where(Event.status == EventStatus.pending_review),
-            period,
-        )
-    ).scalar_one()
+    # Now, all dates: what waits for a first or a second reviewer (the queue's
+    # "pending_review" group holds both), and confirmations still in their undo window.
+    now_counts = dict(
+        session.execute(
+            _camera_filter(
+                sa.select(Event.status, sa.func.count(Event.id))
+                .where(
+                    Event.status.in_(
+                        (EventStatus.pending_review, EventStatus.second_review,
+                         EventStatus.confirming)
+                    )
+                )
+                .group_by(Event.status),
+                period,
+            )
+        ).all()
+    )  # fmt: skip
+    second = int(now_counts.get(EventStatus.second_review, 0))
+    waiting = int(now_counts.get(EventStatus.pending_review, 0)) + second
     appeals_q = (
         sa.select(sa.func.count(Appeal.id))
         .join(Fine, Fine.id == Appeal.fine_id)
@@ -176,6 +189,11 @@ def tiles(session: Session, actor: Actor, period: Period) -> list[Tile]:
     out = [
         Tile("waiting", "waiting for review", int(waiting),
              q + urlencode({"status": "pending_review", **cam}), "all dates"),
+        Tile("second_review", "awaiting a second reviewer", second,
+             q + urlencode({"status": "second_review", **cam}), "all dates"),
+        Tile("confirming", "confirmed, undo window running",
+             int(now_counts.get(EventStatus.confirming, 0)),
+             q + urlencode({"status": "confirming", **cam}), "all dates"),
         Tile("unidentified", "unidentified (statistics only)",
              int(by_status.get("unidentified", 0)), u + period.list_query()),
         Tile("confirmed", "confirmed (fine standing)", standing,

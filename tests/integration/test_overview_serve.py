@@ -18,7 +18,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from central.store.models import AuditEntry, DeadLetter, Event
+from central.store.models import AuditEntry, DeadLetter, Event, Fine
 from central.workflow.common import SYSTEM
 from central.workflow.devices import register_device
 from central.workflow.persons import enrol
@@ -48,10 +48,14 @@ def test_overview_through_central_serve(
     c.start()
     good, late = Gateway(broker, GOOD), Gateway(broker, LATE)
     try:
-        evs = [violation(keys[GOOD], device_id=GOOD, person_id=PERSON) for _ in range(3)]
+        # Strong matches (score 0.91, edge threshold 0.40): one reviewer suffices under the
+        # shipped review.second_reviewer: weak_matches.
+        evs = [
+            violation(keys[GOOD], device_id=GOOD, person_id=PERSON, threshold=0.4) for _ in range(3)
+        ]
         for ev in evs:
             good.publish("violation", ev.model_dump_json())
-        early = violation(keys[LATE], device_id=LATE, person_id=PERSON)
+        early = violation(keys[LATE], device_id=LATE, person_id=PERSON, threshold=0.4)
         late.publish("violation", early.model_dump_json())  # not registered yet
         wait_until(lambda: all(good.ack_for(e.event_id) for e in evs), 60, "3 stored")
         wait_until(lambda: bool(c.rows(sa.select(DeadLetter.id))), 60, "a dead letter")
@@ -61,6 +65,8 @@ def test_overview_through_central_serve(
         r = api.post(f"/api/events/{evs[1].event_id}/dismiss", headers=op,
                      json={"reason": "wrong_person"})  # fmt: skip
         assert r.status_code == 204, r.text
+        # The shipped undo window (30 s): serve issues the fine once it has passed.
+        wait_until(lambda: bool(c.rows(sa.select(Fine.id))), 90, "the fine issued by serve")
 
         # The admin registers the late gateway, then requeues its dead letter.
         ((dl_id, reason),) = c.rows(sa.select(DeadLetter.id, DeadLetter.reason))

@@ -63,7 +63,8 @@ def test_tiles_count_a_voided_fine_as_voided_not_confirmed(world: World) -> None
         tiles = {t.key: t for t in dash.tiles(s, SUPERVISOR, period)}
         cams = {r.camera: r for r in dash.per_camera(s, SUPERVISOR, period)}
     assert {k: t.count for k, t in tiles.items()} == {
-        "waiting": 1, "unidentified": 1, "confirmed": 2, "dismissed": 1,
+        "waiting": 1, "second_review": 0, "confirming": 0, "unidentified": 1,
+        "confirmed": 2, "dismissed": 1,
         "paid": 0, "voided": 1, "refunded": 0, "appeals": 0,
     }  # fmt: skip
     assert tiles["waiting"].href == "/console/queue?status=pending_review"
