@@ -61,6 +61,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         key = load_signing_key(ctx.config)
         notices = _serve_notices_config(args)
+        from central.payments import load_provider
+
+        payment_provider = load_provider(ctx.config.payments)  # its secrets, read now
     except ValueError as e:
         ctx.close()
         print(f"error: {e}", file=sys.stderr)
@@ -98,7 +101,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # Uploads and erasures only wake the announcer: it publishes the newest stored
             # version (this one or a later one) and marks it announced after the PUBACK.
             app = create_app(
-                ctx, announce_gallery=lambda _msg: announcer.wake(), ingest_health=health
+                ctx,
+                announce_gallery=lambda _msg: announcer.wake(),
+                ingest_health=health,
+                payment_provider=payment_provider,
             )
             if notices is not None:  # the SMS provider's delivery receipts, own auth each
                 from central.notices.api import receipts_router
@@ -531,7 +537,9 @@ def register(subparsers: Any) -> None:
     )
     p = user.add_parser("add", help="add a user (password from $JAYWATCH_PASSWORD or prompt)")
     p.add_argument("username")
-    p.add_argument("--role", required=True, choices=["operator", "supervisor", "auditor", "admin"])
+    p.add_argument(
+        "--role", required=True, choices=["operator", "supervisor", "auditor", "admin", "cashier"]
+    )
     p.set_defaults(func=cmd_user_add)
 
     device = sub.add_parser("device", help="gateways").add_subparsers(
@@ -621,6 +629,10 @@ def register(subparsers: Any) -> None:
     from central.evidence.cli import add_commands as add_evidence_commands
 
     add_evidence_commands(sub)
+
+    from central.payments.cli import add_commands as add_payment_commands
+
+    add_payment_commands(sub)
 
     try:  # the SMS sender's commands, when that sub-package is installed
         from central.notices.cli import add_commands

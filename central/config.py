@@ -326,6 +326,7 @@ DEFAULT_BODY_LIMITS: dict[str, int] = {
     "/notice*": 96 * 1024,
     "/n/*": 4 * 1024,  # notice links: GET only
     "/api/sms/receipts/*": 16 * 1024,  # a gateway's delivery receipt is a few hundred bytes
+    "/api/payments/webhook": 64 * 1024,  # a checkout provider's event is a few kB
     "/api/gallery": 512 * MiB,  # far above 30k persons x 2 backends
     "/api/persons/*/photos": 64 * MiB,  # enrolment photos of at most 10 MiB each
 }
@@ -342,6 +343,54 @@ class GallerySettings(StrictModel):
         "persistence loses it); None = never check, only announce at start-up and when"
         " a version is pending.",
     )
+
+
+class CheckoutProviderSettings(StrictModel):
+    """A hosted-checkout provider (central/payments): ``kind`` names the plugin
+    (``hosted``: the Stripe-shaped API of central/payments/hosted.py, which the local fake
+    provider also speaks; others from the ``jaywatch.payment_providers`` entry points)."""
+
+    kind: str = Field("hosted", min_length=1, max_length=32)
+    name: str = Field(
+        "hosted",
+        pattern=r"^[a-z0-9_-]{1,32}$",
+        description="stored with each payment; the provider's payment ids are unique per name",
+    )
+    api_url: str = Field("http://127.0.0.1:8790", pattern=r"^https?://")
+    api_key_file: str | None = Field(
+        None, description="a file holding only the provider's API key (Bearer), mode 0600"
+    )
+    webhook_secret_file: str = Field(
+        "var/jaywatch/payments-webhook.secret",
+        description="a file holding only the shared webhook secret (HMAC-SHA256, at least 16 "
+        "bytes), mode 0600; relative to the working directory",
+    )
+    webhook_tolerance_s: float = Field(
+        300,
+        gt=0,
+        le=86_400,
+        description="a webhook signed further than this from central's clock is refused (a "
+        "recorded delivery cannot be replayed later)",
+    )
+    signature_header: str = Field("Webhook-Signature", pattern=r"^[A-Za-z0-9-]{1,64}$")
+    timeout_s: float = Field(10, gt=0, le=120)
+
+
+class BankDetails(StrictModel):
+    """Shown on the notice page with the fine's reference (bank transfer)."""
+
+    account_name: str = Field(min_length=1, max_length=200)
+    iban: str = Field(min_length=5, max_length=64)
+    bic: str | None = Field(None, max_length=16)
+    bank_name: str | None = Field(None, max_length=200)
+
+
+class PaymentsSettings(StrictModel):
+    """How fines are paid (central/workflow/payments.py). Without a provider the notice
+    page offers only the bank details; a citizen can never mark a fine paid."""
+
+    provider: CheckoutProviderSettings | None = None
+    bank: BankDetails | None = None
 
 
 class CentralConfig(StrictModel):
@@ -363,6 +412,7 @@ class CentralConfig(StrictModel):
     api: ApiSettings = ApiSettings()
     gallery: GallerySettings = GallerySettings()
     http: HttpSettings = HttpSettings()
+    payments: PaymentsSettings = PaymentsSettings()
     signing_key_file: str | None = Field(
         None,
         description="Ed25519 PEM (``jaywatch central keygen``); set → acks and gallery "

@@ -291,3 +291,19 @@ def fresh_pg_database(admin_url: str) -> Iterator[str]:
         with admin.connect() as c:
             c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+PAYMENTS_WEBHOOK_SECRET = b"payments-webhook-secret-for-tests-0123"
+
+
+def example_payments(cfg: dict, tmp: Path, api_url: str | None = None) -> dict:
+    """config/central.example.yaml's ``payments`` section with its webhook secret in a
+    file of this test (mode 0600) and, if given, the provider's API at ``api_url``."""
+    secret = tmp / "payments-webhook.secret"
+    tmp.mkdir(parents=True, exist_ok=True)
+    secret.write_bytes(PAYMENTS_WEBHOOK_SECRET + b"\n")
+    secret.chmod(0o600)
+    cfg["payments"]["provider"]["webhook_secret_file"] = str(secret)
+    if api_url is not None:
+        cfg["payments"]["provider"]["api_url"] = api_url
+    return cfg

@@ -12,11 +12,23 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
-from central.api import appeals, audit, dashboard, deadletters, gallery, public, queue, staff
+from central.api import (
+    appeals,
+    audit,
+    dashboard,
+    deadletters,
+    gallery,
+    payments,
+    public,
+    queue,
+    staff,
+)
 from central.context import Context
 from central.evidence.metrics import REGISTRY, IntegrityCollector, figures
 from central.frontdoor import install as install_frontdoor
 from central.ingest.health import IngestHealth
+from central.payments import load_provider
+from central.payments.base import CheckoutProvider
 from central.store.db import ping
 from central.workflow.common import Conflict, Forbidden, NotFound, WorkflowError
 from jaywatch import wire
@@ -57,11 +69,14 @@ def create_app(
     ctx: Context,
     announce_gallery: Callable[[wire.GalleryAnnouncement], None] | None = None,
     ingest_health: Callable[[], IngestHealth] | None = None,
+    payment_provider: CheckoutProvider | Literal["config"] | None = "config",
 ) -> FastAPI:
     """``announce_gallery`` publishes a new gallery version (retained MQTT) after a snapshot
     upload or an erasure; ``central serve`` passes ``lambda _msg: announcer.wake()``, which
     wakes its gallery announcer to publish the newest version (retained MQTT).
-    ``ingest_health``: the in-process ingest worker's ``health``, shown by /api/health."""
+    ``ingest_health``: the in-process ingest worker's ``health``, shown by /api/health.
+    ``payment_provider``: the checkout provider ("config": the one ``payments.provider``
+    configures, if any; raises ValueError naming the key when it cannot be loaded)."""
     # FastAPIOffline: FastAPI whose /api/docs loads Swagger UI from files shipped in the
     # fastapi-offline package (mounted at /api/docs/assets), not from a CDN: sites are
     # often offline, and plain FastAPI's page then stays blank.
@@ -76,6 +91,9 @@ def create_app(
     )
     app.state.ctx = ctx
     app.state.announce_gallery = announce_gallery
+    if payment_provider == "config":
+        payment_provider = load_provider(ctx.config.payments)
+    app.state.payment_provider = payment_provider
     app.include_router(staff.router)
     app.include_router(dashboard.router)
     app.include_router(appeals.router)
@@ -84,6 +102,7 @@ def create_app(
     app.include_router(queue.router)
     app.include_router(public.router)
     app.include_router(gallery.router)
+    app.include_router(payments.router)
 
     @app.get("/api/health", response_model=Health, tags=["health"])
     def health() -> JSONResponse:

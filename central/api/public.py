@@ -20,8 +20,9 @@ from central.api.appeals import appeal_out
 from central.api.deps import get_ctx
 from central.context import Context
 from central.frontdoor import client_address, frontdoor
+from central.payments.base import ProviderError
 from central.store.models import DisplayEntry, Fine
-from central.workflow import appeals, notice_access, sanctions
+from central.workflow import appeals, notice_access, payments, sanctions
 from central.workflow.common import Actor
 from jaywatch.wire import DisplayItem
 
@@ -71,6 +72,7 @@ def notice_out(s: sa.orm.Session, ctx: Context, f: Fine) -> S.NoticeOut:
         can_contest=st.can_contest,
         contest_by=st.contest_by,
         appeals=[appeal_out(s, v.appeal) for v in st.appeals],
+        paid_cents=f.paid_cents or 0,
     )
 
 
@@ -83,16 +85,34 @@ def notice(body: S.NoticeAccess, ctx: Ctx, request: Request) -> S.NoticeOut:
         return notice_out(s, ctx, f)
 
 
-@router.post("/pay", response_model=S.PaymentOut)
-def pay(body: S.PublicPayIn, ctx: Ctx, request: Request) -> S.PaymentOut:
-    """Stands in for the payment provider's confirmation in this deployment."""
+@router.post(
+    "/checkout",
+    response_model=S.CheckoutOut,
+    responses={409: {"description": "nothing to pay"}, 503: {"description": "no provider"}},
+)
+def checkout(body: S.NoticeAccess, ctx: Ctx, request: Request) -> S.CheckoutOut:
+    """ "Pay now": a checkout session with the payment provider for what is owed; send the
+    person to ``url``. The fine is paid only when the provider's signed webhook says so."""
     _throttle(request, body)
-    with ctx.sessions.begin() as s:
+    with ctx.sessions() as s:
         f = _open(s, body)
-        f, new = sanctions.record_payment(
-            s, _holder(f), f.reference, body.payment_ref, body.amount_cents
-        )
-        return S.PaymentOut(reference=f.reference, status=f.status, newly_recorded=new)
+        ref = f.reference
+    provider = getattr(request.app.state, "payment_provider", None)
+    if provider is None:
+        raise HTTPException(503, "online payment is not available here; pay by bank transfer")
+    try:
+        cs = payments.start_checkout(
+            ctx.sessions, _holder(f), provider, ref, ctx.config.api.base_url,
+            f"Fine {ref}",
+        )  # fmt: skip
+    except ProviderError as e:
+        raise HTTPException(503, f"the payment provider is not available: {e}") from None
+    with ctx.sessions() as s:
+        f = sanctions.fine_by_reference(s, ref, lock=False)
+        owed = payments.outstanding_cents(f)
+    return S.CheckoutOut(
+        url=cs.url, session_id=cs.session_id, amount_cents=owed, currency=f.currency
+    )
 
 
 def _decode(files: list[S.AttachmentIn]) -> list[tuple[str, bytes]]:

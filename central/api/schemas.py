@@ -198,18 +198,6 @@ class AuditVerifyOut(BaseModel):
     problems: list[str]
 
 
-class PaymentIn(Body):
-    reference: str = Field(max_length=32)
-    payment_ref: str = Field(min_length=1, max_length=128)
-    amount_cents: int = Field(ge=0, le=10**9)
-
-
-class PaymentOut(BaseModel):
-    reference: str
-    status: str
-    newly_recorded: bool
-
-
 class NoticeAccess(Body):
     reference: str = Field(max_length=32)
     code: str = Field(max_length=32)
@@ -233,11 +221,16 @@ class NoticeOut(BaseModel):
     can_contest: bool = False  # a second-level review of the denial may be asked now
     contest_by: datetime | None = None
     appeals: list[AppealOut] = []
+    paid_cents: int = 0  # received so far (a part payment leaves the rest open)
 
 
-class PublicPayIn(NoticeAccess):
-    payment_ref: str = Field(min_length=1, max_length=128)
-    amount_cents: int = Field(ge=0, le=10**9)
+class CheckoutOut(BaseModel):
+    """Where to send the person: the payment provider's hosted page for this fine."""
+
+    url: str
+    session_id: str
+    amount_cents: int
+    currency: str
 
 
 class AttachmentIn(Body):

@@ -31,7 +31,7 @@ from central.store.models import (
     GalleryVersion,
     PersonPhoto,
 )
-from central.workflow import devices, evidence_read, persons, photos, review, sanctions
+from central.workflow import devices, evidence_read, persons, photos, review
 from central.workflow.common import Actor
 from central.workflow.users import close_session
 
@@ -221,18 +221,6 @@ def dismiss(event_id: str, body: S.DismissIn, ctx: Ctx, actor: Operator) -> None
 
 
 # --- appeals -----------------------------------------------------------------------------
-
-
-@router.post("/payments", response_model=S.PaymentOut, tags=["appeals"])
-def record_payment(
-    body: S.PaymentIn, ctx: Ctx, actor: Annotated[Actor, Depends(require("admin"))]
-) -> S.PaymentOut:
-    """A payment reported by the payment provider's integration (idempotent by payment_ref)."""
-    with ctx.sessions.begin() as s:
-        f, new = sanctions.record_payment(
-            s, actor, body.reference, body.payment_ref, body.amount_cents
-        )
-        return S.PaymentOut(reference=f.reference, status=f.status, newly_recorded=new)
 
 
 # --- persons and the gallery ---------------------------------------------------------------

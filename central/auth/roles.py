@@ -22,11 +22,18 @@ class Role(StrEnum):
     supervisor = "supervisor"  # decides appeals, enrols persons
     auditor = "auditor"  # reads the audit log and the health of the system
     admin = "admin"  # devices, accounts, gallery, dead letters
+    cashier = "cashier"  # records payments taken at a counter, with a receipt number
     citizen = "citizen"  # the holder of a notice (reference + access code)
     system = "system"  # central's own jobs and CLI
 
 
-STAFF: tuple[Role, ...] = (Role.operator, Role.supervisor, Role.auditor, Role.admin)
+STAFF: tuple[Role, ...] = (
+    Role.operator,
+    Role.supervisor,
+    Role.auditor,
+    Role.admin,
+    Role.cashier,
+)
 
 
 class Permission(StrEnum):
@@ -38,7 +45,11 @@ class Permission(StrEnum):
     person_read = "person_read"
     photo_add = "photo_add"
     photo_view = "photo_view"  # enrolled photos: those who compare matches and decide appeals
-    payment_record = "payment_record"
+    payment_record = "payment_record"  # report money received (webhook, statement, counter)
+    payment_take = "payment_take"  # take money at a counter and issue a receipt
+    payment_settle = "payment_settle"  # settle refund/balance records, assign bank lines
+    payment_list = "payment_list"  # see open refund/balance records and unmatched lines
+    payment_checkout = "payment_checkout"  # start a checkout with the provider ("Pay now")
     appeal_submit = "appeal_submit"
     appeal_decide = "appeal_decide"
 
@@ -50,10 +61,15 @@ GRANTS: dict[Permission, tuple[Role, ...]] = {
     Permission.quarantine_read: (_R.admin, _R.supervisor, _R.auditor),
     Permission.gallery_upload: (_R.admin,),
     Permission.person_enrol: (_R.supervisor, _R.admin),
-    Permission.person_read: STAFF,
+    Permission.person_read: (_R.operator, _R.supervisor, _R.auditor, _R.admin),  # not cashiers
     Permission.photo_add: (_R.supervisor, _R.admin),
     Permission.photo_view: (_R.operator, _R.supervisor),
-    Permission.payment_record: (_R.citizen, _R.system, _R.admin),
+    # Never the citizen: money counts only when a provider, the bank or a cashier reports it.
+    Permission.payment_record: (_R.system, _R.cashier, _R.supervisor),
+    Permission.payment_take: (_R.cashier, _R.supervisor),
+    Permission.payment_settle: (_R.supervisor,),
+    Permission.payment_list: (_R.supervisor, _R.admin),
+    Permission.payment_checkout: (_R.citizen,),
     Permission.appeal_submit: (_R.citizen, _R.supervisor),
     Permission.appeal_decide: (_R.supervisor,),
 }

@@ -59,6 +59,8 @@ HISTORY = {
     "event.confirm": "confirmed; fine issued",
     "event.dismiss": "dismissed",
     "fine.pay": "payment recorded",
+    "payment.refund_due": "refund due",
+    "payment.settle": "payment record settled by a supervisor",
     "appeal.submit": "appeal filed",
     "appeal.uphold": "appeal upheld; fine void, points restored",
     "appeal.deny": "appeal denied",

@@ -167,6 +167,9 @@ class Fine(Base):
     status: Mapped[str] = mapped_column(sa.String(8), index=True)
     payment_ref: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
     paid_at: Mapped[datetime | None]
+    # Money credited to this fine so far (integer cents, the fine's currency): payments
+    # while it was open, less part payments a supervisor refunded.
+    paid_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     voided_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
 
@@ -388,3 +391,78 @@ class EvidenceScrub(Base):
     events_checked: Mapped[int]
     events_failed: Mapped[int]
     failed: Mapped[list[Any]]  # [{"event_id", "problems": [...]}], at most a few hundred
+
+
+class Payment(Base):
+    """Money received for a fine, from a checkout provider's signed webhook, a bank
+    statement line or a cashier. ``(provider, provider_payment_id)`` is unique: a
+    redelivered webhook, a statement imported twice or a receipt entered twice never
+    counts twice."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        sa.UniqueConstraint("provider", "provider_payment_id", name="uq_payments_provider_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fine_id: Mapped[int] = mapped_column(sa.ForeignKey("fines.id"), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(16))  # checkout | bank | staff
+    provider: Mapped[str] = mapped_column(sa.String(32))  # provider name | bank | staff
+    provider_payment_id: Mapped[str] = mapped_column(sa.String(128))
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    received_at: Mapped[datetime]  # the provider's / bank's time, else when recorded
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(sa.String(128))
+    # paid | partial | overpaid | not_due (fine paid/void already) | currency (wrong one)
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    receipt_no: Mapped[str | None] = mapped_column(sa.String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PaymentAdjustment(Base):
+    """Money to give back (``refund_due``: overpaid, paid after a void, wrong currency)
+    or still owed (``balance_due``: part payment), open until a supervisor settles it
+    (a balance is also closed by the payment that covers it)."""
+
+    __tablename__ = "payment_adjustments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fine_id: Mapped[int] = mapped_column(sa.ForeignKey("fines.id"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payments.id"))
+    kind: Mapped[str] = mapped_column(sa.String(16))  # refund_due | balance_due
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    reason: Mapped[str] = mapped_column(sa.String(200))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    # open | settled (by a supervisor) | covered (a later payment paid the balance)
+    status: Mapped[str] = mapped_column(sa.String(16), default="open", index=True)
+    settled_at: Mapped[datetime | None]
+    settled_by: Mapped[str | None] = mapped_column(sa.String(128))
+    resolution: Mapped[str | None] = mapped_column(sa.String(16))  # refunded | waived
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class StatementLine(Base):
+    """One credit line of an imported bank statement (CSV or camt.053). ``line_key`` is
+    the bank's own reference for the entry, else a hash of its content and position, so
+    importing the same statement again adds nothing."""
+
+    __tablename__ = "statement_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    source: Mapped[str] = mapped_column(sa.String(16))  # csv | camt053
+    file_name: Mapped[str] = mapped_column(sa.String(200))
+    file_sha256: Mapped[str] = mapped_column(sa.String(64))
+    line_no: Mapped[int]
+    booked: Mapped[datetime | None]
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    remittance: Mapped[str] = mapped_column(sa.String(500))
+    counterparty: Mapped[str] = mapped_column(sa.String(200))
+    bank_ref: Mapped[str | None] = mapped_column(sa.String(128))
+    # matched | unmatched | ambiguous | resolved (a supervisor assigned it to a fine)
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    reason: Mapped[str] = mapped_column(sa.String(200))
+    fine_id: Mapped[int | None] = mapped_column(sa.ForeignKey("fines.id"))
+    payment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payments.id"))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[str] = mapped_column(sa.String(128))

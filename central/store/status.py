@@ -66,3 +66,31 @@ class NoticeStatus(StrEnum):
     delivered = "delivered"  # every part's delivery receipt says delivered
     check_required = "check_required"  # interrupted mid-submission; a person decides
     paper_required = "paper_required"  # SMS impossible or failed for good: send on paper
+
+
+class PaymentOutcome(StrEnum):
+    """What one payment did to its fine (central/workflow/payments.py)."""
+
+    paid = "paid"  # the fine is paid in full now
+    partial = "partial"  # credited; a balance is still due
+    overpaid = "overpaid"  # paid in full; the excess is a refund due
+    not_due = "not_due"  # the fine was paid or void already: a refund due
+    currency = "currency"  # paid in another currency: a refund due, nothing credited
+
+
+class AdjustmentKind(StrEnum):
+    refund_due = "refund_due"  # money to give back
+    balance_due = "balance_due"  # money still owed after a part payment
+
+
+class AdjustmentStatus(StrEnum):
+    open = "open"
+    settled = "settled"  # by a supervisor (refunded / waived)
+    covered = "covered"  # a later payment paid the balance
+
+
+class StatementLineStatus(StrEnum):
+    matched = "matched"
+    unmatched = "unmatched"  # no notice reference found, or not a fine
+    ambiguous = "ambiguous"  # several fines' references
+    resolved = "resolved"  # a supervisor assigned it to a fine

@@ -1,5 +1,7 @@
 """The citizen's notice page: open a notice with reference + code (from the SMS), see the
-evidence, record a payment reference, or appeal.
+evidence, pay (``Pay now``: a checkout session with the payment provider, or the bank
+details with the reference), or appeal. A citizen can never mark a fine paid: only the
+provider's signed webhook, a bank statement or a cashier does.
 
 No enumeration: an unknown reference and a wrong code get the same answer after the
 same minimum time, and attempts are rate-limited per client. The code is never put in
@@ -9,11 +11,12 @@ a URL (forms POST it), and the evidence is inlined so no image URL can be shared
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from central import audit
@@ -23,15 +26,18 @@ from central.fines import format_money
 from central.frontdoor import client_address, frontdoor
 from central.ingest.store import CLIP_ROLE
 from central.notices.models import NoticeDelivery
+from central.payments.base import ProviderError
 from central.store.models import Appeal, DisplayEntry, Event, Evidence, Fine, Notice
+from central.store.status import FineStatus
 from central.web import i18n
 from central.web.evidence_view import clip_view, frame_view
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
-from central.workflow import appeals, notice_access, sanctions
+from central.workflow import appeals, notice_access, payments, sanctions
 from central.workflow.common import NotFound, WorkflowError
 from central.workflow.score import current_score
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/notice", tags=["citizen"], route_class=PageRoute)
 # The link in the SMS (notices config ``notice_url: https://…/n/{reference}``).
 links = APIRouter(tags=["citizen"], route_class=PageRoute)
@@ -40,6 +46,12 @@ ALTERED = (
     "The stored evidence of this notice does not match what the camera signed, so it is not "
     "shown or packaged. Staff have been alerted."
 )
+NO_PROVIDER = "Online payment is not available. Please pay by bank transfer."
+PROVIDER_DOWN = "The payment service is not available now. Please try again later."
+RETURNED = {
+    "done": "Thank you. Your payment shows here once the payment service confirms it.",
+    "cancelled": "The payment was cancelled. Nothing was paid.",
+}
 LIMITED = "Too many attempts from your connection. Please wait a minute and try again."
 CITIZEN_ROLES_SHOWN = ("before", "entry", "after", "face")
 
@@ -66,11 +78,15 @@ def _notice_language(s: Any, fine: Fine) -> str | None:
     ).scalar()
 
 
-def _form(st: WebState, request: Request, reference: str, error: str | None, status: int):
+def _form(
+    st: WebState, request: Request, reference: str, error: str | None, status: int,
+    message: str | None = None,
+):  # fmt: skip
     page = i18n.PageLanguage(_language(request), i18n.zone(None))
     return st.templates.TemplateResponse(
         request, "notice_form.html",
         {"reference": reference, "error": page.gettext(error) if error else None,
+         "message": page.gettext(message) if message else None,
          **page.template_context()},
         status_code=status,
     )  # fmt: skip
@@ -153,6 +169,10 @@ def _notice_view(st: WebState, s: Any, fine: Fine, verdict: integrity.Verdict) -
         "signal": ev.payload.get("signal", {}),
         "evidence_altered": not verdict.ok,
         "package": verdict.ok and not verdict.purged,
+        "paid": format_money(fine.paid_cents or 0, fine.currency),
+        "outstanding": format_money(payments.outstanding_cents(fine), fine.currency),
+        "part_paid": bool(fine.paid_cents) and fine.status == FineStatus.issued,
+        "bank": st.ctx.config.payments.bank,
     }
 
 
@@ -177,7 +197,8 @@ def _show(
         request, "notice.html",
         {**view, "reference": fine.reference, "code": code,
          "message": page.gettext(message) if message else None,
-         "error": page.gettext(error) if error else None, **page.template_context()},
+         "error": page.gettext(error) if error else None, **page.template_context(),
+         "pay_online": getattr(request.app.state, "payment_provider", None) is not None},
         status_code=status,
     )  # fmt: skip
 
@@ -191,20 +212,25 @@ def form(
 
 @links.get("/n/{reference}", response_class=HTMLResponse)
 def notice_link(
-    *, request: Request, reference: str, st: Annotated[WebState, Depends(web_state)]
+    *,
+    request: Request,
+    reference: str,
+    st: Annotated[WebState, Depends(web_state)],
+    payment: str = "",
 ) -> Response:
     """The SMS link: the notice form with the reference filled in; the access code (in the
     SMS, never in a URL) is still asked for. The answer is the same for every reference,
     existing or not, and no database row is read: the link is no oracle for which
     references exist. It draws on the public door's per-address budget (a reference's
-    own budget is for attempts with a code)."""
+    own budget is for attempts with a code). The payment provider sends the person back
+    here (``?payment=done|cancelled``): the same form, with a line about the payment."""
     verdict = frontdoor(request).throttle.public(client_address(request), None)
     ref = reference.strip() if notice_access.plausible(reference.strip()) else ""
     if not verdict.allowed:
         resp = _form(st, request, ref, LIMITED, 429)
         resp.headers.update(verdict.headers)
         return resp
-    return _form(st, request, ref, None, 200)
+    return _form(st, request, ref, None, 200, RETURNED.get(payment))
 
 
 @router.post("", response_class=HTMLResponse)
@@ -227,25 +253,28 @@ def pay(
     request: Request,
     reference: Annotated[str, Form(max_length=64)],
     code: Annotated[str, Form(max_length=64)],
-    payment_ref: Annotated[str, Form(max_length=128)],
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
+    """ "Pay now": a checkout session for what is owed, and a redirect to the provider's
+    page. Nothing about the fine changes here."""
     got = _open(st, request, reference.strip(), code.strip())
     if isinstance(got, Response):
         return got
+    provider = getattr(request.app.state, "payment_provider", None)
+    if provider is None:
+        return _show(st, request, got.reference, code, error=NO_PROVIDER, status=409)
     actor = notice_access.holder(got.reference)
     try:
-        with st.tx() as s:
-            _, new = sanctions.record_payment(
-                s, actor, got.reference, payment_ref, got.amount_cents
-            )
-    except (WorkflowError, ValueError) as e:
-        return _show(
-            st, request, got.reference, code, error=f"Payment not recorded: {e}", status=409
-        )
-    st.hub.poke()
-    msg = "Payment recorded. Thank you." if new else "This payment was already recorded."
-    return _show(st, request, got.reference, code, message=msg)
+        cs = payments.start_checkout(
+            st.ctx.sessions, actor, provider, got.reference, st.ctx.config.api.base_url,
+            f"Fine {got.reference}",
+        )  # fmt: skip
+    except WorkflowError as e:
+        return _show(st, request, got.reference, code, error=f"Nothing to pay: {e}", status=409)
+    except ProviderError:
+        log.exception("checkout for %s failed", got.reference)
+        return _show(st, request, got.reference, code, error=PROVIDER_DOWN, status=503)
+    return RedirectResponse(cs.url, status_code=303)
 
 
 async def _read_files(uploads: list[UploadFile], max_bytes: int) -> list[tuple[str, bytes]]:

@@ -47,6 +47,7 @@ from central.store.models import (
 from central.store.status import APPEAL_OPEN, AppealStatus, FineStatus
 from central.workflow.appeal_files import CheckedFile, check_file
 from central.workflow.common import Actor, Conflict, Forbidden, NotFound, Rules, require_role
+from central.workflow.payments import refund_paid_fine
 
 APPEAL_SUBMIT_ROLES = roles_for(Permission.appeal_submit)
 APPEAL_DECIDE_ROLES = roles_for(Permission.appeal_decide)
@@ -442,14 +443,17 @@ def decide_appeal(
     refund_due = False
     params: dict[str, object] = {"reference": fine.reference, "note": note, "level": a.level}
     if uphold:
-        refund_due = fine.status == FineStatus.paid
+        # Money paid for it (in full or in part) is owed back: a record a supervisor
+        # settles (central/workflow/payments.py).
+        refund_due = (
+            refund_paid_fine(session, actor, fine, f"appeal {a.id} upheld: the fine is void", now)
+            is not None
+        )
         fine.status = FineStatus.void
         fine.voided_at = now
         fine.closed_at = now
         restored = _restore_points(session, fine, a, now)
         _withdraw_display(session, fine.id, now)
-        # TODO(pay): once central/workflow/payments.py has refund-due records, create one
-        # here for a paid fine (refund_due) instead of only auditing it.
         params["points_restored"] = restored
     else:
         a.new_due = new_due_date(a, settings, now)

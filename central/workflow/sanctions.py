@@ -1,5 +1,6 @@
-"""Sanctions: where a fine is made (``issue_fine``), and after it exists: payments and
-the public display feed (appeals: central/workflow/appeals.py).
+"""Sanctions: where a fine is made (``issue_fine``), and after it exists: finding it and
+the public display feed (payments: central/workflow/payments.py; appeals:
+central/workflow/appeals.py).
 
 ``issue_fine`` is the ONLY code that creates a fine, a point deduction, a fine notice
 and a display entry; it runs only for an event operators confirmed (central.workflow.
@@ -18,7 +19,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central import audit
-from central.auth.roles import Permission, roles_for
 from central.fines import format_money
 from central.store.models import (
     Device,
@@ -32,17 +32,13 @@ from central.store.models import (
 )
 from central.store.status import EventStatus, FineStatus
 from central.workflow.common import (
-    Actor,
     Conflict,
     NotFound,
     Rules,
     hash_code,
     random_code,
-    require_role,
 )
 from jaywatch.wire import DisplayItem
-
-PAYMENT_ROLES = roles_for(Permission.payment_record)
 
 
 def event_place(session: Session, e: Event) -> str:
@@ -198,56 +194,6 @@ def _withdraw_display(session: Session, fine_id: int, now: datetime) -> None:
         .where(DisplayEntry.fine_id == fine_id, DisplayEntry.withdrawn_at.is_(None))
         .values(withdrawn_at=now)
     )
-
-
-def record_payment(
-    session: Session,
-    actor: Actor,
-    reference: str,
-    payment_ref: str,
-    amount_cents: int,
-    now: datetime | None = None,
-) -> tuple[Fine, bool]:
-    """Record a payment; idempotent on ``payment_ref``. Returns (fine, newly_recorded)."""
-    require_role(actor, *PAYMENT_ROLES)
-    now = now or utcnow()
-    payment_ref = payment_ref.strip()
-    if not payment_ref:
-        raise ValueError("payment_ref: required")
-    other = session.execute(sa.select(Fine).where(Fine.payment_ref == payment_ref)).scalar()
-    fine = fine_by_reference(session, reference)
-    if other is not None:
-        if other.id == fine.id:
-            return fine, False  # the same payment reported again
-        raise Conflict(f"payment {payment_ref}: already recorded for another fine")
-    if fine.status != FineStatus.issued:
-        raise Conflict(f"fine {reference}: is {fine.status}, cannot be paid")
-    if amount_cents != fine.amount_cents:
-        raise Conflict(
-            f"amount: expected {format_money(fine.amount_cents, fine.currency)}, "
-            f"got {format_money(amount_cents, fine.currency)}"
-        )
-    fine.status = FineStatus.paid
-    fine.payment_ref = payment_ref
-    fine.paid_at = now
-    fine.closed_at = now
-    _withdraw_display(session, fine.id, now)
-    session.add(
-        Notice(
-            person_id=fine.person_id,
-            fine_id=fine.id,
-            kind="payment_received",
-            params={
-                "reference": fine.reference,
-                "amount": format_money(amount_cents, fine.currency),
-            },
-            created=now,
-        )
-    )
-    audit.record(
-        session, actor.label, "fine.pay", f"fine:{reference}", {"payment_ref": payment_ref}
-    )
-    return fine, True
 
 
 def display_feed(

@@ -18,7 +18,7 @@ from central.notices.providers.log import LogProvider
 from central.notices.worker import NoticeSender
 from central.retention import run_purge
 from central.store.models import Fine, Notice
-from central.workflow import review, sanctions
+from central.workflow import payments, review
 from central.workflow.common import Actor
 from central.workflow.persons import enrol, erase
 from tests.central.helpers import ADMIN, OPERATOR, SUPERVISOR, add_device, make_context, violation
@@ -91,8 +91,12 @@ def test_purge_redacts_notices_of_closed_cases_only(ctx: Context) -> None:
     assert codes["paid"] in str(issued["text"]) and issued["to"] == PHONE
     with ctx.sessions.begin() as s:
         paid = fines["paid"]
-        sanctions.record_payment(
-            s, Actor("c", "citizen"), paid.reference, "PSP-1", paid.amount_cents
+        payments.apply_payment(
+            s,
+            Actor("provider:test", "system"),
+            payments.IncomingPayment(
+                "checkout", "test", "PSP-1", paid.reference, paid.amount_cents, paid.currency
+            ),
         )
 
     # The payment's notice is still unsent: it keeps what it needs to be sent.

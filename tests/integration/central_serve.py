@@ -32,7 +32,7 @@ from central.workflow.devices import register_device
 from central.workflow.users import create_user
 from jaywatch import wire
 from jaywatch.keys import generate_key_file
-from tests.services import Broker, free_port
+from tests.services import Broker, example_payments, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ACL = (REPO / "config" / "mosquitto" / "jaywatch.acl").read_text()
@@ -68,6 +68,7 @@ class CentralServe:
     # What a test changes in the shipped config: a section key by key (e.g. {"review":
     # {...}}), a top-level value replaced (e.g. {"evidence_dir": ...}).
     overrides: dict[str, Any] = field(default_factory=dict)
+    payments_api_url: str | None = None  # the checkout provider (a FakeProvider's url)
 
     def __post_init__(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -86,6 +87,7 @@ class CentralServe:
             password=self.broker.passwords["central"] if self.broker.passwords else None,
         )
         cfg["api"].update(secure_cookies=False, base_url=f"http://127.0.0.1:{self.port}")
+        example_payments(cfg, self.tmp, self.payments_api_url)
         for key, value in self.overrides.items():
             if isinstance(value, dict):
                 cfg[key].update(value)

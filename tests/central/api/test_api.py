@@ -98,9 +98,17 @@ ENDPOINTS = [
     (
         "POST",
         "/api/payments",
-        {"reference": "JW-NONE", "payment_ref": "x", "amount_cents": 1},
-        {"admin"},
+        {"reference": "JW-NONE", "amount_cents": 1, "currency": "EUR", "receipt_no": "R-1"},
+        {"cashier", "supervisor"},
     ),
+    ("GET", "/api/payments/open", None, {"supervisor", "admin"}),
+    (
+        "POST",
+        "/api/payments/adjustments/1/settle",
+        {"resolution": "refunded", "note": "n"},
+        {"supervisor"},
+    ),
+    ("POST", "/api/payments/statement-lines/1/assign", {"reference": "JW-NONE"}, {"supervisor"}),
     ("POST", "/api/events/00000000-0000-0000-0000-000000000000/confirm", None, {"operator"}),
     (
         "POST",
@@ -219,10 +227,18 @@ def test_review_fine_notice_pay_and_appeal_through_the_api(
     n = client.post("/api/public/notice", json={"reference": ref0, "code": codes[ref0]}).json()
     assert n["status"] == "issued" and n["place"] == "Elm Rd"
 
-    # Pay fine 0 (twice: idempotent), appeal fine 1 and win.
-    pay = {"reference": ref0, "code": codes[ref0], "payment_ref": "PSP-1", "amount_cents": 3000}
-    assert client.post("/api/public/pay", json=pay).json()["newly_recorded"] is True
-    assert client.post("/api/public/pay", json=pay).json()["newly_recorded"] is False
+    # The holder of a notice cannot mark it paid (no such door); without a provider
+    # configured there is no checkout either. A cashier records fine 0 (twice: idempotent
+    # on the receipt number); appeal fine 1 and win.
+    holder = {"reference": ref0, "code": codes[ref0]}
+    self_declared = {**holder, "payment_ref": "PSP-1", "amount_cents": 3000}
+    assert client.post("/api/public/pay", json=self_declared).status_code in (404, 405)
+    assert client.post("/api/public/checkout", json=holder).status_code == 503
+    cashier = token(client, "cashier")
+    pay = {"reference": ref0, "amount_cents": 3000, "currency": "EUR", "receipt_no": "R-0001"}
+    first = client.post("/api/payments", json=pay, headers=cashier).json()
+    assert first["newly_recorded"] is True and first["status"] == "paid"
+    assert client.post("/api/payments", json=pay, headers=cashier).json()["newly_recorded"] is False
     a = client.post(
         "/api/public/appeal", json={"reference": ref1, "code": codes[ref1], "grounds": "Not me."}
     )

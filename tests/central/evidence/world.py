@@ -31,7 +31,7 @@ from jaywatch import wire
 from jaywatch.keys import public_key_b64
 from jaywatch_app.cli import main
 from tests.central.web.world import ENTRY_PHOTO, FACE_BOX, PERSON_BOX, SCENE_PHOTO, jpeg_of
-from tests.services import Broker, free_port
+from tests.services import Broker, example_payments, free_port
 
 REPO = Path(__file__).resolve().parents[3]
 DEVICE = "gw-evidence"
@@ -57,6 +57,7 @@ def example_config(tmp: Path, db_url: str, broker: Broker, port: int) -> Path:
     cfg["fines_file"] = str(REPO / "config" / "fines.yaml")
     cfg["mqtt"].update(host=broker.host, port=broker.port, client_id="central-evidence")
     cfg["api"].update(base_url=f"http://127.0.0.1:{port}", secure_cookies=False)
+    example_payments(cfg, tmp)
     path = tmp / "central.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

@@ -17,7 +17,7 @@ import httpx
 import yaml
 
 from jaywatch_app.cli import main
-from tests.services import Broker, free_port
+from tests.services import Broker, example_payments, free_port
 
 REPO = Path(__file__).resolve().parents[3]
 PASSWORD = "correct horse battery"
@@ -32,6 +32,7 @@ def example_config(
     cfg["fines_file"] = str(REPO / "config" / "fines.yaml")
     cfg["mqtt"].update(host=broker.host, port=broker.port, client_id=client_id)
     cfg["http"] = {**cfg.get("http", {}), **http}
+    example_payments(cfg, tmp)
     path = tmp / f"central-{client_id}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

@@ -9,6 +9,8 @@ from fastapi.testclient import TestClient
 
 from central.store.models import Appeal, DisplayEntry, Fine
 from central.web.citizen import WRONG
+from central.workflow import payments
+from central.workflow.common import Actor
 from tests.central.web.util import confirm, login
 from tests.central.web.world import World, build_world
 
@@ -84,26 +86,44 @@ def test_lookups_are_rate_limited(tmp_path) -> None:
         w.ctx.close()
 
 
-def test_payment_is_recorded_and_the_screen_follows_central(
-    world: World, client: TestClient
-) -> None:
+def test_a_citizen_cannot_mark_a_fine_paid(world: World, client: TestClient) -> None:
+    """No "I have paid": the old self-declared reference does nothing, and without a
+    payment provider "Pay now" is not offered (the page says how to pay instead)."""
     ref, code = _fine(world, client)
+    page = client.post("/notice", data={"reference": ref, "code": code}).text
+    assert "I have paid" not in page and 'name="payment_ref"' not in page
+    assert 'id="pay-now"' not in page  # no provider in this world
     r = client.post("/notice/pay", data={"reference": ref, "code": code, "payment_ref": "BANK-1"})
-    assert r.status_code == 200 and "Payment recorded" in r.text
-    again = client.post(
-        "/notice/pay", data={"reference": ref, "code": code, "payment_ref": "BANK-1"}
-    )
-    assert "already recorded" in again.text
-    bad = client.post("/notice/pay", data={"reference": ref, "code": "WRONG", "payment_ref": "X"})
+    assert r.status_code == 409 and "bank transfer" in r.text
+    bad = client.post("/notice/pay", data={"reference": ref, "code": "WRONG"})
     assert bad.status_code == 403
     with world.ctx.sessions() as s:
         fine = s.execute(sa.select(Fine).where(Fine.reference == ref)).scalar_one()
         entry = s.execute(sa.select(DisplayEntry)).scalar_one()
-    assert fine.status == "paid" and fine.payment_ref == "BANK-1"
+    assert fine.status == "issued" and fine.payment_ref is None and fine.paid_cents == 0
+    assert entry.withdrawn_at is None
+
+
+def test_a_cashiers_payment_closes_the_notice_and_the_screen_follows(
+    world: World, client: TestClient
+) -> None:
+    ref, code = _fine(world, client)
+    cashier = Actor("cam", "cashier", user_id=None)
+    with world.ctx.sessions.begin() as s:
+        part = payments.record_staff_payment(s, cashier, ref, 1000, "EUR", "R-1")
+    assert part.payment.outcome == "partial" and part.adjustment.amount_cents == 2000
+    page = client.post("/notice", data={"reference": ref, "code": code}).text
+    assert "Paid so far: EUR 10.00. Still to pay: EUR 20.00." in page
+    with world.ctx.sessions.begin() as s:
+        rest = payments.record_staff_payment(s, cashier, ref, 2000, "EUR", "R-2")
+    assert rest.fine.status == "paid"
+    r = client.post("/notice", data={"reference": ref, "code": code})
     assert "Paid" in r.text and 'action="/notice/pay"' not in r.text
-    # The screen follows central's display record, whatever central decides on payment.
+    with world.ctx.sessions() as s:
+        entry = s.execute(sa.select(DisplayEntry)).scalar_one()
+    assert entry.withdrawn_at is not None
     items = client.get("/display/gw-main/feed.json").json()["items"]
-    assert [i["item_id"] for i in items] == ([] if entry.withdrawn_at else [entry.item_id])
+    assert [i["item_id"] for i in items] == []
 
 
 def test_appeal_once(world: World, client: TestClient) -> None:

@@ -17,8 +17,16 @@ from central.notices.config import load_notices_config
 from central.notices.encoding import encode_sms
 from central.notices.models import NoticeDelivery
 from central.notices.templates import render
-from central.store.models import Appeal, AuditEntry, Fine, LedgerEntry, Notice, User
-from central.workflow import appeals, review, sanctions
+from central.store.models import (
+    Appeal,
+    AuditEntry,
+    Fine,
+    LedgerEntry,
+    Notice,
+    PaymentAdjustment,
+    User,
+)
+from central.workflow import appeals, payments, review
 from central.workflow.common import SYSTEM, Actor, Conflict, Forbidden
 from central.workflow.persons import enrol
 from central.workflow.users import create_user
@@ -160,7 +168,13 @@ def test_upheld_on_a_paid_fine_voids_it_and_records_a_refund_due(ctx: Context) -
     f = fine(ctx)
     a = submit(ctx, f.reference)
     with ctx.sessions.begin() as s:  # paying while the appeal is pending is allowed
-        sanctions.record_payment(s, CITIZEN, f.reference, "PSP-1", f.amount_cents)
+        payments.apply_payment(
+            s,
+            Actor("provider:test", "system"),
+            payments.IncomingPayment(
+                "checkout", "test", "PSP-1", f.reference, f.amount_cents, f.currency
+            ),
+        )
     decide(ctx, sam, a.id, True, note="Camera clock was wrong.")
     with ctx.sessions() as s:
         g = s.get(Fine, f.id)
@@ -173,6 +187,10 @@ def test_upheld_on_a_paid_fine_voids_it_and_records_a_refund_due(ctx: Context) -
             sa.select(AuditEntry.details).where(AuditEntry.action == "appeal.uphold")
         ).scalar_one()
         assert details["refund_due"] is True
+        (refund,) = s.execute(sa.select(PaymentAdjustment)).scalars()
+        assert (refund.kind, refund.amount_cents, refund.status) == (
+            "refund_due", f.amount_cents, "open",
+        )  # fmt: skip
         n = s.execute(sa.select(Notice).where(Notice.kind == "appeal_upheld")).scalar_one()
         assert n.params["note"] == "Camera clock was wrong."
         outcome = appeals.case_outcome(s, g.event_pk)

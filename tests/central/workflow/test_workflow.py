@@ -21,7 +21,7 @@ from central.ingest.classify import Incoming, KeyCache, classify
 from central.ingest.store import load_device_keys, store_batch
 from central.retention import run_purge
 from central.store.models import AuditEntry, Base, DeadLetter, Event, Evidence, Fine, Notice
-from central.workflow import appeals, review, sanctions
+from central.workflow import appeals, payments, review, sanctions
 from central.workflow.common import Actor, Conflict, Forbidden
 from central.workflow.persons import enrol, erase, read_person
 from central.workflow.score import current_score
@@ -37,6 +37,14 @@ from tests.central.helpers import (
 )
 
 CITIZEN = Actor("c", "citizen")
+PROVIDER = Actor("provider:test", "system")
+
+
+def provider_payment(reference: str, payment_id: str, cents: int) -> payments.IncomingPayment:
+    return payments.IncomingPayment(
+        channel="checkout", provider="test", payment_id=payment_id, reference=reference,
+        amount_cents=cents, currency="EUR",
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -169,14 +177,19 @@ def test_confirm_writes_fine_ledger_notice_and_display_in_one_transaction(ctx: C
         feed = sanctions.display_feed(s)
         assert [d.place for d in feed] == ["Main St / 5th"] and feed[0].fine == "EUR 30.00"
         assert current_score(s, ctx.rules, pid) == 11
-    # Payment by reference is idempotent; the same payment ref cannot pay another fine.
+    # A citizen can never mark a fine paid; the provider's payment is idempotent on its id.
+    with ctx.sessions.begin() as s, pytest.raises(Forbidden):
+        payments.apply_payment(s, CITIZEN, provider_payment(f.reference, "PSP-1", 3000))
     with ctx.sessions.begin() as s:
-        assert sanctions.record_payment(s, CITIZEN, f.reference, "PSP-1", 3000)[1] is True
+        assert payments.apply_payment(
+            s, PROVIDER, provider_payment(f.reference, "PSP-1", 3000)
+        ).newly_recorded
     with ctx.sessions.begin() as s:
-        assert sanctions.record_payment(s, CITIZEN, f.reference, "PSP-1", 3000)[1] is False
+        again = payments.apply_payment(s, PROVIDER, provider_payment(f.reference, "PSP-1", 3000))
+        assert again.newly_recorded is False
     with ctx.sessions.begin() as s:
-        with pytest.raises(Conflict):
-            sanctions.record_payment(s, CITIZEN, f.reference, "PSP-2", 3000)
+        late = payments.apply_payment(s, PROVIDER, provider_payment(f.reference, "PSP-2", 3000))
+        assert late.payment.outcome == "not_due" and late.adjustment.kind == "refund_due"
         assert sanctions.display_feed(s) == []
         withdrawn = sanctions.display_feed(
             s, withdrawn_since=datetime.now(UTC) - timedelta(minutes=5)
@@ -277,8 +290,12 @@ def test_purge_respects_limits_and_never_evidence_under_appeal(ctx: Context) -> 
     with ctx.sessions.begin() as s:
         appeals.submit_appeal(s, CITIZEN, ctx.evidence, ctx.rules, f_app.reference, "It was green")
     with ctx.sessions.begin() as s:
-        sanctions.record_payment(s, CITIZEN, f_app.reference, "PSP-A", f_app.amount_cents)
-        sanctions.record_payment(s, CITIZEN, f_paid.reference, "PSP-P", f_paid.amount_cents)
+        payments.apply_payment(
+            s, PROVIDER, provider_payment(f_app.reference, "PSP-A", f_app.amount_cents)
+        )
+        payments.apply_payment(
+            s, PROVIDER, provider_payment(f_paid.reference, "PSP-P", f_paid.amount_cents)
+        )
         s.add(DeadLetter(topic="t", reason="r", raw=b"x", size=1, sha256="0" * 64))
     zero = RetentionSettings(
         dead_letters_days=0,
