@@ -150,7 +150,8 @@ def test_pay_now_through_the_provider_and_every_bad_webhook(
     ref, code, cents = issue(srv)
     page = httpx.post(f"{srv.url}/notice", data={"reference": ref, "code": code}, timeout=30)
     assert 'id="pay-now"' in page.text and "I have paid" not in page.text
-    assert 'id="bank-reference">' + ref in page.text and "GB33BUKB20201555555555" in page.text
+    assert 'id="bank-reference" dir="ltr">' + ref in page.text
+    assert "GB33BUKB20201555555555" in page.text
 
     # Pay now → the provider's page → pay → signed webhook → back on the notice link.
     with httpx.Client(timeout=30, follow_redirects=False) as browser:
