@@ -296,8 +296,22 @@ def provision_broker(port: int, admin_pw: str, passwords: dict[str, str]) -> Non
 # --- setup at central ----------------------------------------------------------------------
 
 
+def write_payment_secret(ws: Path) -> Path:
+    """The webhook secret central and the demo's fake provider share (mode 0600)."""
+    path = ws / "payments-webhook.secret"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    return path
+
+
 def write_central_config(
-    ws: Path, mqtt_port: int, http_port: int, central_pw: str, mqtt_version: str
+    ws: Path,
+    mqtt_port: int,
+    http_port: int,
+    central_pw: str,
+    mqtt_version: str,
+    provider_port: int | None = None,
 ) -> Path:
     import yaml
 
@@ -316,6 +330,17 @@ def write_central_config(
         "api": {"secure_cookies": False, "base_url": f"http://127.0.0.1:{http_port}"},
         "review": {"second_reviewer": "weak_matches", "undo_window_s": DEMO_UNDO_WINDOW_S},
     }
+    if provider_port is not None:
+        # "Pay now" goes to the demo's FAKE checkout provider (no money moves), which
+        # signs real webhooks back to central, as a card provider would.
+        cfg["payments"] = {
+            "provider": {
+                "kind": "hosted",
+                "name": "demo-fake-provider",
+                "api_url": f"http://127.0.0.1:{provider_port}",
+                "webhook_secret_file": str(ws / "payments-webhook.secret"),
+            }
+        }
     path = ws / "central.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -441,6 +466,7 @@ class Summary:
     pending_review: int = 0  # still waiting for a person
     confirmed: int = 0  # by an operator (in headless mode: the simulated one)
     fines: int = 0
+    paid_through_provider: int = 0  # fines fully paid by a checkout provider's webhook
     notices_sent: int = 0  # sent or delivered by the SMS provider (log-only here)
     notices_pending: int = 0
     dead_letters: int = 0
@@ -451,13 +477,19 @@ def read_summary(db_url: str) -> Summary:
     import sqlalchemy as sa
 
     from central.notices.models import NoticeDelivery
-    from central.store.models import DeadLetter, Device, Event, Fine, Notice
+    from central.store.models import DeadLetter, Device, Event, Fine, Notice, Payment
+    from central.store.status import FineStatus
 
     eng = sa.create_engine(db_url)
     try:
         with eng.connect() as c:
             rows = c.execute(sa.select(Event.camera_id, Event.status, Event.match_person_id)).all()
             fines = c.execute(sa.select(sa.func.count()).select_from(Fine)).scalar_one()
+            paid = c.execute(
+                sa.select(sa.func.count(sa.distinct(Fine.id)))
+                .join(Payment, Payment.fine_id == Fine.id)
+                .where(Fine.status == FineStatus.paid, Payment.channel == "checkout")
+            ).scalar_one()
             sent_q = (
                 sa.select(sa.func.count())
                 .select_from(NoticeDelivery)
@@ -480,6 +512,7 @@ def read_summary(db_url: str) -> Summary:
         pending_review=sum(1 for _c, s, _m in rows if s == "pending_review"),
         confirmed=sum(1 for _c, s, _m in rows if s == "confirmed"),
         fines=fines,
+        paid_through_provider=paid,
         notices_sent=sent,
         notices_pending=notices - sent,
         dead_letters=dead,
@@ -554,6 +587,50 @@ def simulated_operator_confirms(base_url: str, say: Callable[[str], None]) -> in
     finally:
         first.close()
         second.close()
+
+
+def simulated_citizen_pays(base_url: str, db_url: str, say: Callable[[str], None]) -> str | None:
+    """The holder of the first fine opens the notice with the reference and code from
+    their SMS, presses "Pay now" and pays on the (fake) provider's page; the provider's
+    signed webhook is what marks the fine paid. Only for ``--headless``, always labelled.
+    Returns the reference paid, or None when there is no fine."""
+    import re
+
+    import httpx
+    import sqlalchemy as sa
+
+    from central.notices.models import NoticeDelivery
+    from central.store.models import Notice
+
+    eng = sa.create_engine(db_url)
+    try:
+        with eng.connect() as c:
+            text = c.execute(
+                sa.select(NoticeDelivery.text)
+                .join(Notice, Notice.id == NoticeDelivery.notice_id)
+                .where(Notice.kind == "fine_issued", NoticeDelivery.text.is_not(None))
+                .order_by(Notice.id)
+            ).scalar()
+    finally:
+        eng.dispose()
+    # The shipped templates (config/notices.example.yaml): "Ref <reference> code <code>."
+    m = re.search(r"Ref (\S+) code (\S+?)\.", text or "")
+    if m is None:
+        return None
+    reference, code = m.group(1), m.group(2)
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        r = http.post("/notice/pay", data={"reference": reference, "code": code})
+        if r.status_code != 303:
+            raise DemoError(f"Pay now for {reference}: HTTP {r.status_code}, expected a redirect")
+        checkout = r.headers["location"]
+        say(f"      [SIMULATED CITIZEN] opened notice {reference}, pressed Pay now → {checkout}")
+        page = httpx.get(checkout, timeout=30)
+        page.raise_for_status()
+        done = httpx.post(checkout + "/pay", timeout=30)
+        if done.status_code != 303:
+            raise DemoError(f"fake provider: HTTP {done.status_code} paying {reference}")
+    say(f"      [SIMULATED CITIZEN] paid {reference} on the FAKE provider's page (no money moves)")
+    return reference
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -647,7 +724,11 @@ def _run(
     wait_port(mqtt_port, 20, broker)
 
     steps.step("central: SQLite schema, demo logins, gateway key + registration, enrolment")
-    central_yaml = write_central_config(ws, mqtt_port, http_port, pw["central"], mqtt_version)
+    provider_port = free_port()
+    write_payment_secret(ws)
+    central_yaml = write_central_config(
+        ws, mqtt_port, http_port, pw["central"], mqtt_version, provider_port
+    )
     key = generate_key_file(ws / "edge" / "device.key")
     setup_central(central_yaml, wire.public_key_bytes(key), scenes, media)
     build_demo_gallery(ws / "edge" / "gallery.npz", media)
@@ -662,6 +743,23 @@ def _run(
         env=env,
     )
     wait_port(http_port, 60, central)
+
+    steps.step(
+        f"payments: a FAKE checkout provider on 127.0.0.1:{provider_port} (no money moves) "
+        "that signs real webhooks to central, as a card provider would"
+    )
+    fake = procs.start(
+        "payments",
+        jaywatch_argv(
+            "central", "payments", "fake-provider",
+            "--secret-file", str(ws / "payments-webhook.secret"),
+            "--webhook-url", f"{base}/api/payments/webhook",
+            "--port", str(provider_port),
+        ),
+        logs / "payments.log",
+        env=env,
+    )  # fmt: skip
+    wait_port(provider_port, 30, fake)
 
     steps.step("SMS sender: log-only provider (messages go to logs/sms.log)")
     notices_yaml = write_notices_config(ws, http_port)
@@ -744,6 +842,22 @@ def _run(
         60 + DEMO_UNDO_WINDOW_S,
         "the SMS sender to send every notice",
     )
+    steps.step(
+        "headless: a SIMULATED CITIZEN pays a fine through the provider (Pay now → the fake "
+        "provider's page → its signed webhook); the payment clears the screen and sends an SMS"
+    )
+    paid_ref = simulated_citizen_pays(base, db_url, steps.say)
+    if paid_ref is not None:
+        wait_for(
+            lambda: read_summary(db_url).paid_through_provider >= 1,
+            60,
+            "the provider's webhook to mark the fine paid",
+        )
+        wait_for(
+            lambda: read_summary(db_url).notices_sent >= confirmed + 1,
+            60,
+            "the SMS sender to send the payment notice",
+        )
     after = read_summary(db_url)
     import httpx
 
@@ -758,6 +872,7 @@ def _run(
         "confirmed_by_simulated_operator": confirmed,
         "confirmed": after.confirmed,
         "fines": after.fines,
+        "paid_through_provider": after.paid_through_provider,
         "notices_sent": after.notices_sent,
         "display_items": len(screen["items"]),
         "dead_letters": after.dead_letters,
@@ -810,6 +925,7 @@ def _print_summary(r: dict[str, Any], as_json: bool) -> None:
         f"  confirmed (SIMULATED operator)  {r['confirmed']}\n"
         f"  pending review (now)            {r['pending_review']}\n"
         f"  fines issued                    {r['fines']}\n"
+        f"  paid through the provider       {r['paid_through_provider']}  (SIMULATED citizen)\n"
         f"  SMS notices sent (log only)     {r['notices_sent']}\n"
         f"  on the display screen           {r['display_items']}\n"
         f"  dead letters                    {r['dead_letters']}\n"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from central.store.models import DisplayEntry, Event, Fine, PersonPhoto
+from central.store.models import DisplayEntry, Event, Fine, Payment, PersonPhoto
 from edge.evaluation import SceneScore, match_violations, score_scene
 from jaywatch_app.demo import DEFAULT_SCENES, ENROLLED, REPO, scene
 
@@ -101,6 +101,7 @@ SUMMARY_NUMBERS = (
     "confirmed_by_simulated_operator",
     "confirmed",
     "fines",
+    "paid_through_provider",
     "notices_sent",
     "display_items",
     "dead_letters",
@@ -149,6 +150,12 @@ def test_headless_demo_runs_the_sample_scenes_to_a_summary(
         events = list(s.execute(sa.select(Event)).scalars())
         fines = list(s.execute(sa.select(Fine)).scalars())
         shown = s.execute(sa.select(sa.func.count()).select_from(DisplayEntry)).scalar_one()
+        withdrawn = s.execute(
+            sa.select(sa.func.count())
+            .select_from(DisplayEntry)
+            .where(DisplayEntry.withdrawn_at.is_not(None))
+        ).scalar_one()
+        payments = list(s.execute(sa.select(Payment)).scalars())
         photos = {(p.person_id, p.sha256) for p in s.execute(sa.select(PersonPhoto)).scalars()}
     engine.dispose()
 
@@ -200,14 +207,23 @@ def test_headless_demo_runs_the_sample_scenes_to_a_summary(
     assert summary["confirmed"] == summary["confirmed_by_simulated_operator"] == len(matched)
     assert summary["pending_review"] == 0
     assert summary["fines"] == len(fines) == len(matched) == shown
-    assert summary["notices_sent"] == len(matched)
-    assert summary["display_items"] == len(matched)  # the screen shows each confirmed one
+    # The simulated citizen paid one fine through the (fake) provider: only its signed
+    # webhook made it paid; the screen entry went and a "payment received" SMS went out.
+    paid = [f for f in fines if f.status == "paid"]
+    assert summary["paid_through_provider"] == len(paid) == 1
+    assert [(p.channel, p.provider, p.fine_id, p.amount_cents) for p in payments] == [
+        ("checkout", "demo-fake-provider", paid[0].id, paid[0].amount_cents)
+    ]
+    assert withdrawn == 1
+    assert summary["notices_sent"] == len(matched) + 1
+    assert summary["display_items"] == len(matched) - 1  # a paid fine leaves the screen
     assert summary["dead_letters"] == 0
     assert {f.person_id for f in fines} == {e.match_person_id for e in matched}
 
     sms_log = (ws / "logs" / "sms.log").read_text()
     for f in fines:  # the log-only provider "sent" each fine's notice with its reference
         assert sms_log.count(f"Ref {f.reference} ") == 1
+    assert "SIMULATED CITIZEN" in stderr and "FAKE checkout provider" in stderr
 
 
 def test_demo_forced_onto_a_missing_mosquitto_fails_with_one_clear_line(
