@@ -74,6 +74,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     cfg = example_config(tmp, db_url, broker, {}, "central-viewer")
     data = yaml.safe_load(cfg.read_text())
     data["api"]["secure_cookies"] = False  # plain http on loopback (the demo's setting)
+    # The viewer's own behaviour: one confirmation, fined at once (four-eyes and the undo
+    # window have their own tests, tests/integration/test_four_eyes_serve.py).
+    data["review"].update(second_reviewer="never", undo_window_s=0)
     cfg.write_text(yaml.safe_dump(data))
     try:
         with Serve(cfg, tmp / "serve.log", ["--no-ingest"]) as srv:

@@ -77,6 +77,8 @@ class Rig:
                         "client_id": "central-fault",
                     },
                     "ingest": {"batch_max": 100},
+                    # about faults, not four-eyes: one confirmation fines at once
+                    "review": {"second_reviewer": "never", "undo_window_s": 0},
                 }
             )
         )

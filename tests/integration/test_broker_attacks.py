@@ -38,7 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from jaywatch import wire
 from jaywatch.broker_acl import find_dynsec_plugin
 from tests.integration.helpers import wait_until
-from tests.services import MOSQUITTO, free_port, make_test_ca, wait_port
+from tests.services import MOSQUITTO, example_payments, free_port, make_test_ca, wait_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(240)]
 REPO = Path(__file__).resolve().parents[2]
@@ -150,6 +150,7 @@ def _central_yaml(tmp: Path, port: int, ca: Path, pw: str, client_id: str, http:
     cfg["mqtt"]["ca_file"] = str(ca)
     cfg["mqtt"]["client_id"] = client_id
     cfg["api"].update(secure_cookies=False, base_url=f"http://127.0.0.1:{http}")
+    example_payments(cfg, tmp)
     path = tmp / f"{client_id}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

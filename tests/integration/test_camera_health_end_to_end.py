@@ -35,7 +35,7 @@ from tests.integration.helpers import (
     wait_until,
 )
 from tests.integration.test_camera_faults import MjpegCamera
-from tests.services import free_port
+from tests.services import example_payments, free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 OPERATOR_PW = "correct horse battery staple"
@@ -54,6 +54,7 @@ def central_config(tmp_path: Path, db_url: str, broker_port: int, metrics_port: 
     )
     cfg["ingest"]["metrics_port"] = metrics_port
     cfg["api"]["secure_cookies"] = False  # plain HTTP on loopback
+    example_payments(cfg, tmp_path)
     path = tmp_path / "central.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

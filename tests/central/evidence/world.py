@@ -58,6 +58,8 @@ def example_config(tmp: Path, db_url: str, broker: Broker, port: int) -> Path:
     cfg["mqtt"].update(host=broker.host, port=broker.port, client_id="central-evidence")
     cfg["api"].update(base_url=f"http://127.0.0.1:{port}", secure_cookies=False)
     example_payments(cfg, tmp)
+    # These tests are about evidence, not four-eyes: one confirmation fines at once.
+    cfg["review"].update(second_reviewer="never", undo_window_s=0)
     path = tmp / "central.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

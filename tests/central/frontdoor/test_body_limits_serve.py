@@ -98,6 +98,6 @@ def test_a_422_never_echoes_the_input(tmp_path: Path, broker: Broker) -> None:
             "/api/public/appeal",
             json={"reference": "JW-1", "code": "X", "grounds": grounds},
         )
-        assert r.status_code == 404  # reached the route (unknown notice), not a 413
+        assert r.status_code == 403  # reached the route (wrong notice, as on the page), not a 413
         r = h.post("/notice/appeal", data={"reference": "JW-1", "code": "X", "statement": grounds})
         assert r.status_code == 403  # the page's "wrong reference or code"
