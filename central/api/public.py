@@ -38,12 +38,13 @@ def _throttle(request: Request, body: S.NoticeAccess) -> None:
         raise HTTPException(429, "too many attempts; try again later", v.headers)
 
 
-def _open(s: sa.orm.Session, body: S.NoticeAccess) -> Fine:
-    """The notice page's door (padded, one answer for both failures): 403 like the page."""
-    f = notice_access.open_notice(s, body.reference.strip(), body.code.strip())
+def _open(ctx: Context, body: S.NoticeAccess) -> str:
+    """The notice page's door (padded, one answer for both failures): 403 like the page.
+    The fine's reference, for the caller's own transaction."""
+    f = notice_access.open_notice(ctx.sessions, body.reference.strip(), body.code.strip())
     if f is None:
         raise HTTPException(403, WRONG)
-    return f
+    return f.reference
 
 
 def _holder(f: Fine) -> Actor:
@@ -79,8 +80,9 @@ def notice_out(s: sa.orm.Session, ctx: Context, f: Fine) -> S.NoticeOut:
 @router.post("/notice", response_model=S.NoticeOut)
 def notice(body: S.NoticeAccess, ctx: Ctx, request: Request) -> S.NoticeOut:
     _throttle(request, body)
+    ref = _open(ctx, body)
     with ctx.sessions.begin() as s:
-        f = _open(s, body)
+        f = sanctions.fine_by_reference(s, ref, lock=False)
         audit.record(s, _holder(f).label, "notice.read", f"fine:{f.reference}")
         return notice_out(s, ctx, f)
 
@@ -94,15 +96,13 @@ def checkout(body: S.NoticeAccess, ctx: Ctx, request: Request) -> S.CheckoutOut:
     """ "Pay now": a checkout session with the payment provider for what is owed; send the
     person to ``url``. The fine is paid only when the provider's signed webhook says so."""
     _throttle(request, body)
-    with ctx.sessions() as s:
-        f = _open(s, body)
-        ref = f.reference
+    ref = _open(ctx, body)
     provider = getattr(request.app.state, "payment_provider", None)
     if provider is None:
         raise HTTPException(503, "online payment is not available here; pay by bank transfer")
     try:
         cs = payments.start_checkout(
-            ctx.sessions, _holder(f), provider, ref, ctx.config.api.base_url,
+            ctx.sessions, notice_access.holder(ref), provider, ref, ctx.config.api.base_url,
             f"Fine {ref}",
         )  # fmt: skip
     except ProviderError as e:
@@ -133,8 +133,9 @@ def appeal(body: S.PublicAppealIn, ctx: Ctx, request: Request) -> S.AppealOut:
     photos (JPEG/PNG) or PDFs checked by their content."""
     _throttle(request, body)
     files = _decode(body.attachments)
+    ref = _open(ctx, body)
     with ctx.sessions.begin() as s:
-        f = _open(s, body)
+        f = sanctions.fine_by_reference(s, ref, lock=False)
         a = appeals.submit_appeal(
             s, _holder(f), ctx.evidence, ctx.rules, f.reference, body.grounds, files
         )

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import sys
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,25 @@ def _money(cents: int, ccy: str) -> str:
     from central.fines import format_money
 
     return format_money(cents, ccy)
+
+
+def _in_transaction(args: argparse.Namespace, work: Callable[[Any], str]) -> int:
+    """Run ``work(session)`` in one transaction of the configured database and print the
+    line it returns; a refused request (ValueError, WorkflowError) is one error line, exit 2."""
+    from central.cli import _context
+    from central.workflow.common import WorkflowError
+
+    ctx = _context(args)
+    try:
+        with ctx.sessions.begin() as s:
+            line = work(s)
+    except (ValueError, WorkflowError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        ctx.close()
+    print(line)
+    return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -93,34 +113,26 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from central.cli import _context
-    from central.workflow.common import WorkflowError
     from central.workflow.payments import STAFF_PAYMENT_ROLES, record_staff_payment
 
-    ctx = _context(args)
-    try:
-        with ctx.sessions.begin() as s:
-            actor = _staff(s, args.by, STAFF_PAYMENT_ROLES)
-            r = record_staff_payment(
-                s, actor, args.reference, _cents(args.amount), args.currency.upper(),
-                args.receipt, args.method, args.note,
-            )  # fmt: skip
-            line = (
-                f"{r.fine.reference}: {_money(r.payment.amount_cents, r.payment.currency)} "
-                f"receipt {r.payment.receipt_no}: "
-                + (r.payment.outcome if r.newly_recorded else "already recorded")
-                + f"; fine {r.fine.status}"
-            )
-            if r.adjustment is not None:
-                a = r.adjustment
-                line += f"; {a.kind} #{a.id} {_money(a.amount_cents, a.currency)}: {a.reason}"
-    except (ValueError, WorkflowError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    finally:
-        ctx.close()
-    print(line)
-    return 0
+    def work(s: Any) -> str:
+        actor = _staff(s, args.by, STAFF_PAYMENT_ROLES)
+        r = record_staff_payment(
+            s, actor, args.reference, _cents(args.amount), args.currency.upper(),
+            args.receipt, args.method, args.note,
+        )  # fmt: skip
+        line = (
+            f"{r.fine.reference}: {_money(r.payment.amount_cents, r.payment.currency)} "
+            f"receipt {r.payment.receipt_no}: "
+            + (r.payment.outcome if r.newly_recorded else "already recorded")
+            + f"; fine {r.fine.status}"
+        )
+        if r.adjustment is not None:
+            a = r.adjustment
+            line += f"; {a.kind} #{a.id} {_money(a.amount_cents, a.currency)}: {a.reason}"
+        return line
+
+    return _in_transaction(args, work)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -148,43 +160,24 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_settle(args: argparse.Namespace) -> int:
-    from central.cli import _context
-    from central.workflow.common import WorkflowError
     from central.workflow.payments import SETTLE_ROLES, settle_adjustment
 
-    ctx = _context(args)
-    try:
-        with ctx.sessions.begin() as s:
-            a = settle_adjustment(
-                s, _staff(s, args.by, SETTLE_ROLES), args.id, args.resolution, args.note
-            )
-            line = f"{a.kind} #{a.id}: {a.resolution} by {a.settled_by}"
-    except (ValueError, WorkflowError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    finally:
-        ctx.close()
-    print(line)
-    return 0
+    def work(s: Any) -> str:
+        actor = _staff(s, args.by, SETTLE_ROLES)
+        a = settle_adjustment(s, actor, args.id, args.resolution, args.note)
+        return f"{a.kind} #{a.id}: {a.resolution} by {a.settled_by}"
+
+    return _in_transaction(args, work)
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
-    from central.cli import _context
-    from central.workflow.common import WorkflowError
     from central.workflow.payments import SETTLE_ROLES, assign_statement_line
 
-    ctx = _context(args)
-    try:
-        with ctx.sessions.begin() as s:
-            r = assign_statement_line(s, _staff(s, args.by, SETTLE_ROLES), args.id, args.reference)
-            line = f"line #{args.id} -> {r.fine.reference}: {r.payment.outcome}"
-    except (ValueError, WorkflowError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    finally:
-        ctx.close()
-    print(line)
-    return 0
+    def work(s: Any) -> str:
+        r = assign_statement_line(s, _staff(s, args.by, SETTLE_ROLES), args.id, args.reference)
+        return f"line #{args.id} -> {r.fine.reference}: {r.payment.outcome}"
+
+    return _in_transaction(args, work)
 
 
 def cmd_fake_provider(args: argparse.Namespace) -> int:

@@ -100,8 +100,7 @@ def _open(st: WebState, request: Request, reference: str, code: str) -> Fine | R
         resp = _form(st, request, reference, LIMITED, 429)
         resp.headers.update(verdict.headers)
         return resp
-    with st.ctx.sessions() as s:
-        fine = notice_access.open_notice(s, reference, code)
+    fine = notice_access.open_notice(st.ctx.sessions, reference, code)
     if fine is None:
         return _form(st, request, reference, WRONG, 403)
     return fine

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from central.store.models import Fine
 from central.workflow import sanctions
@@ -37,13 +37,15 @@ def holder(reference: str) -> Actor:
     return Actor(name=reference, role="citizen")
 
 
-def open_notice(session: Session, reference: str, code: str) -> Fine | None:
-    """The fine whose notice this reference and code open, else None after the minimum
-    failure time."""
+def open_notice(sessions: sessionmaker[Session], reference: str, code: str) -> Fine | None:
+    """The fine whose notice this reference and code open (read in a short session of its
+    own, returned detached), else None after the minimum failure time — waited with no
+    database connection held, so a flood of wrong codes cannot drain the pool."""
     started = time.monotonic()
     fine = None
     if plausible(reference) and plausible(code):
-        fine = sanctions.check_access_code(session, reference, code)
+        with sessions() as s:
+            fine = sanctions.check_access_code(s, reference, code)
     if fine is None:
         time.sleep(max(0.0, FAIL_MIN_S - (time.monotonic() - started)))
     return fine

@@ -167,6 +167,45 @@ class CentralServe:
         assert r.status_code in (200, 303), r.text
         return c
 
+    def confirmed_fine(
+        self, device_key: Ed25519PrivateKey, phone: str = "+44 7911 123456", operator: str = "olive"
+    ) -> dict[str, Any]:
+        """A violation of a newly enrolled person, stored as ingest stores it (signed by
+        ``device_key``, registered as gw-1) and confirmed by ``operator`` through the API:
+        the fine's JSON. Needs a config that fines on one confirmation (no undo window)."""
+        from central.ingest.classify import Incoming, KeyCache, classify
+        from central.ingest.store import load_device_keys, store_batch
+        from central.workflow.persons import enrol
+        from tests.central.helpers import SUPERVISOR, violation
+
+        ctx = self.context()
+        try:
+            with ctx.sessions.begin() as s:
+                person = enrol(s, SUPERVISOR, ctx.rules, phone, "road traffic law art. 1")
+            ev = violation(device_key, person_id=person.id)
+
+            def device_keys() -> dict[str, bytes]:
+                with ctx.sessions() as s:
+                    return load_device_keys(s)
+
+            msg = Incoming(wire.violation_topic("gw-1"), ev.model_dump_json().encode())
+            with ctx.sessions.begin() as s:
+                (out,) = store_batch(
+                    s, [classify(msg, KeyCache(device_keys), 10_000_000)], ctx.evidence, 1024
+                )
+            assert out.status == "stored"
+        finally:
+            ctx.close()
+        r = httpx.post(
+            f"{self.url}/api/events/{ev.event_id}/confirm",
+            headers=self.bearer(operator),
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        fine = r.json()["fine"]
+        assert fine is not None, "the config must fine on one confirmation"
+        return fine
+
     # --- what it stored -------------------------------------------------------------------
 
     def rows(self, q: sa.Select) -> list[Any]:

@@ -20,14 +20,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from central.ingest.classify import Incoming, KeyCache, classify
-from central.ingest.store import load_device_keys, store_batch
 from central.notices.api import http_signature
 from central.notices.providers.http import twilio_signature
 from central.store.models import Notice
-from central.workflow.persons import enrol
-from jaywatch import wire
-from tests.central.helpers import SUPERVISOR, add_device, violation
+from tests.central.helpers import add_device
 from tests.central.notices.gateway import JsonGateway, TwilioLike
 from tests.integration.central_serve import CentralServe, acl_broker
 from tests.services import Broker
@@ -90,27 +86,9 @@ def issue_fine(srv: CentralServe) -> str:
     ctx = srv.context()
     try:
         key = add_device(ctx)
-        with ctx.sessions.begin() as s:
-            person = enrol(s, SUPERVISOR, ctx.rules, "+44 7911 123456", "road traffic law art. 1")
-        ev = violation(key, person_id=person.id)
-
-        def device_keys() -> dict[str, bytes]:
-            with ctx.sessions() as s:
-                return load_device_keys(s)
-
-        msg = Incoming(wire.violation_topic("gw-1"), ev.model_dump_json().encode())
-        with ctx.sessions.begin() as s:
-            (out,) = store_batch(
-                s, [classify(msg, KeyCache(device_keys), 10_000_000)], ctx.evidence, 1024
-            )
-        assert out.status == "stored"
     finally:
         ctx.close()
-    r = httpx.post(
-        f"{srv.url}/api/events/{ev.event_id}/confirm", headers=srv.bearer("olive"), timeout=30
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["fine"]["reference"]
+    return srv.confirmed_fine(key)["reference"]
 
 
 def send_notices(srv: CentralServe) -> None:

@@ -20,8 +20,6 @@ import pytest
 import sqlalchemy as sa
 import sqlalchemy.orm
 
-from central.ingest.classify import Incoming, KeyCache, classify
-from central.ingest.store import load_device_keys, store_batch
 from central.payments.fake import FakeProvider
 from central.store.models import (
     AuditEntry,
@@ -35,10 +33,8 @@ from central.store.models import (
     User,
 )
 from central.workflow import appeals
-from central.workflow.persons import enrol
 from central.workflow.users import actor_of
-from jaywatch import wire
-from tests.central.helpers import SUPERVISOR, add_device, violation
+from tests.central.helpers import add_device
 from tests.integration.central_serve import CentralServe, acl_broker
 from tests.services import PAYMENTS_WEBHOOK_SECRET, Broker
 
@@ -80,29 +76,8 @@ def central(
 
 def issue(srv: CentralServe, phone: str = "+44 7911 123456") -> tuple[str, str, int]:
     """A confirmed fine of a newly enrolled person: (reference, access code, cents)."""
-    ctx = srv.context()
-    try:
-        with ctx.sessions.begin() as s:
-            person = enrol(s, SUPERVISOR, ctx.rules, phone, "road traffic law art. 1")
-        ev = violation(srv.device_key, person_id=person.id)
-
-        def device_keys() -> dict[str, bytes]:
-            with ctx.sessions() as s:
-                return load_device_keys(s)
-
-        msg = Incoming(wire.violation_topic("gw-1"), ev.model_dump_json().encode())
-        with ctx.sessions.begin() as s:
-            (out,) = store_batch(
-                s, [classify(msg, KeyCache(device_keys), 10_000_000)], ctx.evidence, 1024
-            )
-        assert out.status == "stored"
-    finally:
-        ctx.close()
-    r = httpx.post(
-        f"{srv.url}/api/events/{ev.event_id}/confirm", headers=srv.bearer("olive"), timeout=30
-    )
-    assert r.status_code == 200, r.text
-    ref = r.json()["fine"]["reference"]
+    f = srv.confirmed_fine(srv.device_key, phone)
+    ref = f["reference"]
     ((params,),) = srv.rows(
         sa.select(Notice.params)
         .where(Notice.kind == "fine_issued")
@@ -110,7 +85,7 @@ def issue(srv: CentralServe, phone: str = "+44 7911 123456") -> tuple[str, str, 
         .limit(1)
     )
     assert params["reference"] == ref
-    return ref, params["access_code"], r.json()["fine"]["amount_cents"]
+    return ref, params["access_code"], f["amount_cents"]
 
 
 def fine(srv: CentralServe, ref: str) -> Fine:
