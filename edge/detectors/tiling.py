@@ -175,7 +175,9 @@ def plan_perspective_tiles(
         if side >= limit:
             break
         side_i = max(32, round(side))
-        top = min(round(y0), ry2 - side_i)
+        # Down, not to the nearest pixel: rounding up ate into the overlap below, and a
+        # person whose feet were a fraction of a pixel lower was whole in no tile.
+        top = min(math.floor(y0), ry2 - side_i)
         tall = h(top + side_i)
         overlap = min(side_i - 1, round(0.6 * tall))
         for tx in _starts(rx1, rx2, side_i, overlap):

@@ -18,7 +18,10 @@ any_char = st.characters(codec=None, exclude_categories=())
 
 
 def _printable(s: str) -> bool:
-    s.encode("utf-8")  # raises on a lone surrogate
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: not printable (hypothesis found one)
+        return False
     return not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in s)
 
 
