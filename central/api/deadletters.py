@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 
 from central.api import schemas as S
 from central.api.deps import get_ctx, require
-from central.api.staff import _event_out
 from central.context import Context
 from central.workflow import deadletters as dl
 from central.workflow import review
@@ -74,7 +73,7 @@ def quarantine(
     queued for review, never fined (until an admin releases one)."""
     with ctx.sessions.begin() as s:
         return [
-            S.QuarantinedOut(**_event_out(q.item).model_dump(), reason=q.reason)
+            S.QuarantinedOut.of(q.item, reason=q.reason)
             for q in review.quarantined(s, actor, limit)
         ]
 

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from central.api import schemas as S
 from central.api.deps import get_ctx, require
-from central.api.staff import announce
+from central.api.persons import announce
 from central.context import Context
 from central.workflow import gallery
 from central.workflow.common import Actor

@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 
 from central.api import schemas as S
 from central.api.deps import get_ctx, require
-from central.api.staff import _event_out as event_out
 from central.context import Context
 from central.store.models import Event
 from central.workflow import claims, review
@@ -122,7 +121,7 @@ def review_queue(
     """The oldest waiting cases with their evidence roles (the first API; ``/api/queue``
     filters, sorts and pages)."""
     with ctx.sessions.begin() as s:
-        return [event_out(i) for i in review.review_queue(s, actor, limit)]
+        return [S.EventOut.of(i) for i in review.review_queue(s, actor, limit)]
 
 
 @router.get("/queue", response_model=QueuePageOut)

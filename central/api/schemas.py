@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Reason = Literal[
     "not_a_violation", "wrong_person", "poor_evidence", "signal_fault", "exempt", "other"
@@ -14,6 +14,12 @@ Reason = Literal[
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class FromAttributes(BaseModel):
+    """A response read from an ORM row or a workflow view (``Model.model_validate(obj)``)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class LoginIn(Body):
@@ -28,7 +34,9 @@ class LoginOut(BaseModel):
     role: str
 
 
-class EventOut(BaseModel):
+class EventOut(FromAttributes):
+    """Built from a ``review.ReviewItem`` (``EventOut.of(item, verdict)``)."""
+
     event_id: str
     device_id: str
     camera_id: str
@@ -49,6 +57,25 @@ class EventOut(BaseModel):
     final_confirmed_by: str | None = None
     undo_until: datetime | None = None
 
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _roles(cls, v: Any) -> Any:
+        # ReviewItem.evidence holds (role, sha256) pairs; the API shows the roles only.
+        return [e[0] if isinstance(e, tuple) else e for e in v]
+
+    @classmethod
+    def of(cls, item: Any, verdict: Any = None, **extra: Any) -> Self:
+        """``item`` a ``review.ReviewItem``; ``verdict`` the ``integrity.Verdict`` of this
+        read (None: not checked)."""
+        if extra:  # a subclass's own fields (QuarantinedOut.reason)
+            out = cls.model_validate(EventOut.model_validate(item).model_dump() | extra)
+        else:
+            out = cls.model_validate(item)
+        if verdict is not None:
+            out.evidence_altered = not verdict.ok
+            out.evidence_problems = list(verdict.problems)
+        return out
+
 
 class QuarantinedOut(EventOut):
     reason: str  # occurred_ahead | occurred_behind (of the time central received it)
@@ -58,7 +85,7 @@ class DismissIn(Body):
     reason: Reason
 
 
-class FineOut(BaseModel):
+class FineOut(FromAttributes):
     reference: str
     status: str
     amount_cents: int
@@ -78,7 +105,7 @@ class AttachmentOut(BaseModel):
     pages: int | None = None
 
 
-class ConfirmOut(BaseModel):
+class ConfirmOut(FromAttributes):
     """What a confirmation did. ``second_review``: a second, different operator must
     confirm too; ``confirming``: the fine is issued at ``undo_until`` unless the same
     operator undoes it (POST .../undo) before; ``confirmed``: ``fine`` issued at once."""
@@ -116,7 +143,7 @@ class PersonIn(Body):
     name: str | None = Field(None, max_length=200)
 
 
-class PersonOut(BaseModel):
+class PersonOut(FromAttributes):
     id: str
     name: str | None
     phone: str | None
@@ -125,7 +152,7 @@ class PersonOut(BaseModel):
     score: int
 
 
-class PhotoOut(BaseModel):
+class PhotoOut(FromAttributes):
     """An enrolment photo's metadata (the bytes are shown to reviewers in the console)."""
 
     id: int
@@ -160,7 +187,7 @@ class DeviceCreated(BaseModel):
     broker_commands: list[str]
 
 
-class DeviceOut(BaseModel):
+class DeviceOut(FromAttributes):
     id: str
     place: str
     cameras: list
@@ -168,6 +195,11 @@ class DeviceOut(BaseModel):
     last_seen: datetime | None
     online: bool | None
     outbox_depth: int | None
+
+    @field_validator("cameras", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        return [] if v is None else v
 
 
 class DeadLetterOut(BaseModel):

@@ -17,7 +17,7 @@ from central.web.state import WebState, web_state
 from central.workflow import devices as wd
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
-VIEW_ROLES = ("operator", "supervisor", "admin")
+VIEW_ROLES = wd.VIEW_ROLES
 
 
 @router.get("/devices")

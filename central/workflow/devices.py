@@ -98,6 +98,10 @@ def register_device(
     return creds
 
 
+# Who may see the devices (the API's list and the console's page).
+VIEW_ROLES = ("operator", "supervisor", "admin")
+
+
 def list_devices(session: Session) -> list[Device]:
     return list(session.execute(sa.select(Device).order_by(Device.id)).scalars())
 

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from central import audit
 from central.evidence import integrity
+from central.evidence.package import Package
+from central.evidence.package import build as build_package
 from central.store.evidence import EvidenceStore
 from central.store.models import AuditEntry, Event, Evidence, PersonPhoto, utcnow
 from central.workflow.common import Actor, NotFound, require_role
@@ -144,3 +146,22 @@ def read_evidence(
         integrity.record_altered(tx, event_id, [problem], actor.label, where)
         raise integrity.EvidenceAltered(event_id, [problem]) from None
     return EvidenceFile(n, role, sha, MEDIA_TYPES.get(role, "image/jpeg"), data)
+
+
+def evidence_package(
+    tx: integrity.Tx, store: EvidenceStore, actor: Actor, reference: str, channel: str
+) -> Package:
+    """The evidence package of a fine reference or an event id (zip: PDF, signed message,
+    device key, standalone verifier), audited by ``build``; the API and the console both
+    call this. ``channel`` names the caller in the audit entry ("staff (API)").
+
+    Raises:
+        NotFound: unknown or purged.
+        integrity.EvidenceAltered: nothing is packaged; recorded (as an "export") first.
+    """
+    try:
+        with tx() as s:
+            return build_package(s, store, reference, actor.label, channel)
+    except integrity.EvidenceAltered as e:
+        integrity.record_altered(tx, e.event_id, e.problems, actor.label, "export")
+        raise

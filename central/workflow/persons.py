@@ -114,12 +114,17 @@ def read_person(session: Session, actor: Actor, rules: Rules, person_id: str) ->
     audit.record(session, actor.label, "person.read", f"person:{person_id}")
     if p.erased_at is not None:
         raise Conflict(f"person {person_id}: erased")
+    return person_view(p, current_score(session, rules, p.id))
+
+
+def person_view(p: Person, score: int) -> PersonView:
+    """``p`` as shown (a new person's ``score`` is ``rules.score.start``)."""
     return PersonView(
         id=p.id,
         name=p.name,
         phone=p.phone,
         lawful_basis=p.lawful_basis,
         enrolled=p.enrolled,
-        erased=False,
-        score=current_score(session, rules, p.id),
+        erased=p.erased_at is not None,
+        score=score,
     )
