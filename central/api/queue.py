@@ -101,13 +101,14 @@ def queue_filter(
     score_min: Score = None,
     score_max: Score = None,
     altered: Literal["any", "yes", "no"] = "any",
+    fine: Literal[wq.FINE_FILTERS] = "any",  # type: ignore[valid-type]
     q: Annotated[str, Query(max_length=200, description="event id, fine reference, person")] = "",
     sort: Literal[wq.SORTS] = "oldest",  # type: ignore[valid-type]
 ) -> wq.QueueFilter:
     return wq.QueueFilter(
         status=status, device_id=device_id, camera_id=camera_id, date_from=date_from,
         date_to=date_to, matched=matched, score_min=score_min, score_max=score_max,
-        altered=altered, q=q, sort=sort,
+        altered=altered, fine=fine, q=q, sort=sort,
     )  # fmt: skip
 
 

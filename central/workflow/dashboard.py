@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from central.store.models import Appeal, Event, Fine, ReviewConfirmation, User, utcnow
 from central.store.status import APPEAL_OPEN, ConfirmationStage, EventStatus, FineStatus
+from central.workflow import queue as wq
 from central.workflow.common import Actor, require_role
 
 VIEW_ROLES = ("operator", "supervisor", "auditor", "admin")
@@ -180,10 +181,17 @@ def tiles(session: Session, actor: Actor, period: Period) -> list[Tile]:
         .where(Appeal.status.in_(APPEAL_OPEN))
     )
     appeals = session.execute(_camera_filter(appeals_q, period)).scalar_one()
+    # Refunds are settlements of a payment, not a fine status: counted with the query
+    # the queue's ``fine=refunded`` list uses, so the tile and its list agree.
+    refunded = session.execute(
+        _in_period(
+            sa.select(sa.func.count(Event.id)).where(Event.id.in_(wq.fine_events("refunded"))),
+            period,
+        )
+    ).scalar_one()
     cam = {"camera": period.camera} if period.camera else {}
     # Waiting and decided cases: the queue (history = decided statuses); unidentified:
-    # their own list. ``fine=`` is not a queue filter (yet): those lists show every
-    # confirmed case of the period.
+    # their own list; fine tiles: the confirmed cases with that fine (queue ``fine=``).
     q, h, u = "/console/queue?", "/console/queue?", "/console/unidentified?"
     standing = sum(int(fines.get(s, 0)) for s in STANDING_FINE)
     out = [
@@ -204,7 +212,7 @@ def tiles(session: Session, actor: Actor, period: Period) -> list[Tile]:
              h + period.list_query(status="confirmed", fine="paid")),
         Tile("voided", "fines voided", int(fines.get("void", 0)),
              h + period.list_query(status="confirmed", fine="void")),
-        Tile("refunded", "fines refunded", int(fines.get("refunded", 0)),
+        Tile("refunded", "fines refunded", int(refunded),
              h + period.list_query(status="confirmed", fine="refunded")),
         Tile("appeals", "appeals open", int(appeals), "/console/appeals", "all dates"),
     ]  # fmt: skip

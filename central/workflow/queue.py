@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from central import audit
 from central.auth.roles import Permission, roles_for
-from central.store.models import Device, Event, Fine, Person, User, utcnow
-from central.store.status import EventStatus
+from central.store.models import Device, Event, Fine, PaymentAdjustment, Person, User, utcnow
+from central.store.status import EventStatus, FineStatus
 from central.workflow import claims, review
 from central.workflow.common import Actor, require_role
 
@@ -50,6 +50,9 @@ MAX_PAGE = 200
 # makes no sense without a person).
 UNIDENTIFIED_REASONS = ("not_a_violation", "poor_evidence", "signal_fault", "exempt", "other")
 MAX_BULK = 5000  # per call: one audit entry lists every event it dismissed
+# Filter values of ``fine``: the fine's stored status, or "refunded" (a supervisor settled
+# a refund of money paid on it), the dashboard's fine tiles link to these lists.
+FINE_FILTERS: tuple[str, ...] = ("any", *(str(s) for s in FineStatus), "refunded")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class QueueFilter:
     score_min: float | None = None
     score_max: float | None = None
     altered: Literal["any", "yes", "no"] = "any"
+    fine: str = "any"  # FINE_FILTERS
     q: str = ""  # event id, fine reference, person id or (part of a) person name
     sort: str = "oldest"
 
@@ -79,6 +83,8 @@ class QueueFilter:
             )
         if self.altered not in ("any", "yes", "no"):
             raise ValueError(f"altered: expected any, yes or no, got {self.altered!r}")
+        if self.fine not in FINE_FILTERS:
+            raise ValueError(f"fine: expected one of {list(FINE_FILTERS)}, got {self.fine!r}")
         for name in ("score_min", "score_max"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and -1.0 <= v <= 1.0):
@@ -227,6 +233,8 @@ def _conditions(session: Session, f: QueueFilter) -> list[Any]:
         cond.append(Event.evidence_altered_at.is_not(None))
     elif f.altered == "no":
         cond.append(Event.evidence_altered_at.is_(None))
+    if f.fine != "any":
+        cond.append(Event.id.in_(fine_events(f.fine)))
     if f.sort in ("score_high", "score_low"):
         cond.append(Event.match_score.is_not(None))  # unidentified events have no score
     if f.sort == "decided":
@@ -234,6 +242,17 @@ def _conditions(session: Session, f: QueueFilter) -> list[Any]:
     if q := f.q.strip():
         cond.append(_search(q))
     return cond
+
+
+def fine_events(fine: str) -> sa.Select[Any]:
+    """The event ids whose fine has ``fine`` (a FINE_FILTERS value other than "any"); the
+    dashboard counts its fine tiles with this same query."""
+    if fine == "refunded":
+        refunded = sa.select(PaymentAdjustment.fine_id).where(
+            PaymentAdjustment.resolution == "refunded"
+        )
+        return sa.select(Fine.event_pk).where(Fine.id.in_(refunded))
+    return sa.select(Fine.event_pk).where(Fine.status == fine)
 
 
 def _search(q: str) -> Any:
@@ -561,6 +580,7 @@ def parse_filter(params: dict[str, str]) -> QueueFilter:
         score_min=number("score_min"),
         score_max=number("score_max"),
         altered=get("altered") or "any",  # type: ignore[arg-type]
+        fine=get("fine") or "any",
         q=get("q"),
         sort=get("sort") or "oldest",
     )

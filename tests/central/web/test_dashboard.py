@@ -12,15 +12,17 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from central.api.app import create_app
 from central.plots.svg import nice_ticks
-from central.store.models import AuditEntry, User
-from central.workflow import appeals
+from central.store.models import AuditEntry, Event, Fine, User
+from central.workflow import appeals, payments
 from central.workflow import dashboard as dash
+from central.workflow import queue as dash_queue
 from central.workflow.common import Actor, Forbidden
 from central.workflow.review import confirm, dismiss
 from tests.central.helpers import AUDITOR, SUPERVISOR
 from tests.central.web.util import login
-from tests.central.web.world import DEVICE, PERSON_NAME, PERSON_PHONE, World
+from tests.central.web.world import DEVICE, PASSWORDS, PERSON_NAME, PERSON_PHONE, World
 
 
 def _actor(world: World, name: str) -> Actor:
@@ -203,3 +205,45 @@ def test_auditor_sees_workload(world: World) -> None:
     _decided_world(world)
     with world.ctx.sessions() as s:
         assert dash.workload(s, AUDITOR, dash.parse_period(None, None))[0].username == "olive"
+
+
+def test_fine_tiles_link_to_exactly_their_cases(world: World, client: TestClient) -> None:
+    """paid / voided / refunded: the tile's count is the number of rows of the list it
+    opens (the queue's ``fine=`` filter)."""
+    ids = _decided_world(world)
+    with world.ctx.sessions.begin() as s:
+        fine = s.execute(
+            sa.select(Fine).join(Event, Event.id == Fine.event_pk).where(Event.event_id == ids["d"])
+        ).scalar_one()
+        payments.record_staff_payment(
+            s, SUPERVISOR, fine.reference, fine.amount_cents, fine.currency, "R-1"
+        )
+    login(client, "sam")
+    html = client.get("/console/dashboard").text
+    seen = {}
+    for key in ("paid", "voided", "refunded"):
+        m = re.search(rf'data-tile="{key}"><a href="([^"]+)"><span class="n">(\d+)</span>', html)
+        assert m, key
+        href, count = m.group(1).replace("&amp;", "&"), int(m.group(2))
+        r = client.get(href.replace("/console/queue?", "/console/queue/rows?"))
+        assert r.status_code == 200
+        rows = re.findall(r'<tr data-event="([^"]+)"', r.text)
+        assert len(rows) == count == int(r.headers["X-Queue-Total"]), key
+        seen[key] = rows
+    assert seen == {"paid": [ids["d"]], "voided": [ids["b"]], "refunded": []}
+    # The API has the same filter; a bad value names the field.
+    api_client = TestClient(create_app(world.ctx))
+    tok = api_client.post(
+        "/api/auth/login", json={"username": "sam", "password": PASSWORDS["sam"][1]}
+    )
+    bearer = {"Authorization": f"Bearer {tok.json()['token']}"}
+    api = api_client.get(
+        "/api/queue", params={"status": "confirmed", "fine": "void"}, headers=bearer
+    )
+    assert [i["event_id"] for i in api.json()["items"]] == [ids["b"]]
+    bad = api_client.get(
+        "/api/queue", params={"status": "confirmed", "fine": "lost"}, headers=bearer
+    )
+    assert bad.status_code == 422 and "fine" in bad.text
+    with pytest.raises(ValueError, match="fine: expected one of"):
+        dash_queue.QueueFilter(fine="lost")
