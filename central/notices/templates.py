@@ -1,7 +1,8 @@
 """Notice text: the template for the notice's kind in the recipient's language.
 
 The language follows the phone's country calling code (config), falling back to the
-default. The fields are the notice's params plus ``url`` (the citizen's page for this
+default. The fields are those of the notice kind's model
+(central/notices/kinds.py) plus ``url`` (the citizen's page for this
 reference) and ``when`` (the offence time in the configured time zone).
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ import phonenumbers
 
 from central.notices import plural
 from central.notices.config import NoticesConfig
+from central.notices.kinds import FineIssued, NoticeParams
 
 
 class TemplateError(ValueError):
@@ -37,25 +38,14 @@ def language_for(config: NoticesConfig, to_e164: str) -> str:
     return config.language_by_country_code.get(cc, config.default_language)
 
 
-def _when(value: Any, tz: ZoneInfo) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if t.tzinfo is None:
-        return None
-    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-
-
-def template_values(config: NoticesConfig, params: dict[str, Any]) -> dict[str, Any]:
-    values = dict(params)
-    if "reference" in params:
-        values.setdefault("url", config.notice_url.format(reference=params["reference"]))
-    when = _when(params.get("occurred"), ZoneInfo(config.timezone))
-    if when is not None:
-        values.setdefault("when", when)
+def template_values(config: NoticesConfig, params: NoticeParams) -> dict[str, Any]:
+    # The stored JSON form, so a field reads in the text as it always has (due
+    # "2026-12-26"); numbers stay numbers for the plural rules.
+    values: dict[str, Any] = params.model_dump(mode="json")
+    values.setdefault("url", config.notice_url.format(reference=params.reference))
+    if isinstance(params, FineIssued):
+        tz = ZoneInfo(config.timezone)
+        values.setdefault("when", params.occurred.astimezone(tz).strftime("%Y-%m-%d %H:%M"))
     return values
 
 
@@ -80,10 +70,9 @@ class _Strict(string.Formatter):
         return value
 
 
-def render(
-    config: NoticesConfig, kind: str, params: dict[str, Any], to_e164: str
-) -> RenderedNotice:
+def render(config: NoticesConfig, params: NoticeParams, to_e164: str) -> RenderedNotice:
     """Render or raise :class:`TemplateError` naming ``templates.<lang>.<kind>`` and the field."""
+    kind = params.kind.value
     lang = language_for(config, to_e164)
     templates = config.templates.get(lang) or {}
     where = f"templates.{lang}.{kind}"

@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.notices.config import NoticesConfig
+from central.notices.kinds import FineIssued, parse_params
 from central.notices.models import NoticeDelivery, NoticePart, lock_for_write
 from central.notices.providers.base import MaybeSent, NotSent, SmsProvider, Submission
 from central.notices.receipts import apply_receipt
@@ -52,14 +53,8 @@ log = logging.getLogger(__name__)
 # The citizen's access code is in a fine notice's params only until its text is rendered
 # (in the claim transaction, before anything is sent). From then on the code exists only
 # in that text (notice_deliveries.text, redacted by retention) and, hashed, on the fine;
-# the params keep this marker so a retry resends the same text instead of re-rendering.
-CODE_IN_TEXT = "access_code_in_text"
-
-
-def without_access_code(params: dict) -> dict:
-    if "access_code" not in params:
-        return params
-    return {**{k: v for k, v in params.items() if k != "access_code"}, CODE_IN_TEXT: True}
+# the params keep the marker ``access_code_in_text`` (FineIssued.without_access_code) so a
+# retry resends the same text instead of re-rendering.
 
 
 @dataclass(frozen=True)
@@ -185,21 +180,24 @@ class NoticeSender:
             if not person.phone:
                 raise ValueError(f"person {n.person_id}: no phone number on record")
             to = to_e164(person.phone, self.default_region)
-            params = n.params or {}
-            if d.text and params.get(CODE_IN_TEXT):
+            # A row that does not fit its kind (hand-edited, written by an older or buggy
+            # version) goes to paper with the kind and field named; the pass goes on.
+            params = parse_params(n.kind, n.params)
+            if d.text and isinstance(params, FineIssued) and params.access_code_in_text:
                 # Rendered before; the access code now exists only in that text.
                 text, language = d.text, d.language
             else:
-                rendered = render(self.config, n.kind, params, to)
+                rendered = render(self.config, params, to)
                 text, language = rendered.text, rendered.language
-        except (ValueError, TemplateError) as e:
+        except (ValueError, TemplateError) as e:  # NoticeParamsError is a ValueError
             n.status, n.last_error = NoticeStatus.paper_required, f"no SMS possible: {e}"
             log.warning("notice %s: %s", notice_id, n.last_error)
             return None
         d.provider = self.provider.name
         d.idempotency_key = f"jw-notice-{notice_id}-{n.attempts}"
         d.to_e164, d.language, d.text = to, language, text
-        n.params = without_access_code(params)
+        if isinstance(params, FineIssued) and params.access_code is not None:
+            n.params = params.without_access_code().stored()
         return Job(notice_id, n.attempts, to, text, d.idempotency_key)
 
     def recover_orphans(self) -> tuple[list[Job], int]:

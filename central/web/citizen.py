@@ -25,6 +25,7 @@ from central.evidence.package import build as build_package
 from central.fines import format_money
 from central.frontdoor import client_address, frontdoor
 from central.ingest.store import CLIP_ROLE
+from central.notices.kinds import NoticeKind
 from central.notices.models import NoticeDelivery
 from central.payments.base import ProviderError
 from central.store.models import Appeal, DisplayEntry, Event, Evidence, Fine, Notice
@@ -72,7 +73,7 @@ def _notice_language(s: Any, fine: Fine) -> str | None:
     return s.execute(
         sa.select(NoticeDelivery.language)
         .join(Notice, Notice.id == NoticeDelivery.notice_id)
-        .where(Notice.fine_id == fine.id, Notice.kind == "fine_issued")
+        .where(Notice.fine_id == fine.id, Notice.kind == NoticeKind.fine_issued)
         .order_by(Notice.id)
         .limit(1)
     ).scalar()

@@ -32,6 +32,13 @@ from sqlalchemy.orm import Session
 from central import audit
 from central.auth.roles import Permission, roles_for
 from central.config import AppealSettings
+from central.notices.kinds import (
+    AppealDenied,
+    AppealReceived,
+    AppealUpheld,
+    NoticeParams,
+    queue_notice,
+)
 from central.notices.models import NoticeDelivery
 from central.store.evidence import EvidenceStore
 from central.store.models import (
@@ -302,14 +309,12 @@ def submit_appeal(
                 added=now,
             )
         )
-    session.add(
-        Notice(
-            person_id=fine.person_id,
-            fine_id=fine.id,
-            kind="appeal_received",
-            params={"reference": fine.reference, "appeal": a.id},
-            created=now,
-        )
+    queue_notice(
+        session,
+        AppealReceived(reference=fine.reference, appeal=a.id),
+        person_id=fine.person_id,
+        fine_id=fine.id,
+        created=now,
     )
     audit.record(
         session,
@@ -441,7 +446,7 @@ def decide_appeal(
     a.note = note
     restored = 0
     refund_due = False
-    params: dict[str, object] = {"reference": fine.reference, "note": note, "level": a.level}
+    decision: NoticeParams
     if uphold:
         # Money paid for it (in full or in part) is owed back: a record a supervisor
         # settles (central/workflow/payments.py).
@@ -454,20 +459,16 @@ def decide_appeal(
         fine.closed_at = now
         restored = _restore_points(session, fine, a, now)
         _withdraw_display(session, fine.id, now)
-        params["points_restored"] = restored
+        decision = AppealUpheld(
+            reference=fine.reference, note=note, level=a.level, points_restored=restored
+        )
     else:
         a.new_due = new_due_date(a, settings, now)
         fine.due = a.new_due
-        params["due"] = a.new_due.date().isoformat()
-    session.add(
-        Notice(
-            person_id=fine.person_id,
-            fine_id=fine.id,
-            kind="appeal_upheld" if uphold else "appeal_denied",
-            params=params,
-            created=now,
+        decision = AppealDenied(
+            reference=fine.reference, note=note, level=a.level, due=a.new_due.date()
         )
-    )
+    queue_notice(session, decision, person_id=fine.person_id, fine_id=fine.id, created=now)
     audit.record(
         session,
         actor.label,

@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from central import audit
 from central.auth.roles import Permission, roles_for
 from central.fines import format_money
+from central.notices.kinds import PaymentReceived, queue_notice
 from central.payments.base import CheckoutProvider, CheckoutRequest, CheckoutSession
 from central.payments.statements import Statement, StatementEntry
 from central.store.models import (
     Fine,
-    Notice,
     Payment,
     PaymentAdjustment,
     StatementLine,
@@ -131,17 +131,14 @@ def _close_paid(session: Session, fine: Fine, ref: str, now: datetime) -> None:
     fine.paid_at = now
     fine.closed_at = now
     _withdraw_display(session, fine.id, now)
-    session.add(
-        Notice(
-            person_id=fine.person_id,
-            fine_id=fine.id,
-            kind="payment_received",
-            params={
-                "reference": fine.reference,
-                "amount": format_money(fine.paid_cents, fine.currency),
-            },
-            created=now,
-        )
+    queue_notice(
+        session,
+        PaymentReceived(
+            reference=fine.reference, amount=format_money(fine.paid_cents, fine.currency)
+        ),
+        person_id=fine.person_id,
+        fine_id=fine.id,
+        created=now,
     )
 
 

@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from central import audit
 from central.fines import format_money
+from central.notices.kinds import FineIssued, queue_notice
 from central.store.models import (
     Device,
     DisplayEntry,
     Event,
     Fine,
     LedgerEntry,
-    Notice,
     Person,
     utcnow,
 )
@@ -133,23 +133,21 @@ def issue_fine(
             created=now,
         )
     )
-    session.add(
-        Notice(
-            person_id=person.id,
-            fine_id=fine.id,
-            kind="fine_issued",
-            params={
-                "reference": fine.reference,
-                "access_code": code,  # the SMS carries it; the DB keeps only its hash on the fine
-                "amount": fine_text,
-                "points": tariff.points,
-                "due": fine.due.date().isoformat(),
-                "offence": tariff.description,
-                "place": place,
-                "occurred": e.occurred.isoformat(),
-            },
-            created=now,
-        )
+    queue_notice(
+        session,
+        FineIssued(
+            reference=fine.reference,
+            access_code=code,  # the SMS carries it; the DB keeps only its hash on the fine
+            amount=fine_text,
+            points=tariff.points,
+            due=fine.due.date(),
+            offence=tariff.description,
+            place=place,
+            occurred=e.occurred,
+        ),
+        person_id=person.id,
+        fine_id=fine.id,
+        created=now,
     )
     e.status = EventStatus.confirmed
     audit.record(

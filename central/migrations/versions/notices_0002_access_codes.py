@@ -21,7 +21,7 @@ down_revision = "rate_limits_0001"
 branch_labels = None
 depends_on = None
 
-CODE_IN_TEXT = "access_code_in_text"  # = central.notices.worker.CODE_IN_TEXT
+CODE_IN_TEXT = "access_code_in_text"  # = central.notices.kinds.FineIssued.access_code_in_text
 
 notices = sa.table("notices", sa.column("id", sa.Integer), sa.column("params", sa.JSON))
 deliveries = sa.table(

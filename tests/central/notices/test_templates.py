@@ -6,10 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from central.notices.config import load_notices_config
-from central.notices.templates import TemplateError, render
+from typing import Any
+
+from central.notices.config import NoticesConfig, load_notices_config
+from central.notices.kinds import NoticeParamsError, parse_params
+from central.notices.templates import RenderedNotice, TemplateError
+from central.notices.templates import render as render_typed
 from central.phones import to_e164
 from tests.central.notices.helpers import GREEK_PHONE, UK_PHONE, fast_config, fine_params
+
+
+def render(cfg: NoticesConfig, kind: str, params: dict[str, Any], phone: str) -> RenderedNotice:
+    """As the sender does: the stored params read as their kind's model, then rendered."""
+    return render_typed(cfg, parse_params(kind, params), phone)
 
 
 def test_language_follows_the_phone_country_and_fields_are_filled() -> None:
@@ -27,21 +36,32 @@ def test_language_follows_the_phone_country_and_fields_are_filled() -> None:
 
 
 def test_missing_field_names_template_and_field() -> None:
-    params = fine_params()
-    del params["due"]
-    with pytest.raises(TemplateError, match=r"templates\.el\.fine_issued: field 'due' missing"):
+    """The code is gone from params once the text holding it exists (a re-render needs it)."""
+    params = {**fine_params(), "access_code_in_text": True}
+    del params["access_code"]
+    with pytest.raises(
+        TemplateError, match=r"templates\.el\.fine_issued: field 'access_code' missing"
+    ):
         render(fast_config(), "fine_issued", params, GREEK_PHONE)
 
 
 def test_unknown_kind_is_a_clear_error() -> None:
-    with pytest.raises(TemplateError, match="no template for notice kind 'fine_reminder'"):
+    with pytest.raises(NoticeParamsError, match="notice fine_reminder: unknown notice kind"):
         render(fast_config(), "fine_reminder", fine_params(), UK_PHONE)
+
+
+def test_kind_without_a_template_in_any_language_is_a_clear_error() -> None:
+    cfg = fast_config()
+    for lang in cfg.templates.values():
+        lang.pop("appeal_received", None)
+    with pytest.raises(TemplateError, match="no template for notice kind 'appeal_received'"):
+        render(cfg, "appeal_received", {"reference": "R1", "appeal": 1}, UK_PHONE)
 
 
 def test_kind_missing_in_a_language_falls_back_to_default_language() -> None:
     cfg = fast_config()
     cfg.templates["el"] = {k: v for k, v in cfg.templates["el"].items() if k != "appeal_received"}
-    r = render(cfg, "appeal_received", {"reference": "R1"}, GREEK_PHONE)
+    r = render(cfg, "appeal_received", {"reference": "R1", "appeal": 1}, GREEK_PHONE)
     assert r.language == "en" and "R1" in r.text
 
 
@@ -155,17 +175,22 @@ def test_points_take_the_plural_form_of_the_language(
     ],
 )
 def test_restored_points_singular(phone: str, expected: str) -> None:
-    params = {"reference": "R1", "points_restored": 1, "note": "Signal fault"}
+    params = {"reference": "R1", "points_restored": 1, "note": "Signal fault", "level": 1}
     assert expected in render(fast_config(), "appeal_upheld", params, phone).text
 
 
 def test_built_in_default_templates_pluralise_too() -> None:
-    from central.notices.config import NoticesConfig
-
     one = render(NoticesConfig(), "fine_issued", {**fine_params(), "points": 1}, UK_PHONE).text
     assert "1 point." in one and "1 points" not in one
 
 
-def test_plural_of_a_non_number_names_the_template() -> None:
-    with pytest.raises(TemplateError, match=r"templates\.en\.fine_issued: plural: 'many'"):
+def test_points_that_are_not_a_number_are_refused_naming_the_field() -> None:
+    with pytest.raises(NoticeParamsError, match=r"notice fine_issued: points: .*integer"):
         render(fast_config(), "fine_issued", {**fine_params(), "points": "many"}, UK_PHONE)
+
+
+def test_plural_of_a_non_number_names_the_template() -> None:
+    cfg = fast_config()
+    cfg.templates["en"]["payment_received"] = "{amount:plural:one=# x|other=# xs}"
+    with pytest.raises(TemplateError, match=r"templates\.en\.payment_received: plural: '£5'"):
+        render(cfg, "payment_received", {"reference": "R1", "amount": "£5"}, UK_PHONE)
