@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-
-from typing import Any
 
 from central.notices.config import NoticesConfig, load_notices_config
 from central.notices.kinds import NoticeParamsError, parse_params
