@@ -5,7 +5,7 @@ its length, upheld on a paid fine, second-level review by another supervisor."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from central.config import AppealSettings
 from central.context import Context
 from central.notices.config import load_notices_config
 from central.notices.encoding import encode_sms
+from central.notices.kinds import AppealDenied, AppealUpheld, NoticeParams
 from central.notices.models import NoticeDelivery
 from central.notices.templates import render
 from central.store.models import (
@@ -148,12 +149,12 @@ def test_reasons_of_the_longest_allowed_length_fit_the_sms_in_every_language(
     note = ("Ωραία ή не " * n)[:n]  # Greek + Cyrillic: UCS-2
     assert len(note.encode("utf-16-le")) // 2 == n
     for phone in ("+447400123456", "+306912345678", "+201001234567"):
-        for kind, extra in (
-            ("appeal_upheld", {"points_restored": 3}),
-            ("appeal_denied", {"due": "2027-01-31"}),
-        ):
-            params = {"reference": "JW-ABCD-EFGH", "note": note, "level": 1, **extra}
-            text = render(cfg, kind, params, phone).text
+        decisions: tuple[NoticeParams, ...] = (
+            AppealUpheld(reference="JW-ABCD-EFGH", note=note, level=1, points_restored=3),
+            AppealDenied(reference="JW-ABCD-EFGH", note=note, level=1, due=date(2027, 1, 31)),
+        )
+        for params in decisions:
+            text = render(cfg, params, phone).text
             assert note in text
             encode_sms(text, max_parts=cfg.max_parts)  # raises MessageTooLong if not
     sam, _ = supervisors(ctx)
