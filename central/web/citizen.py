@@ -32,6 +32,7 @@ from central.store.models import Appeal, DisplayEntry, Event, Evidence, Fine, No
 from central.store.status import FineStatus
 from central.web import i18n
 from central.web.evidence_view import clip_view, frame_view
+from central.web.i18n import N_
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
 from central.workflow import appeals, notice_access, payments, sanctions
@@ -42,19 +43,27 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/notice", tags=["citizen"], route_class=PageRoute)
 # The link in the SMS (notices config ``notice_url: https://…/n/{reference}``).
 links = APIRouter(tags=["citizen"], route_class=PageRoute)
-WRONG = "We could not open a notice with this reference and code. Check both against your SMS."
-ALTERED = (
+WRONG = N_("We could not open a notice with this reference and code. Check both against your SMS.")
+ALTERED = N_(
     "The stored evidence of this notice does not match what the camera signed, so it is not "
     "shown or packaged. Staff have been alerted."
 )
-NO_PROVIDER = "Online payment is not available. Please pay by bank transfer."
-PROVIDER_DOWN = "The payment service is not available now. Please try again later."
+NO_PROVIDER = N_("Online payment is not available. Please pay by bank transfer.")
+PROVIDER_DOWN = N_("The payment service is not available now. Please try again later.")
 RETURNED = {
-    "done": "Thank you. Your payment shows here once the payment service confirms it.",
-    "cancelled": "The payment was cancelled. Nothing was paid.",
+    "done": N_("Thank you. Your payment shows here once the payment service confirms it."),
+    "cancelled": N_("The payment was cancelled. Nothing was paid."),
 }
-LIMITED = "Too many attempts from your connection. Please wait a minute and try again."
+LIMITED = N_("Too many attempts from your connection. Please wait a minute and try again.")
 CITIZEN_ROLES_SHOWN = ("before", "entry", "after", "face")
+# An appeal's state in the citizen's words (the workflow's STATE_LABELS, marked here so
+# they are extracted and translated with the page).
+APPEAL_STATES = {
+    "pending": N_("submitted"),
+    "under_review": N_("under review"),
+    "upheld": N_("upheld"),
+    "denied": N_("denied"),
+}
 
 
 def _language(request: Request, notice_language: str | None = None) -> str:
@@ -176,10 +185,20 @@ def _notice_view(st: WebState, s: Any, fine: Fine, verdict: integrity.Verdict) -
     }
 
 
+def _error(page: i18n.PageLanguage, error: str | None, reason: str | None) -> str | None:
+    if not error:
+        return None
+    text = page.gettext(error)
+    return text % {"reason": reason} if reason is not None else text
+
+
 def _show(
     st: WebState, request: Request, reference: str, code: str,
     message: str | None = None, error: str | None = None, status: int = 200,
+    reason: str | None = None,
 ) -> Response:  # fmt: skip
+    """The opened notice. ``error``/``message`` are catalog messages, translated here;
+    ``reason`` fills an error's ``%(reason)s`` (a workflow's own words, left as they are)."""
     with st.ctx.sessions() as s:
         fine = sanctions.fine_by_reference(s, reference, lock=False)
         event_id = s.get(Event, fine.event_pk).event_id
@@ -197,7 +216,8 @@ def _show(
         request, "notice.html",
         {**view, "reference": fine.reference, "code": code,
          "message": page.gettext(message) if message else None,
-         "error": page.gettext(error) if error else None, **page.template_context(),
+         "error": _error(page, error, reason), **page.template_context(),
+         "appeal_label": lambda status: page.gettext(APPEAL_STATES.get(status, status)),
          "pay_online": getattr(request.app.state, "payment_provider", None) is not None},
         status_code=status,
     )  # fmt: skip
@@ -270,7 +290,15 @@ def pay(
             f"Fine {got.reference}",
         )  # fmt: skip
     except WorkflowError as e:
-        return _show(st, request, got.reference, code, error=f"Nothing to pay: {e}", status=409)
+        return _show(
+            st,
+            request,
+            got.reference,
+            code,
+            error=N_("Nothing to pay: %(reason)s"),
+            reason=str(e),
+            status=409,
+        )
     except ProviderError:
         log.exception("checkout for %s failed", got.reference)
         return _show(st, request, got.reference, code, error=PROVIDER_DOWN, status=503)
@@ -321,12 +349,22 @@ def _file_appeal(
             )
             level = a.level
     except (WorkflowError, ValueError) as e:
-        return _show(st, request, got.reference, code, error=f"Appeal not filed: {e}", status=409)
+        return _show(
+            st,
+            request,
+            got.reference,
+            code,
+            error=N_("Appeal not filed: %(reason)s"),
+            reason=str(e),
+            status=409,
+        )
     msg = (
-        "Your appeal has been received. A supervisor will decide; you will get an SMS."
+        N_("Your appeal has been received. A supervisor will decide; you will get an SMS.")
         if level == 1
-        else "Your request for a second review has been received. Another supervisor will "
-        "decide; you will get an SMS."
+        else N_(
+            "Your request for a second review has been received. Another supervisor will "
+            "decide; you will get an SMS."
+        )
     )
     return _show(st, request, got.reference, code, message=msg)
 

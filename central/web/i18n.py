@@ -33,6 +33,12 @@ DOMAIN = "citizen"
 
 
 @lru_cache(maxsize=8)
+def N_(message: str) -> str:
+    """Marks a message for extraction (``pybabel extract -k N_``) where it is defined; it
+    is translated where it is shown, in the page's language."""
+    return message
+
+
 def translations(language: str) -> gettext.NullTranslations:
     """The compiled catalog of ``language`` (English: the source strings as they are)."""
     if language == DEFAULT:

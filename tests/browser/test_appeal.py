@@ -123,7 +123,8 @@ def test_appeal_with_files_seen_by_both_sides(
     open_notice(cit, url, ref, code)
     assert cit.inner_text("#appeal-1-state") == "denied"
     assert "head 3 lit at 08:14" in cit.inner_text("#appeal-1-reasons")
-    assert re.search(r"New due date: \d{4}-\d{2}-\d{2}", cit.inner_text("#appeal-1-due"))
+    # the new due date in the page's language and long date format, like the first one
+    assert re.search(r"New due date: \w+ \d{1,2}, \d{4}\.", cit.inner_text("#appeal-1-due"))
     assert "Open — to pay by" in cit.inner_text("#status")
     shot(cit, shots, "notice_appeal_denied_phone")
     check_page(cit)

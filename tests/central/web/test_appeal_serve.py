@@ -20,6 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
+from babel.dates import format_date
 from PIL import Image
 from reportlab.pdfgen import canvas
 
@@ -166,6 +167,16 @@ def test_appeal_from_delivery_to_second_review(central: CentralServe, gateway: J
     assert "Download report.bin" in r.text
     assert "Paused while your appeal is decided" in r.text
     assert 'id="pay-while-appeal"' in r.text  # paying is explained, not silently offered
+    # The appeal history in the citizen's language (docs/i18n.md), with the statement and
+    # file names left as the person wrote them.
+    for lang, state, heading, download in (
+        ("el", "υποβλήθηκε", "Η δήλωσή σας:", "Λήψη report.bin"),
+        ("ar", "مُقدَّم", "أقوالك:", "تنزيل report.bin"),
+    ):
+        page = citizen(central, f"/notice?lang={lang}", ref, code).text
+        assert f'id="appeal-1-state">{state}<' in page, lang
+        assert heading in page and download in page and "The signal was dark." in page, lang
+        assert "Your statement:" not in page and "Sent " not in page, lang
     ((appeal_id,),) = central.rows(sa.select(Appeal.id))
     types = central.rows(
         sa.select(AppealAttachment.position, AppealAttachment.media_type).order_by(
@@ -229,7 +240,7 @@ def test_appeal_from_delivery_to_second_review(central: CentralServe, gateway: J
     assert due.date().isoformat() in denied[0]
     page = citizen(central, "/notice", ref, code)
     assert 'id="appeal-1-state">denied<' in page.text and reasons in page.text
-    assert f"New due date: {due.date().isoformat()}" in page.text
+    assert f"New due date: {format_date(due.date(), 'long', locale='en')}." in page.text
     assert 'id="contest-until"' in page.text  # second-level review offered
     api = httpx.post(
         f"{central.url}/api/public/notice", json={"reference": ref, "code": code}, timeout=30
