@@ -41,7 +41,7 @@ def _list_status(status: str) -> str:
     return "" if status == "unidentified" else status
 
 
-def _timeline_bars(tl: dash.Timeline, period: dash.Period) -> list[svg.Bar]:
+def _timeline_bars(tl: dash.Timeline, period: dash.Period, linked: bool) -> list[svg.Bar]:
     bars = []
     for b in tl.bins:
         sub = dash.Period(b.start, b.end, period.camera)
@@ -49,11 +49,11 @@ def _timeline_bars(tl: dash.Timeline, period: dash.Period) -> list[svg.Bar]:
         hrefs = {s: _list_for(s) + sub.list_query(status=_list_status(s)) for s in tl.statuses}
         when = b.start.strftime("%Y-%m-%d %H:00" if tl.unit == "hour" else "%Y-%m-%d")
         title = f"{'week of ' if tl.unit == 'week' else ''}{when} UTC"
-        bars.append(svg.Bar(_bin_label(b, tl), b.counts, hrefs, title))
+        bars.append(svg.Bar(_bin_label(b, tl), b.counts, hrefs if linked else {}, title))
     return bars
 
 
-def _camera_bars(rows: list[dash.CameraRow], period: dash.Period) -> list[svg.Bar]:
+def _camera_bars(rows: list[dash.CameraRow], period: dash.Period, linked: bool) -> list[svg.Bar]:
     out = []
     for r in rows:
         p = dash.Period(period.start, period.end, r.camera)
@@ -64,16 +64,16 @@ def _camera_bars(rows: list[dash.CameraRow], period: dash.Period) -> list[svg.Ba
             "pending_review": f"/console/queue?{p.list_query(status='pending_review')}",
             "unidentified": f"/console/unidentified?{p.list_query()}",
         }
-        out.append(svg.Bar(r.camera, r.counts, hrefs, r.camera))
+        out.append(svg.Bar(r.camera, r.counts, hrefs if linked else {}, r.camera))
     return out
 
 
-def _score_bars(bins: list[dash.ScoreBin], period: dash.Period) -> list[svg.Bar]:
+def _score_bars(bins: list[dash.ScoreBin], period: dash.Period, linked: bool) -> list[svg.Bar]:
     out = []
     for b in bins:
         band = {"score_min": f"{b.lo:.2f}", "score_max": f"{b.hi:.2f}"}
         hrefs = {s: _list_for(s) + period.list_query(status=s, **band) for s in SCORE_SERIES}
-        out.append(svg.Bar(b.label, b.counts, hrefs, f"score {b.label}"))
+        out.append(svg.Bar(b.label, b.counts, hrefs if linked else {}, f"score {b.label}"))
     return out
 
 
@@ -93,6 +93,8 @@ def dashboard_page(
     except ValueError as e:
         error, period = str(e), dash.parse_period(None, None)
     actor = user.actor
+    # Bar segments link into the queue only for those who may open it (dash.may_open).
+    linked = dash.may_open(actor, "/console/queue")
     with st.ctx.sessions() as s:
         tiles = dash.tiles(s, actor, period)
         tl = dash.timeline(s, actor, period)
@@ -107,12 +109,12 @@ def dashboard_page(
         "tiles": tiles,
         "timeline": tl,
         "timeline_svg": svg.stacked_bars(
-            _timeline_bars(tl, period), tl.statuses,
+            _timeline_bars(tl, period, linked), tl.statuses,
             f"Violations per {tl.unit} by outcome", f"events per {tl.unit}",
         ),
         "cameras": cams,
         "camera_svg": svg.stacked_bars(
-            _camera_bars(cams, period), CAMERA_SERIES,
+            _camera_bars(cams, period, linked), CAMERA_SERIES,
             "Violations per camera by outcome", "events", max_labels=12,
         ),
         "camera_links": {
@@ -120,7 +122,7 @@ def dashboard_page(
         },
         "scores": scores,
         "score_svg": svg.stacked_bars(
-            _score_bars(scores, period), SCORE_SERIES,
+            _score_bars(scores, period, linked), SCORE_SERIES,
             "Match scores by outcome", "events", max_labels=10,
         ),
         "legend": svg.legend(dash.TIMELINE_STATUSES),

@@ -16,13 +16,14 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from central.auth.roles import Permission, may
 from central.store.models import Appeal, Event, Fine, ReviewConfirmation, User, utcnow
 from central.store.status import APPEAL_OPEN, ConfirmationStage, EventStatus, FineStatus
 from central.workflow import queue as wq
@@ -135,6 +136,18 @@ class Tile:
     scope: str = ""  # e.g. "all dates" for the figures that are about now
 
 
+def may_open(actor: Actor, href: str) -> bool:
+    """Whether ``actor`` may open a drill-down list (per central/auth/roles.py GRANTS): the
+    queue and its history are for those granted ``review_queue`` (operators, supervisors),
+    the appeals list for those who decide appeals. Auditors and admins see the counts and
+    export the CSVs, without a link that would answer 403."""
+    if href.startswith(("/console/queue", "/console/unidentified")):
+        return actor.role in wq.QUEUE_ROLES
+    if href.startswith("/console/appeals"):
+        return may(actor.role, Permission.appeal_decide)
+    return True
+
+
 def tiles(session: Session, actor: Actor, period: Period) -> list[Tile]:
     """The headline counts, each with the list it stands for."""
     require_role(actor, *VIEW_ROLES)
@@ -216,6 +229,7 @@ def tiles(session: Session, actor: Actor, period: Period) -> list[Tile]:
              h + period.list_query(status="confirmed", fine="refunded")),
         Tile("appeals", "appeals open", int(appeals), "/console/appeals", "all dates"),
     ]  # fmt: skip
+    out = [replace(t, href="") if not may_open(actor, t.href) else t for t in out]
     if actor.role in QUARANTINE_VIEW_ROLES:
         out.append(
             Tile("quarantined", "quarantined (time implausible)",

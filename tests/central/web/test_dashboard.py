@@ -247,3 +247,27 @@ def test_fine_tiles_link_to_exactly_their_cases(world: World, client: TestClient
     assert bad.status_code == 422 and "fine" in bad.text
     with pytest.raises(ValueError, match="fine: expected one of"):
         dash_queue.QueueFilter(fine="lost")
+
+
+@pytest.mark.parametrize("username", ["olive", "sam", "aud", "adam"])
+def test_no_drill_down_link_leads_to_a_403(world: World, client: TestClient, username: str) -> None:
+    """Every role that sees the dashboard opens every list it links to (roles.py GRANTS:
+    the queue is for operators and supervisors, appeals for supervisors); the others
+    see the counts without a link."""
+    _decided_world(world)
+    login(client, username)
+    html = client.get("/console/dashboard").text
+    tiles = re.findall(r'<li data-tile="([^"]+)">(<a href="([^"]+)")?', html)
+    assert len(tiles) >= 10
+    links = {h.replace("&amp;", "&") for h in re.findall(r'<a href="([^"]+)"', html)}
+    lists = {h for h in links if h.startswith(("/console/queue", "/console/unidentified"))}
+    for href in links:
+        if href.startswith("/console/") and not href.startswith("/console/exports"):
+            assert client.get(href).status_code == 200, (username, href)
+    linked = {key for key, _, href in tiles if href}
+    if username == "sam":
+        assert {"paid", "voided", "appeals", "waiting"} <= linked and lists
+    elif username == "olive":
+        assert "appeals" not in linked and {"paid", "waiting"} <= linked and lists
+    else:  # auditors, admins: counts only
+        assert not lists and not linked & {"paid", "voided", "waiting", "appeals", "dismissed"}
