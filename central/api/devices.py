@@ -22,7 +22,16 @@ def list_devices(
     ctx: Ctx, _a: Annotated[Actor, Depends(require(*devices.VIEW_ROLES))]
 ) -> list[S.DeviceOut]:
     with ctx.sessions() as s:
-        return [S.DeviceOut.model_validate(d) for d in devices.list_devices(s)]
+        return [
+            S.DeviceOut.model_validate(d).model_copy(
+                update={
+                    "camera_health": [
+                        S.CameraHealthOut.model_validate(c) for c in devices.camera_views(d.status)
+                    ]
+                }
+            )
+            for d in devices.list_devices(s)
+        ]
 
 
 @router.post("/devices", response_model=S.DeviceCreated, status_code=201, tags=["devices"])

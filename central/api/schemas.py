@@ -187,6 +187,16 @@ class DeviceCreated(BaseModel):
     broker_commands: list[str]
 
 
+class CameraHealthOut(FromAttributes):
+    """One camera of the device's latest heartbeat: actual fps beside the target."""
+
+    camera_id: str
+    up: bool
+    fps: float
+    target_fps: float | None  # None: the gateway sent no target (an older version)
+    error: str
+
+
 class DeviceOut(FromAttributes):
     id: str
     place: str
@@ -195,6 +205,7 @@ class DeviceOut(FromAttributes):
     last_seen: datetime | None
     online: bool | None
     outbox_depth: int | None
+    camera_health: list[CameraHealthOut] = []  # from the latest heartbeat; [] before one
 
     @field_validator("cameras", mode="before")
     @classmethod

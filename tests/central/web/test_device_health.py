@@ -187,3 +187,26 @@ def test_target_fps_reason_when_down_and_history(world: World, client: TestClien
         )
     html = client.get("/console/devices").text
     assert "no heartbeat for 20 min (connected but silent" in html
+
+
+def test_api_devices_gives_target_fps_beside_actual(world: World) -> None:
+    from central.api.app import create_app
+    from tests.central.web.world import PASSWORDS
+
+    world.heartbeat(
+        wire.DeviceStatus(
+            device_id=DEVICE,
+            online=True,
+            cameras=[wire.CameraHealth(camera_id="cam-1", up=True, fps=7.5, target_fps=10.0)],
+        )
+    )
+    api = TestClient(create_app(world.ctx))
+    tok = api.post(
+        "/api/auth/login", json={"username": "olive", "password": PASSWORDS["olive"][1]}
+    ).json()["token"]
+    rows = api.get("/api/devices", headers={"Authorization": f"Bearer {tok}"}).json()
+    by_id = {d["id"]: d for d in rows}
+    assert by_id[DEVICE]["camera_health"] == [
+        {"camera_id": "cam-1", "up": True, "fps": 7.5, "target_fps": 10.0, "error": ""}
+    ]
+    assert by_id["gw-other"]["camera_health"] == []  # never reported
