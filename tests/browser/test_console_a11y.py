@@ -60,7 +60,11 @@ def _populate(w: World) -> dict[str, Any]:
             ],
         )
     )
-    return {"event": ids[4], "appeal": appeal.id, "quarantined": quarantined}
+    ref = fines[1].reference
+    return {
+        "event": ids[4], "appeal": appeal.id, "quarantined": quarantined,
+        "reference": ref, "code": w.access_code(ref),
+    }  # fmt: skip
 
 
 def _keys(w: World) -> dict[str, bytes]:
@@ -149,3 +153,36 @@ def test_console_pages_have_no_serious_axe_violations(
         json.dumps({"axe": version, "pages": report}, indent=1)
     )
     page.context.close()
+
+
+def test_citizen_notice_and_display_pages_have_no_serious_axe_violations(
+    browser: Any, served: tuple[World, str, dict], shots: Path
+) -> None:
+    """The public pages: the SMS link's form (/n/{reference}), the notice it opens, and
+    the public display of a device."""
+    _w, url, data = served
+    page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    report: dict[str, Any] = {}
+    resp = page.goto(f"{url}/n/{data['reference']}")
+    assert resp is not None and resp.status == 200
+    page.screenshot(path=str(shots / "a11y_notice_form.png"), full_page=True)
+    check_page(page)
+    report["/n/{reference}"] = assert_no_serious(page)
+    page.locator("#code").fill(data["code"])
+    page.locator("#code").press("Enter")
+    page.wait_for_load_state()
+    assert data["reference"] in page.content()
+    page.screenshot(path=str(shots / "a11y_notice.png"), full_page=True)
+    check_page(page)
+    report["/notice"] = assert_no_serious(page)
+    display = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+    resp = display.goto(f"{url}/display/{DEVICE}")
+    assert resp is not None and resp.status == 200
+    display.wait_for_timeout(1500)  # the feed fills the screen after load
+    display.screenshot(path=str(shots / "a11y_display.png"), full_page=True)
+    check_page(display)
+    report["/display/{device}"] = assert_no_serious(display)
+    REPORT.mkdir(parents=True, exist_ok=True)
+    (REPORT / "axe-report-public.json").write_text(
+        json.dumps({"axe": axe_version(page), "pages": report}, indent=1)
+    )
