@@ -65,15 +65,17 @@ def mount_web(
 
         publisher = DisplayMqttPublisher(ctx.config.mqtt)
     from central.display.routes import router as display_router
+    from central.web.appeals import router as appeals_router
     from central.web.audit import router as audit_router
     from central.web.auth import NeedLogin
     from central.web.citizen import links as citizen_links
     from central.web.citizen import router as citizen_router
-    from central.web.console import router as console_router
     from central.web.dashboard import router as dashboard_router
     from central.web.deadletters import router as deadletters_router
     from central.web.devices import router as devices_router
     from central.web.errors import install as install_error_pages
+    from central.web.events import router as events_router
+    from central.web.login import router as login_router
     from central.web.queue import router as queue_router
 
     state = WebState(
@@ -87,7 +89,9 @@ def mount_web(
     # Pages, not API: kept out of the OpenAPI document the API is tested against.
     routers = (
         queue_router,
-        console_router,
+        login_router,  # the console's: one router per resource, in the old order
+        events_router,
+        appeals_router,
         dashboard_router,
         audit_router,
         deadletters_router,

@@ -10,9 +10,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
-from central.web.state import web_state
+from central.web.state import WebState, web_state
 from central.workflow.claims import Claimed
 from central.workflow.common import Conflict, Forbidden, NotFound, WorkflowError
 
@@ -50,3 +51,13 @@ class PageRoute(APIRoute):
                 return await error_page(request, 422, str(e))
 
         return handler
+
+
+def render(st: WebState, request: Request, name: str, user: Any, **ctx: Any) -> Response:
+    """Template ``name`` with the logged-in ``user`` (None on the login page) and ``ctx``."""
+    return st.templates.TemplateResponse(request, name, {"user": user, **ctx})
+
+
+def see_other(url: str) -> RedirectResponse:
+    """The redirect after a form post (303: the browser follows with a GET)."""
+    return RedirectResponse(url, status_code=303)

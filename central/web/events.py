@@ -1,7 +1,10 @@
-"""Operator console: review queue, event review, appeals, dashboard, devices, audit log.
+"""Console event pages: the event under review (frames, clip, face, the match and the
+enrolled photos, one audit entry per page view), its evidence files and package, and
+confirm / undo / dismiss. The API's events (central/api/events.py) call the same
+workflow functions.
 
-Every decision goes through central.workflow (the only code allowed to create fines or
-restore points); this module only renders, authorises and routes.
+Every decision goes through central.workflow (the only code allowed to create fines);
+this module only renders, authorises and routes.
 """
 
 from __future__ import annotations
@@ -11,130 +14,29 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
-from central import audit
-from central.auth import sessions
-from central.auth.roles import STAFF
 from central.evidence import integrity
-from central.evidence.package import build as build_package
-from central.frontdoor import client_address, frontdoor
-from central.frontdoor.login import attempt_login
 from central.ingest.store import CLIP_ROLE
-from central.store.models import Appeal, Event, Fine
-from central.store.status import AppealStatus, EventStatus
-from central.web.auth import COOKIE, WebUser, check_csrf, logout, require
+from central.store.models import Event
+from central.store.status import EventStatus
+from central.web.auth import WebUser, check_csrf, require
 from central.web.evidence_view import clip_view, frame_view, match_view
 from central.web.labels import REASON_LABELS as _LABELS
-from central.web.pages import PageRoute
+from central.web.pages import PageRoute, render, see_other
 from central.web.queue import case_claim, claimed_page, undo_banner
 from central.web.state import WebState, web_state
 from central.workflow import appeals, claims, evidence_read, photos, review
-from central.workflow.common import Conflict, Forbidden
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
 
-MAX_ID = 2**31 - 1  # beyond any row id; bigger numbers overflow the DB driver
 # The dismissal reasons an operator picks from on the event page.
 REASON_LABELS = {k: _LABELS[k] for k in review.DISMISS_REASONS}
+# Who may see an event: central/workflow/evidence_read.py says (the API too).
+Viewer = Annotated[WebUser, Depends(require(*evidence_read.READ_ROLES))]
 
 
-def _page(st: WebState, request: Request, name: str, user: WebUser | None, **ctx: Any) -> Response:
-    return st.templates.TemplateResponse(request, name, {"user": user, **ctx})
-
-
-def _see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-@router.get("", include_in_schema=False)
-def home(*, request: Request, st: Annotated[WebState, Depends(web_state)]) -> Response:
-    with st.ctx.sessions() as s:
-        u = sessions.lookup(s, request.cookies.get(COOKIE))
-    if u is None:
-        return _see_other("/console/login")
-    target = {"operator": "/console/queue", "supervisor": "/console/appeals"}.get(
-        u.role, "/console/dashboard" if u.role != "auditor" else "/console/audit"
-    )
-    return _see_other(target)
-
-
-# --- login --------------------------------------------------------------------------------
-
-
-def _safe_next(next_url: str) -> str:
-    return next_url if next_url.startswith("/console") and "//" not in next_url else "/console"
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_form(
-    *, request: Request, next: str = "/console", st: Annotated[WebState, Depends(web_state)]
-):
-    return _page(st, request, "login.html", None, next=_safe_next(next), error=None)
-
-
-@router.post("/login")
-async def login_submit(
-    *,
-    request: Request,
-    username: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=256)],
-    next: Annotated[str, Form()] = "/console",
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    """The API's login (central/frontdoor/login.py): the same throttle, the same budget."""
-    got = await attempt_login(
-        frontdoor(request), st.ctx, client_address(request), username, password
-    )
-    if got.refused is not None:
-        resp = _page(
-            st, request, "login.html", None, next=_safe_next(next),
-            error="Too many attempts. Wait a minute and try again.",
-        )  # fmt: skip
-        resp.status_code = 503 if got.busy else 429
-        resp.headers.update(got.refused.headers)
-        return resp
-    if got.session is None:
-        resp = _page(
-            st, request, "login.html", None, next=_safe_next(next),
-            error="Wrong username or password.",
-        )  # fmt: skip
-        resp.status_code = 401
-        return resp
-    token = got.session.token
-    resp = _see_other(_safe_next(next))
-    resp.set_cookie(
-        COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        secure=st.ctx.config.api.secure_cookies,
-        max_age=int(st.ctx.config.api.session_hours * 3600),
-        path="/",
-    )
-    return resp
-
-
-@router.post("/logout")
-def logout_submit(
-    *,
-    request: Request,
-    csrf_token: Annotated[str, Form()] = "",
-    user: Annotated[WebUser, Depends(require(*STAFF))],
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    check_csrf(user, csrf_token)
-    with st.tx() as s:
-        logout(s, request.cookies.get(COOKIE, ""))
-    resp = _see_other("/console/login")
-    resp.delete_cookie(COOKIE, path="/")
-    return resp
-
-
-# --- review -------------------------------------------------------------------------------
-
-
-def _event_view(
+def event_view(
     item: review.ReviewItem,
     payload: dict[str, Any],
     enrolled: list[dict[str, Any]] | None = None,
@@ -181,7 +83,7 @@ def _event_view(
     }
 
 
-def _open_event(
+def open_event(
     s: Any, st: WebState, user: WebUser, event_id: str
 ) -> tuple[review.ReviewItem, dict[str, Any]]:
     """The event and its page view: ONE audit entry for everything the page shows (the
@@ -207,7 +109,7 @@ def _open_event(
             for i, p in enumerate(shown)
         ]
     extra = {"reason_code": ev.reason_code, "event_pk": ev.id}
-    return item, _event_view(item, ev.payload, enrolled, view) | extra
+    return item, event_view(item, ev.payload, enrolled, view) | extra
 
 
 @router.get("/events/{event_id}", response_class=HTMLResponse)
@@ -217,12 +119,12 @@ def event_page(
     request: Request,
     done: str = "",
     ref: str = "",
-    user: Annotated[WebUser, Depends(require("operator", "supervisor", "auditor"))],
+    user: Viewer,
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     with st.tx() as s:
         try:
-            item, view = _open_event(s, st, user, event_id)
+            item, view = open_event(s, st, user, event_id)
         except review.NotFound:
             raise HTTPException(404, f"event {event_id}: not found") from None
         waiting = s.execute(
@@ -241,8 +143,8 @@ def event_page(
     claim = case_claim(st, user, item)
     if claim is not None and not claim.mine(user.actor) and user.role in claims.CLAIM_ROLES:
         return claimed_page(st, request, user, claim)
-    verdict = _check(st, user, event_id)
-    return _page(
+    verdict = check(st, user, event_id)
+    return render(
         st, request, "event.html", user, item=item, view=view, waiting=waiting,
         reasons=REASON_LABELS, reason=view["reason_code"], done=done, ref=ref, verdict=verdict,
         outcome=outcome,
@@ -251,7 +153,7 @@ def event_page(
     )  # fmt: skip
 
 
-def _check(st: WebState, user: WebUser, event_id: str) -> integrity.Verdict:
+def check(st: WebState, user: WebUser, event_id: str) -> integrity.Verdict:
     """The evidence re-checked for this page (after its own transaction: a failure is
     recorded in another)."""
     return integrity.check(
@@ -291,7 +193,7 @@ def evidence_image(
     event_id: str,
     pos: Annotated[int, Path(ge=0, le=64)],
     view: ViewId = None,
-    user: Annotated[WebUser, Depends(require("operator", "supervisor", "auditor"))],
+    user: Viewer,
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     """Unredacted evidence for staff: audited like every read of personal data (by the
@@ -307,15 +209,15 @@ def evidence_image(
 def evidence_package(
     *,
     event_id: str,
-    user: Annotated[WebUser, Depends(require("operator", "supervisor", "auditor"))],
+    user: Viewer,
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     """The evidence package (PDF, signed message, key, verifier); audited."""
     try:
-        with st.tx() as s:
-            pkg = build_package(s, st.ctx.evidence, event_id, user.actor.label, "staff (console)")
+        pkg = evidence_read.evidence_package(
+            st.tx, st.ctx.evidence, user.actor, event_id, "staff (console)"
+        )
     except integrity.EvidenceAltered as e:
-        integrity.record_altered(st.tx, event_id, e.problems, user.actor.label, "export")
         return altered_response(e.problems)
     return Response(
         pkg.data,
@@ -333,7 +235,7 @@ def evidence_clip(
     event_id: str,
     request: Request,
     view: ViewId = None,
-    user: Annotated[WebUser, Depends(require("operator", "supervisor", "auditor"))],
+    user: Viewer,
     st: Annotated[WebState, Depends(web_state)],
 ) -> Response:
     """The violation's clip for staff, audited like the stills. Answers byte ranges
@@ -433,10 +335,10 @@ def confirm(
     )
     if d.fine is not None:  # no undo window: issued at once
         st.hub.poke()
-        return _see_other(f"/console/next?done=confirmed&ref={quote(d.fine.reference)}")
+        return see_other(f"/console/next?done=confirmed&ref={quote(d.fine.reference)}")
     # second_review (a second operator must confirm) or confirming (undo window runs): the
     # next item opens with a banner that says so and, for the undo window, an Undo button.
-    return _see_other(f"/console/next?done={d.status}&ref={quote(event_id)}")
+    return see_other(f"/console/next?done={d.status}&ref={quote(event_id)}")
 
 
 @router.post("/events/{event_id}/undo")
@@ -452,7 +354,7 @@ def undo(
     check_csrf(user, csrf_token)
     with st.tx() as s:
         review.undo(s, user.actor, event_id)
-    return _see_other(f"/console/events/{quote(event_id)}?done=undone")
+    return see_other(f"/console/events/{quote(event_id)}?done=undone")
 
 
 @router.post("/events/{event_id}/dismiss")
@@ -467,126 +369,4 @@ def dismiss(
     check_csrf(user, csrf_token)
     with st.tx() as s:
         review.dismiss(s, user.actor, event_id, reason, require_claim=True)
-    return _see_other("/console/next?done=dismissed")
-
-
-# --- appeals (supervisor) -----------------------------------------------------------------
-# Pages over central/workflow/appeals.py, the functions the API calls too.
-
-SupervisorUser = Annotated[WebUser, Depends(require(*appeals.APPEAL_DECIDE_ROLES))]
-
-
-def _appeal_rows(s: Any, items: list[Appeal]) -> list[dict[str, Any]]:
-    out = []
-    for v in appeals.view_appeals(s, items):
-        fine = s.get(Fine, v.appeal.fine_id)
-        ev = s.get(Event, fine.event_pk)
-        out.append(
-            {"appeal": v.appeal, "view": v, "fine": fine, "event_id": ev.event_id,
-             "camera": ev.camera_id}
-        )  # fmt: skip
-    return out
-
-
-@router.get("/appeals", response_class=HTMLResponse)
-def appeals_page(
-    *,
-    request: Request,
-    done: str = "",
-    user: SupervisorUser,
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    with st.tx() as s:
-        rows = _appeal_rows(s, appeals.open_appeals(s, user.actor, limit=200))
-    return _page(st, request, "appeals.html", user, rows=rows, done=done)
-
-
-@router.get("/appeals/{appeal_id}", response_class=HTMLResponse)
-def appeal_page(
-    *,
-    appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    request: Request,
-    error: str = "",
-    user: SupervisorUser,
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    with st.tx() as s:
-        a = s.get(Appeal, appeal_id)
-        if a is None:
-            raise HTTPException(404, f"appeal {appeal_id}: not found")
-        row = _appeal_rows(s, [a])[0]
-        history = _appeal_rows(
-            s,
-            list(
-                s.execute(
-                    sa.select(Appeal).where(Appeal.fine_id == a.fine_id).order_by(Appeal.id)
-                ).scalars()
-            ),
-        )
-        audit.record(s, user.actor.label, "appeal.read", f"appeal:{appeal_id}")
-        item, view = _open_event(s, st, user, row["event_id"])
-    verdict = _check(st, user, row["event_id"])
-    return _page(
-        st, request, "appeal.html", user, row=row, history=history, item=item, view=view,
-        verdict=verdict, error=error[:300], reasons_max=st.ctx.rules.appeals.reasons_max_chars,
-    )  # fmt: skip
-
-
-@router.get("/appeals/{appeal_id}/files/{position}")
-def appeal_file(
-    *,
-    appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    position: Annotated[int, Path(ge=1, le=100)],
-    download: bool = False,
-    user: SupervisorUser,
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    """An appeal file: photos inline (re-encoded at upload) unless ``download``, PDFs
-    always as a download; nosniff and a sandbox CSP either way."""
-    with st.tx() as s:
-        row, data = appeals.attachment_bytes(s, st.ctx.evidence, appeal_id, position)
-        audit.record(
-            s, user.actor.label, "appeal.attachment.read", f"appeal:{appeal_id}", {"n": position}
-        )
-    headers = appeals.download_headers(row, inline=not download)
-    return Response(data, media_type=row.media_type, headers=headers)
-
-
-@router.post("/appeals/{appeal_id}/review")
-def start_review(
-    *,
-    appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    csrf_token: Annotated[str, Form()] = "",
-    user: SupervisorUser,
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    check_csrf(user, csrf_token)
-    try:
-        with st.tx() as s:
-            appeals.start_review(s, user.actor, appeal_id)
-    except (Forbidden, Conflict) as e:
-        return _see_other(f"/console/appeals/{appeal_id}?error={quote(str(e))}")
-    return _see_other(f"/console/appeals/{appeal_id}")
-
-
-@router.post("/appeals/{appeal_id}/decide")
-def decide(
-    *,
-    appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    decision: Annotated[str, Form(pattern="^(uphold|deny)$")],
-    note: Annotated[str, Form(max_length=2000)] = "",
-    csrf_token: Annotated[str, Form()] = "",
-    user: SupervisorUser,
-    st: Annotated[WebState, Depends(web_state)],
-) -> Response:
-    check_csrf(user, csrf_token)
-    try:
-        with st.tx() as s:
-            appeals.decide_appeal(
-                s, user.actor, st.ctx.rules, appeal_id, decision == "uphold", note
-            )
-    except (Forbidden, Conflict, ValueError) as e:
-        return _see_other(f"/console/appeals/{appeal_id}?error={quote(str(e))}")
-    st.hub.poke()
-    done = AppealStatus.upheld if decision == "uphold" else AppealStatus.denied
-    return _see_other(f"/console/appeals?done={done}")
+    return see_other("/console/next?done=dismissed")
