@@ -33,7 +33,7 @@ from central.store.status import FineStatus
 from central.web import i18n
 from central.web.evidence_view import clip_view, frame_view
 from central.web.i18n import N_
-from central.web.pages import PageRoute
+from central.web.pages import PageRoute, package_response
 from central.web.state import WebState, web_state
 from central.workflow import appeals, notice_access, payments, sanctions
 from central.workflow.common import NotFound, WorkflowError
@@ -420,11 +420,4 @@ def package(
         return _show(st, request, got.reference, code, error=ALTERED, status=409)
     except WorkflowError as e:  # purged
         return _show(st, request, got.reference, code, error=str(e), status=404)
-    return Response(
-        pkg.data,
-        media_type="application/zip",
-        headers={
-            "Content-Disposition": f'attachment; filename="{pkg.filename}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return package_response(pkg.data, pkg.filename)

@@ -23,7 +23,7 @@ from central.store.status import EventStatus
 from central.web.auth import WebUser, check_csrf, require
 from central.web.evidence_view import clip_view, frame_view, match_view
 from central.web.labels import REASON_LABELS as _LABELS
-from central.web.pages import PageRoute, render, see_other
+from central.web.pages import PageRoute, package_response, render, see_other
 from central.web.queue import case_claim, claimed_page, undo_banner
 from central.web.state import WebState, web_state
 from central.workflow import appeals, claims, evidence_read, photos, review
@@ -219,14 +219,7 @@ def evidence_package(
         )
     except integrity.EvidenceAltered as e:
         return altered_response(e.problems)
-    return Response(
-        pkg.data,
-        media_type="application/zip",
-        headers={
-            "Content-Disposition": f'attachment; filename="{pkg.filename}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return package_response(pkg.data, pkg.filename)
 
 
 @router.get("/events/{event_id}/clip.webm")

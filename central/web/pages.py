@@ -61,3 +61,16 @@ def render(st: WebState, request: Request, name: str, user: Any, **ctx: Any) -> 
 def see_other(url: str) -> RedirectResponse:
     """The redirect after a form post (303: the browser follows with a GET)."""
     return RedirectResponse(url, status_code=303)
+
+
+def package_response(data: bytes, filename: str) -> Response:
+    """An evidence package (zip) as a download that no cache keeps; one shape for the
+    console and the citizen's notice page."""
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
