@@ -314,6 +314,7 @@ class CameraPipeline:
                         backend=m.backend,
                         threshold=m.threshold,
                         gallery_version=str(m.gallery_version),
+                        alternatives=m.alternatives,
                     )
         face_jpeg = decision.face_jpeg if decision is not None and match is not None else None
         stills = {r: p.shots[r] for r in ("before", "entry", "after") if r in p.shots}

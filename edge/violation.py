@@ -21,6 +21,8 @@ class Match:
     backend: str = ""
     threshold: float | None = None
     gallery_version: str = ""
+    # Runner-up (person_id, score) pairs, best first; sent only with this match.
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,20 @@ class Violation:
             "match": (
                 None
                 if self.match is None
-                else {"person_id": self.match.person_id, "score": round(self.match.score, 4)}
+                else {
+                    "person_id": self.match.person_id,
+                    "score": round(self.match.score, 4),
+                    **(
+                        {
+                            "alternatives": [
+                                {"person_id": pid, "score": round(sc, 4)}
+                                for pid, sc in self.match.alternatives
+                            ]
+                        }
+                        if self.match.alternatives
+                        else {}
+                    ),
+                }
             ),
             "signal_phase": e.signal.state.value,
             "foot": [round(v, 1) for v in e.foot],
@@ -163,6 +178,10 @@ class Violation:
                 backend=self.match.backend,
                 threshold=self.match.threshold,
                 gallery_version=self.match.gallery_version,
+                alternatives=[
+                    wire.MatchAlternative(person_id=pid, score=score)
+                    for pid, score in self.match.alternatives
+                ],
             ),
         )
 

@@ -280,12 +280,55 @@ class EvidenceClip(Strict):
         return self
 
 
+# Runner-up persons a gateway may report with a match (``MatchResult.alternatives``).
+MAX_MATCH_ALTERNATIVES = 10
+
+
+class MatchAlternative(Strict):
+    """A person the matcher ranked below the best one, with its fused score."""
+
+    person_id: Text(128, min_length=1)
+    score: Similarity
+
+
 class MatchResult(Strict):
+    """The gateway's best match for a flagged violator.
+
+    ``alternatives`` (issue 17, a later field): the next persons the matcher ranked, best
+    first, whether or not they reached the threshold (the runner-up's score is what tells a
+    reviewer the match was close). Sent only with a match, never for an unidentified
+    violation; inside the signed body, so they cannot be changed in transit. Omitted while
+    empty, so a gateway with ``faces.alternatives: 0`` signs the same bytes as before; an
+    older central refuses a non-empty list (``extra="forbid"``): upgrade central first.
+    """
+
+    LATER_FIELDS = frozenset({"alternatives"})
     person_id: Text(128, min_length=1)
     score: Similarity
     backend: Text(64) = ""
     threshold: Similarity | None = None
     gallery_version: Text(128) = ""
+    alternatives: Annotated[list[MatchAlternative], Field(max_length=MAX_MATCH_ALTERNATIVES)] = []
+
+    @model_validator(mode="after")
+    def _alternatives_consistent(self) -> MatchResult:
+        # What an honest matcher produces: distinct other persons, ranked, none better
+        # than the match itself. Anything else is a broken or hostile sender.
+        seen = {self.person_id}
+        previous = self.score
+        for i, a in enumerate(self.alternatives):
+            if a.person_id in seen:
+                what = "the matched person" if a.person_id == self.person_id else "a duplicate"
+                raise ValueError(f"alternatives[{i}].person_id: {what} ({a.person_id!r})")
+            seen.add(a.person_id)
+            if a.score > previous:
+                raise ValueError(
+                    f"alternatives[{i}].score: {a.score} ranks above "
+                    + ("the match" if i == 0 else f"alternatives[{i - 1}]")
+                    + f" ({previous}); expected best first, none above the match"
+                )
+            previous = a.score
+        return self
 
 
 class ViolationEvent(WireModel):

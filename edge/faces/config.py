@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from jaywatch.config_file import StrictModel
+from jaywatch.wire import MAX_MATCH_ALTERNATIVES
 
 Backend = Literal["sface", "dlib"]
 BACKENDS: tuple[Backend, ...] = ("sface", "dlib")
@@ -80,6 +81,13 @@ class FacesConfig(StrictModel):
         description="Best person must beat the second-best person by at least this much.",
     )
     top_k: Annotated[int, Field(ge=1, le=1000)] = 10
+    alternatives: Annotated[int, Field(ge=0, le=MAX_MATCH_ALTERNATIVES)] = Field(
+        0,
+        description="Runner-up persons sent with a MATCH (never for an unidentified violator), "
+        "with their scores, for the reviewer's face comparison; 0 = off. Off by default "
+        "because a central older than issue 17 refuses events that carry them: turn on "
+        "after central is upgraded.",
+    )
     min_face_px: Annotated[int, Field(ge=8, le=1024)] = Field(
         40,
         description="Quality gate for one face. Face height = YuNet box height; 40 px is the "
@@ -100,6 +108,11 @@ class FacesConfig(StrictModel):
             raise ValueError(
                 "min_faces_to_decide: must not exceed max_faces_per_track "
                 f"({self.min_faces_to_decide} > {self.max_faces_per_track})"
+            )
+        if self.alternatives >= self.top_k:
+            raise ValueError(
+                "alternatives: must be less than top_k (the search must return the best "
+                f"person and the runner-ups; {self.alternatives} >= {self.top_k})"
             )
         if self.backend not in self.thresholds:
             raise ValueError(f"thresholds: no threshold for backend {self.backend!r}")

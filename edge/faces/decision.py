@@ -16,6 +16,8 @@ class FaceMatch:
     backend: str
     threshold: float
     gallery_version: int
+    # Runner-up (person_id, fused score) pairs, best first (``faces.alternatives``).
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

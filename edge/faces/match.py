@@ -23,6 +23,9 @@ class MatchOutcome:
     score: float  # fused score of the best candidate (nan without candidates)
     second_score: float  # fused score of the runner-up person (nan if none)
     reason: str  # why there is no match ("" when matched)
+    # The next persons by fused score, best first (at most ``cfg.alternatives``), whether
+    # above the threshold or not; only with a match: an unidentified violator gets none.
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
 class GalleryMatcher:
@@ -86,4 +89,7 @@ class GalleryMatcher:
                 second,
                 f"margin {best - second:.3f} < {cfg.margin:.3f} over the runner-up",
             )
-        return MatchOutcome(self._persons[int(cand[order[0]])], best, second, "")
+        runners = tuple(
+            (self._persons[int(cand[j])], float(fused[j])) for j in order[1 : 1 + cfg.alternatives]
+        )
+        return MatchOutcome(self._persons[int(cand[order[0]])], best, second, "", runners)

@@ -132,6 +132,7 @@ class ViolatorFaces:
             matcher.backend,
             self.cfg.threshold,
             matcher.gallery_version,
+            out.alternatives,
         )
         return FaceDecision(m, tf.seen, len(tf.shots), tf.shots[0].face_jpeg(), "", score)
 

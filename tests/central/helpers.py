@@ -74,6 +74,7 @@ def violation(
     sign: bool = True,
     score: float = 0.91,
     threshold: float | None = None,
+    alternatives: list[tuple[str, float]] | None = None,
 ) -> wire.ViolationEvent:
     ev = wire.ViolationEvent(
         device_id=device_id,
@@ -93,7 +94,13 @@ def violation(
             for i in range(images)
         ],
         match=wire.MatchResult(
-            person_id=person_id, score=score, backend="test", threshold=threshold
+            person_id=person_id,
+            score=score,
+            backend="test",
+            threshold=threshold,
+            alternatives=[
+                wire.MatchAlternative(person_id=p, score=sc) for p, sc in alternatives or []
+            ],
         )
         if person_id
         else None,
