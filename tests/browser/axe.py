@@ -51,3 +51,10 @@ def assert_no_serious(page: Any) -> list[dict[str, Any]]:
     bad = [v for v in found if v["impact"] in BLOCKING]
     assert not bad, f"{page.url}: axe-core serious violations: {bad}"
     return found
+
+
+def assert_no_violations(page: Any) -> list[dict[str, Any]]:
+    """Fail on any axe violation, whatever its impact (minor and moderate too)."""
+    found = run_axe(page)
+    assert not found, f"{page.url}: axe-core violations: {found}"
+    return found
