@@ -77,6 +77,21 @@ def _score_bars(bins: list[dash.ScoreBin], period: dash.Period, linked: bool) ->
     return out
 
 
+def _link_hint(bars_linked: bool, tiles: list[dash.Tile]) -> str:
+    """The sentence that tells what on the page opens a list — only what this viewer
+    really gets: auditors get no link at all and admins only the quarantine tile, so
+    "a tile or a bar opens the list behind it" would be untrue for them."""
+    if bars_linked:
+        return "A tile or a bar opens the list behind it."
+    linked = [t.label for t in tiles if t.href]
+    if not linked:
+        return ""
+    names = ", ".join(f"“{label}”" for label in linked)
+    if len(linked) == 1:
+        return f"The {names} tile opens the list behind it."
+    return f"The {names} tiles open the lists behind them."
+
+
 @router.get("/dashboard")
 def dashboard_page(
     *,
@@ -131,6 +146,7 @@ def dashboard_page(
         "loads": loads,
         "camera_choices": camera_choices,
         "can_export": actor.role in exports.EXPORT_ROLES,
+        "link_hint": _link_hint(linked, tiles),
     }  # fmt: skip
     resp = st.templates.TemplateResponse(request, "dashboard.html", ctx)
     if error:

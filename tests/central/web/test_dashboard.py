@@ -271,3 +271,14 @@ def test_no_drill_down_link_leads_to_a_403(world: World, client: TestClient, use
         assert "appeals" not in linked and {"paid", "waiting"} <= linked and lists
     else:  # auditors, admins: counts only
         assert not lists and not linked & {"paid", "voided", "waiting", "appeals", "dismissed"}
+    # The hint promises only the links this viewer gets.
+    hint = re.search(r'<p class="hint">Times are UTC[^<]*</p>', html)
+    assert hint is not None
+    if username in ("olive", "sam"):
+        assert "A tile or a bar opens the list behind it." in hint.group(0)
+    elif username == "adam":  # only the quarantine tile (their dead-letters page)
+        assert linked == {"quarantined"}
+        assert "The “quarantined (time implausible)” tile opens" in hint.group(0)
+        assert "a bar" not in hint.group(0)
+    else:
+        assert not linked and "opens" not in hint.group(0) and "open " not in hint.group(0)
