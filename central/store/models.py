@@ -306,6 +306,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(sa.String(16))
     created: Mapped[datetime] = mapped_column(default=utcnow)
     disabled: Mapped[bool] = mapped_column(default=False)
+    # The console's single-key shortcuts (WCAG 2.1.4: a user can switch them off). Kept
+    # on the account, not in one browser, so the choice follows the person to any desk.
+    keyboard_shortcuts: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
 
 
 class ApiSession(Base):

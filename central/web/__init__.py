@@ -76,6 +76,7 @@ def mount_web(
     from central.web.errors import install as install_error_pages
     from central.web.events import router as events_router
     from central.web.login import router as login_router
+    from central.web.preferences import router as preferences_router
     from central.web.queue import router as queue_router
 
     state = WebState(
@@ -96,6 +97,7 @@ def mount_web(
         audit_router,
         deadletters_router,
         devices_router,
+        preferences_router,
     )
     for router in (*routers, display_router, citizen_router, citizen_links):
         app.include_router(router, include_in_schema=False)

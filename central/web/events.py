@@ -26,7 +26,7 @@ from central.web.labels import REASON_LABELS as _LABELS
 from central.web.pages import PageRoute, package_response, render, see_other
 from central.web.queue import case_claim, claimed_page, undo_banner
 from central.web.state import WebState, web_state
-from central.workflow import appeals, claims, evidence_read, photos, review
+from central.workflow import appeals, claims, evidence_read, photos, review, users
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
 
@@ -135,6 +135,7 @@ def event_page(
         outcome = appeals.case_outcome(s, view["event_pk"])
         undo = undo_banner(s, user, done, ref)
         ev = s.get(Event, view["event_pk"])
+        prefs = users.preferences(s, user.actor)  # the account's, in any browser
         needs_second = (  # the confirm dialog says what the click will do
             ev is not None
             and ev.status == EventStatus.pending_review
@@ -148,7 +149,7 @@ def event_page(
         st, request, "event.html", user, item=item, view=view, waiting=waiting,
         reasons=REASON_LABELS, reason=view["reason_code"], done=done, ref=ref, verdict=verdict,
         outcome=outcome,
-        claim=claim, undo=undo, needs_second=needs_second,
+        claim=claim, undo=undo, needs_second=needs_second, prefs=prefs,
         undo_window_s=st.ctx.rules.review.undo_window_s,
     )  # fmt: skip
 

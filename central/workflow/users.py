@@ -107,3 +107,36 @@ def session_user(session: Session, token: str) -> tuple[User, ApiSession] | None
 
 def close_session(session: Session, token: str) -> None:
     session.execute(sa.delete(ApiSession).where(ApiSession.token_hash == _hash_token(token)))
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """One account's console preferences (on the ``users`` row, so they follow the
+    person into any browser)."""
+
+    keyboard_shortcuts: bool = True
+
+
+def preferences(session: Session, actor: Actor) -> Preferences:
+    """The preferences of the account acting; defaults for an actor without one (the
+    system, a citizen)."""
+    if actor.user_id is None:
+        return Preferences()
+    on = session.execute(
+        sa.select(User.keyboard_shortcuts).where(User.id == actor.user_id)
+    ).scalar_one_or_none()
+    return Preferences(keyboard_shortcuts=True if on is None else bool(on))
+
+
+def set_preferences(session: Session, actor: Actor, *, keyboard_shortcuts: bool) -> Preferences:
+    """Change one's own preferences — only one's own: there is no user argument, so no
+    role can set another account's. Not audited: a display preference decides nothing
+    about anyone (the audit chain is for decisions and reads of personal data)."""
+    if actor.user_id is None:
+        raise Conflict(f"{actor.label} has no account to keep preferences on")
+    session.execute(
+        sa.update(User)
+        .where(User.id == actor.user_id)
+        .values(keyboard_shortcuts=keyboard_shortcuts)
+    )
+    return preferences(session, actor)

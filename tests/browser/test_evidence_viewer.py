@@ -184,29 +184,62 @@ def test_zoom_changes_the_displayed_scale_and_pans(page: Any, site: Site, shots:
     assert crop["drawn"] == "1" and crop["k"] > 0 and crop["w"] > 0
 
 
-def test_shortcuts_switched_off_do_nothing_and_the_choice_is_kept(page: Any, site: Site) -> None:
+def _shortcuts_saved(page: Any, on: bool) -> None:
+    """Wait until the page says the account has the setting (the save is a fetch)."""
+    page.wait_for_function(
+        "on => document.getElementById('prefs-form').dataset.shortcuts === on"
+        " && document.getElementById('prefs-status').textContent.includes('saved')",
+        arg="on" if on else "off",
+    )
+
+
+def test_shortcuts_switched_off_follow_the_account_into_another_browser(
+    browser: Any, page: Any, site: Site
+) -> None:
+    """WCAG 2.1.4 per account: switched off in one browser context, they are off in a
+    second, fresh one (no shared storage) for the same user — and only for that user."""
     eid = site.world.ingest(score=0.87)
     page.goto(f"{site.url}/console/events/{eid}")
+    assert page.is_checked("#shortcuts-toggle")
     page.uncheck("#shortcuts-toggle")
-    page.reload()
-    assert not page.is_checked("#shortcuts-toggle")  # kept across page loads
+    _shortcuts_saved(page, on=False)
     assert page.is_hidden("#shortcut-hint")
+    # A second browser context: its own cookies and localStorage, a new login.
+    other = browser.new_context(viewport={"width": 1440, "height": 900})
+    second = other.new_page()
+    _login(second, site.url)
+    assert second.evaluate("localStorage.length") == 0
+    second.goto(f"{site.url}/console/events/{eid}")
+    assert not second.is_checked("#shortcuts-toggle")  # the account's choice
+    assert second.is_hidden("#shortcut-hint")
     seq = site.last_seq()
-    page.keyboard.press("2")
-    assert page.input_value("#reason") == ""
-    page.select_option("#reason", "wrong_person")
-    page.focus("body")
-    page.keyboard.press("r")
-    page.keyboard.press("c")
-    page.keyboard.press("n")
-    page.wait_for_timeout(700)  # a submit or navigation would have begun by now
-    assert page.url.endswith(f"/console/events/{eid}")
-    assert not page.is_visible("#confirm-dialog")
+    second.keyboard.press("2")
+    assert second.input_value("#reason") == ""
+    second.select_option("#reason", "wrong_person")
+    second.focus("body")
+    for key in ("r", "c", "n"):
+        second.keyboard.press(key)
+    second.wait_for_timeout(700)  # a submit or navigation would have begun by now
+    assert second.url.endswith(f"/console/events/{eid}")
+    assert not second.is_visible("#confirm-dialog")
     assert site.status(eid) == "pending_review"
     assert "event.dismiss" not in site.actions_after(seq)
-    page.check("#shortcuts-toggle")  # on again for the other tests of this browser
+    # Another operator's shortcuts are untouched (their own event: olive claims this one).
+    theirs = browser.new_context(viewport={"width": 1440, "height": 900})
+    otto = theirs.new_page()
+    _login(otto, site.url, "otto")
+    otto.goto(f"{site.url}/console/events/{site.world.ingest(score=0.87)}")
+    assert otto.is_checked("#shortcuts-toggle")
+    theirs.close()
+    # On again in the second browser: the first sees it on its next page load.
+    second.check("#shortcuts-toggle")
+    _shortcuts_saved(second, on=True)
+    assert second.is_visible("#shortcut-hint")
+    other.close()
     page.reload()
     assert page.is_checked("#shortcuts-toggle")
+    page.keyboard.press("2")
+    assert page.input_value("#reason") == "wrong_person"
 
 
 def test_confirm_shortcut_asks_before_issuing_a_fine(page: Any, site: Site, shots: Path) -> None:

@@ -228,18 +228,39 @@
   if (!window.location.pathname.startsWith("/console/")) return;
   const bar = document.getElementById("decision-bar");
   const toggle = document.getElementById("shortcuts-toggle");
-  // WCAG 2.1.4: single-key shortcuts can be switched off; the choice is kept per user
-  // in this browser (localStorage).
-  const prefKey = "jaywatch.shortcuts." + ((bar && bar.dataset.user) || "");
-  const enabled = () => localStorage.getItem(prefKey) !== "off";
-  if (toggle) {
-    toggle.checked = enabled();
+  // WCAG 2.1.4: single-key shortcuts can be switched off. The choice is kept on the
+  // account (the server renders the switch from it), so it follows the person into any
+  // browser; a change is saved in the background (POST /console/preferences).
+  const prefs = document.getElementById("prefs-form");
+  const enabled = () => !!toggle && toggle.checked;
+  // Older pages kept the choice in this browser: forget it, the account decides now.
+  try { localStorage.removeItem("jaywatch.shortcuts." + ((bar && bar.dataset.user) || "")); } catch (_) {}
+  if (toggle && prefs) {
     const hint = document.getElementById("shortcut-hint");
+    const status = document.getElementById("prefs-status");
     const show = () => { if (hint) hint.hidden = !toggle.checked; };
+    // What the account has (a reload's restored form state must not override it).
+    toggle.checked = prefs.dataset.shortcuts === "on";
     show();
-    toggle.addEventListener("change", () => {
-      localStorage.setItem(prefKey, toggle.checked ? "on" : "off");
+    prefs.addEventListener("submit", (e) => e.preventDefault()); // Enter in the form saves nothing else
+    toggle.addEventListener("change", async () => {
       show();
+      const body = new URLSearchParams();
+      body.set("csrf_token", prefs.elements.csrf_token.value);
+      body.set("keyboard_shortcuts", toggle.checked ? "on" : "off");
+      status.textContent = "";
+      try {
+        const r = await fetch(prefs.action, { method: "POST", body, credentials: "same-origin" });
+        if (!r.ok) throw new Error(String(r.status));
+        const saved = await r.json();
+        prefs.dataset.shortcuts = saved.keyboard_shortcuts ? "on" : "off";
+        status.textContent = saved.keyboard_shortcuts ? "Shortcuts on (saved)" : "Shortcuts off (saved)";
+      } catch (err) {
+        // Not saved: show what the account still has, and say so.
+        toggle.checked = prefs.dataset.shortcuts === "on";
+        show();
+        status.textContent = "Could not save the shortcut setting (" + err.message + ")";
+      }
     });
   }
   const confirmForm = document.getElementById("confirm-form");
@@ -254,7 +275,7 @@
     document.getElementById("cd-no").addEventListener("click", () => dialog.close());
   }
   document.addEventListener("keydown", (e) => {
-    if (!toggle || !enabled() || (dialog && dialog.open)) return;
+    if (!enabled() || (dialog && dialog.open)) return;
     const tag = (e.target.tagName || "").toLowerCase();
     if (e.ctrlKey || e.metaKey || e.altKey || tag === "input" || tag === "textarea") return;
     const k = e.key.toLowerCase();

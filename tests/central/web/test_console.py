@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from central.store.models import AuditEntry, DisplayEntry, Event, Evidence, Fine
+from central.store.models import AuditEntry, DisplayEntry, Event, Evidence, Fine, User
 from jaywatch import wire
 from tests.central.web.util import confirm, csrf_of, login
 from tests.central.web.world import DEVICE, World
@@ -220,3 +220,27 @@ def test_audit_page_shows_a_broken_chain(world: World, client: TestClient) -> No
         s.execute(sa.update(AuditEntry).where(AuditEntry.seq == 2).values(actor="someone-else"))
     html = client.get("/console/audit").text
     assert "The chain is broken" in html and "entry 2: content does not match" in html
+
+
+def test_shortcut_preference_is_kept_on_the_account(world: World, client: TestClient) -> None:
+    """POST /console/preferences sets the signed-in user's own switch (CSRF-checked, one
+    of on/off); the event page renders it for that account only."""
+    eid = world.ingest(score=0.87)
+    login(client, "olive")
+    html = client.get(f"/console/events/{eid}").text
+    assert 'data-shortcuts="on"' in html and 'name="keyboard_shortcuts" value="on" checked' in html
+    token = csrf_of(html)
+    assert (
+        client.post("/console/preferences", data={"keyboard_shortcuts": "off"}).status_code == 403
+    )
+    bad = client.post(
+        "/console/preferences", data={"keyboard_shortcuts": "\x00yes", "csrf_token": token}
+    )
+    assert bad.status_code == 422
+    r = client.post("/console/preferences", data={"keyboard_shortcuts": "off", "csrf_token": token})
+    assert r.status_code == 200 and r.json() == {"keyboard_shortcuts": False}
+    html = client.get(f"/console/events/{eid}").text
+    assert 'data-shortcuts="off"' in html and 'id="shortcut-hint" hidden' in html
+    with world.ctx.sessions() as s:
+        on = dict(s.execute(sa.select(User.username, User.keyboard_shortcuts)).all())
+    assert on["olive"] is False and on["otto"] is True
