@@ -17,12 +17,14 @@ import sqlalchemy as sa
 import yaml
 from PIL import Image
 
-from central.store.models import AuditEntry, Event
-from central.workflow import photos
+from central.store.models import AuditEntry, Event, User
+from central.workflow import appeals, photos
+from central.workflow.common import Actor
+from central.workflow.review import confirm as wf_confirm
 from tests.browser.a11y import check_page
 from tests.browser.test_web_flow import shot
 from tests.central.frontdoor.serve import Serve, example_config
-from tests.central.helpers import ADMIN
+from tests.central.helpers import ADMIN, SUPERVISOR
 from tests.central.web.world import PASSWORDS, PHOTOS, World, build_world
 from tests.services import Broker
 
@@ -315,3 +317,64 @@ def test_people_see_labels_not_codes_and_one_read_entry_per_view(page: Any, site
     decided = page.inner_text("main")
     assert "Decided: Dismissed (Wrong person (the face match is wrong))" in decided
     assert not re.search(r"\b(wrong_person|dismissed)\b", decided)
+
+
+def _appeal(site: Site) -> int:
+    """A confirmed event with its fine appealed (the supervisor's page to decide)."""
+    w = site.world
+    eid = w.ingest(score=0.87)
+    with w.ctx.sessions.begin() as s:
+        u = s.execute(sa.select(User).where(User.username == "olive")).scalar_one()
+        fine = wf_confirm(s, Actor(u.username, u.role, u.id), w.ctx.rules, eid).fine
+        assert fine is not None
+        a = appeals.submit_appeal(
+            s, SUPERVISOR, w.ctx.evidence, w.ctx.rules, fine.reference, "I was not there."
+        )
+        return a.id
+
+
+@pytest.mark.parametrize(("width", "height"), VIEWPORTS)
+def test_appeal_decision_bar_stays_in_view(
+    browser: Any, site: Site, width: int, height: int, shots: Path
+) -> None:
+    """The supervisor reads the appeal's evidence with the decision (reasons, Uphold,
+    Deny) on screen, as the operator does on the event page."""
+    appeal_id = _appeal(site)
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    _login(page, site.url, "sam")
+    page.goto(f"{site.url}/console/appeals/{appeal_id}")
+    _images_loaded(page)
+    # The page is longer than the window: the bar is not simply at the end of it.
+    assert page.evaluate("document.documentElement.scrollHeight") > height + 200
+
+    def in_view(where: str) -> None:
+        for sel in ("#review-btn", "#note", "#uphold-btn", "#deny-btn"):
+            b = _box(page, sel)
+            assert b["y"] >= 0 and b["y"] + b["h"] <= height, (where, sel, b, height)
+            assert b["x"] >= 0 and b["x"] + b["w"] <= width, (where, sel, b, width)
+
+    assert page.evaluate("window.scrollY") == 0
+    in_view("top")
+    page.evaluate("window.scrollTo(0, 600)")
+    assert page.evaluate("window.scrollY") > 0
+    in_view("scrolled")
+    # What the supervisor sees (the window, not the whole page: the bar is sticky).
+    page.screenshot(path=str(shots / f"console_appeal_bar_{width}x{height}.png"))
+    # The bar does not hide the evidence: the first still starts above it.
+    page.evaluate("window.scrollTo(0, 0)")
+    bar, still = _box(page, "#appeal-bar"), _box(page, "figure img.evidence-img")
+    assert still["y"] < bar["y"], (still, bar)
+    assert bar["h"] < height / 3, bar
+    check_page(page)
+    # And it still decides: reasons are required, then Deny works from the bar.
+    page.click("#review-btn")
+    page.wait_for_selector("#appeal-bar #deny-btn")
+    assert page.inner_text("#appeal-state") == "under review"
+    assert page.locator("#review-btn").count() == 0
+    page.fill("#note", "The evidence shows the crossing on red.")
+    page.click("#deny-btn")
+    page.wait_for_url("**/console/appeals?done=denied")
+    page.goto(f"{site.url}/console/appeals/{appeal_id}")
+    assert page.locator("#appeal-bar").count() == 0  # decided: nothing left to decide
+    ctx.close()
