@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import collections
 import logging
+import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class _Decoded:
+    index: int  # frame number in the stream, counting the frames ``keep`` left out
     t: float  # seconds: presentation time (file) or the gateway clock (live)
     image: np.ndarray  # BGR
     small: np.ndarray | None = None  # the decoder's downscale, when asked for
@@ -99,20 +101,99 @@ def open_container(source: str | int, hwaccel: str, what: str, timeout_s: float 
     return c, "software"
 
 
-def _decode(container, clock: AnchoredClock | None, small_wh: tuple[int, int] | None):
-    """Decoded frames of ``container``'s first video stream as :class:`_Decoded`."""
+def _decode(
+    container,
+    clock: AnchoredClock | None,
+    small_wh: tuple[int, int] | None,
+    keep: Callable[[float], bool] | None = None,
+) -> Iterator[_Decoded]:
+    """Decoded frames of ``container``'s first video stream as :class:`_Decoded`.
+
+    ``keep(t)`` decides before the BGR conversion whether a frame is wanted at all (the
+    analysis rate): a 25 fps stream analysed at 10 fps then converts 10 frames a second,
+    not 25 (OpenCV's file source likewise only *grabs* the frames it skips)."""
     stream = container.streams.video[0]
-    # No thread_type="AUTO": on the 2-core bench box frame threading made 720p decode
-    # slower (4.4 vs 2.7 ms/frame) as it competes with inference for the same cores.
-    for vf in container.decode(stream):
+    # No thread_type="AUTO": FFmpeg's frame threads oversubscribe the 2-core gateway; the
+    # whole decode runs on one prefetch thread instead (:class:`_Prefetch`).
+    for index, vf in enumerate(container.decode(stream)):
         t = clock.now() if clock is not None else float(vf.time or 0.0)
+        if keep is not None and not keep(t):
+            continue
         image = vf.to_ndarray(format="bgr24")
         small = None
         if small_wh is not None:
             # Scale the already converted BGR image: a second swscale pass from YUV cost
             # ~1.5 ms/frame at 720p, cv2.resize ~0.4 ms.
             small = cv2.resize(image, small_wh, interpolation=cv2.INTER_AREA)
-        yield _Decoded(t, image, small)
+        yield _Decoded(index, t, image, small)
+
+
+class _Prefetch:
+    """Run a decode generator on its own thread, at most ``depth`` frames ahead.
+
+    Why: the pipeline's frame loop is serial (decode, then detect). OpenCV's file source
+    hides its decode in FFmpeg's frame threads, which keep decoding while the detector
+    runs; a PyAV decode in the consumer's thread did not, and the decoder-downscale path
+    ran slower than main only (bench_pipeline_720p.py). PyAV's decode and swscale and
+    cv2.resize release the GIL, so here they overlap the inference. ``depth`` bounds the
+    memory (720p BGR: 2.8 MB a frame); with ``drop_oldest`` (live streams) the oldest
+    waiting frame makes room instead of the decoder waiting. The consumer must call
+    :meth:`close` before it closes the container (FFmpeg objects are not to be used from
+    two threads at once).
+    """
+
+    _END = object()
+
+    def __init__(
+        self, frames: Iterator[_Decoded], name: str, depth: int = 2, drop_oldest: bool = False
+    ) -> None:
+        self._frames = frames
+        self._drop_oldest = drop_oldest
+        self.dropped = 0
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for d in self._frames:
+                if self._drop_oldest and self._q.full():
+                    # Live: a consumer that falls behind gets the newest frames, not an
+                    # ever older backlog (their times were taken on arrival).
+                    try:
+                        self._q.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass
+                if not self._put(d):
+                    return
+        except Exception as e:  # handed to the consumer, raised there
+            self._put(e)
+            return
+        self._put(self._END)
+
+    def __iter__(self) -> Iterator[_Decoded]:
+        while True:
+            item = self._q.get()
+            if item is self._END:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item  # type: ignore[misc]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def detect_size(main_w: int, main_h: int, width: int) -> tuple[int, int]:
@@ -222,30 +303,60 @@ class AvSource:
         s = container.streams.video[0]
         return detect_size(s.codec_context.width, s.codec_context.height, self.detect_width)
 
+    def _rate(self) -> Callable[[float], bool]:
+        """``keep(t)`` for the analysis rate: the first frame, then one per ``1/fps``."""
+        step = 1.0 / self.analysis_fps if self.analysis_fps else 0.0
+        next_t: float | None = None
+
+        def keep(t: float) -> bool:
+            nonlocal next_t
+            if next_t is not None and t + 1e-6 < next_t:
+                return False
+            next_t = (t if next_t is None else next_t) + step
+            return True
+
+        return keep
+
+    def _log_pairing(self) -> None:
+        p = self.pairer
+        if self.detect_source is not None and p.paired + p.unpaired:
+            log.info(
+                "camera %s detect stream: %d of %d frames paired (max_skew_s %.3f)",
+                self.camera_id,
+                p.paired,
+                p.paired + p.unpaired,
+                p.max_skew_s,
+            )
+
     def _file_frames(self) -> Iterator[Frame]:
         main, self.decoder_used = open_container(
             self.main, self.hwaccel, f"camera {self.camera_id} main stream"
         )
-        sub_iter: Iterator[_Decoded] | None = None
         sub_c = None
         if self.detect_source is not None:
-            sub_c, _ = open_container(
-                self.detect_source, self.hwaccel, f"camera {self.camera_id} detect stream"
-            )
-            sub_iter = _decode(sub_c, None, None)
-        step = 1.0 / self.analysis_fps if self.analysis_fps else 0.0
-        next_t = None
+            try:
+                sub_c, _ = open_container(
+                    self.detect_source, self.hwaccel, f"camera {self.camera_id} detect stream"
+                )
+            except CaptureError:
+                main.close()
+                raise
+        main_pf = sub_pf = None
+        sub_iter: Iterator[_Decoded] | None = None
         t0 = None
         pending_sub: _Decoded | None = None
         index = -1
         try:
-            small_wh = None if self.detect_source is not None else self._small_wh(main)
-            for d in _decode(main, None, small_wh):
-                index += 1
+            if sub_c is not None:
+                sub_pf = _Prefetch(_decode(sub_c, None, None), f"decode-sub-{self.camera_id}")
+                sub_iter = iter(sub_pf)
+            small_wh = None if sub_c is not None else self._small_wh(main)
+            main_pf = _Prefetch(
+                _decode(main, None, small_wh, keep=self._rate()), f"decode-{self.camera_id}"
+            )
+            for d in main_pf:
+                index = d.index
                 t0 = d.t if t0 is None else t0
-                if next_t is not None and d.t + 1e-6 < next_t:
-                    continue
-                next_t = (d.t if next_t is None else next_t) + step
                 detect = d.small
                 if sub_iter is not None:
                     # Read the sub stream up to just past this frame's time, then pair.
@@ -264,12 +375,16 @@ class AvSource:
             if index < 0:
                 raise CaptureError(f"{self.main}: no frame could be decoded ({e})") from None
             raise CaptureError(
-                f"{self.main}: decoding stopped at frame {index + 1} ({e})"
+                f"{self.main}: decoding stopped after frame {index + 1} ({e})"
             ) from None
         finally:
+            for pf in (main_pf, sub_pf):
+                if pf is not None:
+                    pf.close()  # before the containers: FFmpeg objects, one thread at a time
             main.close()
             if sub_c is not None:
                 sub_c.close()
+            self._log_pairing()
         if index < 0:
             raise CaptureError(f"{self.main}: no frame could be decoded (corrupt or not a video)")
 
@@ -283,6 +398,14 @@ class AvSource:
         backoff, index, segment, last_t = 1.0, 0, -1, -1e9
         min_dt = 1.0 / self.analysis_fps if self.analysis_fps else 0.0
         what = f"camera {self.camera_id} main stream"
+
+        def keep(t: float) -> bool:
+            nonlocal last_t
+            if t - last_t + 1e-6 < min_dt:
+                return False
+            last_t = t
+            return True
+
         while not self._stopped:
             try:
                 c, self.decoder_used = open_container(
@@ -295,16 +418,22 @@ class AvSource:
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
             backoff, segment = 1.0, segment + 1
+            base = index
+            # Decoded on its own thread: each frame's time is taken when it arrives,
+            # not when the pipeline gets round to it (the sub stream's are, on its
+            # thread: pairing compares the two), and a slow pipeline gets the newest.
+            small_wh = None if self.detect_source is not None else self._small_wh(c)
+            pf = _Prefetch(
+                _decode(c, self.clock, small_wh, keep=keep),
+                f"decode-{self.camera_id}",
+                drop_oldest=True,
+            )
             try:
-                small_wh = None if self.detect_source is not None else self._small_wh(c)
-                for d in _decode(c, self.clock, small_wh):
+                for d in pf:
                     if self._stopped:
                         break
                     self.up = True
-                    index += 1
-                    if d.t - last_t + 1e-6 < min_dt:
-                        continue
-                    last_t = d.t
+                    index = base + d.index + 1
                     detect = d.small if sub_thread is None else self.pairer.pair(d.t)
                     wall = self.clock.wall_of(d.t)
                     yield Frame(index, d.t, d.image, wall=wall, segment=segment, detect=detect)
@@ -313,7 +442,9 @@ class AvSource:
                 log.warning("%s dropped (%s); reconnecting", what, e)
             finally:
                 self.up = False
+                pf.close()
                 c.close()
+        self._log_pairing()
 
     def _read_sub(self) -> None:
         """Keep the newest sub-stream frames (gateway clock) for pairing; reconnects."""
