@@ -109,6 +109,13 @@ class FrameBuffer:
         while self._frames and frame.t - self._frames[0].frame.t > self.keep_s:
             self._frames.popleft()
 
+    def latest(self) -> BufferedFrame | None:
+        """The last frame added (safe from another thread: one deque read under the GIL)."""
+        try:
+            return self._frames[-1]
+        except IndexError:
+            return None
+
     def by_index(self, index: int) -> BufferedFrame | None:
         for bf in reversed(self._frames):
             if bf.frame.index == index:

@@ -135,6 +135,21 @@ class CameraWorker:
             target_fps=self.cfg.fps,  # the analysis rate; None: every frame the source gives
         )
 
+    def latest_frame(self):  # -> edge.snapshot.LatestFrame | None
+        """The last analysed frame, its track boxes and wall time, for the snapshot thread
+        (a reference, no copy: the capture hands out a new array per frame). None while
+        the camera is down."""
+        from edge.snapshot import LatestFrame
+
+        pipeline = self._pipeline
+        bf = pipeline.buffer.latest() if pipeline is not None else None
+        if bf is None or not self.is_up():
+            return None
+        f = bf.frame
+        taken = min(self._anchor.datetime_of(f.t), datetime.now(UTC))  # a file runs ahead
+        key = (id(pipeline), f.segment, f.index)
+        return LatestFrame(f.image, taken, tuple(bf.boxes.values()), key)
+
     def signal_status(self) -> SignalStatus:
         """This camera's signal state now (phase, source, last change, stale, skew)."""
         pipeline = self._pipeline
@@ -350,6 +365,45 @@ class Gateway:
             metrics=self.metrics,
         )
         self.link.add_connect_listener(self.health.trigger)
+        self.snapshots = self._make_snapshots()
+
+    def _make_snapshots(self):  # -> SnapshotReporter | None
+        """The devices page's thumbnails (``health.snapshot_interval_s``; 0 = off): every
+        person and face blurred here, on a thread of their own (edge/snapshot.py)."""
+        every = self.cfg.health.snapshot_interval_s
+        if not every:
+            return None
+        from edge.faces.detect import YuNetDetector
+        from edge.snapshot import SnapshotMaker, SnapshotReporter
+
+        makers: dict[str, SnapshotMaker] = {}
+        face_detectors: dict[str, YuNetDetector] = {}
+
+        def maker(w: CameraWorker) -> SnapshotMaker | None:
+            pipeline = w._pipeline
+            if pipeline is None:
+                return None
+            m = makers.get(w.cfg.id)
+            if m is None or m.detect != pipeline.detector.model.detect:  # restarted pipeline
+                name = w.cfg.faces.detector_model
+                if name not in face_detectors:  # the snapshot thread's own session
+                    face_detectors[name] = YuNetDetector(name, 1)
+                m = makers[w.cfg.id] = SnapshotMaker(
+                    pipeline.detector.model.detect, face_detectors[name]
+                )
+            return m
+
+        def cameras():  # -> list[tuple[str, SnapshotMaker, Callable]]
+            out = []
+            for w in self.workers:
+                m = maker(w)
+                if m is not None:
+                    out.append((w.cfg.id, m, w.latest_frame))
+            return out
+
+        return SnapshotReporter(
+            self.cfg.device_id, cameras, self.link.publish_snapshot, interval_s=every
+        )
 
     def _make_detector_pool(self):  # -> tuple[ThreadPlan, DetectorPool]
         """One thread plan for the gateway (logged once) and the detector pool it sizes."""
@@ -450,6 +504,8 @@ class Gateway:
         self.health.start()
         for w in self.workers:
             w.start()
+        if self.snapshots is not None:
+            self.snapshots.start()
 
     def files_done(self) -> bool:
         return all(w.status.finished for w in self.workers)
@@ -457,6 +513,8 @@ class Gateway:
     def stop(self, drain_s: float = 0.0) -> None:
         """Graceful stop: no new frames, pending violations flushed into the outbox,
         optionally wait up to ``drain_s`` for central's acks, then close."""
+        if self.snapshots is not None:
+            self.snapshots.stop()  # before the detector pool it uses closes
         for w in self.workers:
             w.stop()
         self.detector_pool.close()

@@ -128,6 +128,22 @@ class HealthConfig(StrictModel):
         "longer than this raises an alert: logged, metric "
         "jaywatch_camera_signal_alert, devices page.",
     )
+    snapshot_interval_s: Annotated[float, Field(ge=0, le=86_400)] = Field(
+        60.0,
+        description="Every this many seconds each camera sends central a small thumbnail "
+        "(<= 320 px wide) of its last frame for the devices page, with every person and face "
+        "blurred on the gateway first (edge/snapshot.py). 0 turns snapshots off; otherwise at "
+        "least 5 s.",
+    )
+
+    @model_validator(mode="after")
+    def _snapshot_interval(self) -> HealthConfig:
+        if 0 < self.snapshot_interval_s < 5:
+            raise ValueError(
+                f"snapshot_interval_s: {self.snapshot_interval_s:g} s is too often "
+                "(0 turns snapshots off; otherwise at least 5 s)"
+            )
+        return self
 
 
 class GalleryConfig(StrictModel):

@@ -152,9 +152,16 @@ def signal_phase_topic(site: str) -> str:
     return f"{TOPIC_ROOT}/signal/{site}/phase"
 
 
+def snapshot_topic(device_id: str) -> str:
+    """Edge → central, QoS 1, not retained: one camera's latest anonymised thumbnail
+    (:class:`CameraSnapshot`). Per device, so the broker ACL pins it like ``status``."""
+    return f"{TOPIC_ROOT}/{device_id}/snapshot"
+
+
 GALLERY_TOPIC = f"{TOPIC_ROOT}/gallery"
 VIOLATION_WILDCARD = f"{TOPIC_ROOT}/+/violation"
 STATUS_WILDCARD = f"{TOPIC_ROOT}/+/status"
+SNAPSHOT_WILDCARD = f"{TOPIC_ROOT}/+/snapshot"
 
 
 def display_topic(screen_id: str) -> str:
@@ -439,6 +446,32 @@ class DeviceStatus(WireModel):
     gallery_version: Text(128) = ""
 
 
+# --- camera snapshots (issue 17: the devices page's thumbnail) -------------------------------
+
+# A thumbnail, not evidence: small, every person and face blurred on the gateway before it
+# leaves (edge/snapshot.py). Central re-checks size and dimensions and re-encodes it.
+SNAPSHOT_MAX_WIDTH = 320
+SNAPSHOT_MAX_HEIGHT = 640  # a portrait (9:16) camera at 320 px wide
+SNAPSHOT_MAX_BYTES = 64_000  # a 320x240 JPEG at quality 70 is ~10-20 KB
+SNAPSHOT_MAX_B64 = 4 * ((SNAPSHOT_MAX_BYTES + 2) // 3)
+
+
+class CameraSnapshot(WireModel):
+    """One camera's recent frame as a small JPEG, anonymised on the gateway: every person
+    the detector found on that very frame and every face the face detector found are
+    blurred (padded boxes). Signed like the heartbeat; central keeps only the latest per
+    camera (no history) and shows it on the devices page."""
+
+    kind: Literal["snapshot"] = "snapshot"
+    camera_id: DeviceId
+    taken: WireTime  # wall-clock time of the frame
+    width: Annotated[int, Field(ge=1, le=SNAPSHOT_MAX_WIDTH)]
+    height: Annotated[int, Field(ge=1, le=SNAPSHOT_MAX_HEIGHT)]
+    jpeg_b64: Annotated[str, Field(min_length=4, max_length=SNAPSHOT_MAX_B64)]
+    blurred_people: Annotated[int, Field(ge=0, le=10_000)] = 0
+    blurred_faces: Annotated[int, Field(ge=0, le=10_000)] = 0
+
+
 SignalGroup = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 PhaseName = Literal["red", "green", "flashing_red", "flashing_green", "dark"]
 
@@ -530,6 +563,7 @@ MESSAGE_KINDS: dict[str, type[WireModel]] = {
     "ack": Ack,
     "status": DeviceStatus,
     "gallery": GalleryAnnouncement,
+    "snapshot": CameraSnapshot,  # issue 17
 }
 
 

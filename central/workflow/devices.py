@@ -49,6 +49,7 @@ class DeviceCredentials:
                 f"user {self.mqtt_username}",
                 f"topic write {wire.violation_topic(d)}",
                 f"topic write {wire.status_topic(d)}",
+                f"topic write {wire.snapshot_topic(d)}",
                 f"topic read {wire.ack_topic(d)}",
                 f"topic read {wire.GALLERY_TOPIC}",
                 f"topic read {wire.display_topic('#')}",

@@ -33,10 +33,12 @@ from edge.outbox import Outbox
 from edge.transport.acks import AckOutcome, parse_ack
 from jaywatch.mqtt_options import client_kwargs, connect_kwargs
 from jaywatch.wire import (
+    CameraSnapshot,
     DeviceStatus,
     WireModel,
     ack_topic,
     sign_message,
+    snapshot_topic,
     status_topic,
     violation_topic,
 )
@@ -207,6 +209,15 @@ class MqttLink:
         if not self.connected:
             return  # a stale heartbeat is worthless; the next interval sends a fresh one
         self._client.publish(self._status_topic, self._sign(status), qos=1, retain=True)
+
+    def publish_snapshot(self, snap: CameraSnapshot) -> bool:
+        """Publish a camera thumbnail (signed, QoS 1, not retained: central keeps the latest
+        and the broker keeps no copy). False when offline: it is not queued, the next
+        round sends a fresh one."""
+        if not self.connected:
+            return False
+        info = self._client.publish(snapshot_topic(self.device_id), self._sign(snap), qos=1)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     # --- paho callbacks (network thread) ------------------------------------------------
 
