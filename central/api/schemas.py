@@ -197,6 +197,18 @@ class CameraHealthOut(FromAttributes):
     error: str
 
 
+class SnapshotOut(BaseModel):
+    """A camera's latest snapshot: every person and face blurred on the gateway (issue 17)."""
+
+    camera_id: str
+    taken: datetime
+    width: int
+    height: int
+    blurred_people: int
+    blurred_faces: int
+    url: str  # GET it with the same login (image/jpeg; operator, supervisor or admin)
+
+
 class DeviceOut(FromAttributes):
     id: str
     place: str
@@ -206,6 +218,7 @@ class DeviceOut(FromAttributes):
     online: bool | None
     outbox_depth: int | None
     camera_health: list[CameraHealthOut] = []  # from the latest heartbeat; [] before one
+    snapshots: list[SnapshotOut] = []  # the latest per camera; [] when none was received
 
     @field_validator("cameras", mode="before")
     @classmethod

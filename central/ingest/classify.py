@@ -68,6 +68,13 @@ class AcceptedStatus:
 
 
 @dataclass
+class AcceptedSnapshot:
+    msg: Incoming
+    snapshot: wire.CameraSnapshot
+    jpeg: bytes  # central's own re-encoding: decoded within limits, metadata dropped
+
+
+@dataclass
 class Rejected:
     msg: Incoming
     reason: str
@@ -75,7 +82,7 @@ class Rejected:
     event_id: str | None = None  # set when the payload carries one (for a 'rejected' ack)
 
 
-Classified = AcceptedEvent | AcceptedStatus | Rejected
+Classified = AcceptedEvent | AcceptedStatus | AcceptedSnapshot | Rejected
 
 
 class KeyLoadError(Exception):
@@ -170,6 +177,48 @@ def _decode_clip(clip: wire.EvidenceClip) -> bytes:
     return data
 
 
+class _SnapshotRefused(ValueError):
+    pass
+
+
+SNAPSHOT_QUALITY = 80
+
+
+def reencode_snapshot(m: wire.CameraSnapshot) -> bytes:
+    """The snapshot's JPEG decoded and encoded again by central (Raises ValueError naming
+    the field). Its header is read first and must declare exactly the signed ``width`` x
+    ``height`` (both capped by the wire model at 320 x 640), so no decompression bomb is
+    ever decoded; whatever the gateway put besides the pixels (EXIF, comments, ICC, data
+    after the end marker) is not copied."""
+    try:
+        data = base64.b64decode(m.jpeg_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("jpeg_b64: not valid base64") from None
+    if len(data) > wire.SNAPSHOT_MAX_BYTES:
+        raise ValueError(f"jpeg_b64: {len(data)} bytes > limit {wire.SNAPSHOT_MAX_BYTES}")
+    if not data.startswith(JPEG_MAGIC):
+        raise ValueError("jpeg_b64: not a JPEG image")
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as img:
+            if img.size != (m.width, m.height):
+                w, h = img.size
+                raise _SnapshotRefused(
+                    f"width, height: {m.width}x{m.height} declared, the JPEG is {w}x{h}"
+                )
+            img.load()  # bounded: at most 320 x 640 pixels
+            rgb = img.convert("RGB")
+        # Pixels only, into a new image: a converted copy keeps ``info`` (its comment, EXIF,
+        # ICC profile), which ``save`` would write again.
+        clean = Image.frombytes("RGB", rgb.size, rgb.tobytes())
+        out = io.BytesIO()
+        clean.save(out, "JPEG", quality=SNAPSHOT_QUALITY)
+    except _SnapshotRefused:
+        raise
+    except Exception as e:  # PIL raises many kinds (truncated, corrupt, bomb)
+        raise ValueError(f"jpeg_b64: not a readable JPEG ({type(e).__name__})") from None
+    return out.getvalue()
+
+
 def _check_boxes(ev: wire.ViolationEvent, sizes: list[tuple[int, int]]) -> None:
     """The entry box must lie inside the entry frame (any full frame if there is no entry
     image: before/entry/after are frames of the same camera; a face image is a crop)."""
@@ -234,6 +283,16 @@ def classify(
         if m.signature and not wire.verify_message(m, key):
             return reject("signature: does not verify with the device key")
         return AcceptedStatus(msg, m)
+    if isinstance(m, wire.CameraSnapshot):
+        # A picture of the street: signed always (the gateway signs every one).
+        if not m.signature:
+            return reject("signature: missing")
+        if not wire.verify_message(m, key):
+            return reject("signature: does not verify with the device key")
+        try:
+            return AcceptedSnapshot(msg, m, reencode_snapshot(m))
+        except ValueError as e:
+            return reject(str(e))
     if not isinstance(m, wire.ViolationEvent):
         return reject(f"kind: {m.kind!r} is not accepted by central")  # type: ignore[attr-defined]
     if not m.signature:

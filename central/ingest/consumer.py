@@ -78,7 +78,7 @@ from jaywatch.mqtt_options import connect_kwargs
 
 log = logging.getLogger(__name__)
 
-TOPICS = (wire.VIOLATION_WILDCARD, wire.STATUS_WILDCARD)
+TOPICS = (wire.VIOLATION_WILDCARD, wire.STATUS_WILDCARD, wire.SNAPSHOT_WILDCARD)
 
 
 def make_client(m: MqttSettings, client_id: str, receive_maximum: int) -> mqtt.Client:

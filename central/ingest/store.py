@@ -17,9 +17,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from central.evidence.signed import message_to_keep
-from central.ingest.classify import AcceptedEvent, AcceptedStatus, Classified, Rejected
+from central.ingest.classify import (
+    AcceptedEvent,
+    AcceptedSnapshot,
+    AcceptedStatus,
+    Classified,
+    Rejected,
+)
 from central.store.evidence import EvidenceStore
-from central.store.models import DeadLetter, Device, Event, Evidence, Person, utcnow
+from central.store.models import (
+    CameraSnapshot,
+    DeadLetter,
+    Device,
+    Event,
+    Evidence,
+    Person,
+    utcnow,
+)
 from central.store.status import EventStatus
 from jaywatch import wire
 
@@ -192,12 +206,67 @@ def store_batch(
                 )
             )
             outcomes[i] = Outcome("status", s.device_id, None)
-    dead = [(i, c) for i, c in enumerate(items) if isinstance(c, Rejected)]
+    late: dict[int, Rejected] = {}
+    for i, c in enumerate(items):
+        if isinstance(c, AcceptedSnapshot):
+            why = store_snapshot(session, c)
+            if why is None:
+                outcomes[i] = Outcome("snapshot", c.snapshot.device_id, None)
+            else:
+                late[i] = Rejected(c.msg, wire.printable(why), c.snapshot.device_id, None)
+    dead = [(i, c) for i, c in enumerate(items) if isinstance(c, Rejected)] + list(late.items())
     if dead:
         insert_dead_letters(session, [dead_letter_row(c, raw_limit) for _, c in dead])
         for i, c in dead:
             outcomes[i] = Outcome("rejected", c.device_id, c.event_id, c.reason)
     return [outcomes[i] for i in range(len(items))]
+
+
+# A device with no cameras registered may still send snapshots, for at most this many.
+MAX_SNAPSHOT_CAMERAS = 64
+
+
+def store_snapshot(session: Session, a: AcceptedSnapshot) -> str | None:
+    """Keep ``a`` as its camera's latest snapshot (overwriting an older one; an older one
+    arriving late changes nothing). Returns why it is refused, or None. A device stores
+    snapshots only for its registered cameras (or, with none registered, for at most
+    ``MAX_SNAPSHOT_CAMERAS``), so no device can fill the table with invented cameras."""
+    snap = a.snapshot
+    cams = session.execute(sa.select(Device.cameras).where(Device.id == snap.device_id)).scalar()
+    known = {c.get("camera_id") for c in cams or [] if isinstance(c, dict)}
+    if known and snap.camera_id not in known:
+        return f"camera_id: {snap.camera_id!r} is not a registered camera of {snap.device_id}"
+    if not known:
+        have = set(
+            session.execute(
+                sa.select(CameraSnapshot.camera_id).where(
+                    CameraSnapshot.device_id == snap.device_id
+                )
+            ).scalars()
+        )
+        if snap.camera_id not in have and len(have) >= MAX_SNAPSHOT_CAMERAS:
+            return f"camera_id: device {snap.device_id} already has {len(have)} cameras' snapshots"
+    values = {
+        "device_id": snap.device_id,
+        "camera_id": snap.camera_id,
+        "taken": snap.taken,
+        "received": utcnow(),
+        "width": snap.width,
+        "height": snap.height,
+        "blurred_people": snap.blurred_people,
+        "blurred_faces": snap.blurred_faces,
+        "jpeg": a.jpeg,
+    }
+    stmt = _insert(session)(CameraSnapshot).values(values)
+    update = {k: getattr(stmt.excluded, k) for k in values if k not in ("device_id", "camera_id")}
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["device_id", "camera_id"],
+            set_=update,
+            where=CameraSnapshot.taken < stmt.excluded.taken,
+        )
+    )
+    return None
 
 
 def _log_alert_changes(session: Session, s: Any) -> None:

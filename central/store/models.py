@@ -61,6 +61,25 @@ class Device(Base):
     status: Mapped[dict[str, Any] | None]
 
 
+class CameraSnapshot(Base):
+    """The LATEST anonymised thumbnail of one camera (issue 17): overwritten by each newer
+    one, never a history (data minimisation), deleted with its device (ON DELETE CASCADE).
+    ``jpeg`` is central's own re-encoding of what the gateway sent (no metadata)."""
+
+    __tablename__ = "camera_snapshots"
+    device_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    camera_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    taken: Mapped[datetime]  # the frame's time, as the gateway signed it
+    received: Mapped[datetime]
+    width: Mapped[int]
+    height: Mapped[int]
+    blurred_people: Mapped[int] = mapped_column(default=0)
+    blurred_faces: Mapped[int] = mapped_column(default=0)
+    jpeg: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
 class Person(Base):
     __tablename__ = "persons"
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)

@@ -30,6 +30,7 @@ def devices_page(
     now = utcnow()
     with st.ctx.sessions() as s:
         devs = wd.list_devices(s)
+        snaps = wd.snapshot_views(s)
         s.expunge_all()
     views = {d.id: wd.camera_views(d.status) for d in devs}
     sparks = {
@@ -50,6 +51,8 @@ def devices_page(
             "reasons": {d.id: wd.down_reason(d, now) for d in devs},
             "online_share": {d.id: wd.online_share(d.status) for d in devs},
             "sparks": sparks,
+            "snaps": snaps,
+            "snap_age": {k: wd.age_text((now - v.taken).total_seconds()) for k, v in snaps.items()},
             "now": now,
         },
     )

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central import audit
-from central.store.models import Device
+from central.store.models import CameraSnapshot, Device
 from central.workflow.common import Actor, Conflict, require_role
 from jaywatch import wire
 
@@ -224,3 +224,55 @@ def _span(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.0f} days"
+
+
+# --- camera snapshots (issue 17) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SnapshotView:
+    """What the devices page and the API say about a camera's latest snapshot (the bytes
+    stay in the database until the image URL is fetched)."""
+
+    device_id: str
+    camera_id: str
+    taken: datetime
+    received: datetime
+    width: int
+    height: int
+    blurred_people: int
+    blurred_faces: int
+
+    @property
+    def url(self) -> str:
+        # Ids are [A-Za-z0-9_.-] (wire.DeviceId): safe in a path. ``v`` changes with each
+        # new snapshot, so a refreshed page shows the new picture.
+        v = int(self.taken.timestamp())
+        return f"/api/devices/{self.device_id}/cameras/{self.camera_id}/snapshot.jpg?v={v}"
+
+
+def snapshot_views(session: Session) -> dict[tuple[str, str], SnapshotView]:
+    cols = [c for c in CameraSnapshot.__table__.columns if c.name != "jpeg"]
+    rows = session.execute(sa.select(*cols)).all()
+    return {(r.device_id, r.camera_id): SnapshotView(**r._mapping) for r in rows}
+
+
+def read_snapshot(session: Session, device_id: str, camera_id: str) -> bytes | None:
+    """The latest snapshot's JPEG (central's re-encoding), or None."""
+    return session.execute(
+        sa.select(CameraSnapshot.jpeg).where(
+            CameraSnapshot.device_id == device_id, CameraSnapshot.camera_id == camera_id
+        )
+    ).scalar_one_or_none()
+
+
+def age_text(seconds: float) -> str:
+    """ "taken 40 s ago" style ages: seconds under 2 min, then minutes, hours, days."""
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s} s ago"
+    if s < 7200:
+        return f"{s // 60} min ago"
+    if s < 2 * 86400:
+        return f"{s // 3600} h ago"
+    return f"{s // 86400} d ago"
