@@ -105,6 +105,26 @@ def person_region(box: Box, shape: tuple[int, ...]) -> tuple[int, int, int, int]
     )
 
 
+def distinct(boxes: Sequence[Box], iou: float = 0.4) -> int:
+    """How many people ``boxes`` show: the whole-frame pass, the tiles and the tracker find
+    the same person several times (all of their boxes are blurred; this is for the count)."""
+    kept: list[Box] = []
+    for b in sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
+        if all(_iou(b, k) < iou for k in kept):
+            kept.append(b)
+    return len(kept)
+
+
+def _iou(a: Box, b: Box) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 class SnapshotMaker:
     """Turns one camera frame into an anonymised :class:`Snapshot`.
 
@@ -136,7 +156,7 @@ class SnapshotMaker:
             blur_region(out, *person_region(b, out.shape))  # type: ignore[arg-type]
         for xywh in faces.xywh:
             blur_region(out, *face_region(xywh, out.shape, FACE_PAD))
-        return out, len(people), len(faces)
+        return out, distinct(people), len(faces)
 
     def make(
         self, camera_id: str, image: np.ndarray, taken: datetime, tracked: Sequence[Box] = ()

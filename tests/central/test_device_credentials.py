@@ -121,7 +121,7 @@ def test_printed_credentials_log_in_and_publish_under_the_shipped_acl(
     central.on_message = lambda _c, _u, m: got.append(m.topic)
     central.on_subscribe = lambda *_a: subscribed.set()
     central.connect(broker.host, broker.port)
-    central.subscribe(wire.VIOLATION_WILDCARD, qos=1)
+    central.subscribe([(wire.VIOLATION_WILDCARD, 1), (wire.SNAPSHOT_WILDCARD, 1)])
     central.loop_start()
     dev = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
     dev.username_pw_set(user, password)
@@ -136,6 +136,11 @@ def test_printed_credentials_log_in_and_publish_under_the_shipped_acl(
         dev.publish(wire.violation_topic(DEVICE), b"x", qos=1).wait_for_publish(10)
         wait_until(lambda: bool(got), 10, f"central to receive {DEVICE}'s violation")
         assert got == [wire.violation_topic(DEVICE)]
+        # Camera snapshots (issue 17) likewise: its own only.
+        dev.publish(wire.snapshot_topic("gw-other"), b"x", qos=1).wait_for_publish(10)
+        dev.publish(wire.snapshot_topic(DEVICE), b"x", qos=1).wait_for_publish(10)
+        wait_until(lambda: len(got) > 1, 10, f"central to receive {DEVICE}'s snapshot")
+        assert got == [wire.violation_topic(DEVICE), wire.snapshot_topic(DEVICE)]
     finally:
         dev.loop_stop()
         dev.disconnect()

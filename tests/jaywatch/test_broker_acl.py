@@ -27,11 +27,15 @@ def test_a_device_gets_its_patterns_and_no_share_central_gets_share() -> None:
     g = _grants(dev)
     assert ("publishClientSend", "jaywatch/v1/gw-9/violation", True) in g
     assert ("subscribePattern", "jaywatch/v1/gw-9/ack", True) in g
+    # Its own camera snapshots (issue 17), nobody else's; it cannot read any back.
+    assert ("publishClientSend", "jaywatch/v1/gw-9/snapshot", True) in g
+    assert not any("snapshot" in t for kind, t, _ in g if kind != "publishClientSend")
     assert not any("$share" in t or "%u" in t or "+" in t for _, t, _ in g)
     create = next(c for c in dev if c.body["command"] == "createClient")
     assert create.body["clientid"] == "gw-9"  # the login is bound to its client id
     central = user_commands(acl, "central", "pw")
     assert ("subscribePattern", "$share/+/jaywatch/v1/+/violation", True) in _grants(central)
+    assert ("subscribePattern", "$share/+/jaywatch/v1/+/snapshot", True) in _grants(central)
     create = next(c for c in central if c.body["command"] == "createClient")
     assert "clientid" not in create.body  # several workers, one login
 
