@@ -1,7 +1,7 @@
 """Camera snapshots: the latest anonymised thumbnail per camera (issue 17)
 
 Revision ID: snapshots_0001
-Revises: payments_0001
+Revises: users_0001
 
 One row per (device, camera), overwritten by each newer snapshot and deleted with the
 device: the devices page shows what a camera sees now, central keeps no history of it.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "snapshots_0001"
-down_revision = "payments_0001"
+down_revision = "users_0001"
 branch_labels = None
 depends_on = None
 
