@@ -15,8 +15,13 @@ CPU share: the process's CPU seconds per analysed frame (all threads), and what 
 camera at the target rate takes of the machine (share of all cores). Load average is
 printed before and after (the machine may be shared).
 
+``--model`` replaces the scene's ``detector.model`` (a models/manifest.json name such as
+``pedestrian_ssdlite_mnv2_int8``, or a path) for the cameras and the raw baseline; the
+scene's own model's raw rate is then measured too, in the same run
+(``raw_pedestrian_ssdlite_mnv2_inferences_per_s``).
+
     .venv/bin/python bench/bench_gateway_capacity.py [--resolution 720] [--mode pool]
-        [--frames 100] [--max-cameras 10]
+        [--frames 100] [--max-cameras 10] [--model pedestrian_ssdlite_mnv2_int8]
 """
 
 from __future__ import annotations
@@ -110,6 +115,7 @@ def main() -> None:
     ap.add_argument("--target-fps", type=float, default=10.0)
     ap.add_argument("--min-cameras", type=int, default=1)
     ap.add_argument("--max-cameras", type=int, default=10)
+    ap.add_argument("--model", help="detector.model for every camera (default: the scene's)")
     args = ap.parse_args()
     load_before = os.getloadavg()
     base = load_camera_config(SCENE / "camera.yaml")
@@ -119,6 +125,14 @@ def main() -> None:
         w, h = SIZES[args.resolution]
         video = scaled_video("vtest_road", w, h)
         cfg = CameraConfig.model_validate(scaled_camera("vtest_road", w, h, video))
+    scene_model = cfg.detector.model
+    raw_fp32 = None
+    if args.model:
+        if args.model != scene_model:
+            raw_fp32 = raw_detector_rate(cfg, video, args.frames)
+        cfg = cfg.model_copy(
+            update={"detector": cfg.detector.model_copy(update={"model": args.model})}
+        )
     raw = raw_detector_rate(cfg, video, args.frames)
     cores = available_cores()
     rounds = []
@@ -157,12 +171,18 @@ def main() -> None:
                 "video": str(video.relative_to(REPO)) if video.is_relative_to(REPO) else str(video),
                 "resolution": list(SIZES[args.resolution]),
                 "mode": args.mode,
+                "model": cfg.detector.model,
                 "thread_plan": plan.describe()
                 if args.mode == "pool"
                 else f"one session per camera, {cfg.detector.threads} intra-op threads each",
                 "frames_per_camera": args.frames,
                 "target_fps_per_camera": args.target_fps,
                 "raw_detector_inferences_per_s": round(raw, 1),
+                **(
+                    {f"raw_{scene_model}_inferences_per_s": round(raw_fp32, 1)}
+                    if raw_fp32 is not None
+                    else {}
+                ),
                 "rounds": rounds,
                 "cameras_sustained": sustained,
                 # Sustained analysed frames/s over the raw single-stream detector rate.

@@ -78,14 +78,22 @@ def score_scene(ground_truth: Path, reported: list[dict[str, Any]]) -> SceneScor
     )
 
 
-def run_scene(scene_dir: Path, gallery: Path | None = None) -> list[dict[str, Any]]:
-    """Run the offline pipeline over a scene folder; returns the violation records."""
+def run_scene(
+    scene_dir: Path, gallery: Path | None = None, *, model: str | None = None
+) -> list[dict[str, Any]]:
+    """Run the offline pipeline over a scene folder; returns the violation records.
+
+    ``model`` replaces the camera.yaml's ``detector.model`` (a manifest name or a path),
+    so another detector is scored on the same scene with everything else unchanged.
+    """
     from edge.capture import VideoFileSource
     from edge.config import load_camera_config
     from edge.pipeline import build_pipeline
 
     gt = json.loads((scene_dir / "ground_truth.json").read_text())
     cfg = load_camera_config(scene_dir / gt.get("camera_yaml", "camera.yaml"))
+    if model is not None:
+        cfg = cfg.model_copy(update={"detector": cfg.detector.model_copy(update={"model": model})})
     pipeline = build_pipeline(cfg, "config", gallery=gallery)
     out = []
     for frame in VideoFileSource(scene_dir / gt["video"], cfg.fps):

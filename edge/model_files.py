@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.json"
 _RESTORE_HINT = (
     "restore it from git (git checkout -- models/) or, for the pedestrian detector, "
-    "run models/regenerate_pedestrian_detector.py --install"
+    "run models/regenerate_pedestrian_detector.py --install (its int8 copy: "
+    "models/quantize_pedestrian_detector.py --install)"
 )
 
 
@@ -58,6 +59,15 @@ class SourceSpec(StrictModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class DerivedSpec(StrictModel):
+    """A model made here from another shipped model (the int8 detector from the fp32 one):
+    which one (by manifest name and the sha256 it had) and the script that makes it."""
+
+    model: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    script: str
+
+
 class ManifestEntry(StrictModel):
     """One shipped model, as described in ``models/manifest.json``."""
 
@@ -66,6 +76,7 @@ class ManifestEntry(StrictModel):
     bytes: int = Field(gt=0)
     task: str
     source: SourceSpec
+    derived_from: DerivedSpec | None = None
     licence: str
     transformation: str
     layout: str

@@ -1,0 +1,333 @@
+"""Build models/pedestrian_ssdlite_mnv2_int8.onnx from the shipped fp32 pedestrian detector.
+
+Why: on a 2-core gateway the fp32 SSDLite does 60-76 inferences/s, so 8 cameras at 10
+analysed fps cannot fit (issue 18). 74% of its time is in Conv; int8 convolutions run on
+the CPU's VNNI/AMX instructions. Steps, each checked:
+
+1. Read ``pedestrian_ssdlite_mnv2.onnx`` and check its sha256 against manifest.json.
+2. Remove the in-graph preprocessing Loop (TF's ``Preprocessor/map``: one iteration per
+   image, bilinear Resize to 300x300, ~0.6 ms of per-iteration overhead). The edge always
+   feeds 300x300 (``SsdDetector.preprocess``), where that Resize (``asymmetric``, linear)
+   samples every pixel at its own position: an identity. The input is fixed to
+   ``[N,300,300,3]`` so any other size is refused by onnxruntime instead of being fed to
+   the convolutions unresized. The Loop's second output, the "true image shape", was a
+   constant ``[300,300,3]`` per image; it becomes that constant expanded to the batch.
+   The result must give **bit-identical** outputs to the fp32 file on every check image
+   (sample_media/photos and the calibration frames), batch 1 and batch 3, or the script
+   stops.
+3. ``onnxruntime.quantization.quantize_static``: QDQ format (onnxruntime fuses it into
+   QLinearConv at load; measured against QOperator in bench/bench_detector.py
+   ``--int8-formats``), per-channel int8 weights, uint8 activations, MinMax calibration.
+   Only the MobileNetV2 feature extractor and the box predictor (Conv, the Relu6 Clips
+   and the residual Adds) are quantized, so activations stay int8 from conv to conv;
+   the box decoding (anchors, Exp, Sigmoid) and the NMS loop stay fp32.
+   Weights use the full int8 range: ``reduce_range`` (7-bit weights, which avoid the
+   saturation onnxruntime warns of for its AVX2 u8s8 kernel on CPUs without VNNI) lost
+   a person on a mirrored vtest photo at score 0.5 (the fp32 box had no int8 box at all);
+   full range kept every box (IoU >= 0.88). Not checked on a CPU without VNNI.
+4. Print the sha256. ``--check`` compares it with manifest.json; ``--install`` writes the
+   file into models/ and updates its sha256/size there.
+
+Calibration frames (not any evaluation data): every 2nd frame of
+``sample_media/faces/scene/video.mp4`` (the face-stage scene: two people from
+face-recognition's test photos walking over vtest.avi's *median* background, so none of
+the walking people of vtest.avi), 85 frames. No frame of the pedestrian scenes
+(``sample_media/scenes/*``: vtest_road, synthetic_rules*, hd_crossing*) and none of
+``sample_media/photos`` (the detector photo test) is used.
+
+Reproducible: calibration is deterministic (fixed frames, MinMax), so two runs give the
+same bytes (checked: same sha256 in two runs with onnxruntime 1.32.0, onnx 1.23.2,
+opencv-python-headless 4.x); other onnxruntime/onnx versions may serialise differently,
+which ``--check`` shows.
+
+    .venv/bin/python models/quantize_pedestrian_detector.py [--check] [--install]
+        [--out FILE] [--format qdq|qoperator] [--reduce-range] [--no-strip-loop]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+MODELS = Path(__file__).resolve().parent
+REPO = MODELS.parent
+SOURCE_NAME = "pedestrian_ssdlite_mnv2"
+NAME = "pedestrian_ssdlite_mnv2_int8"
+SIZE = 300
+INPUT = "image_tensor:0"
+CALIBRATION_VIDEO = REPO / "sample_media" / "faces" / "scene" / "video.mp4"
+CALIBRATION_STEP = 2
+CHECK_PHOTOS = REPO / "sample_media" / "photos"
+# tf2onnx's names for the TF preprocessing map (see models/README.md).
+PRE_LOOP = "generic_loop_Loop__88"
+PRE_IMAGES = "Preprocessor/map/TensorArrayStack/TensorArrayGatherV3:0"
+PRE_SHAPES = "Preprocessor/map/TensorArrayStack_1/TensorArrayGatherV3:0"
+TO_FLOAT = "ToFloat:0"
+# Node name prefixes quantized: backbone and box/class heads.
+QUANTIZED_PREFIXES = ("FeatureExtractor/", "BoxPredictor_")
+QUANTIZED_OPS = ["Conv", "Clip", "Add"]
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fail(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def manifest() -> dict:
+    return json.loads((MODELS / "manifest.json").read_text(encoding="utf-8"))
+
+
+def rgb300(frame_bgr: np.ndarray) -> np.ndarray:
+    """What ``SsdDetector.preprocess`` feeds: 300x300 stretch, RGB, uint8."""
+    small = cv2.resize(frame_bgr, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+
+
+def calibration_frames() -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(CALIBRATION_VIDEO))
+    out, i = [], 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i % CALIBRATION_STEP == 0:
+            out.append(rgb300(frame))
+        i += 1
+    cap.release()
+    if len(out) < 50:
+        fail(f"{CALIBRATION_VIDEO}: expected ~85 calibration frames, read {len(out)}")
+    return out
+
+
+def check_images() -> list[np.ndarray]:
+    photos = [cv2.imread(str(p)) for p in sorted(CHECK_PHOTOS.glob("*.jpg"))]
+    return [rgb300(p) for p in photos if p is not None]
+
+
+def _used_names(graph: onnx.GraphProto) -> set[str]:
+    """Every tensor name a node reads, subgraphs included (they read outer names)."""
+    used: set[str] = set()
+    for node in graph.node:
+        used.update(node.input)
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                used |= _used_names(attr.g)
+    return used
+
+
+def _drop_dead(graph: onnx.GraphProto) -> None:
+    """Remove nodes and initializers nothing reads (the Loop's condition inputs)."""
+    outputs = {o.name for o in graph.output}
+    while True:
+        used = _used_names(graph) | outputs
+        dead = [n for n in graph.node if not any(o in used for o in n.output if o)]
+        if not dead:
+            break
+        for n in dead:
+            graph.node.remove(n)
+    used = _used_names(graph) | outputs
+    for init in [i for i in graph.initializer if i.name not in used]:
+        graph.initializer.remove(init)
+
+
+def strip_preprocessing_loop(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The graph without its resize Loop, for input already 300x300 (see step 2)."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    g = model.graph
+    loop = next((n for n in g.node if n.name == PRE_LOOP), None)
+    if loop is None or list(loop.output)[2:] != [PRE_SHAPES, PRE_IMAGES]:
+        fail(f"{PRE_LOOP}: not the expected preprocessing Loop; is this the shipped graph?")
+    body = loop.attribute[0].g
+    resize = [n for n in body.node if n.op_type == "Resize"]
+    modes = {a.name: helper.get_attribute_value(a) for a in resize[0].attribute}
+    if len(resize) != 1 or modes.get("coordinate_transformation_mode") != b"asymmetric":
+        fail(f"{PRE_LOOP}: expected one asymmetric Resize, got {modes}")
+    idx = list(g.node).index(loop)
+    g.node.remove(loop)
+    shapes = np.array([[SIZE, SIZE, 3]], np.int32)  # the Loop's constant per image
+    new = [
+        # NHWC float -> NCHW, what the Loop stacked (its Resize is the identity at 300).
+        helper.make_node(
+            "Transpose", [TO_FLOAT], [PRE_IMAGES], "Int8Prep/ToNCHW", perm=[0, 3, 1, 2]
+        ),
+        helper.make_node("Shape", [INPUT], ["Int8Prep/shape"], "Int8Prep/Shape"),
+        helper.make_node(
+            "Slice",
+            ["Int8Prep/shape", "Int8Prep/zero", "Int8Prep/one"],
+            ["Int8Prep/batch"],
+            "Int8Prep/Batch",
+        ),
+        helper.make_node(
+            "Concat",
+            ["Int8Prep/batch", "Int8Prep/three"],
+            ["Int8Prep/rows"],
+            "Int8Prep/Rows",
+            axis=0,
+        ),
+        helper.make_node(
+            "Expand", ["Int8Prep/true_shape", "Int8Prep/rows"], [PRE_SHAPES], "Int8Prep/TrueShapes"
+        ),
+    ]
+    for k, node in enumerate(new):
+        g.node.insert(idx + k, node)
+    g.initializer.extend(
+        [
+            numpy_helper.from_array(np.array([0], np.int64), "Int8Prep/zero"),
+            numpy_helper.from_array(np.array([1], np.int64), "Int8Prep/one"),
+            numpy_helper.from_array(np.array([3], np.int64), "Int8Prep/three"),
+            numpy_helper.from_array(shapes, "Int8Prep/true_shape"),
+        ]
+    )
+    _drop_dead(g)
+    dims = g.input[0].type.tensor_type.shape.dim
+    dims[0].dim_param = "batch"
+    for d in (dims[1], dims[2]):
+        d.Clear()
+        d.dim_value = SIZE
+    # Shape inference from tf2onnx's run refers to the removed names; let ORT redo it.
+    del g.value_info[:]
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _session(model: onnx.ModelProto | Path):  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    src = str(model) if isinstance(model, Path) else model.SerializeToString()
+    return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+
+
+def check_identical(fp32: Path, stripped: onnx.ModelProto, images: list[np.ndarray]) -> int:
+    """Outputs of the stripped graph == the shipped graph's, bit for bit; returns count."""
+    a, b = _session(fp32), _session(stripped)
+    batches = [img[None] for img in images] + [np.stack(images[:3])]
+    for blob in batches:
+        ra, rb = a.run(None, {INPUT: blob}), b.run(None, {INPUT: blob})
+        for out, x, y in zip(a.get_outputs(), ra, rb, strict=True):
+            if x.shape != y.shape or not np.array_equal(x, y):
+                fail(f"loop removal changed {out.name} (batch {len(blob)}): not identical")
+    return len(batches)
+
+
+def quantize(src: Path, out: Path, frames: list[np.ndarray], fmt: str, reduce_range: bool) -> None:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Frames(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(frames)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            f = next(self._it, None)
+            return None if f is None else {INPUT: f[None]}
+
+    model = onnx.load(str(src))
+    nodes = [n.name for n in model.graph.node if n.name.startswith(QUANTIZED_PREFIXES)]
+    quantize_static(
+        str(src),
+        str(out),
+        Frames(),
+        quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
+        op_types_to_quantize=QUANTIZED_OPS,
+        nodes_to_quantize=nodes,
+        per_channel=True,
+        reduce_range=reduce_range,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+
+
+def build(out: Path, *, fmt: str = "qdq", reduce_range: bool = False, strip: bool = True) -> Path:
+    entry = manifest()["models"][SOURCE_NAME]
+    fp32 = MODELS / entry["file"]
+    if sha256(fp32) != entry["sha256"]:
+        fail(f"{fp32}: sha256 differs from manifest.json; restore it (git checkout -- models/)")
+    frames = calibration_frames()
+    with tempfile.TemporaryDirectory(prefix="jaywatch-int8-") as tmp:
+        src = fp32
+        if strip:
+            stripped = strip_preprocessing_loop(onnx.load(str(fp32)))
+            n = check_identical(fp32, stripped, check_images() + frames)
+            print(f"ok   preprocessing loop removed: outputs bit-identical on {n} inputs")
+            src = Path(tmp) / "stripped.onnx"
+            onnx.save(stripped, str(src))
+        quantize(src, out, frames, fmt, reduce_range)
+    model = onnx.load(str(out))
+    model.producer_name = "jaywatch models/quantize_pedestrian_detector.py"
+    model.producer_version = "1"
+    model.graph.doc_string = f"int8 from {entry['file']} sha256 {entry['sha256']}"
+    onnx.save(model, str(out))
+    print(f"ok   {fmt} int8 from {len(frames)} calibration frames of {CALIBRATION_VIDEO.name}")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, help="write here (default: a temporary file)")
+    ap.add_argument("--format", choices=["qdq", "qoperator"], default="qdq")
+    ap.add_argument("--reduce-range", action="store_true", help="7-bit weights")
+    ap.add_argument("--no-strip-loop", action="store_true", help="keep the resize Loop")
+    ap.add_argument("--check", action="store_true", help="sha256 must equal manifest.json's")
+    ap.add_argument("--install", action="store_true", help=f"write models/{NAME}.onnx")
+    args = ap.parse_args()
+    default = (args.format, args.reduce_range, args.no_strip_loop) == ("qdq", False, False)
+    if (args.check or args.install) and not default:
+        fail("--check/--install build the shipped settings only (no --format/--no-* flags)")
+    with tempfile.TemporaryDirectory(prefix="jaywatch-int8-out-") as tmp:
+        out = args.out or Path(tmp) / f"{NAME}.onnx"
+        build(
+            out,
+            fmt=args.format,
+            reduce_range=args.reduce_range,
+            strip=not args.no_strip_loop,
+        )
+        digest = sha256(out)
+        print(f"{out}: {out.stat().st_size} bytes, sha256 {digest}")
+        entry = manifest()["models"].get(NAME)
+        if args.check:
+            if entry is None or entry["sha256"] != digest:
+                want = entry["sha256"] if entry else "no entry"
+                fail(f"sha256 {digest} differs from manifest.json ({want})")
+            print("ok   matches manifest.json")
+        if args.install:
+            target = MODELS / f"{NAME}.onnx"
+            shutil.copyfile(out, target)
+            if entry is not None:
+                path = MODELS / "manifest.json"
+                text = path.read_text(encoding="utf-8")
+                text = text.replace(f'"sha256": "{entry["sha256"]}"', f'"sha256": "{digest}"', 1)
+                size = target.stat().st_size
+                text = text.replace(f'"bytes": {entry["bytes"]},', f'"bytes": {size},', 1)
+                json.loads(text)
+                path.write_text(text, encoding="utf-8")
+            print(f"installed {target}; commit it with manifest.json")
+
+
+if __name__ == "__main__":
+    main()
