@@ -234,6 +234,12 @@ class RetentionSettings(StrictModel):
         description="evidence of paid/void fines, after closure",
     )
     sessions_days: int | None = 7
+    snapshots_days: int | None = Field(
+        1,
+        description="a camera snapshot not replaced by a newer one this long (the camera or "
+        "its gateway is gone or stopped sending): the devices page shows none rather than an "
+        "old picture",
+    )
 
 
 class ApiSettings(StrictModel):

@@ -28,6 +28,7 @@ from central.store.models import (
     ApiSession,
     Appeal,
     AppealAttachment,
+    CameraSnapshot,
     DeadLetter,
     Event,
     Evidence,
@@ -165,6 +166,10 @@ def purge(
         res.counts["closed_fine_notices"] = redact_notices(
             session, Notice.fine_id.in_(sa.select(Fine.id).where(*closed))
         )
+    if (c := _cutoff(settings.snapshots_days, now)) is not None:
+        res.counts["camera_snapshots"] = session.execute(
+            sa.delete(CameraSnapshot).where(CameraSnapshot.received < c)
+        ).rowcount
     if (c := _cutoff(settings.sessions_days, now)) is not None:
         res.counts["sessions"] = session.execute(
             sa.delete(ApiSession).where(ApiSession.expires < c)

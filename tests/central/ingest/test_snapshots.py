@@ -198,3 +198,27 @@ def test_the_snapshot_goes_with_its_device(rig: Rig) -> None:
     with rig.ctx.sessions.begin() as s:
         s.execute(sa.delete(Device).where(Device.id == "gw-2"))
     assert "gw-2/cam-1" not in rig.stored() and "gw-1/cam-1" in rig.stored()
+
+
+def test_a_snapshot_nobody_replaced_is_purged_after_retention(rig: Rig) -> None:
+    from central.config import RetentionSettings
+    from central.retention import purge
+
+    assert "gw-1/cam-1" in rig.stored()
+    received = rig.stored()["gw-1/cam-1"].received
+    with rig.ctx.sessions.begin() as s:  # within snapshots_days (1): kept
+        assert (
+            purge(s, RetentionSettings(), now=received + timedelta(hours=23)).counts[
+                "camera_snapshots"
+            ]
+            == 0
+        )
+    assert "gw-1/cam-1" in rig.stored()
+    with rig.ctx.sessions.begin() as s:
+        assert (
+            purge(s, RetentionSettings(), now=received + timedelta(days=2)).counts[
+                "camera_snapshots"
+            ]
+            == 1
+        )
+    assert rig.stored() == {}
