@@ -8,7 +8,8 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from central.api import schemas as S
@@ -17,6 +18,7 @@ from central.context import Context
 from central.store.models import Event
 from central.workflow import claims, review
 from central.workflow import queue as wq
+from central.workflow import queue_stream as qs
 from central.workflow.common import Actor
 
 router = APIRouter(prefix="/api", tags=["review"])
@@ -142,6 +144,37 @@ def list_queue(
         for r in page.rows
     ]  # fmt: skip
     return QueuePageOut(items=items, total=page.total, next_cursor=page.next_cursor)
+
+
+STREAM_DOC = {
+    200: {
+        "description": (
+            "Server-Sent Events (text/event-stream). `event: ready` once the baseline is "
+            "taken (fetch `GET /api/queue` then), `event: queue` whenever a new event, a "
+            "decision or a claim changes the queue; `data` is JSON "
+            '`{"waiting": n, "claims": n}`, `id` a digest of the queue\'s state. Reconnect '
+            "with `Last-Event-ID`: a change missed while away is sent right after `ready`. "
+            f"The stream ends after {qs.STREAM_FOR_S:.0f} s (reconnect; the token is "
+            f"checked again); a `: keepalive` comment comes every {qs.KEEPALIVE_S:.0f} s."
+        ),
+        "content": {qs.MEDIA_TYPE: {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get("/queue/stream", response_class=StreamingResponse, responses=STREAM_DOC)
+async def queue_stream(
+    request: Request,
+    ctx: Ctx,
+    actor: Reviewer,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> StreamingResponse:
+    """Live push for API clients: the console's queue refresh (same database fingerprint,
+    polled each second, so it works across several `central serve`), with the API's own
+    auth (bearer token; the roles that may read the queue). It says that the queue
+    changed, never which case: re-read `GET /api/queue` with your filters."""
+    events = qs.queue_events(ctx.sessions, request.is_disconnected, last_event_id)
+    return StreamingResponse(events, media_type=qs.MEDIA_TYPE, headers=qs.HEADERS)
 
 
 @router.post("/queue/next", response_model=ClaimOut | None)

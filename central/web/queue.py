@@ -4,15 +4,11 @@ live refresh (Server-Sent Events), "next case", case claims, and unidentified vi
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 
 from central.store.models import Event
@@ -22,15 +18,14 @@ from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
 from central.workflow import claims, review
 from central.workflow import queue as wq
+from central.workflow.queue_stream import HEADERS, MEDIA_TYPE
+from central.workflow.queue_stream import queue_events as queue_stream_events
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
 Reviewer = Annotated[WebUser, Depends(require(*wq.QUEUE_ROLES))]
 Operator = Annotated[WebUser, Depends(require(*claims.CLAIM_ROLES))]
 State = Annotated[WebState, Depends(web_state)]
 PAGE = 50
-POLL_S = 1.0  # how often a live queue looks for changes
-KEEPALIVE_S = 15.0
-STREAM_FOR_S = 600.0  # then the browser reconnects (and its login is checked again)
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -119,35 +114,13 @@ def queue_rows(*, request: Request, user: Reviewer, st: State) -> Response:
 
 @router.get("/queue/stream")
 async def queue_stream(*, request: Request, user: Reviewer, st: State) -> StreamingResponse:
-    """Server-Sent Events: ``event: ready`` once connected, then ``event: queue`` whenever
-    a new event, a decision or a claim changes what queue pages show (a database
-    fingerprint polled every second, so it works with any number of central processes)."""
-
-    def fingerprint() -> str:
-        with st.ctx.sessions() as s:
-            return json.dumps(wq.changes(s), default=str)
-
-    async def stream() -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        started = last_sent = loop.time()
-        last = await run_in_threadpool(fingerprint)
-        # "ready" once the baseline is taken: the page refreshes then, so nothing that
-        # changed between rendering it and connecting is missed.
-        yield "retry: 2000\nevent: ready\ndata: ready\n\n"
-        while loop.time() - started < STREAM_FOR_S:
-            await asyncio.sleep(POLL_S)
-            if await request.is_disconnected():
-                return
-            now = await run_in_threadpool(fingerprint)
-            if now != last:
-                last, last_sent = now, loop.time()
-                yield "event: queue\ndata: changed\n\n"
-            elif loop.time() - last_sent > KEEPALIVE_S:
-                last_sent = loop.time()
-                yield ": keepalive\n\n"
-
-    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+    """Server-Sent Events: ``ready`` once connected, then ``queue`` whenever a new event,
+    a decision or a claim changes what queue pages show (central/workflow/queue_stream.py,
+    shared with ``GET /api/queue/stream``)."""
+    events = queue_stream_events(
+        st.ctx.sessions, request.is_disconnected, request.headers.get("last-event-id")
+    )
+    return StreamingResponse(events, media_type=MEDIA_TYPE, headers=HEADERS)
 
 
 @router.get("/next")

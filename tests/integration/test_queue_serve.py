@@ -5,6 +5,7 @@ of one process reports a decision taken in the other and an event stored by inge
 
 from __future__ import annotations
 
+import json
 import queue as stdqueue
 import re
 import threading
@@ -37,7 +38,10 @@ def pair(
     # window through serve: tests/integration/test_four_eyes_serve.py)
     one_reviewer = {"review": {"second_reviewer": "never", "undo_window_s": 0}}
     one = CentralServe(tmp_path / "one", broker, db_url, overrides=one_reviewer)
-    one.setup({GW: key}, {"olive": "operator", "otto": "operator", "sam": "supervisor"})
+    one.setup(
+        {GW: key},
+        {"olive": "operator", "otto": "operator", "sam": "supervisor", "aud": "auditor"},
+    )
     ctx = one.context()
     with ctx.sessions.begin() as s:
         enrol(s, SUPERVISOR, ctx.rules, "+447911123456", "test", "Pat", PERSON)
@@ -144,3 +148,108 @@ def test_claims_hold_across_two_serve_processes_and_sse_reports_changes(pair: An
     finally:
         for c_ in (olive, otto, sam):
             c_.close()
+
+
+class ApiStream:
+    """An SSE client of the API (bearer token) in a thread: (event, id, data) triples."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.events: stdqueue.Queue[tuple[str, str, dict[str, Any]]] = stdqueue.Queue()
+        self.ready: stdqueue.Queue[tuple[str, str, dict[str, Any]]] = stdqueue.Queue()
+        self._stop = False
+        self._t = threading.Thread(target=self._run, args=(url, headers), daemon=True)
+        self._t.start()
+        self.first = self.ready.get(timeout=30)  # ("ready", id, data)
+
+    def _run(self, url: str, headers: dict[str, str]) -> None:
+        try:
+            self._read(url, headers)
+        except httpx.HTTPError:
+            if not self._stop:  # the server went away while the test still listened
+                raise
+
+    def _read(self, url: str, headers: dict[str, str]) -> None:
+        path = "/api/queue/stream"
+        with (
+            httpx.Client(base_url=url, timeout=httpx.Timeout(30, read=60)) as c,
+            c.stream("GET", path, headers=headers) as r,
+        ):
+            assert r.status_code == 200, r.read()
+            assert r.headers["content-type"].startswith("text/event-stream")
+            fields: dict[str, str] = {}
+            for line in r.iter_lines():
+                if self._stop:
+                    return
+                if line == "":  # end of one event
+                    if "event" in fields:
+                        ev = (fields["event"], fields["id"], json.loads(fields["data"]))
+                        (self.ready if ev[0] == "ready" else self.events).put(ev)
+                    fields = {}
+                elif not line.startswith(":") and ": " in line:
+                    k, v = line.split(": ", 1)
+                    fields[k] = v
+
+    def next(self, timeout: float = 30) -> tuple[str, str, dict[str, Any]]:
+        return self.events.get(timeout=timeout)
+
+    def until(self, want: Callable[[dict[str, Any]], bool], timeout: float = 30) -> str:
+        """The id of the first ``queue`` event whose data satisfies ``want``."""
+        while True:
+            name, event_id, data = self.next(timeout)
+            assert name == "queue"
+            if want(data):
+                return event_id
+
+    def close(self) -> None:
+        self._stop = True
+
+
+def test_api_clients_get_the_queue_push_with_their_own_auth(pair: Any) -> None:
+    """GET /api/queue/stream: bearer auth and the queue's roles; a claim and a decision
+    through the other process arrive as ``queue`` events; Last-Event-ID catches up."""
+    one, two, gw, key = pair
+    a, _b = _send(gw, key, 2)
+    url = f"{two.url}/api/queue/stream"
+    assert httpx.get(url, timeout=30).status_code == 401
+    assert httpx.get(url, headers={"Authorization": "Bearer nope"}, timeout=30).status_code == 401
+    assert httpx.get(url, headers=two.bearer("aud"), timeout=30).status_code == 403
+    doc = httpx.get(f"{two.url}/api/openapi.json", timeout=30).json()
+    assert (
+        "text/event-stream"
+        in doc["paths"]["/api/queue/stream"]["get"]["responses"]["200"]["content"]
+    )
+    sam = two.bearer("sam")
+    stream = ApiStream(two.url, sam)
+    try:
+        name, ready_id, data = stream.first
+        assert name == "ready" and data == {"waiting": 2, "claims": 0}
+        olive = one.bearer("olive")
+        r = httpx.post(f"{one.url}/api/events/{a}/claim", headers=olive, timeout=30)
+        assert r.status_code == 200, r.text
+        name, claim_id, data = stream.next()
+        assert name == "queue" and data == {"waiting": 2, "claims": 1} and claim_id != ready_id
+        r = httpx.post(f"{one.url}/api/events/{a}/confirm", headers=olive, timeout=30)
+        assert r.status_code == 200, r.text
+        assert stream.until(lambda d: d == {"waiting": 1, "claims": 0})  # claim settled
+        (c,) = _send(gw, key, 1)  # a new event stored by ingest
+        last_id = stream.until(lambda d: d["waiting"] == 2)
+        items = httpx.get(f"{two.url}/api/queue", headers=sam, timeout=30).json()["items"]
+        assert c in [i["event_id"] for i in items] and a not in [i["event_id"] for i in items]
+    finally:
+        stream.close()
+    # Reconnecting with an id from before the changes: told at once, after "ready".
+    again = ApiStream(one.url, {**sam, "Last-Event-ID": ready_id})
+    try:
+        assert again.first[1] == last_id  # the same state seen through either process
+        name, event_id, data = again.next(timeout=10)
+        assert name == "queue" and event_id == last_id and data["waiting"] == 2
+    finally:
+        again.close()
+    # ... and with the current id: nothing to catch up on.
+    current = ApiStream(two.url, {**sam, "Last-Event-ID": last_id})
+    try:
+        assert current.first[1] == last_id
+        with pytest.raises(stdqueue.Empty):
+            current.next(timeout=3)  # three polls, nothing changed
+    finally:
+        current.close()
