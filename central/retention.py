@@ -72,6 +72,13 @@ def _drop_evidence(session: Session, event_pks: sa.Select, result: PurgeResult, 
             .execution_options(synchronize_session=False)
         )
     result.blob_candidates.update(m[1] for m in messages)
+    # The matcher's runner-ups are identification data like the face crop: they go too.
+    session.execute(
+        sa.update(Event)
+        .where(Event.id.in_(event_pks), Event.match_alternatives.is_not(None))
+        .values(match_alternatives=sa.null())
+        .execution_options(synchronize_session=False)
+    )
     result.counts[kind] = len(rows)
 
 

@@ -23,6 +23,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from importlib.resources import files as resource_files
+from typing import Any
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
@@ -148,6 +149,26 @@ def _place(session: Session, e: Event, fine: Fine | None) -> str:
     return (dev.place if dev else "") or f"{e.device_id}/{e.camera_id}"
 
 
+PERSON_AUDIENCE = "the person (notice page)"
+
+
+def _runner_ups(match: dict[str, Any]) -> str:
+    """The signed ``alternatives`` of a match in one line ("" when none were sent)."""
+    alts = match.get("alternatives")
+    if not isinstance(alts, list) or not alts:
+        return ""
+    best = match.get("score")
+    parts = []
+    for a in alts:
+        if not isinstance(a, dict):
+            continue
+        sc = a.get("score")
+        gap = f", {best - sc:.3f} below" if isinstance(best, int | float) and isinstance(
+            sc, int | float) else ""  # fmt: skip
+        parts.append(f"{a.get('person_id')} {sc}{gap}")
+    return "; ".join(parts)
+
+
 def build(
     session: Session, store: EvidenceStore, reference: str, actor: str, audience: str
 ) -> Package:
@@ -205,6 +226,13 @@ def build(
     ]
     if match:
         facts.append(("Face match", f"score {match.get('score')} ({match.get('backend', '')})"))
+        runner_ups = _runner_ups(match)
+        # The signed message (in the package for everyone: it is what verifies) carries the
+        # matcher's runner-ups as the gateway sent them; the PDF names them for staff and
+        # a court, where how close the match was bears on the identification. The person's
+        # own PDF does not list other enrolled persons.
+        if runner_ups and audience != PERSON_AUDIENCE:
+            facts.append(("Other candidates (matcher)", runner_ups))
     if fine is not None:
         facts += [
             ("Fine", format_money(fine.amount_cents, fine.currency)),

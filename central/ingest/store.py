@@ -83,14 +83,45 @@ CLIP_ROLE = "clip"  # evidence row of a violation's video, after the stills
 def event_payload(a: AcceptedEvent, shas: list[str]) -> dict[str, Any]:
     """The signed message as JSON with each image replaced by its sha256 (images live in
     the evidence store); ``rebuild_signed`` reverses this to re-check the signature.
-    The clip keeps its signed ``sha256``; only its bytes (``webm_b64``) are taken out."""
+    The clip keeps its signed ``sha256``; only its bytes (``webm_b64``) are taken out.
+    The match's ``alternatives`` are taken out too: the signed message (kept beside it,
+    so the payload is never needed to rebuild it) has them as sent, and
+    ``events.match_alternatives`` the ones a reviewer may see; both go with the
+    event's identification data (central/retention.py), and the payload stays behind."""
     body = a.event.model_dump(mode="json")
+    if isinstance(body.get("match"), dict):
+        body["match"].pop("alternatives", None)
     for img, sha in zip(body["evidence"], shas, strict=True):
         img["jpeg_b64"] = None
         img["sha256"] = sha
     if body.get("clip") is not None:
         body["clip"]["webm_b64"] = None
     return body
+
+
+def _alternatives(ev: wire.ViolationEvent, enrolled: set[str]) -> list[dict[str, Any]] | None:
+    """The signed runner-ups a reviewer may be shown: persons enrolled here and not erased.
+
+    An id central does not know (a person erased since the gateway's gallery was built,
+    or a gallery that was never central's) is left out rather than refusing the event: the
+    violation itself is sound, and an unknown id has no photo to compare with anyway. The
+    signed message keeps what the gateway sent. None: nothing to show."""
+    match = ev.match
+    if match is None:
+        return None
+    kept = [
+        {"person_id": a.person_id, "score": a.score}
+        for a in match.alternatives
+        if a.person_id in enrolled
+    ]
+    if len(kept) < len(match.alternatives):
+        log.info(
+            "event %s: %d of %d alternatives name no enrolled person; not shown",
+            ev.event_id,
+            len(match.alternatives) - len(kept),
+            len(match.alternatives),
+        )
+    return kept or None
 
 
 def store_batch(
@@ -101,6 +132,9 @@ def store_batch(
     outcomes: dict[int, Outcome] = {}
     if events:
         match_ids = {e.event.match.person_id for e in events if e.event.match}
+        match_ids |= {
+            a.person_id for e in events if e.event.match for a in e.event.match.alternatives
+        }
         enrolled = set()
         if match_ids:
             enrolled = set(
@@ -127,6 +161,9 @@ def store_batch(
                 status = EventStatus.quarantined
             else:
                 status = EventStatus.pending_review if matched else EventStatus.unidentified
+            alternatives = None
+            if status == EventStatus.pending_review and ev.match is not None:
+                alternatives = _alternatives(ev, enrolled)
             rows.append(
                 {
                     "event_id": ev.event_id,
@@ -139,6 +176,7 @@ def store_batch(
                     "reason_code": a.quarantine,
                     "match_person_id": ev.match.person_id if matched else None,
                     "match_score": ev.match.score if matched else None,
+                    "match_alternatives": alternatives,
                     "payload": event_payload(a, shas),
                     "message_sha256": message_sha,
                 }

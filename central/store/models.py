@@ -111,6 +111,11 @@ class Event(Base):
     reason_code: Mapped[str | None] = mapped_column(sa.String(32))
     match_person_id: Mapped[str | None] = mapped_column(sa.ForeignKey("persons.id"), index=True)
     match_score: Mapped[float | None]
+    # The runner-ups the gateway's matcher ranked (issue 17), for the reviewer's face
+    # comparison only: [{"person_id", "score"}], best first, persons enrolled here. Set
+    # only with a match; cleared with the event's identification data (retention, the
+    # match's erasure) and an erased person leaves every list (migration alternatives_0001).
+    match_alternatives: Mapped[list[Any] | None] = mapped_column(sa.JSON(none_as_null=True))
     payload: Mapped[dict[str, Any]]  # the signed message, images replaced by sha256 refs
     decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decided_at: Mapped[datetime | None]

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from central import audit
 from central.evidence import integrity
+from central.evidence.package import PERSON_AUDIENCE
 from central.evidence.package import build as build_package
 from central.fines import format_money
 from central.frontdoor import client_address, frontdoor
@@ -414,7 +415,7 @@ def package(
     who = notice_access.holder(got.reference).label
     try:
         with st.tx() as s:
-            pkg = build_package(s, st.ctx.evidence, got.reference, who, "the person (notice page)")
+            pkg = build_package(s, st.ctx.evidence, got.reference, who, PERSON_AUDIENCE)
     except integrity.EvidenceAltered as e:
         integrity.record_altered(st.tx, e.event_id, e.problems, who, "export")
         return _show(st, request, got.reference, code, error=ALTERED, status=409)

@@ -41,13 +41,16 @@ def event_view(
     payload: dict[str, Any],
     enrolled: list[dict[str, Any]] | None = None,
     view: int | None = None,
+    alternatives: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What the event page draws: frames (with geometry), the face crop and the match.
 
     ``enrolled``: the matched person's enrolment photos (URLs of the original and of its
     face crop); None when the viewer's role may not see them (only those who review
     matches and decide appeals may). ``view``: the page view's audit entry, carried by
-    every file URL so those reads are covered by it (central/workflow/evidence_read.py)."""
+    every file URL so those reads are covered by it (central/workflow/evidence_read.py).
+    ``alternatives``: the match's runner-ups (person, score, gap to the match, photo URL
+    or None), best first (issue 17)."""
     q = f"?view={view}" if view is not None else ""
     frames, faces = [], []
     for pos, ((role, _sha), img) in enumerate(
@@ -77,7 +80,8 @@ def event_view(
         "signal": signal,
         "grace_s": payload.get("grace_s"),
         "match": match,
-        "comparison": match_view(item.match_score, match),
+        "comparison": match_view(item.match_score, match, alternatives),
+        "alternatives": alternatives or [],
         "enrolled": enrolled or [],
         "enrolled_hidden": enrolled is None and item.match_person_id is not None,
     }
@@ -95,7 +99,16 @@ def open_event(
         shown = photos.photos_for_event(s, user.actor, event_id)
         for p in shown:  # photos from before the crops: cropped on their first view
             photos.ensure_face(st.ctx.evidence, p)
-    view = evidence_read.open_view(s, user.actor, event_id, shown)
+    # The match's runner-ups: ids and scores for whoever sees the match; their photos
+    # only for the roles that see enrolment photos (the same rule as the match's own).
+    alts = photos.alternatives_for_event(s, event_id)
+    see_photos = user.role in photos.VIEW_ROLES
+    if see_photos:
+        for a in alts:
+            if a.photo is not None:
+                photos.ensure_face(st.ctx.evidence, a.photo)
+    listed = [(a.person_id, a.photo if see_photos else None) for a in alts]
+    view = evidence_read.open_view(s, user.actor, event_id, shown, alternatives=listed)
     enrolled = None
     if shown is not None:
         base = f"/console/events/{event_id}/enrolled"
@@ -108,8 +121,22 @@ def open_event(
             }
             for i, p in enumerate(shown)
         ]
+    best = item.match_score
+    alternatives = [
+        {
+            "person_id": a.person_id,
+            "score": a.score,
+            "gap": best - a.score if best is not None else None,
+            "photo_url": f"/console/events/{event_id}/alternatives/{i}/photo?view={view}"
+            if photo is not None
+            else None,
+            "cropped": photo is not None and photo.face_status == photos.FACE_FOUND,
+            "photo_hidden": not see_photos,
+        }
+        for i, (a, (_pid, photo)) in enumerate(zip(alts, listed, strict=True))
+    ]
     extra = {"reason_code": ev.reason_code, "event_pk": ev.id}
-    return item, event_view(item, ev.payload, enrolled, view) | extra
+    return item, event_view(item, ev.payload, enrolled, view, alternatives) | extra
 
 
 @router.get("/events/{event_id}", response_class=HTMLResponse)
@@ -313,6 +340,27 @@ def enrolled_face(
         except photos.NotFound:
             raise HTTPException(404, "not found") from None
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/events/{event_id}/alternatives/{n}/photo")
+def alternative_photo(
+    *,
+    event_id: str,
+    n: Annotated[int, Path(ge=0, le=64)],
+    view: ViewId = None,
+    user: Annotated[WebUser, Depends(require(*photos.VIEW_ROLES))],
+    st: Annotated[WebState, Depends(web_state)],
+) -> Response:
+    """The enrolment photo (its face crop when one was found) of runner-up ``n`` of the
+    event's match, for the face comparison; audited like the match's own photos."""
+    with st.tx() as s:
+        try:
+            data, media_type = photos.read_alternative_photo(
+                s, user.actor, st.ctx.evidence, event_id, n, view
+            )
+        except photos.NotFound:
+            raise HTTPException(404, "not found") from None
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, no-store"})
 
 
 @router.post("/events/{event_id}/confirm")

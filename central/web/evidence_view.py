@@ -89,21 +89,26 @@ def _number(value: Any) -> float | None:
     return float(value) if ok and math.isfinite(value) else None
 
 
-def match_view(stored_score: float | None, match: dict[str, Any]) -> dict[str, Any]:
-    """Score, threshold and margin of the gateway's match, for the face comparison.
+def match_view(
+    stored_score: float | None,
+    match: dict[str, Any],
+    alternatives: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Score, threshold and margin of the gateway's match, for the face comparison, and
+    how far ahead of its runner-up it was (``lead``: best minus second).
 
-    The wire contract (jaywatch/wire.py ``MatchResult``) carries the best match only:
-    the other candidates the gateway's matcher ranked are not sent, so there are no
-    alternatives to show (``alternatives_sent`` is False)."""
+    ``alternatives`` are the runner-ups stored with the event (``events.match_alternatives``,
+    issue 17); a gateway with ``faces.alternatives: 0`` or an older one sends none."""
     score = stored_score if stored_score is not None else _number(match.get("score"))
     threshold = _number(match.get("threshold"))
     margin = score - threshold if score is not None and threshold is not None else None
-    alternatives = match.get("alternatives")
+    alternatives = alternatives or []
+    second = alternatives[0].get("score") if alternatives else None
     return {
         "score": score,
         "threshold": threshold,
         "margin": margin,
         "backend": match.get("backend") or "",
         "gallery_version": match.get("gallery_version") or "",
-        "alternatives_sent": isinstance(alternatives, list),
+        "lead": score - second if score is not None and second is not None else None,
     }

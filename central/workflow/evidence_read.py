@@ -64,9 +64,12 @@ def open_view(
     event_id: str,
     photos: list[PersonPhoto] | None = None,
     where: str = "console",
+    alternatives: list[tuple[str, PersonPhoto | None]] | None = None,
 ) -> int:
     """Audit one page view of an event: one ``event.read`` entry whose details list
-    every evidence file (``{"n", "sha256"}``) and enrolment photo the page shows.
+    every evidence file (``{"n", "sha256"}``) and enrolment photo the page shows, and
+    the match's runner-ups it shows (``alternatives``: ``{"n", "person_id"}`` plus the
+    ``sha256`` of the photo shown for it, if any).
     Returns the entry's ``seq``: the view id the page's image URLs carry.
 
     Raises:
@@ -81,6 +84,11 @@ def open_view(
     }
     if photos:
         details["photos"] = [{"n": i, "sha256": p.sha256} for i, p in enumerate(photos)]
+    if alternatives:
+        details["alternatives"] = [
+            {"n": i, "person_id": pid} | ({"sha256": p.sha256} if p is not None else {})
+            for i, (pid, p) in enumerate(alternatives)
+        ]
     return audit.record(session, actor.label, VIEW_ACTION, f"event:{event_id}", details).seq
 
 
@@ -105,7 +113,7 @@ def covered(
     if utcnow() - at > VIEW_TTL:
         return False
     listed = e.details.get(kind) or []
-    return {"n": n, "sha256": sha} in listed
+    return any(isinstance(x, dict) and x.get("n") == n and x.get("sha256") == sha for x in listed)
 
 
 def read_evidence(

@@ -6,6 +6,7 @@ snapshot without them in the same transaction."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,8 +80,14 @@ def erase(
                 (EventStatus.pending_review, EventStatus.second_review, EventStatus.confirming)
             ),
         )
-        .values(status=EventStatus.unidentified, match_person_id=None, match_score=None)
+        .values(
+            status=EventStatus.unidentified,
+            match_person_id=None,
+            match_score=None,
+            match_alternatives=sa.null(),  # an unidentified violation carries none
+        )
     )
+    forget_alternative(session, person_id)
     redact_notices(session, Notice.person_id == person_id)
     removed = photos.erase_photos(session, snapshots, person_id)
     gv = gallery.erase_person(session, actor, snapshots, person_id)
@@ -92,6 +99,29 @@ def erase(
         {"gallery": gv.version if gv is not None else None, "photos_deleted": len(removed)},
     )
     return gv
+
+
+def forget_alternative(session: Session, person_id: str) -> int:
+    """Take an erased person out of every event's ``match_alternatives`` (the runner-ups
+    reviewers are shown); returns how many events changed. The signed messages keep
+    the id as the gateway sent it (evidence cannot be edited); no page shows it again."""
+    # A prefilter on the JSON text (the id as json.dumps writes it, LIKE wildcards
+    # escaped), then the exact test in Python.
+    quoted = json.dumps(person_id).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = session.execute(
+        sa.select(Event).where(
+            Event.match_alternatives.is_not(None),
+            sa.cast(Event.match_alternatives, sa.Text).like(f"%{quoted}%", escape="\\"),
+        )
+    ).scalars()
+    changed = 0
+    for e in rows:
+        kept = [a for a in e.match_alternatives or [] if a.get("person_id") != person_id]
+        if len(kept) != len(e.match_alternatives or []):
+            e.match_alternatives = kept or None  # none_as_null: SQL NULL
+            changed += 1
+    session.flush()
+    return changed
 
 
 @dataclass(frozen=True)

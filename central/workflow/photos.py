@@ -222,6 +222,85 @@ def photos_for_event(session: Session, actor: Actor, event_id: str) -> list[Pers
     return [] if pid is None else _photos_of(session, pid)
 
 
+@dataclass(frozen=True)
+class Alternative:
+    """One runner-up of an event's match as the reviewer sees it (issue 17)."""
+
+    person_id: str
+    score: float
+    photo: PersonPhoto | None  # the one enrolment photo shown for it (None: none stored)
+
+
+def alternatives_for_event(session: Session, event_id: str) -> list[Alternative]:
+    """The runner-ups stored with an event's match (``events.match_alternatives``), best
+    first, each with one enrolment photo: its first with a face found, else its first.
+    [] for an event without a match (an unidentified violation never has any) and for
+    persons erased since. Callers check the role (ids: whoever sees the match; photos:
+    ``VIEW_ROLES``)."""
+    row = session.execute(
+        sa.select(Event.match_person_id, Event.match_alternatives).where(Event.event_id == event_id)
+    ).first()
+    if row is None or row[0] is None or not isinstance(row[1], list):
+        return []
+    wanted = [a for a in row[1] if isinstance(a, dict) and isinstance(a.get("person_id"), str)]
+    live = set(
+        session.execute(
+            sa.select(Person.id).where(
+                Person.id.in_([a["person_id"] for a in wanted]), Person.erased_at.is_(None)
+            )
+        ).scalars()
+    )
+    out = []
+    for a in wanted:
+        pid = a["person_id"]
+        if pid not in live or pid == row[0]:
+            continue
+        shots = _photos_of(session, pid)
+        photo = next((p for p in shots if p.face_status == FACE_FOUND), shots[0] if shots else None)
+        out.append(Alternative(pid, float(a.get("score", float("nan"))), photo))
+    return out
+
+
+def read_alternative_photo(
+    session: Session,
+    actor: Actor,
+    store: EvidenceStore,
+    event_id: str,
+    n: int,
+    view: int | None = None,
+) -> tuple[bytes, str]:
+    """The enrolment photo shown for runner-up ``n`` of an event's match: its face crop
+    (framed like the captured face) when one was found, else the whole photo; audited
+    like every enrolment photo (``person.photo_read``) unless page view ``view`` listed
+    it (``open_view``'s ``alternatives``). Reachable only through such an event.
+
+    Raises:
+        Forbidden: not a role that sees enrolment photos. NotFound: no runner-up ``n``,
+            or it has no photo.
+    """
+    require_role(actor, *VIEW_ROLES)
+    alts = alternatives_for_event(session, event_id)
+    if not 0 <= n < len(alts) or alts[n].photo is None:
+        raise NotFound(f"event {event_id}: no photo of alternative {n}")
+    p = alts[n].photo
+    assert p is not None
+    ensure_face(store, p)
+    face = p.face_status == FACE_FOUND and p.face_sha256 is not None
+    if not covered(session, actor, event_id, view, "alternatives", n, p.sha256):
+        audit.record(
+            session,
+            actor.label,
+            "person.photo_read",
+            f"person:{p.person_id}",
+            {"event": event_id, "photo": p.id, "sha256": p.sha256, "alternative": n},
+        )
+    sha = p.face_sha256 if face else p.sha256
+    try:
+        return store.get(sha), "image/jpeg" if face else p.media_type  # type: ignore[arg-type]
+    except KeyError:
+        raise NotFound(f"enrolment photo {sha}: missing from the store") from None
+
+
 def read_event_photo(
     session: Session,
     actor: Actor,

@@ -198,14 +198,14 @@
     if (img.complete) draw(); else img.addEventListener("load", draw);
   }
 
-  // Face comparison: one zoom for both faces, so they stay at the same scale; another
-  // enrolment photo can be chosen for the comparison.
+  // Face comparison: one zoom for both faces (and the other candidates'), so they stay
+  // at the same scale; another enrolment photo can be chosen for the comparison.
   const faceZoom = document.getElementById("face-zoom");
   if (faceZoom) {
     const level = document.getElementById("face-zoom-level");
     faceZoom.addEventListener("input", () => {
       const z = Number(faceZoom.value);
-      for (const im of document.querySelectorAll("#compare .cmp-img")) {
+      for (const im of document.querySelectorAll("#compare .cmp-img, #alternatives .cmp-img")) {
         im.style.transform = `scale(${z})`;
       }
       level.textContent = z + "×";

@@ -76,6 +76,8 @@ class World:
         matched: bool = True,
         camera_id: str = "cam-1",
         site_tz: str | None = None,
+        alternatives: list[tuple[str, float]] | None = None,
+        person_id: str | None = None,
     ) -> str:
         """Sign a violation like a gateway does and store it through central's ingest
         (``site_tz``: the site's time zone, wire schema 2)."""
@@ -99,7 +101,13 @@ class World:
                 for i, (r, d) in enumerate((("before", before), ("entry", entry), ("face", face)))
             ],
             match=wire.MatchResult(
-                person_id=self.person_id, score=score, backend="sface", threshold=0.363
+                person_id=person_id or self.person_id,
+                score=score,
+                backend="sface",
+                threshold=0.363,
+                alternatives=[
+                    wire.MatchAlternative(person_id=p, score=sc) for p, sc in alternatives or []
+                ],
             )
             if matched
             else None,
