@@ -1,7 +1,7 @@
 """Events: the matcher's runner-ups central accepted with a match (issue 17)
 
 Revision ID: alternatives_0001
-Revises: payments_0001
+Revises: snapshots_0001
 
 ``events.match_alternatives`` holds ``[{"person_id", "score"}]``, best first: the
 ``MatchResult.alternatives`` a gateway signed, limited to persons enrolled (and not
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "alternatives_0001"
-down_revision = "payments_0001"
+down_revision = "snapshots_0001"
 branch_labels = None
 depends_on = None
 
