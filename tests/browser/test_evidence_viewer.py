@@ -378,3 +378,56 @@ def test_appeal_decision_bar_stays_in_view(
     page.goto(f"{site.url}/console/appeals/{appeal_id}")
     assert page.locator("#appeal-bar").count() == 0  # decided: nothing left to decide
     ctx.close()
+
+
+def test_the_matchers_runner_ups_beside_the_match_at_the_same_scale(
+    page: Any, site: Site, shots: Path
+) -> None:
+    """Issue 17: the other candidates the gateway's matcher ranked, each with its enrolled
+    face cropped like the captured one, at the same height, zoomed with it, with score
+    and gap to the match; only confirm/reject to act on."""
+    from central.workflow.persons import enrol
+
+    w = site.world
+    ids = []
+    with w.ctx.sessions.begin() as s:
+        for name, phone in (("biden", "+447911000011"), ("astronaut", "+447911000012")):
+            p = enrol(s, ADMIN, w.ctx.rules, phone, "road traffic act s.12", name=name)
+            photo = PHOTOS / f"{name}.jpg"
+            photos.add_photos(s, ADMIN, w.ctx.evidence, p.id, [(photo.name, photo.read_bytes())])
+            ids.append(p.id)
+    eid = w.ingest(score=0.87, alternatives=[(ids[0], 0.41), (ids[1], 0.18)])
+    seq = site.last_seq()
+    page.goto(f"{site.url}/console/events/{eid}")
+    _images_loaded(page)
+    items = page.locator("#alternatives li")
+    assert items.count() == 2
+    first, second = items.nth(0).inner_text(), items.nth(1).inner_text()
+    assert ids[0] in first and "0.410" in first and "0.460 below the match" in first
+    assert ids[1] in second and "0.180" in second and "0.690 below the match" in second
+    assert "above the threshold" in first  # 0.41 > 0.363: the close rival a reviewer must see
+    assert "0.460" in page.inner_text("#lead")
+    alt = "#alternatives li:nth-child(1) img.alt-face"
+    assert page.get_attribute(alt, "data-cropped") == "1"
+    nat = page.eval_on_selector(alt, "e => [e.naturalWidth, e.naturalHeight]")
+    with Image.open(PHOTOS / "biden.jpg") as im:
+        assert nat[0] < im.size[0] and nat[1] < im.size[1]  # the face crop, not the photo
+    cap, a = _box(page, "img.captured-face"), _box(page, alt)
+    assert a["h"] == pytest.approx(cap["h"], abs=0.5)  # the same scale as the captured face
+    assert a["w"] / a["h"] == pytest.approx(nat[0] / nat[1], rel=0.02)  # proportions kept
+    page.fill("#face-zoom", "2")
+    page.dispatch_event("#face-zoom", "input")
+    assert _box(page, alt)["h"] == pytest.approx(2 * a["h"], rel=0.01)
+    assert _box(page, "img.captured-face")["h"] == pytest.approx(2 * cap["h"], rel=0.01)
+    page.fill("#face-zoom", "1")
+    page.dispatch_event("#face-zoom", "input")
+    # No control acts on a candidate: the page's forms are the decision bar's only.
+    actions = page.eval_on_selector_all("form", "fs => fs.map(f => f.getAttribute('action'))")
+    assert all("alternative" not in (x or "") for x in actions)
+    assert page.locator("#alternatives button, #alternatives a").count() == 0
+    # One audit entry for the view (the candidates' photos listed in it), nothing per photo.
+    assert site.actions_after(seq).count("event.read") == 1
+    assert "person.photo_read" not in site.actions_after(seq)
+    page.locator("#alternatives").scroll_into_view_if_needed()
+    shot(page, shots, "console_event_alternatives")
+    check_page(page)

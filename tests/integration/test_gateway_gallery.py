@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from central.workflow.persons import enrol
 from edge.config import CameraConfig
 from edge.gateway import Gateway
 from edge.gateway_config import load_gateway_config
 from edge.pipeline import make_face_stage
 from jaywatch import wire
+from tests.central.helpers import SUPERVISOR
 from tests.integration.helpers import (
     REPO,
     Central,
@@ -73,6 +75,9 @@ def test_gateway_follows_gallery_updates_and_erasure_takes_effect(
     key = wire.generate_device_key()
     central = Central.create(f"sqlite:///{tmp_path}/c.db", tmp_path / "central", broker)
     central.register("gw-a", key, ["face-scene", "face-scene-2"])
+    with central.ctx.sessions.begin() as s:  # enrolled at central too: matched events
+        for i, pid in enumerate(("p-obama", "p-astronaut")):
+            enrol(s, SUPERVISOR, central.ctx.rules, f"+44791112345{i}", "test", None, pid)
     central.start()
     g1 = gallery_bytes(
         {"p-obama": ["obama", "obama2"], "p-astronaut": ["astronaut"]}, 1, tmp_path / "g1"
@@ -118,6 +123,15 @@ def test_gateway_follows_gallery_updates_and_erasure_takes_effect(
         a = _violator_a(central, "face-scene")
         assert a["match"] is not None and a["match"]["person_id"] == "p-obama"
         assert a["match"]["gallery_version"] == "1"
+        # The scene's camera.yaml asks for the matcher's runner-ups (faces.alternatives:
+        # 3, issue 17): the gallery's other person, signed in the message, stored for
+        # the reviewer with its score below the match's.
+        ev = next(e for e in central.events() if e.event_id == a["event_id"])
+        signed = json.loads(central.ctx.evidence.get(ev.message_sha256))
+        assert [x["person_id"] for x in signed["match"]["alternatives"]] == ["p-astronaut"]
+        assert ev.status == "pending_review" and ev.match_alternatives is not None
+        assert [x["person_id"] for x in ev.match_alternatives] == ["p-astronaut"]
+        assert ev.match_alternatives[0]["score"] < ev.match_score
 
         # Obama is erased at central: version 2. The gateway (restarted with gallery 1
         # on disk) takes the update; the same violator is now unidentified.
