@@ -9,16 +9,20 @@ is at most 320 px wide and every person annotated by eye in people.json is smear
 (the camera's picture never moves, so the frame loop's motion gate gives no boxes at all:
 the snapshot's own detector run found them); GET /api/devices names the same URL; the
 image answers with nosniff and only to the page's roles (an auditor gets 403, nobody
-logged in 401); gw-b, with its own valid login, cannot publish on gw-a's snapshot topic.
+logged in 401); gw-b, with its own valid login, cannot publish on gw-a's snapshot topic;
+hostile bytes on its own (a decompression-bomb header, garbage after a JPEG marker) are
+dead-lettered by `central serve`, which stays healthy and keeps the last good picture.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -197,6 +201,29 @@ def test_the_devices_page_shows_the_blurred_snapshot(
         assert _publish_as(broker, "gw-b", wire.snapshot_topic("gw-b"),
                            own.model_dump_json().encode()) == "Success"  # fmt: skip
         wait_until(lambda: http.get(gw_b, headers=bearer).status_code == 200, 30, "gw-b's own")
+        # Hostile bytes on its own snapshot topic (a bomb header, then plain garbage):
+        # dead-lettered by `central serve`, which keeps serving, the picture unchanged.
+        bomb = own.model_copy(update={"signature": None, "taken": wire.utcnow()})
+        jpeg = bytearray(base64.b64decode(bomb.jpeg_b64))
+        sof = jpeg.index(b"\xff\xc0")
+        jpeg[sof + 5 : sof + 9] = (60000).to_bytes(2, "big") * 2
+        bomb = wire.sign_message(
+            bomb.model_copy(update={"jpeg_b64": base64.b64encode(bytes(jpeg)).decode()}),
+            keys["gw-b"],
+        )
+        before = http.get(gw_b, headers=bearer).content
+        for payload in (bomb.model_dump_json().encode(), b"\xff\xd8\xff" + os.urandom(3000)):
+            assert _publish_as(broker, "gw-b", wire.snapshot_topic("gw-b"), payload) == "Success"
+
+        def dead_letters() -> list[str]:
+            with contextlib.closing(sqlite3.connect(tmp_path / "central.db")) as db:
+                q = "SELECT reason FROM dead_letters WHERE topic = 'jaywatch/v1/gw-b/snapshot'"
+                return [r[0] for r in db.execute(q)]
+
+        wait_until(lambda: len(dead_letters()) == 2, 30, "two dead letters")
+        assert any("DecompressionBomb" in r for r in dead_letters()), dead_letters()
+        assert http.get("/api/health").status_code == 200
+        assert http.get(gw_b, headers=bearer).content == before
         assert serve.poll() is None and edge.poll() is None
     finally:
         http.close()
