@@ -105,11 +105,30 @@ class IngestSettings(StrictModel):
         " clip adds up to ~2.7 MB of base64. Keep the broker's message_size_limit at "
         "or below this.",
     )
-    dead_letter_raw_bytes: int = Field(
-        65_536,
+    dead_letter_raw_bytes: int | None = Field(
+        None,
         ge=256,
-        description="raw payload kept per dead letter",
+        description="Bytes kept of one dead letter's payload. null (default): the whole payload"
+        " up to max_payload_bytes, so every dead letter that ingest could ever accept can be"
+        " requeued; a bigger message (never read) keeps its first 64 KiB. An int keeps at"
+        " most that many (a payload cut short cannot be requeued).",
     )
+    dead_letters_max_total_bytes: int = Field(
+        1 << 30,
+        ge=1 << 20,
+        description="Cap on the payload bytes kept by all dead letters together. Over it, the"
+        " oldest lose all but their first 4 KiB (the row, reason, size and sha256 stay; they"
+        " can no longer be requeued), with one audit entry (dead_letter.evict) naming them."
+        " retention.dead_letters_days deletes the rows.",
+    )
+
+    @property
+    def dead_letter_keep_bytes(self) -> int:
+        """How many bytes of a dead letter's payload are kept (a whole payload up to this)."""
+        if self.dead_letter_raw_bytes is None:
+            return self.max_payload_bytes
+        return self.dead_letter_raw_bytes
+
     retry_min_s: float = Field(
         0.5,
         gt=0,

@@ -389,10 +389,11 @@ class IngestWorker:
         """Classify and store ``batch``. Raises only for an outage (the caller retries the
         whole batch); whatever fails because of a message ends in the dead-letter table."""
         classified = [self._classify(m) for m in batch]  # may raise: DB down
-        raw = self.settings.dead_letter_raw_bytes
+        raw = self.settings.dead_letter_keep_bytes
+        cap = self.settings.dead_letters_max_total_bytes
         try:
             with self.sessions.begin() as s:
-                return store_batch(s, classified, self.evidence, raw)
+                return store_batch(s, classified, self.evidence, raw, cap)
         except Exception as e:
             if is_outage(e):
                 raise
@@ -405,7 +406,7 @@ class IngestWorker:
         for c in classified:
             try:
                 with self.sessions.begin() as s:
-                    outcomes += store_batch(s, [c], self.evidence, raw)
+                    outcomes += store_batch(s, [c], self.evidence, raw, cap)
             except Exception as e:
                 if is_outage(e):
                     raise
@@ -427,7 +428,7 @@ class IngestWorker:
         for row in rows:
             try:
                 with self.sessions.begin() as s:
-                    insert_dead_letters(s, [row])
+                    insert_dead_letters(s, [row], self.settings.dead_letters_max_total_bytes)
                 break
             except Exception as e:
                 if is_outage(e):

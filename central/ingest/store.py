@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from central import audit
 from central.evidence.signed import message_to_keep
 from central.ingest.classify import (
     AcceptedEvent,
@@ -48,29 +49,87 @@ class Outcome:
     reason: str = ""
 
 
+# What a dead letter keeps when it cannot keep its whole payload: a message bigger than
+# the kept limit (never read by ingest) keeps this much of its start, for a person to look
+# at; one evicted to stay under ingest.dead_letters_max_total_bytes keeps EVICTED_KEEP.
+OVERSIZE_HEAD = 65_536
+EVICTED_KEEP = 4096
+EVICT_SCAN = 1000  # rows looked at per eviction (the next batch goes on if still over)
+
+
 def dead_letter_row(r: Rejected, raw_limit: int) -> dict[str, Any]:
     """Total: topic and reason made printable (no NUL, no lone surrogate), so no database
-    refuses the row for its text."""
+    refuses the row for its text. The payload is kept whole when it fits ``raw_limit``
+    (so it can be requeued), else only its first ``min(raw_limit, OVERSIZE_HEAD)`` bytes."""
     p = r.msg.payload
+    keep = len(p) if len(p) <= raw_limit else min(raw_limit, OVERSIZE_HEAD)
     return {
         "received": utcnow(),
         "topic": wire.printable(r.msg.topic, 512),
         "reason": wire.printable(r.reason),
-        "raw": p[:raw_limit],
+        "raw": p[:keep],
         "size": len(p),
         "sha256": hashlib.sha256(p).hexdigest(),
     }
 
 
-def insert_dead_letters(session: Session, rows: list[dict[str, Any]]) -> None:
+def insert_dead_letters(
+    session: Session, rows: list[dict[str, Any]], max_total: int | None = None
+) -> None:
     """Insert dead-letter rows, skipping any (topic, sha256) already there: retrying a batch
     after an outage, or the same bytes arriving again, must not show a bad message twice.
-    ``rows`` as made by ``dead_letter_row``."""
+    ``rows`` as made by ``dead_letter_row``. With ``max_total``, the oldest are then cut
+    down until all dead letters together keep at most that many bytes (evict_dead_letters)."""
     if rows:
         stmt = _insert(session)(DeadLetter).on_conflict_do_nothing(
             index_elements=["topic", "sha256"]
         )
         session.execute(stmt, rows)
+        if max_total is not None:
+            evict_dead_letters(session, max_total)
+
+
+def evict_dead_letters(session: Session, max_total: int) -> list[int]:
+    """Keep the dead letters' payload bytes within ``max_total``: whole payloads are kept so
+    they can be requeued, but bad input must not fill the database. Over the cap, the
+    OLDEST lose all but their first EVICTED_KEEP bytes (row, reason, size and sha256 stay;
+    they can no longer be requeued) — oldest, because a recent failure is the one an admin
+    is most likely still to fix and requeue. One audit entry names them (the caller's
+    transaction: it commits with the insert). Returns the ids cut."""
+    kept = sa.func.length(DeadLetter.raw)
+    total = session.execute(sa.select(sa.func.coalesce(sa.func.sum(kept), 0))).scalar_one()
+    if total <= max_total:
+        return []
+    over, freed, ids = int(total) - max_total, 0, []
+    rows = session.execute(
+        sa.select(DeadLetter.id, kept)
+        .where(kept > EVICTED_KEEP)
+        .order_by(DeadLetter.id)
+        .limit(EVICT_SCAN)
+    ).all()
+    for dl_id, n in rows:
+        ids.append(dl_id)
+        freed += int(n) - EVICTED_KEEP
+        if freed >= over:
+            break
+    if not ids:
+        return []
+    session.execute(
+        sa.update(DeadLetter)
+        .where(DeadLetter.id.in_(ids))
+        .values(raw=sa.func.substr(DeadLetter.raw, 1, EVICTED_KEEP))
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(
+        session, "system:ingest", "dead_letter.evict", "dead_letters",
+        {"ids": ids, "bytes_freed": freed, "kept_each": EVICTED_KEEP,
+         "max_total_bytes": max_total, "total_before": int(total)},
+    )  # fmt: skip
+    log.warning(
+        "ingest: dead letters over %d bytes: kept only %d bytes of %d oldest (%d bytes freed)",
+        max_total, EVICTED_KEEP, len(ids), freed,
+    )  # fmt: skip
+    return ids
 
 
 def _insert(session: Session) -> Any:
@@ -125,9 +184,15 @@ def _alternatives(ev: wire.ViolationEvent, enrolled: set[str]) -> list[dict[str,
 
 
 def store_batch(
-    session: Session, items: list[Classified], evidence: EvidenceStore, raw_limit: int
+    session: Session,
+    items: list[Classified],
+    evidence: EvidenceStore,
+    raw_limit: int,
+    dead_letters_max_total: int | None = None,
 ) -> list[Outcome]:
-    """Write everything in ``items`` (caller commits); one Outcome per item, in order."""
+    """Write everything in ``items`` (caller commits); one Outcome per item, in order.
+    Dead letters keep ``raw_limit`` bytes each, all together at most
+    ``dead_letters_max_total`` (None: no cap)."""
     events = [c for c in items if isinstance(c, AcceptedEvent)]
     outcomes: dict[int, Outcome] = {}
     if events:
@@ -254,7 +319,9 @@ def store_batch(
                 late[i] = Rejected(c.msg, wire.printable(why), c.snapshot.device_id, None)
     dead = [(i, c) for i, c in enumerate(items) if isinstance(c, Rejected)] + list(late.items())
     if dead:
-        insert_dead_letters(session, [dead_letter_row(c, raw_limit) for _, c in dead])
+        insert_dead_letters(
+            session, [dead_letter_row(c, raw_limit) for _, c in dead], dead_letters_max_total
+        )
         for i, c in dead:
             outcomes[i] = Outcome("rejected", c.device_id, c.event_id, c.reason)
     return [outcomes[i] for i in range(len(items))]

@@ -6,8 +6,12 @@ Requeue runs the stored bytes through ingest's own classify + store again, with 
 device keys of now (a gateway registered or re-keyed since is accepted) and the
 occurred window judged against the time the message first arrived (waiting in the
 dead letters does not make an event implausible). Only a dead letter whose bytes were
-all kept can be requeued (``ingest.dead_letter_raw_bytes``); the gateway is not sent an
-ack for it (it was told "rejected" at the time).
+all kept can be requeued: by default a whole payload is kept up to
+``ingest.max_payload_bytes`` (what ingest reads at all), and all dead letters together
+keep at most ``ingest.dead_letters_max_total_bytes`` — the oldest are cut to 4 KiB
+beyond that (central/ingest/store.py ``evict_dead_letters``, audited), and
+``retention.dead_letters_days`` deletes the rows. The gateway is not sent an ack for a
+requeued message (it was told "rejected" at the time).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from sqlalchemy.orm import Session
 from central import audit
 from central.context import Context
 from central.ingest.classify import Incoming, KeyCache, OccurredWindow, Rejected, classify
-from central.ingest.store import load_device_keys, store_batch
+from central.ingest.store import EVICTED_KEEP, load_device_keys, store_batch
 from central.store.models import DeadLetter, Event, Person
 from central.store.status import EventStatus
 from central.workflow.common import Actor, Conflict, NotFound, require_role
@@ -92,8 +96,14 @@ def requeue_dead_letter(session: Session, actor: Actor, ctx: Context, dl_id: int
     r = _dead_letter(session, dl_id)
     raw = bytes(r.raw)
     if len(raw) != r.size:
+        why = (
+            "evicted to keep all dead letters within ingest.dead_letters_max_total_bytes"
+            if len(raw) == EVICTED_KEEP
+            else "larger than ingest.dead_letter_raw_bytes (or max_payload_bytes)"
+        )
         raise Conflict(
-            f"dead letter {dl_id}: only {len(raw)} of {r.size} bytes were kept: cannot requeue"
+            f"dead letter {dl_id}: only {len(raw)} of {r.size} bytes were kept ({why}):"
+            " cannot requeue"
         )
     ing = ctx.config.ingest
     window = OccurredWindow(
@@ -104,7 +114,9 @@ def requeue_dead_letter(session: Session, actor: Actor, ctx: Context, dl_id: int
     c = classify(Incoming(r.topic, raw), keys, ing.max_payload_bytes, window, now=r.received)
     if isinstance(c, Rejected):
         raise Conflict(f"dead letter {dl_id}: still refused: {c.reason}")
-    (out,) = store_batch(session, [c], ctx.evidence, ing.dead_letter_raw_bytes)
+    (out,) = store_batch(
+        session, [c], ctx.evidence, ing.dead_letter_keep_bytes, ing.dead_letters_max_total_bytes
+    )
     audit.record(
         session, actor.label, "dead_letter.requeue", f"dead_letter:{dl_id}",
         {"topic": r.topic, "sha256": r.sha256, "outcome": out.status, "event_id": out.event_id},

@@ -3,6 +3,7 @@ release to review; every action audited (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from central.ingest.classify import Incoming, KeyCache, classify
-from central.ingest.store import load_device_keys, store_batch
+from central.ingest.store import EVICTED_KEEP, OVERSIZE_HEAD, load_device_keys, store_batch
 from central.store.models import AuditEntry, DeadLetter, Device, Event
 from jaywatch import wire
 from tests.central.web.util import csrf_of, login
@@ -42,8 +43,9 @@ def _ingest_raw(world: World, topic: str, payload: bytes) -> str:
         world.ctx.config.ingest.max_payload_bytes,
     )
     with world.ctx.sessions.begin() as s:
+        ing = world.ctx.config.ingest
         (out,) = store_batch(
-            s, [c], world.ctx.evidence, world.ctx.config.ingest.dead_letter_raw_bytes
+            s, [c], world.ctx.evidence, ing.dead_letter_keep_bytes, ing.dead_letters_max_total_bytes
         )
     return out.status
 
@@ -64,10 +66,11 @@ def _set_disabled(world: World, disabled: bool) -> None:
 
 
 def test_requeue_after_the_device_is_enabled_and_discard(world: World, client: TestClient) -> None:
-    # Violations with their images are larger than the default raw limit (64 KiB): only
-    # a central keeping whole payloads can requeue them.
-    _keep_raw(world, 16_000_000)
+    # Violations with their images are far larger than 64 KiB (the old default): the
+    # default now keeps whole payloads up to ingest.max_payload_bytes, so they requeue.
+    assert world.ctx.config.ingest.dead_letter_raw_bytes is None
     payload = _signed(world)
+    assert len(payload) > 65_536
     _set_disabled(world, True)
     assert _ingest_raw(world, wire.violation_topic(DEVICE), payload) == "rejected"
     hostile = b"<script>alert(1)</script>\xff\xfe" + b"x" * 2000
@@ -165,3 +168,64 @@ def test_quarantined_event_released_to_review_or_discarded(
     login(client, "olive")
     assert a in client.get("/console/queue").text
     assert client.get("/console/dead-letters").status_code == 403
+
+
+def _cap_total(world: World, n: int) -> None:
+    ingest = world.ctx.config.ingest.model_copy(update={"dead_letters_max_total_bytes": n})
+    world.ctx.config = world.ctx.config.model_copy(update={"ingest": ingest})
+
+
+def test_whole_payloads_within_a_total_cap_oldest_evicted_and_audited(
+    world: World, client: TestClient
+) -> None:
+    """Whole payloads are kept (requeue works), but all dead letters together keep at most
+    ingest.dead_letters_max_total_bytes: the oldest are cut to 4 KiB, one audit entry."""
+    cap = 1 << 20
+    _cap_total(world, cap)
+    _set_disabled(world, True)
+    topic = wire.violation_topic(DEVICE)
+    old_violation = _signed(world)
+    assert _ingest_raw(world, topic, old_violation) == "rejected"
+    junk = [os.urandom(300_000) for _ in range(4)]  # arbitrary bytes, each its own row
+    for j in junk:
+        assert _ingest_raw(world, topic, j) == "rejected"
+    new_violation = _signed(world)
+    assert _ingest_raw(world, topic, new_violation) == "rejected"
+    with world.ctx.sessions() as s:
+        rows = list(s.execute(sa.select(DeadLetter).order_by(DeadLetter.id)).scalars())
+        kept = [(len(r.raw), r.size) for r in rows]
+        evicts = list(
+            s.execute(
+                sa.select(AuditEntry.details).where(AuditEntry.action == "dead_letter.evict")
+            ).scalars()
+        )
+    assert len(rows) == 6 and sum(k for k, _ in kept) <= cap, kept
+    assert kept[-1] == (len(new_violation), len(new_violation))  # the newest: whole
+    assert kept[0] == (EVICTED_KEEP, len(old_violation))  # the oldest: cut first
+    cut = [r.id for r, (k, size) in zip(rows, kept, strict=True) if k < size]
+    assert cut == [r.id for r in rows[: len(cut)]]  # oldest first, none skipped
+    assert sorted({i for d in evicts for i in d["ids"]}) == cut
+    assert all(d["max_total_bytes"] == cap for d in evicts)
+    _set_disabled(world, False)
+    login(client, "adam")
+    html = client.get("/console/dead-letters").text
+    token = csrf_of(html)
+    r = client.post(f"/console/dead-letters/{rows[0].id}/requeue", data={"csrf_token": token})
+    assert r.status_code == 409 and "evicted" in r.text
+    r = client.post(
+        f"/console/dead-letters/{rows[-1].id}/requeue",
+        data={"csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and "requeued" in r.headers["location"]
+    with world.ctx.sessions() as s:
+        assert list(s.execute(sa.select(Event.status)).scalars()) == ["pending_review"]
+
+
+def test_a_message_over_the_kept_limit_keeps_its_head_only(world: World) -> None:
+    """Bigger than ingest.max_payload_bytes: never read, so never requeued: 64 KiB kept."""
+    big = b"{" + b"x" * (world.ctx.config.ingest.max_payload_bytes + 10)
+    assert _ingest_raw(world, wire.violation_topic(DEVICE), big) == "rejected"
+    with world.ctx.sessions() as s:
+        (r,) = s.execute(sa.select(DeadLetter)).scalars()
+        assert len(r.raw) == OVERSIZE_HEAD and r.size == len(big)
