@@ -5,6 +5,12 @@ and ``signal.roi`` fit the frames, runs the detector and the signal reader for a
 seconds and reports what it saw: the phase sequence with times, how many pedestrians
 were detected, and an overlay PNG (zone, ROI, every detection box and foot point) to
 look at. Problems are one line each and exit 2; never a traceback.
+
+A camera with a ``detect_stream`` is read as ``edge run`` reads it (edge/av_capture.py):
+the report names the detect stream, its frame size and, for a sub stream, how many main
+frames found a sub frame within ``max_skew_s`` (the others would be detected on the main
+image); the detector runs on the detect image and its boxes, mapped back, are drawn on the
+main frame — the zone and ROI are always in main-stream pixels.
 """
 
 from __future__ import annotations
@@ -43,6 +49,58 @@ class PhaseChange:
 
 
 @dataclass
+class DetectStreamReport:
+    """What the detector sees instead of the main frame (``detect_stream``)."""
+
+    mode: str  # "sub_stream" | "decoder_downscale"
+    source: str | None  # the sub stream; None for the decoder downscale
+    width: int = 0
+    height: int = 0
+    frames: int = 0  # main frames read
+    paired: int = 0  # ... that had a detect image (always all, for the downscale)
+    max_skew_s: float = 0.05
+
+    def to_json(self) -> dict:
+        return {
+            "mode": self.mode,
+            "source": self.source,
+            "frame_size": [self.width, self.height],
+            "frames": self.frames,
+            "frames_paired": self.paired,
+            "max_skew_s": self.max_skew_s,
+        }
+
+    def line(self) -> str:
+        size = f"{self.width}×{self.height}" if self.width else "no"
+        if self.mode == "decoder_downscale":
+            return f"detect stream: decoder downscale, {size} frames (zone in main pixels)"
+        return (
+            f"detect stream: {self.source}, {size} frames; {self.paired} of {self.frames} "
+            f"main frames paired within {self.max_skew_s:g} s (zone in main pixels)"
+        )
+
+    def warnings(self, main_w: int, main_h: int) -> list[str]:
+        out = []
+        if self.mode == "sub_stream" and self.frames and self.paired < self.frames:
+            out.append(
+                f"detect_stream: only {self.paired} of {self.frames} main frames had a sub "
+                f"frame within max_skew_s {self.max_skew_s:g} s; the others were detected on "
+                "the main image (sub stream late, slower or not the same camera?)"
+            )
+        if (
+            self.width
+            and main_w
+            and abs(self.width / self.height - main_w / main_h) > 0.02 * (main_w / main_h)
+        ):
+            out.append(
+                f"detect_stream: {self.width}×{self.height} has another aspect than the main "
+                f"{main_w}×{main_h}; boxes are mapped by scaling each axis, so the sub stream "
+                "must show the whole main picture (check the overlay: boxes on the people)"
+            )
+        return out
+
+
+@dataclass
 class CheckReport:
     camera_id: str
     source: str
@@ -58,6 +116,7 @@ class CheckReport:
     warnings: list[str] = field(default_factory=list)
     scene: list[str] = field(default_factory=list)  # failed health checks, with reasons
     overlay: str | None = None
+    detect_stream: DetectStreamReport | None = None
 
     def to_json(self) -> dict:
         return {
@@ -74,10 +133,13 @@ class CheckReport:
             "warnings": self.warnings,
             "scene": self.scene,
             "overlay": self.overlay,
+            "detect_stream": None if self.detect_stream is None else self.detect_stream.to_json(),
         }
 
     def lines(self) -> list[str]:
         out = [f"camera {self.camera_id}: {self.source}, {self.width}×{self.height} frames"]
+        if self.detect_stream is not None:
+            out.append(self.detect_stream.line())
         out += [f"PROBLEM {p}" for p in self.problems]
         if not self.problems:
             out.append("crossing.zone and signal.roi lie inside the frame")
@@ -116,10 +178,12 @@ def resolve_source(cfg: CameraConfig, camera_yaml: Path, given: str | None) -> s
     return str(p)
 
 
-def _live_frames(src: str | int, fps: float | None, first_timeout_s: float) -> Iterator[Frame]:
+def _live_frames(
+    src: str | int, fps: float | None, first_timeout_s: float, live=None
+) -> Iterator[Frame]:
     """A live source read in a thread, so a camera that never answers is an error after
-    ``first_timeout_s`` instead of a hang (LiveSource itself retries for ever)."""
-    live = LiveSource(src, fps)
+    ``first_timeout_s`` instead of a hang (LiveSource and AvSource retry for ever)."""
+    live = live if live is not None else LiveSource(src, fps)
     q: queue.Queue[Frame] = queue.Queue(maxsize=4)
 
     def pump() -> None:
@@ -150,13 +214,44 @@ def _live_frames(src: str | int, fps: float | None, first_timeout_s: float) -> I
         live.stop()
 
 
-def frames_of(src: str | int, fps: float | None, first_timeout_s: float = 15.0) -> Iterator[Frame]:
+def frames_of(
+    src: str | int,
+    fps: float | None,
+    first_timeout_s: float = 15.0,
+    cfg: CameraConfig | None = None,
+) -> Iterator[Frame]:
+    """The source's frames; with ``cfg`` and its ``detect_stream`` (or ``stream.hwaccel``),
+    read as the gateway reads them (edge/av_capture.py: frames carry their detect image)."""
+    if cfg is not None and (cfg.detect_stream is not None or cfg.stream.hwaccel != "off"):
+        from edge.av_capture import camera_source
+
+        try:
+            source = camera_source(cfg, src, analysis_fps=fps)
+        except CaptureError as e:
+            raise CheckError(str(e)) from None
+        if is_live_source(src):
+            return _live_frames(src, fps, first_timeout_s, live=source)
+        return iter(source)
     if is_live_source(src):
         return _live_frames(src, fps, first_timeout_s)
     try:
         return iter(VideoFileSource(Path(str(src)), fps))
     except CaptureError as e:
         raise CheckError(str(e)) from None
+
+
+def resolve_detect_source(cfg: CameraConfig, camera_yaml: Path) -> CameraConfig:
+    """``cfg`` with a relative ``detect_stream.source`` file found next to the camera YAML,
+    as :func:`resolve_source` does for the main one."""
+    ds = cfg.detect_stream
+    if ds is None or ds.source is None or is_live_source(ds.source):
+        return cfg
+    p = Path(ds.source).expanduser()
+    if not p.is_absolute() and not p.exists() and (camera_yaml.parent / p).exists():
+        p = camera_yaml.parent / p
+    if not p.is_file():
+        raise CheckError(f"{p}: detect_stream.source: video file not found")
+    return cfg.model_copy(update={"detect_stream": ds.model_copy(update={"source": str(p)})})
 
 
 def draw_overlay(
@@ -235,8 +330,13 @@ def run_check(
     from edge.pipeline import build_pipeline
 
     src = resolve_source(cfg, camera_yaml, source)
+    cfg = resolve_detect_source(cfg, camera_yaml)
     report = CheckReport(cfg.id, str(src), signal_source=cfg.signal.source)
-    frames = frames_of(src, cfg.fps, first_timeout_s)
+    ds = cfg.detect_stream
+    if ds is not None:
+        mode = "sub_stream" if ds.source is not None else "decoder_downscale"
+        report.detect_stream = DetectStreamReport(mode, ds.source, max_skew_s=ds.max_skew_s)
+    frames = frames_of(src, cfg.fps, first_timeout_s, cfg)
     try:
         first = next(frames, None)
     except CaptureError as e:
@@ -272,7 +372,13 @@ def run_check(
             last_image = f.image
             if scene is not None:
                 scene.observe(f.image, f.t - t0)
-            dets = pipeline.detector.detect(f.image)
+            if report.detect_stream is not None:
+                report.detect_stream.frames += 1
+                if f.detect is not None:
+                    report.detect_stream.paired += 1
+                    report.detect_stream.height, report.detect_stream.width = f.detect.shape[:2]
+            # On the detect image when the frame has one; boxes in main pixels.
+            dets = pipeline.detector.detect(f.image, f.detect)
             n = len(dets.xyxy)
             report.detections += n
             report.frames_with_people += int(n > 0)
@@ -292,6 +398,8 @@ def run_check(
                 f"signal.roi: read only {seen} for {report.seconds:.1f} s; "
                 "is the ROI on the pedestrian signal head?"
             )
+        if report.detect_stream is not None:
+            report.warnings += report.detect_stream.warnings(report.width, report.height)
         if scene is not None:
             report.scene = [fl.reason for fl in scene.flags()]
         if report.detections == 0:

@@ -168,6 +168,7 @@ class Calibration:
             "phase": self.grabber.phase,
             "error": self.grabber.error,
             "reference": bool(ref is not None and Path(ref).is_file()),
+            "stream": stream_note(self.cfg),
         }
 
     def save(self, body: Any) -> dict[str, Any]:
@@ -195,6 +196,17 @@ class Calibration:
         self.cfg = load_camera_config(self.camera_yaml)
         log.info("calibrate: saved %s and %s", self.camera_yaml, self.reference_path)
         return {"saved": str(self.camera_yaml), "reference": str(self.reference_path)}
+
+
+def stream_note(cfg: CameraConfig) -> str:
+    """Which stream the zone is drawn on: always the main one (the frames shown here, the
+    evidence's pixels); a detect stream's boxes are mapped to it (edge/av_capture.py).
+    Shown on the page and printed at start."""
+    ds = cfg.detect_stream
+    if ds is None:
+        return "main stream (the detector sees it too)"
+    seen = f"a decoder downscale to {ds.width} px wide" if ds.source is None else ds.source
+    return f"main stream; the detector sees {seen}, its boxes mapped to these pixels"
 
 
 def _parse_geometry(body: Any) -> tuple[list[list[int]], list[int] | None]:
@@ -410,6 +422,7 @@ def serve_calibration(
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         url = f"http://{shown}:{httpd.server_address[1]}/?token={token}"
         print(f"calibrate camera {cfg.id}: open {url}", flush=True)
+        print(f"zone and ROI are drawn on the {stream_note(cfg)}", flush=True)
         if host not in ("127.0.0.1", "localhost", "::1"):
             print(
                 f"WARNING: listening on {host or 'all interfaces'}, not loopback: anyone who "

@@ -133,7 +133,9 @@ def test_installer_clicks_zone_drags_roi_and_saves(
     page = ctx.new_page()
     page.goto(url)
     page.wait_for_function("document.body.dataset.ready === '1' && loaded")
-    assert page.locator("#size").inner_text() == "768×576 frame"
+    assert page.locator("#size").inner_text() == (
+        "768×576 frame of the main stream (the detector sees it too)"
+    )
 
     # The live reading follows the ROI being drawn: nothing on the grass, the head's
     # phase (the sample scene starts green, turns red at 8 s) on the signal head.

@@ -204,3 +204,93 @@ def test_check_reports_a_moved_view_against_the_calibration_reference(tmp_path: 
     video = str(SCENES / "vtest_road" / "video.mp4")
     r = jaywatch("edge", "check", str(cam), "--seconds", "3", "--source", video, "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["scene"] == [], r.stdout
+
+
+@pytest.mark.parametrize("how", ["sub stream", "decoder downscale"])
+def test_check_reads_the_detect_stream_and_reports_its_pairing(tmp_path: Path, how: str) -> None:
+    """With ``detect_stream`` the check reads the camera as ``edge run`` does: it names the
+    detect stream and its frame size, counts the main frames paired with a sub frame (a
+    sub file starting 0.5 s late leaves the first 5 unpaired: a warning says so), detects
+    on the small image and draws the boxes, mapped back, on the main-size overlay."""
+    from tests.edge.test_detect_stream import SUB_H, SUB_W, make_sub
+
+    if how == "sub stream":
+        sub = make_sub(tmp_path / "sub.mp4", skip=5)
+        stream = {"source": sub.name, "max_skew_s": 0.04}  # relative to the camera YAML
+    else:
+        stream = {"width": SUB_W}
+    data = yaml.safe_load((SCENES / "vtest_road" / "camera.yaml").read_text())
+    data["source"] = str(SCENES / "vtest_road" / "video.mp4")
+    data["detect_stream"] = stream
+    cam = tmp_path / "cam.yaml"
+    cam.write_text(yaml.safe_dump(data))
+    out = tmp_path / "overlay.png"
+    r = jaywatch("edge", "check", str(cam), "--seconds", "4", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    ds = rep["detect_stream"]
+    assert rep["frame_size"] == [768, 576] and ds["frame_size"] == [SUB_W, SUB_H]
+    assert ds["frames"] == rep["frames"] >= 40
+    assert rep["detections"] > 0
+    unpaired = [w for w in rep["warnings"] if w.startswith("detect_stream: only")]
+    if how == "sub stream":
+        assert ds["mode"] == "sub_stream" and ds["source"] == str(tmp_path / "sub.mp4")
+        assert ds["frames_paired"] == ds["frames"] - 5
+        assert unpaired and f"{ds['frames'] - 5} of {ds['frames']}" in unpaired[0]
+    else:
+        assert ds["mode"] == "decoder_downscale" and ds["frames_paired"] == ds["frames"]
+        assert not unpaired
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape[:2] == (576, 768)  # drawn on the main frame
+    human = jaywatch("edge", "check", str(cam), "--seconds", "1")
+    assert human.returncode == 0, human.stderr
+    assert human.stdout.splitlines()[1].startswith("detect stream: ")
+    assert f"{SUB_W}×{SUB_H} frames" in human.stdout.splitlines()[1]
+
+
+def test_check_names_a_missing_detect_stream_file(tmp_path: Path) -> None:
+    data = yaml.safe_load((SCENES / "vtest_road" / "camera.yaml").read_text())
+    data["source"] = str(SCENES / "vtest_road" / "video.mp4")
+    data["detect_stream"] = {"source": "nowhere_sub.mp4"}
+    cam = tmp_path / "cam.yaml"
+    cam.write_text(yaml.safe_dump(data))
+    r = jaywatch("edge", "check", str(cam))
+    assert r.returncode == 2
+    line = error_line(r)
+    assert "nowhere_sub.mp4: detect_stream.source: video file not found" in line, line
+
+
+def test_calibrate_says_the_zone_is_drawn_on_the_main_stream(tmp_path: Path) -> None:
+    """``edge calibrate`` shows the main stream (the zone's pixels) and says what the
+    detector sees instead, at start and in ``/state`` (which the page prints)."""
+    import re
+    import urllib.request
+
+    data = yaml.safe_load((SCENES / "vtest_road" / "camera.yaml").read_text())
+    data["source"] = str(SCENES / "vtest_road" / "video.mp4")
+    data["detect_stream"] = {"width": 384}
+    cam = tmp_path / "cam.yaml"
+    cam.write_text(yaml.safe_dump(data))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaywatch_app.cli", "edge", "calibrate", str(cam)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        m = re.search(r"open (http://127\.0\.0\.1:\d+/\?token=(\S+))", proc.stdout.readline())
+        assert m
+        note = proc.stdout.readline().strip()
+        assert note == (
+            "zone and ROI are drawn on the main stream; the detector sees a decoder "
+            "downscale to 384 px wide, its boxes mapped to these pixels"
+        )
+        url = m.group(1).replace("/?token=", "/state?token=")
+        with urllib.request.urlopen(url, timeout=10) as r:
+            state = json.loads(r.read())
+        assert state["width"] == 768 and state["stream"] in note
+    finally:
+        proc.terminate()
+        proc.wait(10)
