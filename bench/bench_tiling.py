@@ -11,7 +11,11 @@ rows (the people the rule must see; far-off people on the car park are not its c
 people not counted). Time is the mean
 ``detect()`` call; the ratio tiled/untiled is what to compare across machines.
 
+``--model`` swaps the scene's ``detector.model`` (e.g. ``pedestrian_ssdlite_mnv2_int8``)
+with everything else unchanged, to compare detectors' recall on the same frames.
+
     .venv/bin/python bench/bench_tiling.py [--step 2] [--scenes hd_crossing hd_crossing_dusk]
+        [--model NAME]
 """
 
 from __future__ import annotations
@@ -35,13 +39,15 @@ from edge.evaluation import detection_recall_by_size
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run(scene: Path, step: int) -> dict:
+def run(scene: Path, step: int, model: str | None = None) -> dict:
     if not (scene / "video.mp4").is_file():  # the dusk video is derived on demand
         gen = REPO / "sample_media" / "make_hd_scene.py"
         subprocess.run([sys.executable, str(gen), "--dusk-only"], check=True, cwd=REPO)
     gt = json.loads((scene / "ground_truth.json").read_text())
     truth = json.loads((scene / "boxes.json").read_text())["frames"]
     cfg = load_camera_config(scene / "camera.yaml")
+    if model is not None:
+        cfg = cfg.model_copy(update={"detector": cfg.detector.model_copy(update={"model": model})})
     off = cfg.detector.model_copy(
         update={"tiling": cfg.detector.tiling.model_copy(update={"mode": "off"})}
     )
@@ -72,7 +78,12 @@ def run(scene: Path, step: int) -> dict:
     tiling = cfg.detector.tiling
     ys = [p[1] for p in cfg.crossing.zone]
     rows = (min(ys) - tiling.far_person_px, max(ys) + (tiling.near_person_px or 0))
-    out: dict = {"scene": scene.name, "frames": len(frames_truth), "foot_rows": rows}
+    out: dict = {
+        "scene": scene.name,
+        "model": cfg.detector.model,
+        "frames": len(frames_truth),
+        "foot_rows": rows,
+    }
     for name in setups:
         bands, unmatched = detection_recall_by_size(frames_truth, dets[name], foot_rows=rows)
         plan = getattr(setups[name], "plan", None)
@@ -97,8 +108,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--step", type=int, default=2, help="every N-th frame")
     ap.add_argument("--scenes", nargs="+", default=["hd_crossing", "hd_crossing_dusk"])
+    ap.add_argument("--model", help="detector.model instead of the scene's")
     args = ap.parse_args()
-    results = [run(REPO / "sample_media" / "scenes" / s, args.step) for s in args.scenes]
+    scenes = REPO / "sample_media" / "scenes"
+    results = [run(scenes / s, args.step, args.model) for s in args.scenes]
     print(
         json.dumps(
             {"loadavg_1m": round(os.getloadavg()[0], 2), "results": results},

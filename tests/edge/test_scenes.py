@@ -35,10 +35,15 @@ def test_there_are_scenes() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "model", [None, "pedestrian_ssdlite_mnv2_int8"], ids=["scene-model", "int8"]
+)
 @pytest.mark.parametrize("gt", SCENES, ids=[p.parent.name for p in SCENES])
-def test_precision_and_recall_on_scene(gt: Path) -> None:
+def test_precision_and_recall_on_scene(gt: Path, model: str | None) -> None:
+    """Each scene with its own camera.yaml's detector, and again with only
+    ``detector.model`` swapped for the int8 copy (models/README.md): same bar."""
     ensure_video(gt.parent)
-    reported = run_scene(gt.parent)
+    reported = run_scene(gt.parent, model=model)
     score = score_scene(gt, reported)
     fps = [(r["t"], r["track_id"]) for r in score.false_positives]
     detail = f"missed {score.missed}, false positives {fps}"
