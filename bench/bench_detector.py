@@ -48,20 +48,8 @@ FP32, INT8 = "pedestrian_ssdlite_mnv2", "pedestrian_ssdlite_mnv2_int8"
 BATCHES = (1, 2, 4, 8)
 
 
-def load_frames(limit: int) -> tuple[list[np.ndarray], str]:
-    if VTEST.is_file():
-        cap = cv2.VideoCapture(str(VTEST))
-        frames = []
-        while len(frames) < limit:
-            ok, img = cap.read()
-            if not ok:
-                break
-            frames.append(img)
-        cap.release()
-        if frames:
-            return frames, str(VTEST)
-    video = REPO / "sample_media" / "scenes" / "vtest_road" / "video.mp4"
-    cap = cv2.VideoCapture(str(video))
+def _read_video(path: Path, limit: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
     frames = []
     while len(frames) < limit:
         ok, img = cap.read()
@@ -69,8 +57,15 @@ def load_frames(limit: int) -> tuple[list[np.ndarray], str]:
             break
         frames.append(img)
     cap.release()
-    if frames:
-        return frames, str(video.relative_to(REPO))
+    return frames
+
+
+def load_frames(limit: int) -> tuple[list[np.ndarray], str]:
+    """Real frames: OpenCV's vtest.avi if installed, else the sample scene, else photos."""
+    video = REPO / "sample_media" / "scenes" / "vtest_road" / "video.mp4"
+    for path, label in ((VTEST, str(VTEST)), (video, str(video.relative_to(REPO)))):
+        if path.is_file() and (frames := _read_video(path, limit)):
+            return frames, label
     paths = sorted((REPO / "sample_media" / "photos").glob("vtest_*.jpg"))
     imgs = [cv2.imread(str(p)) for p in paths]
     return [imgs[i % len(imgs)] for i in range(limit)], "sample_media/photos/vtest_*.jpg"
