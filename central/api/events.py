@@ -12,7 +12,7 @@ from central.api import schemas as S
 from central.api.deps import get_ctx, require
 from central.context import Context
 from central.evidence import integrity
-from central.workflow import evidence_read, review
+from central.workflow import evidence_read, review, runner_ups
 from central.workflow.common import Actor
 
 router = APIRouter(prefix="/api")
@@ -22,14 +22,18 @@ Viewer = Annotated[Actor, Depends(require(*evidence_read.READ_ROLES))]
 Operator = Annotated[Actor, Depends(require(*review.REVIEW_ROLES))]
 
 
-@router.get("/events/{event_id}", response_model=S.EventOut, tags=["review"])
-def get_event(event_id: str, ctx: Ctx, actor: Viewer) -> S.EventOut:
+@router.get("/events/{event_id}", response_model=S.EventDetailOut, tags=["review"])
+def get_event(event_id: str, ctx: Ctx, actor: Viewer) -> S.EventDetailOut:
+    """One event, its evidence re-checked, with the match's runner-ups as the console's
+    event page shows them (``alternatives``; one ``event.read`` audit entry lists them)."""
     with ctx.sessions.begin() as s:
-        item = review.read_event(s, actor, event_id)
+        item, found = runner_ups.read_event(s, actor, event_id)
     verdict = integrity.check(
         ctx.sessions.begin, ctx.sessions, ctx.evidence, event_id, actor.label, "api"
     )
-    return S.EventOut.of(item, verdict)
+    out = S.EventDetailOut.of(item, verdict)
+    out.alternatives = [S.CandidateOut.model_validate(c) for c in found]
+    return out
 
 
 @router.get(

@@ -77,6 +77,26 @@ class EventOut(FromAttributes):
         return out
 
 
+class CandidateOut(FromAttributes):
+    """One of the matcher's runner-ups (a ``runner_ups.Candidate``), as the console's face
+    comparison shows it: the enrolled person's opaque id, the gateway's score for them,
+    how far below the match they were and on which side of the gateway's threshold."""
+
+    n: int  # place in the list, 0 = the best after the match (as the audit entry lists it)
+    person_id: str
+    score: float
+    gap: float | None  # match score minus this score (None: no match score stored)
+    above_threshold: bool | None  # None: the gateway sent no threshold
+
+
+class EventDetailOut(EventOut):
+    """``GET /api/events/{id}``: the event as the console's event page shows it to the
+    same roles, with the match's runner-ups (best first; [] without a match or when the
+    gateway sent none; erased persons left out). Only this read carries them."""
+
+    alternatives: list[CandidateOut] = []
+
+
 class QuarantinedOut(EventOut):
     reason: str  # occurred_ahead | occurred_behind (of the time central received it)
 

@@ -26,7 +26,7 @@ from central.web.labels import REASON_LABELS as _LABELS
 from central.web.pages import PageRoute, package_response, render, see_other
 from central.web.queue import case_claim, claimed_page, undo_banner
 from central.web.state import WebState, web_state
-from central.workflow import appeals, claims, evidence_read, photos, review, users
+from central.workflow import appeals, claims, evidence_read, photos, review, runner_ups, users
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
 
@@ -121,19 +121,21 @@ def open_event(
             }
             for i, p in enumerate(shown)
         ]
-    best = item.match_score
+    # The figures the API returns too (central/workflow/runner_ups.py): one meaning.
+    ranked = runner_ups.rank(alts, item.match_score, runner_ups.threshold_of(ev.payload))
     alternatives = [
         {
-            "person_id": a.person_id,
-            "score": a.score,
-            "gap": best - a.score if best is not None else None,
+            "person_id": c.person_id,
+            "score": c.score,
+            "gap": c.gap,
+            "above_threshold": c.above_threshold,
             "photo_url": f"/console/events/{event_id}/alternatives/{i}/photo?view={view}"
             if photo is not None
             else None,
             "cropped": photo is not None and photo.face_status == photos.FACE_FOUND,
             "photo_hidden": not see_photos,
         }
-        for i, (a, (_pid, photo)) in enumerate(zip(alts, listed, strict=True))
+        for i, (c, (_pid, photo)) in enumerate(zip(ranked, listed, strict=True))
     ]
     extra = {"reason_code": ev.reason_code, "event_pk": ev.id}
     return item, event_view(item, ev.payload, enrolled, view, alternatives) | extra
