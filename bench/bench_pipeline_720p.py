@@ -7,12 +7,21 @@ each, so other load on the machine hits all alike):
 * ``raw``: the detector alone on the pre-decoded 720p frames (decode excluded): the
   baseline of the issue's target (pipeline ≥ 0.8x raw).
 * ``main_only``: what ``jaywatch edge process`` does with no detect stream: OpenCV decode
-  + signal + motion gate + region crop + detector + tracker + rule (decode included).
-* ``decoder_downscale``: the same with ``detect_stream.width`` (PyAV decodes each frame
+  (on its decode-ahead thread, edge/capture.py) + signal + motion gate + region crop +
+  detector + tracker + rule (decode included).
+* ``main_only_sync``: the same with the decode in the frame loop's thread (no
+  decode-ahead): what the decode-ahead thread saves.
+* ``decode``: the OpenCV decode alone (no pipeline), for the breakdown.
+* ``decoder_downscale``: ``main_only`` with ``detect_stream.width`` (PyAV decodes each frame
   once on its prefetch thread, the small detect image made from it; evidence keeps 720p).
 * ``sub_stream``: ``detect_stream.source`` = the same scene encoded at the detect width
   (a camera's sub stream), decoded beside the main one and paired by timestamp.
 * ``main_only_predecoded``: the pipeline on pre-decoded frames (decode excluded, as raw).
+
+Each path's wall rate and its CPU time per frame (process user+sys, every thread:
+onnxruntime's, FFmpeg's and the decode-ahead thread's) are reported per round with the
+load average, and the medians give a per-frame breakdown: decode, detector (raw) and the
+rest of the frame loop (predecoded pipeline minus raw), in wall and CPU ms.
 
 Prints JSON with the ratios, the load average, and the violations each path found in
 the window (entry time and foot point, the pipeline flushed at the window's end so a
@@ -29,12 +38,14 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edge.av_capture import camera_source
-from edge.capture import VideoFileSource
+from edge.capture import Frame, VideoFileSource
 from edge.config import CameraConfig
 from edge.detectors import create_detector
 from edge.pipeline import build_pipeline
@@ -43,39 +54,83 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scaled_scene import scaled_camera, scaled_video
 
 
-def time_raw(cfg: CameraConfig, images: list[np.ndarray]) -> float:
+@dataclass
+class Timed:
+    """One path's pass over the window: frames, wall seconds, process CPU seconds."""
+
+    frames: int
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s
+
+    @property
+    def wall_ms(self) -> float:
+        return 1e3 * self.wall_s / self.frames
+
+    @property
+    def cpu_ms(self) -> float:
+        return 1e3 * self.cpu_s / self.frames
+
+
+class _Clock:
+    """Wall and process CPU (user+sys of every thread) since construction."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def done(self, frames: int) -> Timed:
+        return Timed(frames, time.perf_counter() - self.wall, time.process_time() - self.cpu)
+
+
+def time_raw(cfg: CameraConfig, images: list[np.ndarray]) -> Timed:
     det = create_detector(cfg.detector)
     det.detect(images[0])
-    t0 = time.perf_counter()
+    clock = _Clock()
     for img in images:
         det.detect(img)
-    return len(images) / (time.perf_counter() - t0)
+    return clock.done(len(images))
 
 
-def time_pipeline(cfg: CameraConfig, video: Path, frames: int) -> tuple[float, list[str]]:
-    """Frames/s of the whole pipeline, decode included, and the violations found."""
+def time_decode(video: Path, frames: int) -> Timed:
+    """The OpenCV decode alone, in this thread (what the frame loop would wait for)."""
+    clock, n = _Clock(), 0
+    for _ in VideoFileSource(video, prefetch=0):
+        n += 1
+        if n >= frames:
+            break
+    return clock.done(n)
+
+
+def time_pipeline(
+    cfg: CameraConfig, video: Path, frames: int, source: Iterable[Frame] | None = None
+) -> tuple[Timed, list[str]]:
+    """The whole pipeline, decode included, and the violations found."""
     pipe = build_pipeline(cfg, None)
-    pipe.detector.detect(next(iter(VideoFileSource(video))).image)  # model warm-up
-    t0, n, found = time.perf_counter(), 0, []
-    for frame in camera_source(cfg, video):
+    pipe.detector.detect(next(iter(VideoFileSource(video, prefetch=0))).image)  # warm-up
+    src = camera_source(cfg, video) if source is None else source
+    clock, n, found = _Clock(), 0, []
+    for frame in src:
         found += pipe.process(frame)
         n += 1
         if n >= frames:
             break
-    fps = n / (time.perf_counter() - t0)
+    timed = clock.done(n)
     found += pipe.flush()  # not timed: what was pending at the window's end
-    return fps, [
+    return timed, [
         f"{v.entry.t:.1f}s foot ({v.entry.foot[0]:.0f},{v.entry.foot[1]:.0f})" for v in found
     ]
 
 
-def time_predecoded(cfg: CameraConfig, frames: list) -> float:
+def time_predecoded(cfg: CameraConfig, frames: list[Frame]) -> Timed:
     pipe = build_pipeline(cfg, None)
     pipe.detector.detect(frames[0].image)
-    t0 = time.perf_counter()
+    clock = _Clock()
     for f in frames:
         pipe.process(f)
-    return len(frames) / (time.perf_counter() - t0)
+    return clock.done(len(frames))
 
 
 def main() -> None:
@@ -94,25 +149,49 @@ def main() -> None:
     sub = CameraConfig.model_validate({**cam, "detect_stream": {"source": str(sub_video)}})
     frames = [f for _, f in zip(range(args.frames), VideoFileSource(video), strict=False)]
     images = [f.image for f in frames]
-    runs: dict[str, list[float]] = {
-        "raw": [],
-        "main_only": [],
-        "decoder_downscale": [],
-        "sub_stream": [],
-        "main_only_predecoded": [],
+    runs: dict[str, list[Timed]] = {
+        k: []
+        for k in (
+            "raw",
+            "decode",
+            "main_only",
+            "main_only_sync",
+            "decoder_downscale",
+            "sub_stream",
+            "main_only_predecoded",
+        )
     }
+    loads: list[float] = []
     violations = {}
     for _ in range(args.rounds):
+        loads.append(round(os.getloadavg()[0], 2))
         runs["raw"].append(time_raw(cfg, images))
-        fps, violations["main_only"] = time_pipeline(cfg, video, args.frames)
-        runs["main_only"].append(fps)
-        fps, violations["decoder_downscale"] = time_pipeline(down, video, args.frames)
-        runs["decoder_downscale"].append(fps)
-        fps, violations["sub_stream"] = time_pipeline(sub, video, args.frames)
-        runs["sub_stream"].append(fps)
+        runs["decode"].append(time_decode(video, args.frames))
+        timed, violations["main_only"] = time_pipeline(cfg, video, args.frames)
+        runs["main_only"].append(timed)
+        sync = VideoFileSource(video, cfg.fps, prefetch=0)
+        timed, violations["main_only_sync"] = time_pipeline(cfg, video, args.frames, sync)
+        runs["main_only_sync"].append(timed)
+        timed, violations["decoder_downscale"] = time_pipeline(down, video, args.frames)
+        runs["decoder_downscale"].append(timed)
+        timed, violations["sub_stream"] = time_pipeline(sub, video, args.frames)
+        runs["sub_stream"].append(timed)
         runs["main_only_predecoded"].append(time_predecoded(cfg, frames))
-    med = {k: float(np.median(v)) for k, v in runs.items()}
-    raw = med["raw"]
+    fps = {k: float(np.median([t.fps for t in v])) for k, v in runs.items()}
+    wall = {k: float(np.median([t.wall_ms for t in v])) for k, v in runs.items()}
+    cpu = {k: float(np.median([t.cpu_ms for t in v])) for k, v in runs.items()}
+    raw = fps["raw"]
+    pipelines = [k for k in runs if k not in ("raw", "decode")]
+
+    def parts(d: dict[str, float]) -> dict[str, float]:
+        return {
+            "decode": round(d["decode"], 2),
+            "detector": round(d["raw"], 2),
+            "rest_of_frame_loop": round(d["main_only_predecoded"] - d["raw"], 2),
+            "main_only_total": round(d["main_only"], 2),
+            "main_only_sync_total": round(d["main_only_sync"], 2),
+        }
+
     print(
         json.dumps(
             {
@@ -121,18 +200,31 @@ def main() -> None:
                     "cpu": platform.processor() or platform.machine(),
                 },
                 "load_average_before": [round(x, 2) for x in load_before],
+                "load_average_per_round": loads,
                 "load_average_after": [round(x, 2) for x in os.getloadavg()],
                 "video": "vtest_road re-encoded H.264 1280x720 (bench/scaled_scene.py)",
                 "frames": len(frames),
                 "rounds": args.rounds,
                 "detector_threads": cfg.detector.threads,
                 "detect_width": args.width,
-                "per_round_frames_per_s": {k: [round(x, 1) for x in v] for k, v in runs.items()},
+                "per_round_frames_per_s": {
+                    k: [round(t.fps, 1) for t in v] for k, v in runs.items()
+                },
+                "per_round_cpu_ms_per_frame": {
+                    k: [round(t.cpu_ms, 2) for t in v] for k, v in runs.items()
+                },
                 "raw_detector_inferences_per_s": round(raw, 1),
-                "ratios_to_raw": {k: round(v / raw, 3) for k, v in med.items() if k != "raw"},
+                "ratios_to_raw": {k: round(fps[k] / raw, 3) for k in pipelines},
+                "per_round_ratios_to_raw": {
+                    k: [round(t.fps / r.fps, 3) for t, r in zip(runs[k], runs["raw"], strict=True)]
+                    for k in pipelines
+                },
+                "cpu_ms_per_frame": {k: round(v, 2) for k, v in cpu.items()},
+                "breakdown_wall_ms_per_frame": parts(wall),
+                "breakdown_cpu_ms_per_frame": parts(cpu),
                 "violations_in_window": violations,
                 "target_pipeline_ge_0.8_raw": {
-                    k: med[k] / raw >= 0.8 for k in ("main_only", "decoder_downscale", "sub_stream")
+                    k: fps[k] / raw >= 0.8 for k in ("main_only", "decoder_downscale", "sub_stream")
                 },
             },
             indent=2,

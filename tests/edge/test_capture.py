@@ -104,3 +104,38 @@ def test_live_source_reconnects_after_the_stream_returns(tmp_path: Path) -> None
     make_video(video, frames=20)
     th.join(timeout=10)
     assert len(frames) >= 5 and src.reconnects >= 1
+
+
+def test_decode_ahead_yields_the_same_frames_in_order(tmp_path: Path) -> None:
+    video = make_video(tmp_path / "v.avi", frames=30)
+    ahead = list(VideoFileSource(video, analysis_fps=5.0, prefetch=2))
+    inline = list(VideoFileSource(video, analysis_fps=5.0, prefetch=0))
+    assert [f.index for f in ahead] == [f.index for f in inline] == list(range(0, 30, 2))
+    assert [f.t for f in ahead] == [f.t for f in inline]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(ahead, inline, strict=True))
+
+
+def test_leaving_the_loop_early_stops_the_decode_thread(tmp_path: Path) -> None:
+    import threading
+
+    src = VideoFileSource(make_video(tmp_path / "early.avi", frames=50))
+    for f in src:
+        if f.index == 3:
+            break
+    names = [t.name for t in threading.enumerate()]
+    assert "decode early.avi" not in names
+    assert not src._cap.isOpened()  # released by the decode thread as it stopped
+
+
+def test_truncated_file_errors_the_same_without_decode_ahead(tmp_path: Path) -> None:
+    data = make_video(tmp_path / "v.avi", frames=100).read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    got = {}
+    for prefetch in (0, 2):
+        idx: list[int] = []
+        with pytest.raises(CaptureError, match=r"cut\.avi: .*(truncated|corrupt|decoded)"):
+            for f in VideoFileSource(cut, prefetch=prefetch):
+                idx.append(f.index)
+        got[prefetch] = idx
+    assert got[0] == got[2] and 0 < len(got[0]) < 100
