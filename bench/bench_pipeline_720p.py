@@ -8,15 +8,19 @@ each, so other load on the machine hits all alike):
   baseline of the issue's target (pipeline ≥ 0.8x raw).
 * ``main_only``: what ``jaywatch edge process`` does with no detect stream: OpenCV decode
   (on its decode-ahead thread, edge/capture.py) + signal + motion gate + region crop +
-  detector + tracker + rule (decode included).
-* ``main_only_sync``: the same with the decode in the frame loop's thread (no
-  decode-ahead): what the decode-ahead thread saves.
+  detector + tracker + rule (decode included), the motion gate and detector a frame
+  ahead of the tracker on their own thread (``CameraPipeline.run``).
+* ``main_only_decode_ahead``: the same frame by frame (``CameraPipeline.process``, as
+  the gateway's camera threads run it): decode ahead, the rest serial.
+* ``main_only_sync``: all serial, decode in the frame loop's thread: what the two
+  threads save.
 * ``decode``: the OpenCV decode alone (no pipeline), for the breakdown.
 * ``decoder_downscale``: ``main_only`` with ``detect_stream.width`` (PyAV decodes each frame
   once on its prefetch thread, the small detect image made from it; evidence keeps 720p).
 * ``sub_stream``: ``detect_stream.source`` = the same scene encoded at the detect width
   (a camera's sub stream), decoded beside the main one and paired by timestamp.
-* ``main_only_predecoded``: the pipeline on pre-decoded frames (decode excluded, as raw).
+* ``main_only_predecoded``: the pipeline on pre-decoded frames (decode excluded, as raw),
+  frame by frame; ``main_only_predecoded_ahead`` the same with the detector ahead.
 
 Each path's wall rate and its CPU time per frame (process user+sys, every thread:
 onnxruntime's, FFmpeg's and the decode-ahead thread's) are reported per round with the
@@ -105,18 +109,24 @@ def time_decode(video: Path, frames: int) -> Timed:
 
 
 def time_pipeline(
-    cfg: CameraConfig, video: Path, frames: int, source: Iterable[Frame] | None = None
+    cfg: CameraConfig,
+    video: Path,
+    frames: int,
+    source: Iterable[Frame] | None = None,
+    detect_ahead: bool = True,
 ) -> tuple[Timed, list[str]]:
-    """The whole pipeline, decode included, and the violations found."""
+    """The whole pipeline, decode included, and the violations found: as ``jaywatch edge
+    process`` runs it (``CameraPipeline.run``, detector a frame ahead of the tracker), or
+    frame by frame (``process``, as before; the gateway's camera threads) when not
+    ``detect_ahead``."""
     pipe = build_pipeline(cfg, None)
     pipe.detector.detect(next(iter(VideoFileSource(video, prefetch=0))).image)  # warm-up
     src = camera_source(cfg, video) if source is None else source
+    window = (f for _, f in zip(range(frames), src, strict=False))
     clock, n, found = _Clock(), 0, []
-    for frame in src:
-        found += pipe.process(frame)
+    for done in pipe.run(window, detect_ahead=detect_ahead):
+        found += done
         n += 1
-        if n >= frames:
-            break
     timed = clock.done(n)
     found += pipe.flush()  # not timed: what was pending at the window's end
     return timed, [
@@ -124,12 +134,12 @@ def time_pipeline(
     ]
 
 
-def time_predecoded(cfg: CameraConfig, frames: list[Frame]) -> Timed:
+def time_predecoded(cfg: CameraConfig, frames: list[Frame], detect_ahead: bool) -> Timed:
     pipe = build_pipeline(cfg, None)
     pipe.detector.detect(frames[0].image)
     clock = _Clock()
-    for f in frames:
-        pipe.process(f)
+    for _ in pipe.run(frames, detect_ahead=detect_ahead):
+        pass
     return clock.done(len(frames))
 
 
@@ -155,10 +165,12 @@ def main() -> None:
             "raw",
             "decode",
             "main_only",
+            "main_only_decode_ahead",
             "main_only_sync",
             "decoder_downscale",
             "sub_stream",
             "main_only_predecoded",
+            "main_only_predecoded_ahead",
         )
     }
     loads: list[float] = []
@@ -169,14 +181,21 @@ def main() -> None:
         runs["decode"].append(time_decode(video, args.frames))
         timed, violations["main_only"] = time_pipeline(cfg, video, args.frames)
         runs["main_only"].append(timed)
+        timed, violations["main_only_decode_ahead"] = time_pipeline(
+            cfg, video, args.frames, detect_ahead=False
+        )
+        runs["main_only_decode_ahead"].append(timed)
         sync = VideoFileSource(video, cfg.fps, prefetch=0)
-        timed, violations["main_only_sync"] = time_pipeline(cfg, video, args.frames, sync)
+        timed, violations["main_only_sync"] = time_pipeline(
+            cfg, video, args.frames, sync, detect_ahead=False
+        )
         runs["main_only_sync"].append(timed)
         timed, violations["decoder_downscale"] = time_pipeline(down, video, args.frames)
         runs["decoder_downscale"].append(timed)
         timed, violations["sub_stream"] = time_pipeline(sub, video, args.frames)
         runs["sub_stream"].append(timed)
-        runs["main_only_predecoded"].append(time_predecoded(cfg, frames))
+        runs["main_only_predecoded"].append(time_predecoded(cfg, frames, False))
+        runs["main_only_predecoded_ahead"].append(time_predecoded(cfg, frames, True))
     fps = {k: float(np.median([t.fps for t in v])) for k, v in runs.items()}
     wall = {k: float(np.median([t.wall_ms for t in v])) for k, v in runs.items()}
     cpu = {k: float(np.median([t.cpu_ms for t in v])) for k, v in runs.items()}
@@ -189,6 +208,7 @@ def main() -> None:
             "detector": round(d["raw"], 2),
             "rest_of_frame_loop": round(d["main_only_predecoded"] - d["raw"], 2),
             "main_only_total": round(d["main_only"], 2),
+            "main_only_decode_ahead_total": round(d["main_only_decode_ahead"], 2),
             "main_only_sync_total": round(d["main_only_sync"], 2),
         }
 

@@ -118,8 +118,9 @@ def process_video(
     )
     try:
         try:
-            for frame in source:
-                for v in pipeline.process(frame):
+            # Motion gate and detector run a frame ahead of tracker and rule (same result).
+            for finished in pipeline.run(source):
+                for v in finished:
                     emit(v)
                 bar.update(1)
         except CaptureError as e:

@@ -1,8 +1,12 @@
 """One camera's pipeline, composed in one visible place.
 
-    frame ─► signal reader (every frame: phase timing matters)
-          ─► motion gate ─► detector ─► tracker ─► crossing rule
+    frame ─► motion gate ─► detector                          (detect: may run ahead)
+          ─► signal reader (every frame: phase timing matters)  (judge)
+          ─► tracker ─► crossing rule
           ─► violator only: face stage ─► evidence (anonymised) ─► Violation
+
+:meth:`CameraPipeline.run` runs the first stage on its own thread a frame ahead of the
+second (the detector's inference then overlaps the tracker and rule of the frame before).
 
 A violation is confirmed ``debounce_s`` after the entry, then waits for its *after*
 frame, the end of its clip window and, when a face stage is present, for the face
@@ -23,6 +27,7 @@ blurring does not use it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +35,10 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
+from edge.ahead import ahead
 from edge.capture import Frame
 from edge.config import CameraConfig, ConfigError
+from edge.detectors.base import Detections
 from edge.detectors.detect_stream import DetectStreamDetector
 from edge.evidence import FrameBuffer, FrameFacts, RawEvidence
 from edge.faces.decision import FaceDecision
@@ -62,6 +69,14 @@ class FaceStage(Protocol):
     def anonymise(
         self, frame_bgr: np.ndarray, violator_xyxy: np.ndarray | None, keep_violator_face: bool
     ) -> tuple[np.ndarray, int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Detected:
+    """A frame with what the first stage found on it (:meth:`CameraPipeline.detect`)."""
+
+    frame: Frame
+    detections: Detections | None  # None: nothing moved, the detector did not run
 
 
 @dataclass
@@ -116,18 +131,60 @@ class CameraPipeline:
 
     def process(self, frame: Frame) -> list[Violation]:
         """Analyse one frame; returns violations finished on it."""
+        return self.judge(self.detect(frame))
+
+    def run(self, frames: Iterable[Frame], detect_ahead: bool = True) -> Iterator[list[Violation]]:
+        """:meth:`process` over ``frames``: per frame, the violations finished on it.
+
+        With ``detect_ahead``, :meth:`detect` (motion gate and detector) runs on its own
+        thread one frame ahead of :meth:`judge` (signal, tracker, rule, evidence): the
+        inference releases the GIL, so the tracker and rule of one frame overlap the
+        detector of the next instead of adding to it (bench/bench_pipeline_720p.py).
+        The stages see the same frames in the same order, so the violations are the
+        same. An error of ``frames`` or of :meth:`detect` is raised after the frames
+        before it were judged. Not for a shared detector pool (the gateway's cameras
+        already overlap one another).
+        """
+        detected: Iterator[Detected]
+        if detect_ahead:
+            detected = ahead(self._detect_all(iter(frames)), f"detect {self.cfg.id}", depth=1)
+        else:
+            detected = map(self.detect, frames)
+        for d in detected:
+            yield self.judge(d)
+
+    def _detect_all(self, frames: Iterator[Frame]) -> Iterator[Detected]:
+        try:
+            for frame in frames:
+                yield self.detect(frame)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+
+    def detect(self, frame: Frame) -> Detected:
+        """First stage: geometry check, motion gate and detector. Depends only on the
+        frames, in order (never on tracks or signal), so it may run ahead of :meth:`judge`."""
         # Zone and ROI must fit this frame size (FrameGeometryError, one line, otherwise).
         self._geometry.check(frame.image)
+        if not self.motion.update(frame.image, frame.t):
+            return Detected(frame, None)
+        # On the detect stream's image when the frame has one; boxes in main pixels.
+        detections = self.detector.detect(frame.image, frame.detect)
+        self.stats.detector_runs += 1
+        return Detected(frame, detections)
+
+    def judge(self, detected: Detected) -> list[Violation]:
+        """Second stage, on :meth:`detect`'s result for the frame: signal, tracker, rule
+        and evidence; returns violations finished on the frame."""
+        frame = detected.frame
         self.stats.frames += 1
         self._reset_after_gap(frame)
         self._last_frame = frame
         reading = self.signal.update(frame.image, frame.t)
         self._note_reading(reading)
-        if self.motion.update(frame.image, frame.t):
-            # On the detect stream's image when the frame has one; boxes in main pixels.
-            detections = self.detector.detect(frame.image, frame.detect)
-            self.stats.detector_runs += 1
-            tracks = self.tracker.update(detections, frame.t)
+        if detected.detections is not None:
+            tracks = self.tracker.update(detected.detections, frame.t)
         else:
             # Nothing moved: everyone is where they were; skip detector and tracker.
             tracks = Tracks.empty()
