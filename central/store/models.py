@@ -128,6 +128,19 @@ class Event(Base):
     evidence_problems: Mapped[list[Any] | None]
 
 
+class EventStatusCount(Base):
+    """A signed delta of the number of events in ``status``, written only by the database's
+    trigger on ``events`` (migration queue_0002) in the changing transaction; the count is
+    the sum of a status's rows (central/store/status_counts.py), exact without COUNT(*)."""
+
+    __tablename__ = "event_status_counts"
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(sa.String(32), index=True)
+    n: Mapped[int] = mapped_column(sa.BigInteger)
+
+
 class CaseClaim(Base):
     """An operator reviewing an event holds it until ``expires`` (a lease the open page
     renews); others see who, ``/next`` skips it, and only the holder may decide. In the

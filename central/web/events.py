@@ -27,6 +27,7 @@ from central.web.pages import PageRoute, package_response, render, see_other
 from central.web.queue import case_claim, claimed_page, undo_banner
 from central.web.state import WebState, web_state
 from central.workflow import appeals, claims, evidence_read, photos, review, runner_ups, users
+from central.workflow import queue as wq
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
 
@@ -156,11 +157,7 @@ def event_page(
             item, view = open_event(s, st, user, event_id)
         except review.NotFound:
             raise HTTPException(404, f"event {event_id}: not found") from None
-        waiting = s.execute(
-            sa.select(sa.func.count(Event.id)).where(
-                Event.status.in_((EventStatus.pending_review, EventStatus.second_review))
-            )
-        ).scalar_one()
+        waiting = wq.waiting_count(s)
         outcome = appeals.case_outcome(s, view["event_pk"])
         undo = undo_banner(s, user, done, ref)
         ev = s.get(Event, view["event_pk"])

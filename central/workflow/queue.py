@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from central import audit
 from central.auth.roles import Permission, roles_for
+from central.store import status_counts
 from central.store.models import Device, Event, Fine, PaymentAdjustment, Person, User, utcnow
 from central.store.status import EventStatus, FineStatus
 from central.workflow import claims, review
@@ -269,6 +270,11 @@ def _search(q: str) -> Any:
     )
 
 
+def waiting_count(session: Session) -> int:
+    """Events waiting for a decision (first or second review): the event page's figure."""
+    return status_counts.count(session, STATUS_GROUPS["pending_review"])
+
+
 def list_queue(
     session: Session,
     actor: Actor,
@@ -284,7 +290,7 @@ def list_queue(
         raise ValueError(f"limit: expected 1 to {MAX_PAGE}, got {limit}")
     col, desc = _sort_column(f.sort)
     cond = _conditions(session, f)
-    total = session.execute(sa.select(sa.func.count()).select_from(Event).where(*cond)).scalar_one()
+    total = _total(session, f, cond)
     q = sa.select(Event).where(*cond)
     if cursor:
         q = q.where(*after_cursor(col, desc, *decode_cursor(cursor, f.sort)))
@@ -302,6 +308,42 @@ def list_queue(
         {"events": [r.event_id for r in rows], "filter": f.params(), "cursor": bool(cursor)},
     )  # fmt: skip
     return QueuePage(rows=rows, next_cursor=nxt, total=int(total), filter=f)
+
+
+# The filter fields that narrow a page beyond its status (sort is not one of them).
+_NARROWING = tuple(k for k in vars(QueueFilter()) if k not in ("status", "sort"))
+# The sorts that leave out rows without their sort value: (column, index-backed count).
+_SORT_NOT_NULL = {
+    "score_high": Event.match_score,
+    "score_low": Event.match_score,
+    "decided": Event.decided_at,
+}
+
+
+def _total(session: Session, f: QueueFilter, cond: list[Any]) -> int:
+    """The exact number of events the filter matches. A page filtered by status alone
+    (the waiting queue, the history, unidentified: what reviewers open all day) reads
+    the database's per-status counts (central/store/status_counts.py) instead of
+    counting every waiting event; a score or decision sort subtracts the few rows
+    without that value (a range of the queue_0001 index (status, column, id)). Any
+    other filter counts its own rows, which its indexes narrow."""
+    default = QueueFilter()
+    if any(getattr(f, k) != getattr(default, k) for k in _NARROWING):
+        return int(
+            session.execute(sa.select(sa.func.count()).select_from(Event).where(*cond)).scalar_one()
+        )
+    statuses = [str(x) for x in STATUS_GROUPS[f.status]]
+    total = status_counts.count_and_tidy(session, statuses)
+    col = _SORT_NOT_NULL.get(f.sort)
+    if col is not None:
+        total -= int(
+            session.execute(
+                sa.select(sa.func.count())
+                .select_from(Event)
+                .where(Event.status.in_(statuses), col.is_(None))
+            ).scalar_one()
+        )
+    return total
 
 
 def _rows(session: Session, events: list[Event], now: datetime | None) -> list[QueueRow]:
@@ -412,11 +454,7 @@ def changes(session: Session, now: datetime | None = None) -> tuple[Any, ...]:
     """A cheap fingerprint of everything a queue page shows (new events, decisions,
     claims): the live refresh sends an update when it changes."""
     now = now or utcnow()
-    ev = session.execute(
-        sa.select(
-            sa.func.max(Event.id), sa.func.max(Event.decided_at), sa.func.count(Event.id)
-        ).where(Event.status.in_((EventStatus.pending_review, EventStatus.second_review)))
-    ).one()
+    n_waiting = waiting_count(session)  # the trigger-kept count, not COUNT(*) each second
     decided = session.execute(sa.select(sa.func.max(Event.decided_at))).scalar()
     cc = claims.CaseClaim
     cl = session.execute(
@@ -425,7 +463,7 @@ def changes(session: Session, now: datetime | None = None) -> tuple[Any, ...]:
         )
     ).one()
     top = session.execute(sa.select(sa.func.max(Event.id))).scalar()
-    return (top, ev[2], str(decided), cl[0], str(cl[1]), cl[2])
+    return (top, n_waiting, str(decided), cl[0], str(cl[1]), cl[2])
 
 
 # --- unidentified violations --------------------------------------------------------------
