@@ -52,6 +52,7 @@ import json
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -229,7 +230,21 @@ def check_identical(fp32: Path, stripped: onnx.ModelProto, images: list[np.ndarr
     return len(batches)
 
 
-def quantize(src: Path, out: Path, frames: list[np.ndarray], fmt: str, reduce_range: bool) -> None:
+@dataclass(frozen=True)
+class Recipe:
+    """The quantization choices; the defaults are the shipped file's."""
+
+    fmt: str = "qdq"
+    reduce_range: bool = False
+    activations: str = "uint8"  # uint8 | int8
+    weights: str = "int8"  # int8 | uint8
+    per_channel: bool = True
+    symmetric_activations: bool = False
+    # Name prefixes of nodes kept in fp32 (not quantized) among the quantized ones.
+    fp32_nodes: tuple[str, ...] = ()
+
+
+def quantize(src: Path, out: Path, frames: list[np.ndarray], recipe: Recipe) -> None:
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -247,23 +262,30 @@ def quantize(src: Path, out: Path, frames: list[np.ndarray], fmt: str, reduce_ra
             return None if f is None else {INPUT: f[None]}
 
     model = onnx.load(str(src))
-    nodes = [n.name for n in model.graph.node if n.name.startswith(QUANTIZED_PREFIXES)]
+    nodes = [
+        n.name
+        for n in model.graph.node
+        if n.name.startswith(QUANTIZED_PREFIXES) and not n.name.startswith(recipe.fp32_nodes)
+    ]
+    qtype = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
+    extra = {"ActivationSymmetric": True} if recipe.symmetric_activations else {}
     quantize_static(
         str(src),
         str(out),
         Frames(),
-        quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
+        quant_format=QuantFormat.QDQ if recipe.fmt == "qdq" else QuantFormat.QOperator,
         op_types_to_quantize=QUANTIZED_OPS,
         nodes_to_quantize=nodes,
-        per_channel=True,
-        reduce_range=reduce_range,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
+        per_channel=recipe.per_channel,
+        reduce_range=recipe.reduce_range,
+        activation_type=qtype[recipe.activations],
+        weight_type=qtype[recipe.weights],
         calibrate_method=CalibrationMethod.MinMax,
+        extra_options=extra,
     )
 
 
-def build(out: Path, *, fmt: str = "qdq", reduce_range: bool = False, strip: bool = True) -> Path:
+def build(out: Path, recipe: Recipe = Recipe(), *, strip: bool = True) -> Path:
     entry = manifest()["models"][SOURCE_NAME]
     fp32 = MODELS / entry["file"]
     if sha256(fp32) != entry["sha256"]:
@@ -277,13 +299,13 @@ def build(out: Path, *, fmt: str = "qdq", reduce_range: bool = False, strip: boo
             print(f"ok   preprocessing loop removed: outputs bit-identical on {n} inputs")
             src = Path(tmp) / "stripped.onnx"
             onnx.save(stripped, str(src))
-        quantize(src, out, frames, fmt, reduce_range)
+        quantize(src, out, frames, recipe)
     model = onnx.load(str(out))
     model.producer_name = "jaywatch models/quantize_pedestrian_detector.py"
     model.producer_version = "1"
     model.graph.doc_string = f"int8 from {entry['file']} sha256 {entry['sha256']}"
     onnx.save(model, str(out))
-    print(f"ok   {fmt} int8 from {len(frames)} calibration frames of {CALIBRATION_VIDEO.name}")
+    print(f"ok   {recipe.fmt} int8 from {len(frames)} frames of {CALIBRATION_VIDEO.name}")
     return out
 
 
@@ -293,20 +315,33 @@ def main() -> None:
     ap.add_argument("--format", choices=["qdq", "qoperator"], default="qdq")
     ap.add_argument("--reduce-range", action="store_true", help="7-bit weights")
     ap.add_argument("--no-strip-loop", action="store_true", help="keep the resize Loop")
+    ap.add_argument("--activations", choices=["uint8", "int8"], default="uint8")
+    ap.add_argument("--weights", choices=["int8", "uint8"], default="int8")
+    ap.add_argument("--per-tensor", action="store_true", help="one weight scale per conv")
+    ap.add_argument("--symmetric-activations", action="store_true")
+    ap.add_argument(
+        "--fp32-nodes",
+        default="",
+        help="comma-separated node name prefixes to leave in fp32",
+    )
     ap.add_argument("--check", action="store_true", help="sha256 must equal manifest.json's")
     ap.add_argument("--install", action="store_true", help=f"write models/{NAME}.onnx")
     args = ap.parse_args()
-    default = (args.format, args.reduce_range, args.no_strip_loop) == ("qdq", False, False)
+    recipe = Recipe(
+        fmt=args.format,
+        reduce_range=args.reduce_range,
+        activations=args.activations,
+        weights=args.weights,
+        per_channel=not args.per_tensor,
+        symmetric_activations=args.symmetric_activations,
+        fp32_nodes=tuple(p for p in args.fp32_nodes.split(",") if p),
+    )
+    default = recipe == Recipe() and not args.no_strip_loop
     if (args.check or args.install) and not default:
         fail("--check/--install build the shipped settings only (no --format/--no-* flags)")
     with tempfile.TemporaryDirectory(prefix="jaywatch-int8-out-") as tmp:
         out = args.out or Path(tmp) / f"{NAME}.onnx"
-        build(
-            out,
-            fmt=args.format,
-            reduce_range=args.reduce_range,
-            strip=not args.no_strip_loop,
-        )
+        build(out, recipe, strip=not args.no_strip_loop)
         digest = sha256(out)
         print(f"{out}: {out.stat().st_size} bytes, sha256 {digest}")
         entry = manifest()["models"].get(NAME)
