@@ -12,10 +12,13 @@ people not counted). Time is the mean
 ``detect()`` call; the ratio tiled/untiled is what to compare across machines.
 
 ``--model`` swaps the scene's ``detector.model`` (e.g. ``pedestrian_ssdlite_mnv2_int8``)
-with everything else unchanged, to compare detectors' recall on the same frames.
+with everything else unchanged, to compare detectors' recall on the same frames; given
+more than once, each model runs on each scene in the same run (``cpu_ms_per_frame`` is
+the process CPU time of the ``detect()`` calls, steadier than wall time on a shared
+machine).
 
     .venv/bin/python bench/bench_tiling.py [--step 2] [--scenes hd_crossing hd_crossing_dusk]
-        [--model NAME]
+        [--model NAME [--model NAME2]]
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def run(scene: Path, step: int, model: str | None = None) -> dict:
     }
     dets: dict[str, list] = {k: [] for k in setups}
     secs = dict.fromkeys(setups, 0.0)
+    cpu = dict.fromkeys(setups, 0.0)
     frames_truth = []
     cap = cv2.VideoCapture(str(scene / gt["video"]))
     bar = tqdm(total=len(truth) // step, desc=scene.name, disable=not sys.stderr.isatty())
@@ -68,9 +72,10 @@ def run(scene: Path, step: int, model: str | None = None) -> dict:
         if i % step == 0 and i < len(truth):
             frames_truth.append(truth[i])
             for name, det in setups.items():
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 dets[name].append(det.detect(frame))
                 secs[name] += time.perf_counter() - t0
+                cpu[name] += time.process_time() - c0
             bar.update()
         i += 1
     cap.release()
@@ -98,6 +103,7 @@ def run(scene: Path, step: int, model: str | None = None) -> dict:
             },
             "unmatched_detections": unmatched,
             "ms_per_frame": round(1000 * secs[name] / max(1, len(frames_truth)), 1),
+            "cpu_ms_per_frame": round(1000 * cpu[name] / max(1, len(frames_truth)), 1),
             "inferences_per_frame": plan.inferences_per_frame if plan else 1,
         }
     out["time_ratio_tiled_vs_untiled"] = round(secs["tiled"] / max(secs["untiled"], 1e-9), 2)
@@ -108,13 +114,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--step", type=int, default=2, help="every N-th frame")
     ap.add_argument("--scenes", nargs="+", default=["hd_crossing", "hd_crossing_dusk"])
-    ap.add_argument("--model", help="detector.model instead of the scene's")
+    ap.add_argument(
+        "--model", action="append", help="detector.model instead of the scene's (repeatable)"
+    )
     args = ap.parse_args()
     scenes = REPO / "sample_media" / "scenes"
-    results = [run(scenes / s, args.step, args.model) for s in args.scenes]
+    load_start = round(os.getloadavg()[0], 2)
+    results = [run(scenes / s, args.step, m) for s in args.scenes for m in args.model or [None]]
     print(
         json.dumps(
-            {"loadavg_1m": round(os.getloadavg()[0], 2), "results": results},
+            {
+                "loadavg_1m_start": load_start,
+                "loadavg_1m": round(os.getloadavg()[0], 2),
+                "results": results,
+            },
             indent=1,
         )
     )

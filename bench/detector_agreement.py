@@ -10,7 +10,8 @@ under:
 
 * ``x86-64-native``: this machine (AMD EPYC here: AVX2 + AVX-512 VNNI);
 * ``x86-64-haswell``: ``qemu-x86_64-static -cpu Haswell`` (AVX2, FMA, no AVX-512, no
-  VNNI), the same Python and onnxruntime, so onnxruntime picks its AVX2 kernels;
+  VNNI), the same Python and onnxruntime, so onnxruntime picks its AVX2 kernels
+  (``--x86-cpu Nehalem`` adds an SSE4.2-only CPU, as older Atom/Celeron gateways);
 * ``aarch64-cortex-a72`` (Raspberry Pi 4 class: NEON, no dot product) and
   ``aarch64-neoverse-n1`` (NEON + dot product, as Cortex-A76 / Pi 5 / Graviton2):
   ``qemu-aarch64-static -cpu ...`` running Debian 12's arm64 python3 with PyPI's aarch64
@@ -35,7 +36,7 @@ best twin: IoU, score difference). For each model natively against fp32 natively
 same figures (what the photo test asserts: IoU >= 0.8, score within 0.15).
 
     .venv/bin/python bench/detector_agreement.py [--arm64-root DIR] [--model LABEL=FILE]
-        [--no-haswell] [--speed ROUNDS]
+        [--x86-cpu Haswell|Nehalem|none ...] [--speed ROUNDS]
 
 The ``--raw`` mode is what runs under emulation: it imports numpy and onnxruntime only.
 """
@@ -117,14 +118,16 @@ def _targets(args: argparse.Namespace, tmp: Path) -> dict[str, tuple[list[str], 
     me = str(Path(__file__).resolve())
     out: dict[str, tuple[list[str], dict[str, str]]] = {"x86-64-native": ([sys.executable, me], {})}
     if platform.machine() != "x86_64":
-        raise SystemExit("error: the reference target is x86-64 (this is " + platform.machine())
-    if not args.no_haswell:
+        raise SystemExit(
+            "error: the reference target is x86-64 (this is " + platform.machine() + ")"
+        )
+    for cpu in [c for c in args.x86_cpu or ["Haswell"] if c != "none"]:
         qemu = shutil.which("qemu-x86_64-static")
         if qemu is None:
             raise SystemExit(
                 "error: qemu-x86_64-static not found (apt-get install qemu-user-static)"
             )
-        out["x86-64-haswell"] = ([qemu, "-cpu", "Haswell", sys.executable, me], {})
+        out[f"x86-64-{cpu.lower()}"] = ([qemu, "-cpu", cpu, sys.executable, me], {})
     if args.arm64_root:
         root = args.arm64_root.resolve()
         py, site = root / "usr/bin/python3", root / "site"
@@ -217,7 +220,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--raw", nargs="+", metavar="FILE", help=argparse.SUPPRESS)
     ap.add_argument("--arm64-root", type=Path, help="from scripts/arm64-emulation-root.sh")
-    ap.add_argument("--no-haswell", action="store_true")
+    ap.add_argument(
+        "--x86-cpu",
+        action="append",
+        metavar="QEMU_CPU",
+        help="emulated x86 CPU (repeatable; default Haswell; 'none' for no x86 emulation)",
+    )
     ap.add_argument("--model", action="append", default=[], metavar="LABEL=FILE")
     ap.add_argument("--speed", type=int, default=0, metavar="ROUNDS")
     args = ap.parse_args()

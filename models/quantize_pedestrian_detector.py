@@ -242,6 +242,9 @@ class Recipe:
     symmetric_activations: bool = False
     # Name prefixes of nodes kept in fp32 (not quantized) among the quantized ones.
     fp32_nodes: tuple[str, ...] = ()
+    calibration: str = "minmax"  # minmax | percentile | entropy
+    # With reduce_range: depthwise convs keep full-range (8-bit) weights.
+    full_range_depthwise: bool = False
 
 
 def quantize(src: Path, out: Path, frames: list[np.ndarray], recipe: Recipe) -> None:
@@ -268,7 +271,21 @@ def quantize(src: Path, out: Path, frames: list[np.ndarray], recipe: Recipe) -> 
         if n.name.startswith(QUANTIZED_PREFIXES) and not n.name.startswith(recipe.fp32_nodes)
     ]
     qtype = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
-    extra = {"ActivationSymmetric": True} if recipe.symmetric_activations else {}
+    extra: dict = {"ActivationSymmetric": True} if recipe.symmetric_activations else {}
+    if recipe.full_range_depthwise:
+        weights = {i.name: i for i in model.graph.initializer}
+        overrides = {}
+        for n in model.graph.node:
+            group = next((a.i for a in n.attribute if a.name == "group"), 1)
+            if n.op_type == "Conv" and n.name in nodes and group > 1:
+                channels = weights[n.input[1]].dims[0]
+                overrides[n.input[1]] = [{"axis": 0, "reduce_range": False}] + [{}] * (channels - 1)
+        extra["TensorQuantOverrides"] = overrides
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
     quantize_static(
         str(src),
         str(out),
@@ -280,7 +297,7 @@ def quantize(src: Path, out: Path, frames: list[np.ndarray], recipe: Recipe) -> 
         reduce_range=recipe.reduce_range,
         activation_type=qtype[recipe.activations],
         weight_type=qtype[recipe.weights],
-        calibrate_method=CalibrationMethod.MinMax,
+        calibrate_method=methods[recipe.calibration],
         extra_options=extra,
     )
 
@@ -319,6 +336,12 @@ def main() -> None:
     ap.add_argument("--weights", choices=["int8", "uint8"], default="int8")
     ap.add_argument("--per-tensor", action="store_true", help="one weight scale per conv")
     ap.add_argument("--symmetric-activations", action="store_true")
+    ap.add_argument("--calibration", choices=["minmax", "percentile", "entropy"], default="minmax")
+    ap.add_argument(
+        "--full-range-depthwise",
+        action="store_true",
+        help="with --reduce-range: 8-bit weights for the depthwise convs",
+    )
     ap.add_argument(
         "--fp32-nodes",
         default="",
@@ -335,6 +358,8 @@ def main() -> None:
         per_channel=not args.per_tensor,
         symmetric_activations=args.symmetric_activations,
         fp32_nodes=tuple(p for p in args.fp32_nodes.split(",") if p),
+        calibration=args.calibration,
+        full_range_depthwise=args.full_range_depthwise,
     )
     default = recipe == Recipe() and not args.no_strip_loop
     if (args.check or args.install) and not default:
