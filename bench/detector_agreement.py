@@ -36,7 +36,7 @@ best twin: IoU, score difference). For each model natively against fp32 natively
 same figures (what the photo test asserts: IoU >= 0.8, score within 0.15).
 
     .venv/bin/python bench/detector_agreement.py [--arm64-root DIR] [--model LABEL=FILE]
-        [--x86-cpu Haswell|Nehalem|none ...] [--speed ROUNDS]
+        [--x86-cpu Haswell|Nehalem|none ...] [--speed ROUNDS] [--emulated-models L,...]
 
 The ``--raw`` mode is what runs under emulation: it imports numpy and onnxruntime only.
 """
@@ -228,6 +228,7 @@ def main() -> None:
     )
     ap.add_argument("--model", action="append", default=[], metavar="LABEL=FILE")
     ap.add_argument("--speed", type=int, default=0, metavar="ROUNDS")
+    ap.add_argument("--emulated-models", metavar="LABEL,...", help="run only these under emulation")
     args = ap.parse_args()
     if args.raw:
         run_raw(Path(args.raw[0]), Path(args.raw[1]), args.raw[2:])
@@ -260,10 +261,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="jaywatch-agree-") as t:
         tmp = Path(t)
         np.savez(tmp / "x.npz", x=x)
-        labels = list(paths)
+        emulated = args.emulated_models.split(",") if args.emulated_models else list(paths)
+        if unknown := set(emulated) - set(paths):
+            raise SystemExit(f"error: --emulated-models: {sorted(unknown)} not among {list(paths)}")
         for target, (cmd, env) in _targets(args, tmp).items():
+            labels = list(paths) if target == "x86-64-native" else emulated
             out = tmp / f"{target}.npz"
-            full = [*cmd, "--raw", str(tmp / "x.npz"), str(out), *map(str, paths.values())]
+            full = [*cmd, "--raw", str(tmp / "x.npz"), str(out), *(str(paths[k]) for k in labels)]
             t0 = time.monotonic()
             r = subprocess.run(full, env={**os.environ, **env}, capture_output=True, text=True)
             if r.returncode != 0:
@@ -301,7 +305,7 @@ def main() -> None:
             "vs_native": {},
         }
         for target in raw:
-            if target == native:
+            if target == native or label not in raw[target]:
                 continue
             other = decode(label, target)
             m["vs_native"][target] = _summary(

@@ -2,7 +2,7 @@
 
 Why: on a 2-core gateway the fp32 SSDLite does 60-76 inferences/s, so 8 cameras at 10
 analysed fps cannot fit (issue 18). 74% of its time is in Conv; int8 convolutions run on
-the CPU's VNNI/AMX instructions. Steps, each checked:
+the CPU's integer dot-product instructions (VNNI, AVX2, NEON). Steps, each checked:
 
 1. Read ``pedestrian_ssdlite_mnv2.onnx`` and check its sha256 against manifest.json.
 2. Remove the in-graph preprocessing Loop (TF's ``Preprocessor/map``: one iteration per
@@ -21,10 +21,22 @@ the CPU's VNNI/AMX instructions. Steps, each checked:
    Only the MobileNetV2 feature extractor and the box predictor (Conv, the Relu6 Clips
    and the residual Adds) are quantized, so activations stay int8 from conv to conv;
    the box decoding (anchors, Exp, Sigmoid) and the NMS loop stay fp32.
-   Weights use the full int8 range: ``reduce_range`` (7-bit weights, which avoid the
-   saturation onnxruntime warns of for its AVX2 u8s8 kernel on CPUs without VNNI) lost
-   a person on a mirrored vtest photo at score 0.5 (the fp32 box had no int8 box at all);
-   full range kept every box (IoU >= 0.88). Not checked on a CPU without VNNI.
+   **Weights: 7 bits for every conv except the depthwise ones, which keep 8 bits**, so
+   the results do not depend on the gateway's CPU (bench/detector_agreement.py):
+   onnxruntime's AVX2 u8s8 GEMM (x86 without VNNI: Haswell to Skylake, Zen 1-3)
+   multiplies uint8 activations by int8 weights with VPMADDUBSW, whose int16 sum of
+   two products saturates once 255 * (|w1| + |w2|) > 32767; with |w| <= 64 it cannot
+   (255 * 128 = 32640). Full-range weights gave boxes at IoU 0.57 from this CPU's
+   under emulated Haswell; 7-bit weights everywhere agree bit for bit there but lost a
+   far (69 px) person on a mirrored vtest photo (score 0.69 -> < 0.3): the loss came
+   from the depthwise convs (9 weights a channel), whose kernel widens to int16 before
+   multiplying and does not saturate, so they keep 8 bits. Measured with
+   bench/detector_agreement.py: boxes within the photo test's tolerance of fp32, and
+   the same as this CPU's under emulated Haswell, Nehalem (SSE4.2), Cortex-A72 (NEON)
+   and Neoverse-N1 (dot product). Other choices measured (models/README.md): u8u8 (no
+   saturation, but no faster than fp32 here and a lost box), s8s8 (saturates like
+   u8s8 on AVX2), per-tensor weights (boxes outside tolerance), 7-bit weights with the
+   box heads or the first conv in fp32 (the lost person stays lost).
 4. Print the sha256. ``--check`` compares it with manifest.json; ``--install`` writes the
    file into models/ and updates its sha256/size there.
 
@@ -41,7 +53,11 @@ opencv-python-headless 4.x); other onnxruntime/onnx versions may serialise diffe
 which ``--check`` shows.
 
     .venv/bin/python models/quantize_pedestrian_detector.py [--check] [--install]
-        [--out FILE] [--format qdq|qoperator] [--reduce-range] [--no-strip-loop]
+        [--out FILE] [--format qdq|qoperator] [--weight-range ...] [--no-strip-loop]
+        [--activations uint8|int8] [--weights int8|uint8] [--per-tensor]
+        [--symmetric-activations] [--calibration ...] [--fp32-nodes PREFIX,...]
+
+(the options other than --out/--check/--install rebuild the alternatives measured)
 """
 
 from __future__ import annotations
@@ -235,7 +251,10 @@ class Recipe:
     """The quantization choices; the defaults are the shipped file's."""
 
     fmt: str = "qdq"
-    reduce_range: bool = False
+    # full: 8-bit weights everywhere; reduced: 7-bit everywhere; reduced-except-depthwise:
+    # 7-bit for the convs the u8s8 GEMM runs (no int16 saturation on AVX2 without VNNI),
+    # 8-bit for the depthwise convs (their kernel widens to 16 bits before multiplying).
+    weight_range: str = "reduced-except-depthwise"
     activations: str = "uint8"  # uint8 | int8
     weights: str = "int8"  # int8 | uint8
     per_channel: bool = True
@@ -243,8 +262,6 @@ class Recipe:
     # Name prefixes of nodes kept in fp32 (not quantized) among the quantized ones.
     fp32_nodes: tuple[str, ...] = ()
     calibration: str = "minmax"  # minmax | percentile | entropy
-    # With reduce_range: depthwise convs keep full-range (8-bit) weights.
-    full_range_depthwise: bool = False
 
 
 def quantize(src: Path, out: Path, frames: list[np.ndarray], recipe: Recipe) -> None:
@@ -272,7 +289,7 @@ def quantize(src: Path, out: Path, frames: list[np.ndarray], recipe: Recipe) -> 
     ]
     qtype = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
     extra: dict = {"ActivationSymmetric": True} if recipe.symmetric_activations else {}
-    if recipe.full_range_depthwise:
+    if recipe.weight_range == "reduced-except-depthwise":
         weights = {i.name: i for i in model.graph.initializer}
         overrides = {}
         for n in model.graph.node:
@@ -294,7 +311,7 @@ def quantize(src: Path, out: Path, frames: list[np.ndarray], recipe: Recipe) -> 
         op_types_to_quantize=QUANTIZED_OPS,
         nodes_to_quantize=nodes,
         per_channel=recipe.per_channel,
-        reduce_range=recipe.reduce_range,
+        reduce_range=recipe.weight_range != "full",
         activation_type=qtype[recipe.activations],
         weight_type=qtype[recipe.weights],
         calibrate_method=methods[recipe.calibration],
@@ -330,18 +347,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, help="write here (default: a temporary file)")
     ap.add_argument("--format", choices=["qdq", "qoperator"], default="qdq")
-    ap.add_argument("--reduce-range", action="store_true", help="7-bit weights")
+    ap.add_argument(
+        "--weight-range",
+        choices=["reduced-except-depthwise", "reduced", "full"],
+        default="reduced-except-depthwise",
+        help="7-bit weights except depthwise (default), 7-bit everywhere, 8-bit everywhere",
+    )
     ap.add_argument("--no-strip-loop", action="store_true", help="keep the resize Loop")
     ap.add_argument("--activations", choices=["uint8", "int8"], default="uint8")
     ap.add_argument("--weights", choices=["int8", "uint8"], default="int8")
     ap.add_argument("--per-tensor", action="store_true", help="one weight scale per conv")
     ap.add_argument("--symmetric-activations", action="store_true")
     ap.add_argument("--calibration", choices=["minmax", "percentile", "entropy"], default="minmax")
-    ap.add_argument(
-        "--full-range-depthwise",
-        action="store_true",
-        help="with --reduce-range: 8-bit weights for the depthwise convs",
-    )
     ap.add_argument(
         "--fp32-nodes",
         default="",
@@ -352,14 +369,13 @@ def main() -> None:
     args = ap.parse_args()
     recipe = Recipe(
         fmt=args.format,
-        reduce_range=args.reduce_range,
+        weight_range=args.weight_range,
         activations=args.activations,
         weights=args.weights,
         per_channel=not args.per_tensor,
         symmetric_activations=args.symmetric_activations,
         fp32_nodes=tuple(p for p in args.fp32_nodes.split(",") if p),
         calibration=args.calibration,
-        full_range_depthwise=args.full_range_depthwise,
     )
     default = recipe == Recipe() and not args.no_strip_loop
     if (args.check or args.install) and not default:

@@ -49,7 +49,10 @@ no_progress() { echo "working"; }
 # libatomic1: Playwright's bundled node needs libatomic.so.1 (tests/browser).
 # strace: tests/edge/test_outbox.py watches the outbox's fsync calls with it.
 # poppler-utils: pdftoppm/pdftotext, evidence package PDF tests (tests/central).
-want=(mosquitto mosquitto-clients postgresql python3-venv libatomic1 strace poppler-utils)
+# qemu-user-static: the int8 detector checked on an emulated CPU without VNNI
+#   (tests/edge/test_int8_model.py; bench/detector_agreement.py, also for ARM).
+want=(mosquitto mosquitto-clients postgresql python3-venv libatomic1 strace poppler-utils
+  qemu-user-static)
 [[ "${JAYWATCH_BROWSER:-1}" == 1 ]] && want+=(chromium chromium-driver)
 missing=()
 for p in "${want[@]}"; do
