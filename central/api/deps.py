@@ -14,7 +14,7 @@ from central.auth.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER
 from central.context import Context
 from central.workflow.common import Actor
 
-__all__ = ["COOKIE", "CSRF_HEADER", "Caller", "caller", "get_ctx", "require"]
+__all__ = ["COOKIE", "CSRF_HEADER", "Caller", "caller", "get_ctx", "request_token", "require"]
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -28,13 +28,18 @@ class Caller:
     via_cookie: bool
 
 
-async def caller(request: Request, ctx: Annotated[Context, Depends(get_ctx)]) -> Caller:
+def request_token(request: Request) -> tuple[str | None, bool]:
+    """(session token, came in the console's cookie): a bearer token first."""
     auth = request.headers.get("authorization", "")
-    token, via_cookie = None, False
     if auth.lower().startswith("bearer "):
-        token = auth[7:].strip()
-    elif request.cookies.get(COOKIE):
-        token, via_cookie = request.cookies[COOKIE], True
+        return auth[7:].strip(), False
+    if request.cookies.get(COOKIE):
+        return request.cookies[COOKIE], True
+    return None, False
+
+
+async def caller(request: Request, ctx: Annotated[Context, Depends(get_ctx)]) -> Caller:
+    token, via_cookie = request_token(request)
     if not token:
         raise HTTPException(
             401, "log in first (POST /api/auth/login)", {"WWW-Authenticate": "Bearer"}

@@ -8,12 +8,12 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from central.api import schemas as S
-from central.api.deps import get_ctx, require
+from central.api.deps import get_ctx, request_token, require
 from central.context import Context
 from central.store.models import Event
 from central.workflow import claims, review
@@ -162,19 +162,29 @@ STREAM_DOC = {
 }
 
 
-@router.get("/queue/stream", response_class=StreamingResponse, responses=STREAM_DOC)
+@router.get(
+    "/queue/stream",
+    response_class=StreamingResponse,
+    responses={**STREAM_DOC, 429: {"description": "too many live streams (account/server)"}},
+)
 async def queue_stream(
     request: Request,
     ctx: Ctx,
     actor: Reviewer,
-    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=qs.MAX_EVENT_ID)] = None,
 ) -> StreamingResponse:
     """Live push for API clients: the console's queue refresh (same database fingerprint,
     polled each second, so it works across several `central serve`), with the API's own
     auth (bearer token; the roles that may read the queue). It says that the queue
     changed, never which case: re-read `GET /api/queue` with your filters."""
-    events = qs.queue_events(ctx.sessions, request.is_disconnected, last_event_id)
-    return StreamingResponse(events, media_type=qs.MEDIA_TYPE, headers=qs.HEADERS)
+    token, _cookie = request_token(request)
+    try:
+        return qs.stream_response(
+            ctx.sessions, actor, token or "", wq.QUEUE_ROLES, request.is_disconnected,
+            last_event_id,
+        )  # fmt: skip
+    except qs.TooManyStreams as e:
+        raise HTTPException(429, str(e), {"Retry-After": "60"}) from None
 
 
 @router.post("/queue/next", response_model=ClaimOut | None)

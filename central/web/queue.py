@@ -8,18 +8,17 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 
 from central.store.models import Event
-from central.web.auth import WebUser, check_csrf, require
+from central.web.auth import COOKIE, WebUser, check_csrf, require
 from central.web.labels import REASON_LABELS, SORT_LABELS, STATUS_LABELS
 from central.web.pages import PageRoute
 from central.web.state import WebState, web_state
 from central.workflow import claims, review
 from central.workflow import queue as wq
-from central.workflow.queue_stream import HEADERS, MEDIA_TYPE
-from central.workflow.queue_stream import queue_events as queue_stream_events
+from central.workflow import queue_stream as qs
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=PageRoute)
 Reviewer = Annotated[WebUser, Depends(require(*wq.QUEUE_ROLES))]
@@ -116,11 +115,14 @@ def queue_rows(*, request: Request, user: Reviewer, st: State) -> Response:
 async def queue_stream(*, request: Request, user: Reviewer, st: State) -> StreamingResponse:
     """Server-Sent Events: ``ready`` once connected, then ``queue`` whenever a new event,
     a decision or a claim changes what queue pages show (central/workflow/queue_stream.py,
-    shared with ``GET /api/queue/stream``)."""
-    events = queue_stream_events(
-        st.ctx.sessions, request.is_disconnected, request.headers.get("last-event-id")
-    )
-    return StreamingResponse(events, media_type=MEDIA_TYPE, headers=HEADERS)
+    shared with ``GET /api/queue/stream``); 429 past the per-account or server cap."""
+    try:
+        return qs.stream_response(
+            st.ctx.sessions, user.actor, request.cookies.get(COOKIE, ""), wq.QUEUE_ROLES,
+            request.is_disconnected, request.headers.get("last-event-id"),
+        )  # fmt: skip
+    except qs.TooManyStreams as e:
+        raise HTTPException(429, str(e), {"Retry-After": "60"}) from None
 
 
 @router.get("/next")

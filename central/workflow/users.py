@@ -105,6 +105,29 @@ def session_user(session: Session, token: str) -> tuple[User, ApiSession] | None
     return row[0], row[1]
 
 
+def token_hash(token: str) -> str:
+    """How a session token is stored (``api_sessions.token_hash``)."""
+    return _hash_token(token)
+
+
+def live_sessions(session: Session, hashes: frozenset[str]) -> dict[str, str]:
+    """Of the sessions stored as ``hashes``, those still live (not logged out, not
+    expired, account not disabled): token hash -> the account's role now. One query,
+    for the live queue streams' re-check (central/workflow/queue_stream.py)."""
+    if not hashes:
+        return {}
+    rows = session.execute(
+        sa.select(ApiSession.token_hash, User.role)
+        .join(User, ApiSession.user_id == User.id)
+        .where(
+            ApiSession.token_hash.in_(sorted(hashes)),
+            ApiSession.expires > utcnow(),
+            User.disabled.is_(False),
+        )
+    )
+    return {h: str(r) for h, r in rows}
+
+
 def close_session(session: Session, token: str) -> None:
     session.execute(sa.delete(ApiSession).where(ApiSession.token_hash == _hash_token(token)))
 
