@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from central import audit
 from central.context import Context
 from central.ingest.classify import Incoming, KeyCache, OccurredWindow, Rejected, classify
-from central.ingest.store import EVICTED_KEEP, load_device_keys, store_batch
+from central.ingest.store import EVICTED_KEEP, OVERSIZE_HEAD, load_device_keys, store_batch
 from central.store.models import DeadLetter, Event, Person
 from central.store.status import EventStatus
 from central.workflow.common import Actor, Conflict, NotFound, require_role
@@ -95,17 +95,21 @@ def requeue_dead_letter(session: Session, actor: Actor, ctx: Context, dl_id: int
     require_role(actor, *ACT_ROLES)
     r = _dead_letter(session, dl_id)
     raw = bytes(r.raw)
+    ing = ctx.config.ingest
     if len(raw) != r.size:
+        # What insertion kept (dead_letter_row); only a row cut below that was evicted —
+        # with dead_letter_raw_bytes: 4096 a long payload keeps 4096 bytes and was not.
+        limit = ing.dead_letter_keep_bytes
+        at_insert = r.size if r.size <= limit else min(limit, OVERSIZE_HEAD)
         why = (
             "evicted to keep all dead letters within ingest.dead_letters_max_total_bytes"
-            if len(raw) == EVICTED_KEEP
+            if len(raw) == EVICTED_KEEP and at_insert > EVICTED_KEEP
             else "larger than ingest.dead_letter_raw_bytes (or max_payload_bytes)"
         )
         raise Conflict(
             f"dead letter {dl_id}: only {len(raw)} of {r.size} bytes were kept ({why}):"
             " cannot requeue"
         )
-    ing = ctx.config.ingest
     window = OccurredWindow(
         ahead=timedelta(seconds=ing.occurred_ahead_s),
         behind=timedelta(days=ing.occurred_behind_days),

@@ -132,6 +132,24 @@ def test_cut_dead_letter_cannot_be_requeued(world: World, client: TestClient) ->
     assert r.status_code == 409 and "only 256 of" in r.text
 
 
+def test_a_payload_cut_at_a_configured_4096_is_not_called_evicted(
+    world: World, client: TestClient
+) -> None:
+    """``dead_letter_raw_bytes: 4096`` equals the evicted rows' 4 KiB: the 409 must say the
+    payload was over the configured limit, not that the total cap evicted it."""
+    _keep_raw(world, 4096)
+    _set_disabled(world, True)
+    payload = _signed(world)
+    assert len(payload) > 4096
+    assert _ingest_raw(world, wire.violation_topic(DEVICE), payload) == "rejected"
+    login(client, "adam")
+    html = client.get("/console/dead-letters").text
+    (dl_id,) = re.findall(r'data-dead-letter="(\d+)"', html)
+    r = client.post(f"/console/dead-letters/{dl_id}/requeue", data={"csrf_token": csrf_of(html)})
+    assert r.status_code == 409 and "only 4096 of" in r.text
+    assert "larger than ingest.dead_letter_raw_bytes" in r.text and "evicted" not in r.text
+
+
 def test_quarantined_event_released_to_review_or_discarded(
     world: World, client: TestClient
 ) -> None:
