@@ -96,7 +96,12 @@ def test_queue_filters_pages_live_refresh_and_claims(
         pa.screenshot(path=str(shots / "queue-filter-unidentified.png"), full_page=True)
         # Live refresh: a new event appears in the open queue without a reload.
         pa.goto(f"{central.url}/console/queue")
-        pa.wait_for_function("document.getElementById('queue-table').dataset.connected === '1'")
+        # A function, not an expression string: Playwright polls an expression with eval(),
+        # which the console's CSP (script-src 'self') refuses whenever the first check is
+        # false (the stream not yet "ready"); CI at 4aa9a96 failed that way under load.
+        pa.wait_for_function(
+            "() => document.getElementById('queue-table').dataset.connected === '1'"
+        )
         pa.evaluate("window.__marker = 1")  # gone if the page reloads
         new = send(gw, key)
         pa.wait_for_selector(f"tr[data-event='{new}']", timeout=30000)
