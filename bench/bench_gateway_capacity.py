@@ -2,7 +2,7 @@
 
 N camera workers run concurrently in threads, as the gateway runs them (one thread per
 camera: decode, motion gate, tracker, signal, rule, violator face stage), each on the
-busy sample video (real pedestrians, vtest_road; re-encoded as H.264 at 720p or 1080p
+busy sample video (real pedestrians, vtest_road; re-encoded as H.264 at 720p, 1080p or 2160p
 with ``--resolution``) as fast as it can. Detection runs either on the gateway's shared
 detector pool with its thread plan (``--mode pool``, what ``edge run`` does) or on one
 session per camera with ``detector.threads`` each (``--mode per-camera``, the gateway
@@ -48,7 +48,7 @@ from scaled_scene import scaled_camera, scaled_video
 
 REPO = Path(__file__).resolve().parents[1]
 SCENE = REPO / "sample_media" / "scenes" / "vtest_road"
-SIZES = {576: (768, 576), 720: (1280, 720), 1080: (1920, 1080)}
+SIZES = {576: (768, 576), 720: (1280, 720), 1080: (1920, 1080), 2160: (3840, 2160)}
 
 
 def raw_detector_rate(cfg: CameraConfig, video: Path, frames: int) -> float:
