@@ -33,11 +33,14 @@ class Letterbox:
     frame_w: int
     frame_h: int
 
-    def to_frame(self, xyxy: np.ndarray) -> np.ndarray:
-        """Map ``(N, 4)`` boxes from network-input pixels back to frame pixels, clipped."""
+    def to_frame(self, xyxy: np.ndarray, clip: bool = True) -> np.ndarray:
+        """Map ``(N, 4)`` boxes from network-input pixels back to frame pixels, clipped
+        unless ``clip`` is false (the sanitizer clips, and counts what it drops)."""
         pad = np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y], np.float32)
         limit = np.array([self.frame_w, self.frame_h, self.frame_w, self.frame_h], np.float32)
         out = (np.asarray(xyxy, np.float32).reshape(-1, 4) - pad) / np.float32(self.scale)
+        if not clip:
+            return out
         return np.clip(out, 0, limit).astype(np.float32, copy=False)
 
 

@@ -33,8 +33,10 @@ def box_iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter, dtype=np.float64), where=union > 0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Indices of the boxes kept, best score first.
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int | None = None
+) -> np.ndarray:
+    """Indices of the boxes kept, best score first (at most ``max_keep``).
 
     A box is dropped when its IoU with an already kept, higher-scored box is strictly
     greater than ``iou_threshold``. Equal scores keep the earlier index first (stable sort),
@@ -44,6 +46,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         boxes: ``(N, 4)`` ``[x1, y1, x2, y2]``.
         scores: ``(N,)``.
         iou_threshold: in ``[0, 1]``.
+        max_keep: stop once this many are kept (each round costs one pass over the rest,
+            so thousands of non-overlapping candidates would otherwise take seconds).
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores).reshape(-1)
@@ -51,7 +55,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         raise ValueError(f"boxes ({len(boxes)}) and scores ({len(scores)}) differ in length")
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
-    while order.size:
+    while order.size and (max_keep is None or len(keep) < max_keep):
         best = int(order[0])
         keep.append(best)
         rest = order[1:]
@@ -60,7 +64,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 
 
 def batched_nms(
-    boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    iou_threshold: float,
+    max_keep: int | None = None,
 ) -> np.ndarray:
     """NMS within each class only: boxes of different classes never suppress each other.
 
@@ -72,4 +80,4 @@ def batched_nms(
         return np.zeros((0,), np.int64)
     span = float(boxes.max() - min(boxes.min(), 0.0)) + 1.0
     offsets = np.asarray(class_ids, dtype=np.float64).reshape(-1, 1) * span
-    return nms(boxes + offsets, scores, iou_threshold)
+    return nms(boxes + offsets, scores, iou_threshold, max_keep)

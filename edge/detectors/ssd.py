@@ -24,6 +24,7 @@ from edge.detectors.base import Detections
 from edge.detectors.frame import check_bgr_frame
 from edge.detectors.model_io import ModelIO
 from edge.detectors.nms import batched_nms
+from edge.detectors.sanitize import BoxSanitizer
 
 # Output names of a TF Object Detection API graph as tf2onnx names them.
 _BOXES, _SCORES, _CLASSES = "detection_boxes", "detection_scores", "detection_classes"
@@ -73,6 +74,7 @@ class SsdDetector:
         self._size = int(input_size)
         self._batch_axis_free = inp.shape[0] is None
         self.model_path = model_path
+        self.sanitizer = BoxSanitizer(str(model_path))
 
     @property
     def input_size(self) -> int:
@@ -115,8 +117,10 @@ class SsdDetector:
         class_ids = np.rint(classes.reshape(-1)).astype(np.int32)
         keep = (scores >= self._score_threshold) & np.isin(class_ids, self._class_ids)
         yxyx = boxes[keep].astype(np.float32) * np.array([h, w, h, w], np.float32)
-        xyxy = np.clip(yxyx[:, [1, 0, 3, 2]], 0, np.array([w, h, w, h], np.float32))
-        det = Detections(xyxy, scores[keep].astype(np.float32), class_ids[keep])
+        xyxy, kept_scores, kept_ids = self.sanitizer.clean(
+            yxyx[:, [1, 0, 3, 2]], scores[keep], class_ids[keep], w, h
+        )
+        det = Detections(xyxy, kept_scores, kept_ids)
         if self._nms_iou is None or len(det) < 2:
             return det
         return det.filter(batched_nms(det.xyxy, det.scores, det.class_ids, self._nms_iou))

@@ -25,6 +25,7 @@ from edge.detectors.frame import check_bgr_frame
 from edge.detectors.letterbox import Letterbox, letterbox
 from edge.detectors.model_io import ModelIO, ModelLayoutError
 from edge.detectors.nms import batched_nms
+from edge.detectors.sanitize import BoxSanitizer
 from edge.detectors.yolo_layout import (
     E2E_COLUMNS,
     EXPECTED,
@@ -89,7 +90,7 @@ def decode_yolo_nms(
     """
     keep = (pred[:, 4] >= score_threshold) & np.isfinite(pred).all(axis=1)
     rows = pred[keep]
-    return rows[:, :4], rows[:, 4], rows[:, 5].round().astype(np.int32)
+    return rows[:, :4], rows[:, 4], _class_ids(rows[:, 5])
 
 
 def decode_yolo_nms7(
@@ -100,7 +101,14 @@ def decode_yolo_nms7(
         (pred[:, 6] >= score_threshold) & (pred[:, 0].round() == 0) & np.isfinite(pred).all(axis=1)
     )
     rows = pred[keep]
-    return rows[:, 1:5], rows[:, 6], rows[:, 5].round().astype(np.int32)
+    return rows[:, 1:5], rows[:, 6], _class_ids(rows[:, 5])
+
+
+def _class_ids(values: np.ndarray) -> np.ndarray:
+    """A float class column as int32; absurd values (1e30) become -1 (no class), not a
+    wrapped-around integer that might equal a person class id."""
+    ok = (values > -1) & (values < 2**31 - 1)
+    return np.where(ok, values, -1).round().astype(np.int32)
 
 
 _DECODERS = {
@@ -143,6 +151,7 @@ class YoloDetector:
         self._nms_iou = float(nms_iou)
         self._max_det = int(max_detections)
         self.model_path = model_path
+        self.sanitizer = BoxSanitizer(str(model_path))
 
     @property
     def layout(self) -> YoloLayout | None:
@@ -177,16 +186,18 @@ class YoloDetector:
         pred = self._squeeze(raw, layout)
         xyxy, scores, class_ids = _DECODERS[layout](pred, self._score_threshold)
         person = np.isin(class_ids, self._person_ids)
-        xyxy, scores, class_ids = xyxy[person], scores[person], class_ids[person]
+        xyxy, scores, class_ids = self.sanitizer.clean(
+            lb.to_frame(xyxy[person], clip=False),
+            scores[person],
+            class_ids[person],
+            lb.frame_w,
+            lb.frame_h,
+        )
         if layout in FIXED:  # raw heads: one person seen by many cells
-            keep = batched_nms(xyxy, scores, class_ids, self._nms_iou)[: self._max_det]
+            keep = batched_nms(xyxy, scores, class_ids, self._nms_iou, self._max_det)
         else:  # the graph ran NMS already
             keep = np.argsort(-scores, kind="stable")[: self._max_det]
-        return Detections(
-            lb.to_frame(xyxy[keep].astype(np.float32)),
-            scores[keep].astype(np.float32),
-            class_ids[keep],
-        )
+        return Detections(xyxy[keep], scores[keep], class_ids[keep])
 
     def _layout_at_run_time(self, shape: tuple[int, ...]) -> YoloLayout:
         """Decide ``layout: yolo`` from the first concrete output shape (dynamic exports)."""
@@ -233,6 +244,13 @@ def _input_size(io: ModelIO, layout: str, configured: int | None) -> int:
     inp = io.inputs[0]
     if inp.dtype != "float32" or len(inp.shape) != 4 or inp.shape[1] not in (None, 3):
         raise io.error(layout, f"{_INPUT}")
+    if inp.shape[0] not in (None, 1):  # frames run one at a time: a fixed batch of 4 never fits
+        raise io.error(layout, f"{_INPUT}", f"its batch axis is fixed to {inp.shape[0]}")
+    out = io.outputs[0]
+    if out.dtype not in ("float32", "float16", "float64"):
+        raise io.error(
+            layout, f"{_INPUT} and a float32/float16 first output", "boxes cannot be integers"
+        )
     h, w = inp.shape[2:]
     if h is not None and w is not None and h != w:
         raise io.error(layout, f"{_INPUT}", "only square inputs are supported")
