@@ -355,6 +355,7 @@ def run_check(
             raise CheckError(str(e)) from None
         t0 = first.t
         started = time.monotonic()
+        failed, failure = 0, ""
         scene = _scene_monitor(cfg, seconds)
 
         def remaining() -> Iterator[Frame]:
@@ -378,7 +379,14 @@ def run_check(
                     report.detect_stream.paired += 1
                     report.detect_stream.height, report.detect_stream.width = f.detect.shape[:2]
             # On the detect image when the frame has one; boxes in main pixels.
-            dets = pipeline.detector.detect(f.image, f.detect)
+            try:
+                dets = pipeline.detector.detect(f.image, f.detect)
+            except ModelFileError as e:
+                raise CheckError(str(e)) from None
+            except Exception as e:  # a model that raises on some frames: report, go on
+                failed += 1
+                failure = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+                continue
             n = len(dets.xyxy)
             report.detections += n
             report.frames_with_people += int(n > 0)
@@ -390,6 +398,11 @@ def run_check(
                 if not report.phases or report.phases[-1].phase != phase:
                     began = r.since if r.since is not None else r.t
                     report.phases.append(PhaseChange(began - t0, phase, r.since is not None))
+        if failed:
+            report.problems.append(
+                f"detector.model: inference failed on {failed} of {report.frames} frames "
+                f"({failure})"
+            )
         if cfg.signal.source == "roi" and all(
             p.phase in ("unknown", "dark") for p in report.phases
         ):

@@ -59,6 +59,27 @@ class Frame:
     detect: np.ndarray | None = None
 
 
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """``image`` as uint8 BGR ``(H, W, 3)``: grey and BGRA frames (a device with colour
+    conversion off, some USB cameras) are converted, 16-bit ones scaled to 8 bits;
+    a BGR uint8 frame is returned as is (the hot path: two attribute reads).
+
+    >>> as_bgr(np.zeros((4, 6), np.uint8)).shape, as_bgr(np.zeros((4, 6, 4), np.uint8)).shape
+    ((4, 6, 3), (4, 6, 3))
+    """
+    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise CaptureError(f"frame: expected 8 or 16-bit pixels, got {image.dtype}")
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    raise CaptureError(f"frame: expected a grey, BGR or BGRA image, got shape {image.shape}")
+
+
 def is_live_source(source: str | int) -> bool:
     """A device index or a URL is live; anything else is a file path.
 
@@ -141,7 +162,7 @@ class VideoFileSource:
                 next_keep += self.step
                 t = index / self.fps
                 wall = None if self.wall0 is None else self.wall0 + t
-                yield Frame(index=index, t=t, image=image, wall=wall)
+                yield Frame(index=index, t=t, image=as_bgr(image), wall=wall)
         finally:
             self._cap.release()
         if not decoded_any:
@@ -233,6 +254,11 @@ class LiveSource:
                 if t - last_t + 1e-6 < min_dt:
                     continue
                 last_t = t
+                try:
+                    image = as_bgr(image)
+                except CaptureError as e:  # a frame no detector can take: drop it
+                    log.warning("camera source %s: %s; frame dropped", self.source, e)
+                    continue
                 yield Frame(index, t, image, wall=self.clock.wall_of(t), segment=segment)
             self.up = False
             cap.release()

@@ -8,6 +8,7 @@ Frames are kept as references (the capture hands out a new array per frame): no 
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ import cv2
 import numpy as np
 
 from edge.capture import Frame
+
+log = logging.getLogger(__name__)
 
 Box = tuple[float, float, float, float]
 
@@ -94,9 +97,17 @@ class EvidenceClipData:
 class FrameBuffer:
     """The last ``keep_s`` seconds of analysed frames."""
 
-    def __init__(self, keep_s: float) -> None:
+    # A camera sending 8K frames (100 MB each) at 10 fps would hold gigabytes for a
+    # few seconds of history: past this many bytes the oldest frames go first (the
+    # evidence's "before" frame may then be later than configured; logged once).
+    MAX_BYTES = 1 << 30
+
+    def __init__(self, keep_s: float, max_bytes: int = MAX_BYTES) -> None:
         self.keep_s = keep_s
+        self.max_bytes = max_bytes
         self._frames: deque[BufferedFrame] = deque()
+        self._bytes = 0
+        self._warned = False
 
     def add(
         self,
@@ -106,8 +117,23 @@ class FrameBuffer:
         red_for_s: float | None = None,
     ) -> None:
         self._frames.append(BufferedFrame(frame, boxes, phase, red_for_s))
+        self._bytes += frame.image.nbytes
         while self._frames and frame.t - self._frames[0].frame.t > self.keep_s:
-            self._frames.popleft()
+            self._bytes -= self._frames.popleft().frame.image.nbytes
+        while len(self._frames) > 1 and self._bytes > self.max_bytes:
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "evidence buffer: %d %dx%d frames exceed %d MB; keeping %.1f s instead "
+                    "of %.1f s (lower the camera's resolution or fps)",
+                    len(self._frames),
+                    frame.image.shape[1],
+                    frame.image.shape[0],
+                    self.max_bytes >> 20,
+                    frame.t - self._frames[1].frame.t,
+                    self.keep_s,
+                )
+            self._bytes -= self._frames.popleft().frame.image.nbytes
 
     def latest(self) -> BufferedFrame | None:
         """The last frame added (safe from another thread: one deque read under the GIL)."""

@@ -120,12 +120,14 @@ class CameraWorker:
         from edge.camera_health import build_camera_health
 
         st = self.status
+        pipeline = self._pipeline
+        failing = pipeline.detector_failures.problem() if pipeline is not None else ""
         return build_camera_health(
             camera_id=self.cfg.id,
             up=self.is_up(),
             fps=st.fps,
             last_frame=st.last_frame,
-            error=st.error,
+            error="; ".join(e for e in (st.error, failing) if e),
             finished=st.finished,
             signal=self.signal_status(),
             scene=self.scene.flags(),
@@ -295,7 +297,8 @@ class CameraWorker:
                 self._emit(v, anchor)
             self.scene.observe(frame.image, frame.t)
             now = time.monotonic()
-            window_n += 1
+            # fps counts frames analysed, not frames whose detector raised (failures.py)
+            window_n += not pipeline.detector_failures.failing_now
             self.status.up, self.status.error = True, ""
             self.status.last_frame = datetime.now(UTC)
             if now - window_t >= 2.0:

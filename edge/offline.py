@@ -128,9 +128,19 @@ def process_video(
                 emit(v)
             raise OfflineRunError(str(e), exit_code=3) from None
         except FrameGeometryError as e:  # the zone/ROI does not fit this video's frames
+            for v in pipeline.flush():  # a size change mid-file: what was seen still counts
+                emit(v)
             raise OfflineRunError(f"{camera}: {e}") from None
         for v in pipeline.flush():
             emit(v)
+        failures = pipeline.detector_failures
+        if failures.failed:  # those frames were skipped: the result is incomplete
+            raise OfflineRunError(
+                f"{camera}: detector failed on {failures.failed} of "
+                f"{failures.failed + failures.ok} analysed frames (skipped): "
+                f"{failures.last_error}",
+                exit_code=3,
+            )
     finally:
         bar.close()
         if jsonl is not None:

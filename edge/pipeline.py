@@ -40,9 +40,11 @@ from edge.capture import Frame
 from edge.config import CameraConfig, ConfigError
 from edge.detectors.base import Detections
 from edge.detectors.detect_stream import DetectStreamDetector
+from edge.detectors.failures import DetectorFailures
 from edge.evidence import FrameBuffer, FrameFacts, RawEvidence
 from edge.faces.decision import FaceDecision
 from edge.frame_geometry import FrameGeometryGuard
+from edge.model_files import ModelFileError
 from edge.motion import MotionGate
 from edge.rule.crossing import CrossingRule, Entry
 from edge.signal.base import SignalReader, SignalReading, SignalState, SignalStatus
@@ -118,11 +120,16 @@ class CameraPipeline:
         rois = [cfg.signal.roi] if cfg.signal.roi is not None else []
         tiling = cfg.detector.tiling
         small = tiling.far_person_px if tiling.mode != "off" else None
-        self.motion = MotionGate(cfg.motion, exclude_rois=rois, min_person_px=small)
+        self._new_motion_gate = lambda: MotionGate(
+            cfg.motion, exclude_rois=rois, min_person_px=small
+        )
+        self.motion = self._new_motion_gate()
+        self._detect_size: tuple[int, int] | None = None
         self.buffer = FrameBuffer(
             keep_s=cfg.evidence.before_s + cfg.crossing.debounce_s + settle + 1.0
         )
         self.stats = PipelineStats()
+        self.detector_failures = DetectorFailures(cfg.id)
         self._pending: dict[int, _Pending] = {}
         self._geometry = FrameGeometryGuard(cfg)
         self._last_frame: Frame | None = None
@@ -167,10 +174,34 @@ class CameraPipeline:
         frames, in order (never on tracks or signal), so it may run ahead of :meth:`judge`."""
         # Zone and ROI must fit this frame size (FrameGeometryError, one line, otherwise).
         self._geometry.check(frame.image)
+        size = (frame.image.shape[1], frame.image.shape[0])
+        if self._detect_size is not None and size != self._detect_size:
+            # A camera reconfigured to another resolution (seen after a reconnect): the
+            # motion background, detector region and tile plan were made for the old
+            # size; made again (the geometry guard above re-checked zone and ROI).
+            log.warning(
+                "camera %s: frame size changed from %dx%d to %dx%d: motion gate and "
+                "detector region start over",
+                self.cfg.id,
+                *self._detect_size,
+                *size,
+            )
+            self.motion = self._new_motion_gate()
+            self.detector.reset()
+        self._detect_size = size
         if not self.motion.update(frame.image, frame.t):
             return Detected(frame, None)
         # On the detect stream's image when the frame has one; boxes in main pixels.
-        detections = self.detector.detect(frame.image, frame.detect)
+        try:
+            detections = self.detector.detect(frame.image, frame.detect)
+        except ModelFileError:
+            raise  # the model does not fit its layout: no later frame will either
+        except Exception as e:
+            # A model that raises on some inputs: skip this frame (as if nothing moved)
+            # rather than restart the camera and lose its tracks; health says so.
+            self.detector_failures.failure(e)
+            return Detected(frame, None)
+        self.detector_failures.success()
         self.stats.detector_runs += 1
         return Detected(frame, detections)
 
@@ -240,13 +271,18 @@ class CameraPipeline:
             return
         gap = frame.t - prev.t
         reconnect = frame.segment != prev.segment
-        if not reconnect and gap <= self.cfg.stream.gap_reset_s:
+        resized = frame.image.shape != prev.image.shape  # tracks are in the old size's pixels
+        if not reconnect and not resized and gap <= self.cfg.stream.gap_reset_s:
             return
         self.stats.gap_resets += 1
         log.warning(
             "camera %s: %s (%.1f s without frames): signal history, rule and tracks reset",
             self.cfg.id,
-            "stream reconnected" if reconnect else "gap in frames",
+            "stream reconnected"
+            if reconnect
+            else "frame size changed"
+            if resized
+            else "gap in frames",
             gap,
         )
         self.signal.reset()

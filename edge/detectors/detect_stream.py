@@ -60,6 +60,12 @@ class DetectStreamDetector:
         self.main = wrap(model, cfg, zone)  # frames without a detect image
         self._chains: dict[tuple[int, int, int, int], Detector] = {}
 
+    def reset(self) -> None:
+        """Forget the chains made for earlier frame sizes (the region and tile plan are
+        fixed at a chain's first frame): the frame size changed."""
+        self.main = self._wrap(self.model, self._cfg, self._zone)
+        self._chains.clear()
+
     @property
     def inner(self) -> Detector:
         return self.main
