@@ -284,6 +284,9 @@ def create_session(
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    # A model that fails on some frames makes onnxruntime print an error line per run to
+    # stderr; the pipeline counts and reports those failures itself (rate-limited).
+    opts.log_severity_level = 4
     try:
         return ort.InferenceSession(
             str(path), sess_options=opts, providers=["CPUExecutionProvider"]

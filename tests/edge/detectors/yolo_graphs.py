@@ -148,3 +148,36 @@ def bright_box_yolo(path: Path, layout: str, input_size: int, n_boxes: int | Non
         initializer=inits,
     )
     return _save(graph, path)
+
+
+def failing_yolo(path: Path, head: np.ndarray, fail_above_mean: float, input_size: int = 320) -> Path:
+    """Like :func:`constant_yolo`, but inference *raises* (onnxruntime's Gather bounds
+    error) when the mean of the network input is above ``fail_above_mean``: a model that
+    breaks on some images only, as an export bug hit by some content does.
+
+    The output is ``head + Gather([0], [k * 1000])`` with ``k = mean > threshold``: the
+    index is in bounds only when ``k`` is 0 (data-dependent, so no optimiser removes it).
+    """
+    head = np.asarray(head, np.float32)
+    k = helper.make_tensor
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean4"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node(
+            "Constant", [], ["thr"], value=k("thr", TensorProto.FLOAT, [1], [fail_above_mean])
+        ),
+        helper.make_node("Greater", ["mean4", "thr"], ["bad_b"]),
+        helper.make_node("Cast", ["bad_b"], ["bad"], to=TensorProto.INT64),
+        helper.make_node("Constant", [], ["far"], value=k("far", TensorProto.INT64, [1], [1000])),
+        helper.make_node("Mul", ["bad", "far"], ["idx"]),
+        helper.make_node("Constant", [], ["zero"], value=k("zero", TensorProto.FLOAT, [1], [0.0])),
+        helper.make_node("Gather", ["zero", "idx"], ["g"], axis=0),
+        helper.make_node("Add", ["head", "g"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "failing_yolo",
+        [_image_input(input_size)],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(head.shape))],
+        initializer=[numpy_helper.from_array(head, "head")],
+    )
+    return _save(graph, path)
