@@ -136,7 +136,8 @@ def process_video(
         failures = pipeline.detector_failures
         if failures.failed:  # those frames were skipped: the result is incomplete
             raise OfflineRunError(
-                f"{camera}: detector failed on {failures.failed} of "
+                f"{camera}: detector.model {pipeline.cfg.detector.model} failed on "
+                f"{failures.failed} of "
                 f"{failures.failed + failures.ok} analysed frames (skipped): "
                 f"{failures.last_error}",
                 exit_code=3,

@@ -150,7 +150,9 @@ def bright_box_yolo(path: Path, layout: str, input_size: int, n_boxes: int | Non
     return _save(graph, path)
 
 
-def failing_yolo(path: Path, head: np.ndarray, fail_above_mean: float, input_size: int = 320) -> Path:
+def failing_yolo(
+    path: Path, head: np.ndarray, fail_above_mean: float, input_size: int = 320
+) -> Path:
     """Like :func:`constant_yolo`, but inference *raises* (onnxruntime's Gather bounds
     error) when the mean of the network input is above ``fail_above_mean``: a model that
     breaks on some images only, as an export bug hit by some content does.
