@@ -42,6 +42,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A live stream's first frames after (re)connecting are the demuxer's probe backlog,
+# decoded at once: their arrival times are not their moments, so they are not paired.
+_WARMUP_S = 1.0
+# Live: how much FFmpeg probes before the stream opens. Its defaults (5 s for MPEG-TS
+# over TCP/HTTP/UDP) delay the open by 5 s, deliver those 5 s as one burst, and a PyAV
+# read timeout shorter than the open then fails the first read (seen on a loopback pair).
+_LIVE_PROBE = {"analyzeduration": "500000", "probesize": "500000"}
+
 
 @dataclass(frozen=True, slots=True)
 class _Decoded:
@@ -60,6 +68,8 @@ def open_container(source: str | int, hwaccel: str, what: str, timeout_s: float 
     url = str(source)
     live = is_live_source(source)
     options = {"rtsp_transport": "tcp"} if url.startswith("rtsp") else {}
+    if live:
+        options.update(_LIVE_PROBE)
     timeout = timeout_s if live else None
     candidates: list[str] = []
     if hwaccel == "auto":
@@ -196,6 +206,33 @@ class _Prefetch:
         self._thread.join()
 
 
+def live_rate(fps: float | None) -> Callable[[float], bool]:
+    """``keep(t)`` for a live stream's analysis rate, ``t`` its arrival times.
+
+    Arrival jitters: a 10 fps camera's frames come 90-110 ms apart, and a plain "at least
+    1/fps since the last kept one" drops every frame that comes a little early (a 10 fps
+    camera analysed at 10 fps gave ~6 fps on a loopback pair). So frames are kept on a
+    schedule of 1/fps slots with a quarter slot of slack; after a gap the schedule
+    restarts from the frame (no burst to catch up).
+
+    >>> keep = live_rate(10)
+    >>> [keep(t) for t in (0.0, 0.095, 0.21, 0.29, 0.33, 0.41)]
+    [True, True, True, True, False, True]
+    """
+    step = 1.0 / fps if fps else 0.0
+    slack = 0.25 * step
+    due: float | None = None
+
+    def keep(t: float) -> bool:
+        nonlocal due
+        if due is not None and t + slack < due:
+            return False
+        due = t + step if due is None else max(due + step, t + step - slack)
+        return True
+
+    return keep
+
+
 def detect_size(main_w: int, main_h: int, width: int) -> tuple[int, int]:
     """The detect image's size for ``width``: the main frame's aspect, even sides.
 
@@ -209,34 +246,175 @@ def detect_size(main_w: int, main_h: int, width: int) -> tuple[int, int]:
 
 class SubStreamPairer:
     """Sub-stream frames kept for a short while; :meth:`pair` gives the one nearest in
-    time to a main frame, if within ``max_skew_s``."""
+    time to a main frame, if within ``max_skew_s``.
 
-    def __init__(self, max_skew_s: float, keep_s: float = 2.0) -> None:
+    Live (``now`` given: the clock the frames are timed on), the sub frame of a main
+    frame's moment often arrives a few ms *after* the main one (its own socket, decoder
+    and thread), so :meth:`pair` waits for it — until a sub frame at or after ``t`` is
+    there (none later can be nearer) or ``now() >= t + max_skew_s`` (none later can be
+    within the skew), so never more than ``max_skew_s`` past the main frame's arrival,
+    and not at all while the sub stream is down (its reader disconnected, or no frame
+    for ``dead_after_s``). Files (``now`` None) never wait: their reader adds the sub
+    frames up to past ``t`` before asking.
+
+    Health: :meth:`check` says when the sub stream is down or most recent main frames
+    found no sub frame; a lost sub stream is logged once (warning) and its return once.
+    """
+
+    def __init__(
+        self,
+        max_skew_s: float,
+        keep_s: float = 2.0,
+        *,
+        now: Callable[[], float] | None = None,
+        wait: bool = True,
+        dead_after_s: float = 1.0,
+        startup_s: float = 5.0,
+        name: str = "camera",
+    ) -> None:
         self.max_skew_s = max_skew_s
         self.keep_s = keep_s
+        self.dead_after_s = dead_after_s
+        self.startup_s = startup_s  # a sub stream not there yet counts as down after this
+        self.name = name
+        self._started: float | None = None  # first pair() call (live)
+        self._last_pair: float | None = None  # the latest pair() call (live)
+        self._now = now
+        self._wait = wait and now is not None
         self._frames: collections.deque[tuple[float, np.ndarray]] = collections.deque()
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._connected = now is None  # a file's sub stream is there from the start
+        self._last_add: float | None = None  # arrival (``now``) of the newest sub frame
+        self._lost_since: float | None = None  # pair() saw the sub stream down since then
+        self._logged_down = False
+        self._sizes: set[tuple[int, int]] = set()
+        self._recent: collections.deque[bool] = collections.deque(maxlen=100)
         self.paired = 0
         self.unpaired = 0
+        self.unpaired_down = 0  # ... of them while the sub stream was down
+        self.waited = 0  # pair() calls that waited
+        self.waited_s = 0.0  # their total wait
+
+    # --- the sub reader's side ---------------------------------------------------------
 
     def add(self, t: float, image: np.ndarray) -> None:
-        with self._lock:
+        size = (image.shape[1], image.shape[0])
+        with self._cond:
             self._frames.append((t, image))
             while self._frames and self._frames[0][0] < t - self.keep_s:
                 self._frames.popleft()
+            self._last_add = self._now() if self._now is not None else t
+            self._connected = True
+            new_size = size not in self._sizes
+            self._sizes.add(size)
+            self._cond.notify_all()
+        if new_size and len(self._sizes) > 1:
+            log.info("camera %s detect stream: frames now %dx%d", self.name, *size)
+
+    def connected(self, up: bool) -> None:
+        """The sub reader's connection state (live); down wakes any waiting :meth:`pair`."""
+        with self._cond:
+            self._connected = up
+            if not up:
+                self._frames.clear()  # a reconnect's frames are timed afresh
+            self._cond.notify_all()
 
     def newest_t(self) -> float | None:
-        with self._lock:
+        with self._cond:
             return self._frames[-1][0] if self._frames else None
 
+    # --- the main stream's side --------------------------------------------------------
+
+    def _alive(self, now: float) -> bool:
+        if self._now is None:
+            return True
+        return (
+            self._connected
+            and self._last_add is not None
+            and now - self._last_add <= self.dead_after_s
+        )
+
+    def _down(self, now: float) -> bool:
+        """Down for health and the log: not alive, past the start-up grace."""
+        if self._now is None or self._alive(now):
+            return False
+        if self._started is None:
+            self._started = now
+        return now - max(self._started, self._last_add or self._started) > max(
+            self.dead_after_s, self.startup_s if self._last_add is None else 0.0
+        )
+
     def pair(self, t: float) -> np.ndarray | None:
-        with self._lock:
+        waited = 0.0
+        with self._cond:
+            now = self._now() if self._now is not None else t
+            if self._started is None:
+                self._started = now
+            self._last_pair = now
+            alive = self._alive(now)
+            if self._wait and alive:
+                start = now
+                while not (self._frames and self._frames[-1][0] >= t):
+                    left = t + self.max_skew_s - now
+                    if left <= 0 or not self._alive(now):
+                        break
+                    self._cond.wait(left)
+                    now = self._now()  # type: ignore[misc]
+                waited = now - start
+                alive = self._alive(now)
             best = min(self._frames, key=lambda f: abs(f[0] - t), default=None)
-        if best is None or abs(best[0] - t) > self.max_skew_s + 1e-9:
-            self.unpaired += 1
+            ok = best is not None and abs(best[0] - t) <= self.max_skew_s + 1e-9
+            if waited > 0:
+                self.waited += 1
+                self.waited_s += waited
+            self._recent.append(ok)
+            if ok:
+                self.paired += 1
+            else:
+                self.unpaired += 1
+                if not alive:
+                    self.unpaired_down += 1
+            down = self._down(now)
+            went_down = down and self._lost_since is None
+            came_back = alive and self._lost_since is not None
+            if went_down:
+                self._lost_since = now
+            elif came_back:
+                self._lost_since = None
+        if went_down and not self._logged_down and self._now is not None:
+            self._logged_down = True
+            log.warning(
+                "camera %s detect stream: no sub-stream frame %s; detecting on the main "
+                "image until it is back",
+                self.name,
+                "yet" if self._last_add is None else f"for {self.dead_after_s:g} s",
+            )
+        elif came_back and self._logged_down:
+            self._logged_down = False
+            log.info("camera %s detect stream: sub stream back; pairing again", self.name)
+        return best[1] if ok else None  # type: ignore[index]
+
+    def check(self) -> str | None:
+        """Why the detect stream is not doing its job now (None: it is), for health."""
+        with self._cond:
+            if self._now is None:
+                return None
+            now = self._now()
+            recent = list(self._recent)
+            if self._last_pair is None or now - self._last_pair > self.dead_after_s:
+                return None  # no main frames either: the camera's own health says so
+            if self._down(now):
+                since = self._last_add
+                gone = " (no frame yet)" if since is None else f" for {now - since:.0f} s"
+                return f"sub stream down{gone}: detecting on the main image"
+            if not self._alive(now):
+                return None  # starting up: not down yet
+            if len(recent) >= 20 and sum(recent) < len(recent) / 2:
+                return (
+                    f"only {sum(recent)} of the last {len(recent)} main frames had a sub "
+                    f"frame within max_skew_s {self.max_skew_s:g} s: detecting on the main image"
+                )
             return None
-        self.paired += 1
-        return best[1]
 
 
 class AvSource:
@@ -261,6 +439,7 @@ class AvSource:
         wall0: float | None = None,
         max_backoff_s: float = 30.0,
         read_timeout_s: float = 5.0,
+        pair_wait: bool = True,  # False: pair with what is there (bench baseline)
     ) -> None:
         self.main = str(main)
         self.live = is_live_source(self.main)
@@ -273,9 +452,15 @@ class AvSource:
         self.analysis_fps = analysis_fps
         self.detect_source = None if detect_source is None else str(detect_source)
         self.detect_width = detect_width
-        self.pairer = SubStreamPairer(max_skew_s)
         self.hwaccel = hwaccel
         self.clock = clock or AnchoredClock()
+        self.pairer = SubStreamPairer(
+            max_skew_s,
+            now=self.clock.now if self.live else None,
+            wait=pair_wait,
+            startup_s=read_timeout_s,
+            name=camera_id,
+        )
         self.wall0 = wall0
         self.max_backoff_s = max_backoff_s
         self.read_timeout_s = read_timeout_s
@@ -395,16 +580,9 @@ class AvSource:
                 target=self._read_sub, name=f"detect-stream-{self.camera_id}", daemon=True
             )
             sub_thread.start()
-        backoff, index, segment, last_t = 1.0, 0, -1, -1e9
-        min_dt = 1.0 / self.analysis_fps if self.analysis_fps else 0.0
+        backoff, index, segment = 1.0, 0, -1
         what = f"camera {self.camera_id} main stream"
-
-        def keep(t: float) -> bool:
-            nonlocal last_t
-            if t - last_t + 1e-6 < min_dt:
-                return False
-            last_t = t
-            return True
+        keep = live_rate(self.analysis_fps)
 
         while not self._stopped:
             try:
@@ -418,7 +596,7 @@ class AvSource:
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
             backoff, segment = 1.0, segment + 1
-            base = index
+            base, opened = index, self.clock.now()
             # Decoded on its own thread: each frame's time is taken when it arrives,
             # not when the pipeline gets round to it (the sub stream's are, on its
             # thread: pairing compares the two), and a slow pipeline gets the newest.
@@ -434,7 +612,12 @@ class AvSource:
                         break
                     self.up = True
                     index = base + d.index + 1
-                    detect = d.small if sub_thread is None else self.pairer.pair(d.t)
+                    if sub_thread is None:
+                        detect = d.small
+                    elif d.t - opened < _WARMUP_S:
+                        detect = None  # the open's backlog: arrival is not its moment
+                    else:
+                        detect = self.pairer.pair(d.t)
                     wall = self.clock.wall_of(d.t)
                     yield Frame(index, d.t, d.image, wall=wall, segment=segment, detect=detect)
                 log.warning("%s ended; reconnecting", what)
@@ -447,27 +630,36 @@ class AvSource:
         self._log_pairing()
 
     def _read_sub(self) -> None:
-        """Keep the newest sub-stream frames (gateway clock) for pairing; reconnects."""
+        """Keep the newest sub-stream frames (gateway clock) for pairing; reconnects.
+
+        Its failures are logged at info: the pairer says once, as a warning, that the
+        sub stream is gone and the main image is detected on (a dead sub stream's
+        reconnect attempts would otherwise warn every back-off)."""
         backoff = 1.0
         what = f"camera {self.camera_id} detect stream"
         while not self._stopped:
             try:
                 c, _ = open_container(self.detect_source, self.hwaccel, what, self.read_timeout_s)  # type: ignore[arg-type]
             except CaptureError as e:
-                log.warning("%s; retrying in %.0f s", e, backoff)
+                log.info("%s; retrying in %.0f s", e, backoff)
                 self._sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
-            backoff = 1.0
+            backoff, opened = 1.0, self.clock.now()
+            self.pairer.connected(True)
             try:
                 for d in _decode(c, self.clock, None):
                     if self._stopped:
                         break
-                    self.pairer.add(d.t, d.image)
+                    if d.t - opened >= _WARMUP_S:  # the open's backlog arrives at once
+                        self.pairer.add(d.t, d.image)
+                log.info("%s ended; reconnecting", what)
             except Exception as e:
-                log.warning("%s dropped (%s); reconnecting", what, e)
+                log.info("%s dropped (%s); reconnecting", what, e)
             finally:
+                self.pairer.connected(False)
                 c.close()
+            self._sleep(min(backoff, 0.5))  # a stream that opens and ends at once: no spin
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds

@@ -98,6 +98,7 @@ def build_camera_health(
     started: datetime,
     now: datetime | None = None,
     target_fps: float | None = None,
+    detect_stream: str | None = None,
 ) -> wire.CameraHealth:
     """The heartbeat entry of one camera. ``signal`` is the pipeline's
     :class:`~edge.signal.base.SignalStatus` snapshot (or ``None``); a live camera without
@@ -139,6 +140,10 @@ def build_camera_health(
     flag = alert.update(unknown_s, why, now) if not finished else None
     if flag is not None:
         checks.insert(0, flag)
+    if detect_stream is not None and up:  # why the sub stream is not used (a live camera)
+        checks.append(
+            wire.CameraCheck(check="detect_stream", reason=wire.printable(detect_stream, 300))
+        )
     return wire.CameraHealth(
         camera_id=camera_id,
         up=up,

@@ -135,7 +135,14 @@ class CameraWorker:
             alert=self.signal_alert,
             started=self.started,
             target_fps=self.cfg.fps,  # the analysis rate; None: every frame the source gives
+            detect_stream=self._detect_stream_check(),
         )
+
+    def _detect_stream_check(self) -> str | None:
+        src = self._source
+        if not isinstance(src, AvSource) or src.detect_source is None:
+            return None
+        return src.pairer.check()
 
     def latest_frame(self):  # -> edge.snapshot.LatestFrame | None
         """The last analysed frame, its track boxes and wall time, for the snapshot thread

@@ -57,7 +57,7 @@ class GatewayMetrics:
         self.camera_check = Gauge(
             "jaywatch_camera_check_failed",
             "1 while a camera health check fails (frozen, dark, covered, monochrome, moved, "
-            "signal_unknown)",
+            "signal_unknown, detect_stream)",
             ["camera", "check"],
             registry=r,
         )

@@ -394,8 +394,11 @@ class Ack(WireModel):
     reason: Text(500, multiline=True) = ""
 
 
-# What a camera's health checks can report (edge/scene_health.py, edge/camera_health.py).
-CameraCheckKind = Literal["frozen", "dark", "covered", "monochrome", "moved", "signal_unknown"]
+# What a camera's health checks can report (edge/scene_health.py, edge/camera_health.py;
+# detect_stream: edge/av_capture.py, the sub stream down or rarely paired).
+CameraCheckKind = Literal[
+    "frozen", "dark", "covered", "monochrome", "moved", "signal_unknown", "detect_stream"
+]
 MAX_CAMERA_CHECKS = 8
 _TEN_YEARS_S = 10 * 365 * 86_400.0
 

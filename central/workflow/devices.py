@@ -116,6 +116,7 @@ CHECK_TITLES = {
     "monochrome": "no colour (IR)",
     "moved": "view moved",
     "signal_unknown": "signal unknown",
+    "detect_stream": "detect stream",
 }
 
 
