@@ -119,7 +119,31 @@ class IngestSettings(StrictModel):
         description="Cap on the payload bytes kept by all dead letters together. Over it, the"
         " oldest lose all but their first 4 KiB (the row, reason, size and sha256 stay; they"
         " can no longer be requeued), with one audit entry (dead_letter.evict) naming them."
+        " When nothing is left to cut (many small messages), the oldest rows are folded into"
+        " their topic's coalesced rows (counted, first/last seen, one 4-KiB sample each)."
         " retention.dead_letters_days deletes the rows.",
+    )
+    dead_letters_per_topic: int = Field(
+        1000,
+        ge=10,
+        le=1_000_000,
+        description="Dead letters one topic (one device's violations, status or snapshots)"
+        " keeps as rows of their own. Beyond, each further bad message on that topic is"
+        " counted into one coalesced row per kind of reason (the part of the reason before"
+        " its first colon): count, first and last seen, the first one's reason and first"
+        " 4 KiB as a sample, one audit entry (dead_letter.coalesce) when it starts. A"
+        " coalesced row cannot be requeued. Keeps one flooding device from burying the"
+        " others' dead letters and from growing the table without bound.",
+    )
+    snapshot_min_interval_s: float = Field(
+        4.0,
+        ge=0,
+        le=3600,
+        description="A camera's snapshot arriving sooner than this after the last one kept"
+        " is dropped (counted per device: GET /api/devices snapshots_dropped, the devices"
+        " page), neither stored nor dead-lettered. Gateways refuse"
+        " health.snapshot_interval_s below 5, so 4 leaves a second for network jitter;"
+        " 0 = no limit.",
     )
 
     @property

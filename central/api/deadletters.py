@@ -44,7 +44,9 @@ def dead_letters(
         return [
             S.DeadLetterOut(
                 id=v.id, received=v.received, topic=v.topic, reason=v.reason, size=v.size,
-                sha256=v.sha256, raw_preview=v.preview,
+                sha256=v.sha256, raw_preview=v.preview, messages=v.messages,
+                coalesced=v.coalesced, group=v.group, last_received=v.last_received,
+                device_id=v.device_id, requeueable=v.complete,
             )
             for v in dl.list_dead_letters(s, actor, limit)
         ]  # fmt: skip
@@ -52,7 +54,7 @@ def dead_letters(
 
 @router.post("/dead-letters/{dl_id}/requeue", response_model=RequeueOut)
 def requeue(dl_id: DlId, ctx: Ctx, actor: Admin) -> RequeueOut:
-    """Ingest the kept bytes again (409 if they were cut or are still refused)."""
+    """Ingest the kept bytes again (409 if they were cut, coalesced or are still refused)."""
     with ctx.sessions.begin() as s:
         return RequeueOut(outcome=dl.requeue_dead_letter(s, actor, ctx, dl_id))
 

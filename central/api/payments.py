@@ -141,7 +141,10 @@ def _dead_letter(ctx: Context, provider: str, reason: str, body: bytes) -> None:
     }
     try:
         with ctx.sessions.begin() as s:
-            insert_dead_letters(s, [row])
+            ing = ctx.config.ingest  # the same bounds as ingest's (anyone can post here)
+            insert_dead_letters(
+                s, [row], ing.dead_letters_max_total_bytes, ing.dead_letters_per_topic
+            )
     except Exception:  # the database is down: the log line is all there is
         log.exception("payment webhook: could not store the dead letter")
 

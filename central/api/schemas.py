@@ -239,6 +239,10 @@ class DeviceOut(FromAttributes):
     outbox_depth: int | None
     camera_health: list[CameraHealthOut] = []  # from the latest heartbeat; [] before one
     snapshots: list[SnapshotOut] = []  # the latest per camera; [] when none was received
+    # Snapshots dropped for coming faster than ingest.snapshot_min_interval_s per camera
+    # (a device flooding its snapshot topic), since it was registered; when the last was.
+    snapshots_dropped: int = 0
+    snapshots_dropped_last: datetime | None = None
 
     @field_validator("cameras", mode="before")
     @classmethod
@@ -254,6 +258,15 @@ class DeadLetterOut(BaseModel):
     size: int
     sha256: str
     raw_preview: str  # first bytes, decoded with replacement characters
+    # A coalesced row stands for ``messages`` distinct bad messages on its topic with the
+    # same kind of reason (``group``), received from ``received`` to ``last_received``;
+    # reason and preview are its first message's. Cannot be requeued, only discarded.
+    messages: int = 1
+    coalesced: bool = False
+    group: str | None = None
+    last_received: datetime | None = None
+    device_id: str | None = None  # from the topic (only that device may publish there)
+    requeueable: bool = False
 
 
 class AuditOut(BaseModel):

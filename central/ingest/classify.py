@@ -75,6 +75,16 @@ class AcceptedSnapshot:
 
 
 @dataclass
+class ThrottledSnapshot:
+    """A signed snapshot that came sooner than ``ingest.snapshot_min_interval_s`` after the
+    camera's last one: dropped undecoded, only counted for its device."""
+
+    msg: Incoming
+    device_id: str
+    camera_id: str
+
+
+@dataclass
 class Rejected:
     msg: Incoming
     reason: str
@@ -82,7 +92,7 @@ class Rejected:
     event_id: str | None = None  # set when the payload carries one (for a 'rejected' ack)
 
 
-Classified = AcceptedEvent | AcceptedStatus | AcceptedSnapshot | Rejected
+Classified = AcceptedEvent | AcceptedStatus | AcceptedSnapshot | ThrottledSnapshot | Rejected
 
 
 class KeyLoadError(Exception):
@@ -245,8 +255,11 @@ def classify(
     max_payload_bytes: int,
     window: OccurredWindow | None = None,
     now: datetime | None = None,
+    snapshot_gate: Callable[[str, str], bool] | None = None,
 ) -> Classified:
-    """``now``: the receive time (default: the clock) that ``occurred`` is judged against."""
+    """``now``: the receive time (default: the clock) that ``occurred`` is judged against.
+    ``snapshot_gate(device, camera)``: False when that camera's snapshot comes too soon
+    (asked only for a snapshot whose signature verified, before its JPEG is decoded)."""
     parts = _topic_parts(msg.topic)
     if parts is None:
         topic = wire.printable(repr(msg.topic), 200)
@@ -289,6 +302,8 @@ def classify(
             return reject("signature: missing")
         if not wire.verify_message(m, key):
             return reject("signature: does not verify with the device key")
+        if snapshot_gate is not None and not snapshot_gate(m.device_id, m.camera_id):
+            return ThrottledSnapshot(msg, m.device_id, m.camera_id)
         try:
             return AcceptedSnapshot(msg, m, reencode_snapshot(m))
         except ValueError as e:
@@ -309,3 +324,32 @@ def classify(
     quarantine = _quarantine(m.occurred, now or wire.utcnow(), window)
     images = [data for data, _size in decoded]
     return AcceptedEvent(msg, m, images, clip=clip, quarantine=quarantine)
+
+
+@dataclass
+class SnapshotGate:
+    """Per-camera minimum interval between snapshots, in this worker's memory: lets one
+    through per ``interval_s`` per (device, camera), so a flood is dropped before its JPEG
+    is decoded. Central's database check (central/ingest/store.py ``store_snapshot``) is
+    the one that holds across workers; this one only saves the work. Bounded: the
+    longest-unseen cameras are forgotten beyond ``max_cameras``."""
+
+    interval_s: float
+    max_cameras: int = 20_000
+    clock: Callable[[], float] = time.monotonic
+    _last: dict[tuple[str, str], float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, device_id: str, camera_id: str) -> bool:
+        if self.interval_s <= 0:
+            return True
+        now, k = self.clock(), (device_id, camera_id)
+        with self._lock:
+            last = self._last.get(k)
+            if last is not None and now - last < self.interval_s:
+                return False
+            self._last.pop(k, None)
+            self._last[k] = now  # dicts keep insertion order: oldest first
+            while len(self._last) > self.max_cameras:
+                del self._last[next(iter(self._last))]
+        return True

@@ -53,6 +53,7 @@ from central.ingest.classify import (
     KeyLoadError,
     OccurredWindow,
     Rejected,
+    SnapshotGate,
     ack_id,
     classify,
 )
@@ -126,6 +127,8 @@ class IngestWorker:
 
         self.metrics.registry.register(DeviceHealthCollector(self.sessions))
         self.keys = KeyCache(self._load_keys)
+        self.snapshot_gate = SnapshotGate(self.settings.snapshot_min_interval_s)
+        self._flood_logged: dict[str, float] = {}  # device -> when its drops were last logged
         self.client = make_client(
             self.mqtt_settings, self.client_id, min(65535, 2 * self.settings.batch_max)
         )
@@ -377,7 +380,10 @@ class IngestWorker:
         if m.poison is not None:
             return Rejected(m, m.poison, *self._ack_target(m))
         try:
-            return classify(m, self.keys, self.settings.max_payload_bytes, self.window)
+            return classify(
+                m, self.keys, self.settings.max_payload_bytes, self.window,
+                snapshot_gate=self.snapshot_gate,
+            )  # fmt: skip
         except KeyLoadError:
             raise
         except Exception as e:  # a bug reached by this input: it costs this message only
@@ -391,9 +397,13 @@ class IngestWorker:
         classified = [self._classify(m) for m in batch]  # may raise: DB down
         raw = self.settings.dead_letter_keep_bytes
         cap = self.settings.dead_letters_max_total_bytes
+        limits = {
+            "dead_letters_per_topic": self.settings.dead_letters_per_topic,
+            "snapshot_min_interval_s": self.settings.snapshot_min_interval_s,
+        }
         try:
             with self.sessions.begin() as s:
-                return store_batch(s, classified, self.evidence, raw, cap)
+                return store_batch(s, classified, self.evidence, raw, cap, **limits)
         except Exception as e:
             if is_outage(e):
                 raise
@@ -406,7 +416,7 @@ class IngestWorker:
         for c in classified:
             try:
                 with self.sessions.begin() as s:
-                    outcomes += store_batch(s, [c], self.evidence, raw, cap)
+                    outcomes += store_batch(s, [c], self.evidence, raw, cap, **limits)
             except Exception as e:
                 if is_outage(e):
                     raise
@@ -428,7 +438,10 @@ class IngestWorker:
         for row in rows:
             try:
                 with self.sessions.begin() as s:
-                    insert_dead_letters(s, [row], self.settings.dead_letters_max_total_bytes)
+                    insert_dead_letters(
+                        s, [row], self.settings.dead_letters_max_total_bytes,
+                        self.settings.dead_letters_per_topic,
+                    )  # fmt: skip
                 break
             except Exception as e:
                 if is_outage(e):
@@ -440,9 +453,23 @@ class IngestWorker:
                          hashlib.sha256(r.msg.payload).hexdigest(), r.msg.topic)  # fmt: skip
         return Outcome("rejected", r.device_id, r.event_id, r.reason)
 
+    def _log_flood(self, device_id: str | None) -> None:
+        """Once per device per 10 minutes: its snapshots are being dropped."""
+        now = time.monotonic()
+        key = device_id or "?"
+        if now - self._flood_logged.get(key, -1e9) >= 600:
+            self._flood_logged[key] = now
+            log.warning(
+                "ingest: device %s sends snapshots faster than every %g s per camera: dropping "
+                "them (counted on the devices page; logged once per 10 min)",
+                key, self.settings.snapshot_min_interval_s,
+            )  # fmt: skip
+
     def _acknowledge(self, batch: list[Incoming], outcomes: list[Outcome]) -> None:
         for m, o in zip(batch, outcomes, strict=True):
             self.counts[o.status] += 1
+            if o.status == "snapshot_dropped":
+                self._log_flood(o.device_id)
             self.metrics.messages.labels(o.status).inc()
             if o.device_id and o.event_id:
                 self._send_ack(m, o)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +25,12 @@ from central.ingest.classify import (
     AcceptedStatus,
     Classified,
     Rejected,
+    ThrottledSnapshot,
 )
+from central.store import dead_letter_bytes
 from central.store.evidence import EvidenceStore
 from central.store.models import (
+    DEAD_LETTER_CUT_TO,
     CameraSnapshot,
     DeadLetter,
     Device,
@@ -51,10 +55,15 @@ class Outcome:
 
 # What a dead letter keeps when it cannot keep its whole payload: a message bigger than
 # the kept limit (never read by ingest) keeps this much of its start, for a person to look
-# at; one evicted to stay under ingest.dead_letters_max_total_bytes keeps EVICTED_KEEP.
+# at; one evicted to stay under ingest.dead_letters_max_total_bytes keeps EVICTED_KEEP,
+# and so does the sample of a coalesced row.
 OVERSIZE_HEAD = 65_536
-EVICTED_KEEP = 4096
+EVICTED_KEEP = DEAD_LETTER_CUT_TO
 EVICT_SCAN = 1000  # rows looked at per eviction (the next batch goes on if still over)
+EVICT_FOLD = 200  # rows folded per eviction at most (each a few statements)
+# Kinds of reason per topic that get a coalesced row of their own; the rest share one.
+MAX_GROUPS_PER_TOPIC = 32
+OTHER_REASONS = "other reasons"
 
 
 def dead_letter_row(r: Rejected, raw_limit: int) -> dict[str, Any]:
@@ -73,20 +82,136 @@ def dead_letter_row(r: Rejected, raw_limit: int) -> dict[str, Any]:
     }
 
 
+def reason_key(reason: str) -> str:
+    """The kind of a reason: what comes before its first colon (``invalid``, ``signature``,
+    ``camera_id``, ``device 'x'``, ...): reasons are written "field: what is wrong", and
+    the part after the colon may quote the message (so differs per message)."""
+    head = reason.split(":", 1)[0].strip()
+    return head[:80] or "no reason"
+
+
 def insert_dead_letters(
-    session: Session, rows: list[dict[str, Any]], max_total: int | None = None
+    session: Session,
+    rows: list[dict[str, Any]],
+    max_total: int | None = None,
+    per_topic: int | None = None,
 ) -> None:
     """Insert dead-letter rows, skipping any (topic, sha256) already there: retrying a batch
     after an outage, or the same bytes arriving again, must not show a bad message twice.
-    ``rows`` as made by ``dead_letter_row``. With ``max_total``, the oldest are then cut
-    down until all dead letters together keep at most that many bytes (evict_dead_letters)."""
-    if rows:
+    ``rows`` as made by ``dead_letter_row``.
+
+    With ``per_topic``, a topic (one device's violations, status or snapshots) keeps at most
+    that many rows of its own: beyond, each new bad message is counted into its topic's
+    coalesced row for that kind of reason (``coalesce_into``), so a device flooding bad
+    messages cannot bury everyone else's or grow the table without bound. With
+    ``max_total``, the dead letters' kept bytes are then brought within it
+    (``evict_dead_letters``)."""
+    if not rows:
+        return
+    rows = list({(r["topic"], r["sha256"]): r for r in reversed(rows)}.values())[::-1]
+    alone = rows
+    if per_topic is not None:
+        alone, over = [], []
+        room: dict[str, int] = {}
+        for r in rows:
+            t = r["topic"]
+            if t not in room:
+                room[t] = per_topic - _own_rows(session, t)
+            if room[t] > 0:
+                alone.append(r)
+                room[t] -= 1
+            else:
+                over.append(r)
+        for r in over:
+            coalesce_into(session, r, per_topic)
+    if alone:
         stmt = _insert(session)(DeadLetter).on_conflict_do_nothing(
             index_elements=["topic", "sha256"]
         )
-        session.execute(stmt, rows)
-        if max_total is not None:
-            evict_dead_letters(session, max_total)
+        session.execute(stmt, alone)
+    if max_total is not None:
+        evict_dead_letters(session, max_total)
+
+
+def _own_rows(session: Session, topic: str) -> int:
+    return int(
+        session.execute(
+            sa.select(sa.func.count())
+            .select_from(DeadLetter)
+            .where(DeadLetter.topic == topic, DeadLetter.group_key.is_(None))
+        ).scalar_one()
+    )
+
+
+def _group_for(session: Session, topic: str, reason: str) -> tuple[str, DeadLetter | None]:
+    """(group key, its row or None) for a reason on ``topic``; a topic with
+    MAX_GROUPS_PER_TOPIC kinds already counts further kinds under OTHER_REASONS."""
+    key = reason_key(reason)
+    groups = dict(
+        session.execute(
+            sa.select(DeadLetter.group_key, DeadLetter.id).where(
+                DeadLetter.topic == topic, DeadLetter.group_key.is_not(None)
+            )
+        ).all()
+    )
+    if key not in groups and len(groups) >= MAX_GROUPS_PER_TOPIC:
+        key = OTHER_REASONS
+    row = session.get(DeadLetter, groups[key], with_for_update=True) if key in groups else None
+    return key, row
+
+
+def coalesce_into(session: Session, r: dict[str, Any], per_topic: int | None) -> str:
+    """Count the bad message ``r`` into its topic's coalesced row for its kind of reason
+    (made from ``r`` — its reason and first EVICTED_KEEP bytes as the sample — if there is
+    none yet, with one ``dead_letter.coalesce`` audit entry). A message already kept (same
+    topic and sha256) is not counted again. Returns 'counted', 'new' or 'duplicate'."""
+    topic, sha = r["topic"], r["sha256"]
+    known = session.execute(
+        sa.select(DeadLetter.id).where(DeadLetter.topic == topic, DeadLetter.sha256 == sha)
+    ).first()
+    if known is not None:
+        return "duplicate"
+    key, group = _group_for(session, topic, r["reason"])
+    if group is not None:
+        group.messages += 1
+        group.last_received = max(group.last_received or group.received, r["received"])
+        session.flush()
+        return "counted"
+    session.execute(
+        _insert(session)(DeadLetter)
+        .values(
+            {**r, "raw": r["raw"][:EVICTED_KEEP], "group_key": key, "messages": 1,
+             "last_received": r["received"]}
+        )
+        .on_conflict_do_nothing(index_elements=["topic", "sha256"])
+    )  # fmt: skip
+    audit.record(
+        session, "system:ingest", "dead_letter.coalesce", f"dead_letters:{topic}"[:200],
+        {"topic": topic, "group": key, "per_topic": per_topic, "first_reason": r["reason"][:500]},
+    )  # fmt: skip
+    log.warning(
+        "ingest: %s has %s dead letters of its own: further ones (%s) are counted in one row",
+        topic, per_topic if per_topic is not None else "too many", key,
+    )  # fmt: skip
+    return "new"
+
+
+def fold_dead_letter(session: Session, d: DeadLetter) -> None:
+    """Fold the row ``d`` (not coalesced) into its topic's coalesced row for its kind of
+    reason: the group's count, first and last times take it in and ``d`` goes; with no
+    such group yet ``d`` becomes it (cut to its sample). Used by the total cap once
+    nothing is left to cut."""
+    key, group = _group_for(session, d.topic, d.reason)
+    if group is not None:
+        group.messages += d.messages
+        group.received = min(group.received, d.received)
+        group.last_received = max(group.last_received or group.received, d.received)
+        session.delete(d)
+    else:
+        d.group_key, d.last_received = key, d.received
+        if len(d.raw) > EVICTED_KEEP:
+            d.raw = bytes(d.raw)[:EVICTED_KEEP]
+    session.flush()
 
 
 def evict_dead_letters(session: Session, max_total: int) -> list[int]:
@@ -94,16 +219,20 @@ def evict_dead_letters(session: Session, max_total: int) -> list[int]:
     they can be requeued, but bad input must not fill the database. Over the cap, the
     OLDEST lose all but their first EVICTED_KEEP bytes (row, reason, size and sha256 stay;
     they can no longer be requeued) — oldest, because a recent failure is the one an admin
-    is most likely still to fix and requeue. One audit entry names them (the caller's
-    transaction: it commits with the insert). Returns the ids cut."""
-    kept = sa.func.length(DeadLetter.raw)
-    total = session.execute(sa.select(sa.func.coalesce(sa.func.sum(kept), 0))).scalar_one()
+    is most likely still to fix and requeue. When no row is left to cut (a flood of small
+    messages), the oldest rows are folded into their topic's coalesced rows
+    (``fold_dead_letter``: counted, first/last seen, one sample per kind of reason). One
+    audit entry names them (the caller's transaction: it commits with the insert). The
+    total is the database's kept one (central/store/dead_letter_bytes.py), O(1) per call
+    while under the cap. Returns the ids cut or folded."""
+    total = dead_letter_bytes.total_and_tidy(session)
     if total <= max_total:
         return []
-    over, freed, ids = int(total) - max_total, 0, []
+    over, freed, ids = total - max_total, 0, []
+    kept = sa.func.length(DeadLetter.raw)
     rows = session.execute(
         sa.select(DeadLetter.id, kept)
-        .where(kept > EVICTED_KEEP)
+        .where(sa.text(f"length(dead_letters.raw) > {EVICTED_KEEP}"))  # the partial index
         .order_by(DeadLetter.id)
         .limit(EVICT_SCAN)
     ).all()
@@ -112,24 +241,40 @@ def evict_dead_letters(session: Session, max_total: int) -> list[int]:
         freed += int(n) - EVICTED_KEEP
         if freed >= over:
             break
-    if not ids:
+    if ids:
+        session.execute(
+            sa.update(DeadLetter)
+            .where(DeadLetter.id.in_(ids))
+            .values(raw=sa.func.substr(DeadLetter.raw, 1, EVICTED_KEEP))
+            .execution_options(synchronize_session=False)
+        )
+    folded: list[int] = []
+    if freed < over:
+        before = dead_letter_bytes.total(session)
+        for d in session.execute(
+            sa.select(DeadLetter)
+            .where(DeadLetter.group_key.is_(None))
+            .order_by(DeadLetter.id)
+            .limit(EVICT_FOLD)
+        ).scalars():
+            folded.append(d.id)
+            fold_dead_letter(session, d)
+            if before - dead_letter_bytes.total(session) >= over - freed:
+                break
+        freed += before - dead_letter_bytes.total(session)
+    if not ids and not folded:
         return []
-    session.execute(
-        sa.update(DeadLetter)
-        .where(DeadLetter.id.in_(ids))
-        .values(raw=sa.func.substr(DeadLetter.raw, 1, EVICTED_KEEP))
-        .execution_options(synchronize_session=False)
-    )
     audit.record(
         session, "system:ingest", "dead_letter.evict", "dead_letters",
-        {"ids": ids, "bytes_freed": freed, "kept_each": EVICTED_KEEP,
-         "max_total_bytes": max_total, "total_before": int(total)},
+        {"ids": ids, "folded": folded, "bytes_freed": freed, "kept_each": EVICTED_KEEP,
+         "max_total_bytes": max_total, "total_before": total},
     )  # fmt: skip
     log.warning(
-        "ingest: dead letters over %d bytes: kept only %d bytes of %d oldest (%d bytes freed)",
-        max_total, EVICTED_KEEP, len(ids), freed,
+        "ingest: dead letters over %d bytes: kept only %d bytes of %d oldest, folded %d "
+        "into coalesced rows (%d bytes freed)",
+        max_total, EVICTED_KEEP, len(ids), len(folded), freed,
     )  # fmt: skip
-    return ids
+    return ids + folded
 
 
 def _insert(session: Session) -> Any:
@@ -189,10 +334,14 @@ def store_batch(
     evidence: EvidenceStore,
     raw_limit: int,
     dead_letters_max_total: int | None = None,
+    dead_letters_per_topic: int | None = None,
+    snapshot_min_interval_s: float = 0.0,
 ) -> list[Outcome]:
     """Write everything in ``items`` (caller commits); one Outcome per item, in order.
     Dead letters keep ``raw_limit`` bytes each, all together at most
-    ``dead_letters_max_total`` (None: no cap)."""
+    ``dead_letters_max_total`` (None: no cap), at most ``dead_letters_per_topic`` rows of
+    their own per topic (None: no limit; beyond, coalesced). A camera's snapshot sooner
+    than ``snapshot_min_interval_s`` after its stored one is dropped and counted."""
     events = [c for c in items if isinstance(c, AcceptedEvent)]
     outcomes: dict[int, Outcome] = {}
     if events:
@@ -310,17 +459,29 @@ def store_batch(
             )
             outcomes[i] = Outcome("status", s.device_id, None)
     late: dict[int, Rejected] = {}
+    dropped: Counter[str] = Counter()
     for i, c in enumerate(items):
         if isinstance(c, AcceptedSnapshot):
-            why = store_snapshot(session, c)
+            why = store_snapshot(session, c, snapshot_min_interval_s)
             if why is None:
                 outcomes[i] = Outcome("snapshot", c.snapshot.device_id, None)
+            elif why is SNAPSHOT_TOO_SOON:
+                dropped[c.snapshot.device_id] += 1
+                outcomes[i] = Outcome(DROPPED, c.snapshot.device_id, None)
             else:
                 late[i] = Rejected(c.msg, wire.printable(why), c.snapshot.device_id, None)
+        elif isinstance(c, ThrottledSnapshot):
+            dropped[c.device_id] += 1
+            outcomes[i] = Outcome(DROPPED, c.device_id, None)
+    if dropped:
+        count_dropped_snapshots(session, dropped)
     dead = [(i, c) for i, c in enumerate(items) if isinstance(c, Rejected)] + list(late.items())
     if dead:
         insert_dead_letters(
-            session, [dead_letter_row(c, raw_limit) for _, c in dead], dead_letters_max_total
+            session,
+            [dead_letter_row(c, raw_limit) for _, c in dead],
+            dead_letters_max_total,
+            dead_letters_per_topic,
         )
         for i, c in dead:
             outcomes[i] = Outcome("rejected", c.device_id, c.event_id, c.reason)
@@ -332,25 +493,51 @@ def store_batch(
 MAX_SNAPSHOT_CAMERAS = 64
 
 
-def store_snapshot(session: Session, a: AcceptedSnapshot) -> str | None:
+# What store_snapshot returns for a snapshot that came too soon; Outcome status of one.
+SNAPSHOT_TOO_SOON = "too soon"
+DROPPED = "snapshot_dropped"
+
+
+def count_dropped_snapshots(session: Session, by_device: Counter[str]) -> None:
+    """Add the batch's dropped snapshots to their devices' counters (one UPDATE each)."""
+    now = utcnow()
+    for device_id, n in by_device.items():
+        session.execute(
+            sa.update(Device)
+            .where(Device.id == device_id)
+            .values(snapshots_dropped=Device.snapshots_dropped + n, snapshots_dropped_last=now)
+        )
+
+
+def store_snapshot(
+    session: Session, a: AcceptedSnapshot, min_interval_s: float = 0.0
+) -> str | None:
     """Keep ``a`` as its camera's latest snapshot (overwriting an older one; an older one
-    arriving late changes nothing). Returns why it is refused, or None. Camera ids are not
+    arriving late changes nothing). Returns why it is refused, SNAPSHOT_TOO_SOON when the
+    camera's stored one was received less than ``min_interval_s`` ago (across workers:
+    the database's time of the stored row), or None. Camera ids are not
     checked against the registry (``device add --camera`` is descriptive; events and
     heartbeats are not checked either, and a mislabelled camera would dead-letter a
     snapshot a minute), only bounded per device."""
     snap = a.snapshot
-    have = set(
+    have = dict(
         session.execute(
-            sa.select(CameraSnapshot.camera_id).where(CameraSnapshot.device_id == snap.device_id)
-        ).scalars()
+            sa.select(CameraSnapshot.camera_id, CameraSnapshot.received).where(
+                CameraSnapshot.device_id == snap.device_id
+            )
+        ).all()
     )
+    now = utcnow()
+    last = have.get(snap.camera_id)
+    if last is not None and min_interval_s > 0 and (now - last).total_seconds() < min_interval_s:
+        return SNAPSHOT_TOO_SOON
     if snap.camera_id not in have and len(have) >= MAX_SNAPSHOT_CAMERAS:
         return f"camera_id: device {snap.device_id} already has {len(have)} cameras' snapshots"
     values = {
         "device_id": snap.device_id,
         "camera_id": snap.camera_id,
         "taken": snap.taken,
-        "received": utcnow(),
+        "received": now,
         "width": snap.width,
         "height": snap.height,
         "blurred_people": snap.blurred_people,

@@ -59,6 +59,10 @@ class Device(Base):
     online: Mapped[bool | None]
     outbox_depth: Mapped[int | None]
     status: Mapped[dict[str, Any] | None]
+    # Snapshots dropped because they came faster than ingest.snapshot_min_interval_s for
+    # their camera (a device flooding its snapshot topic), and when the last one was.
+    snapshots_dropped: Mapped[int] = mapped_column(default=0, server_default="0")
+    snapshots_dropped_last: Mapped[datetime | None]
 
 
 class CameraSnapshot(Base):
@@ -304,13 +308,30 @@ class Notice(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
 
 
+# Rows whose payload is longer than this can be cut by eviction (central/ingest/store.py
+# EVICTED_KEEP); a partial index on them keeps the eviction's search O(rows cut).
+DEAD_LETTER_CUT_TO = 4096
+_CUTTABLE = sa.text(f"length(raw) > {DEAD_LETTER_CUT_TO}")
+
+
 class DeadLetter(Base):
     """One row per distinct bad message: (topic, sha256 of the whole payload) is unique, so
     a batch retried after an outage, a broker redelivery or an edge re-sending the same
-    bytes never adds a second row (the first row, with its first reason, is kept)."""
+    bytes never adds a second row (the first row, with its first reason, is kept).
+
+    A **coalesced** row (``group_key`` set, unique per topic) stands for ``messages``
+    distinct bad messages on one topic with the same kind of reason, ``received`` ..
+    ``last_received``; it keeps the first one's reason and the first 4 KiB of its payload
+    as a sample (central/ingest/store.py: a topic over its row budget, or the total cap)."""
 
     __tablename__ = "dead_letters"
-    __table_args__ = (sa.UniqueConstraint("topic", "sha256", name="uq_dead_letters_topic_sha256"),)
+    __table_args__ = (
+        sa.UniqueConstraint("topic", "sha256", name="uq_dead_letters_topic_sha256"),
+        sa.UniqueConstraint("topic", "group_key", name="uq_dead_letters_topic_group"),
+        sa.Index(
+            "ix_dead_letters_cuttable", "id", sqlite_where=_CUTTABLE, postgresql_where=_CUTTABLE
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     received: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     topic: Mapped[str] = mapped_column(sa.String(512))
@@ -318,6 +339,22 @@ class DeadLetter(Base):
     raw: Mapped[bytes] = mapped_column(sa.LargeBinary)  # first N bytes
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(sa.String(64))
+    messages: Mapped[int] = mapped_column(default=1, server_default="1")
+    last_received: Mapped[datetime | None]
+    group_key: Mapped[str | None] = mapped_column(sa.String(80))
+
+
+class DeadLetterBytes(Base):
+    """A signed delta of the payload bytes all dead letters keep, written only by the
+    database's triggers on ``dead_letters`` (migration dead_letters_0002) in the changing
+    transaction; the total is the sum (central/store/dead_letter_bytes.py), so the cap
+    check costs a sum over a few rows instead of ``SUM(length(raw))`` over every row."""
+
+    __tablename__ = "dead_letter_bytes"
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
+    )
+    n: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class AuditEntry(Base):

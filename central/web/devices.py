@@ -52,6 +52,7 @@ def devices_page(
             "online_share": {d.id: wd.online_share(d.status) for d in devs},
             "sparks": sparks,
             "snaps": snaps,
+            "snapshot_min_interval_s": st.ctx.config.ingest.snapshot_min_interval_s,
             "snap_age": {k: wd.age_text((now - v.taken).total_seconds()) for k, v in snaps.items()},
             "now": now,
         },

@@ -11,7 +11,9 @@ all kept can be requeued: by default a whole payload is kept up to
 keep at most ``ingest.dead_letters_max_total_bytes`` — the oldest are cut to 4 KiB
 beyond that (central/ingest/store.py ``evict_dead_letters``, audited), and
 ``retention.dead_letters_days`` deletes the rows. The gateway is not sent an ack for a
-requeued message (it was told "rejected" at the time).
+requeued message (it was told "rejected" at the time). A coalesced row (a topic past
+``ingest.dead_letters_per_topic``, or folded by the total cap) stands for many messages
+and keeps a sample of one: it cannot be requeued (409), only discarded.
 """
 
 from __future__ import annotations
@@ -38,33 +40,64 @@ PREVIEW_BYTES = 512
 @dataclass(frozen=True)
 class DeadLetterView:
     id: int
-    received: object
+    received: object  # a coalesced row: the first of its messages
     topic: str
-    reason: str
+    reason: str  # a coalesced row: its first message's
     size: int
     kept: int
     sha256: str
     preview: str  # first bytes, undecodable ones replaced: escape before showing
+    messages: int = 1  # how many distinct bad messages the row stands for
+    last_received: object = None  # a coalesced row: the latest of its messages
+    group: str | None = None  # a coalesced row: its kind of reason (before the colon)
+
+    @property
+    def coalesced(self) -> bool:
+        return self.group is not None
 
     @property
     def complete(self) -> bool:
-        return self.kept == self.size
+        return self.kept == self.size and not self.coalesced
+
+    @property
+    def device_id(self) -> str | None:
+        """The device whose topic it came on (the broker's ACL lets only it publish there)."""
+        parts = self.topic.split("/")
+        return parts[2] if len(parts) == 4 and parts[0] == "jaywatch" else None
 
 
 def _view(r: DeadLetter) -> DeadLetterView:
     raw = bytes(r.raw)
     return DeadLetterView(
         r.id, r.received, r.topic, r.reason, r.size, len(raw), r.sha256,
-        raw[:PREVIEW_BYTES].decode("utf-8", "replace"),
+        raw[:PREVIEW_BYTES].decode("utf-8", "replace"), r.messages,
+        r.last_received, r.group_key,
     )  # fmt: skip
 
 
 def list_dead_letters(session: Session, actor: Actor, limit: int = 100) -> list[DeadLetterView]:
-    """Newest first; audited (a payload may hold personal data)."""
+    """Coalesced rows first (the floods: most recently seen first), then the others
+    newest first, ``limit`` in all; audited (a payload may hold personal data)."""
     require_role(actor, *LIST_ROLES)
-    rows = session.execute(
-        sa.select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
-    ).scalars()
+    last = sa.func.coalesce(DeadLetter.last_received, DeadLetter.received)
+    groups = list(
+        session.execute(
+            sa.select(DeadLetter)
+            .where(DeadLetter.group_key.is_not(None))
+            .order_by(last.desc(), DeadLetter.id.desc())
+            .limit(limit)
+        ).scalars()
+    )
+    rows = groups + list(
+        session.execute(
+            sa.select(DeadLetter)
+            .where(DeadLetter.group_key.is_(None))
+            .order_by(DeadLetter.id.desc())
+            .limit(limit - len(groups))
+        ).scalars()
+        if len(groups) < limit
+        else []
+    )
     views = [_view(r) for r in rows]
     audit.record(
         session, actor.label, "dead_letters.read", "dead_letters", {"ids": [v.id for v in views]}
@@ -84,7 +117,8 @@ def discard_dead_letter(session: Session, actor: Actor, dl_id: int, note: str = 
     r = _dead_letter(session, dl_id)
     audit.record(
         session, actor.label, "dead_letter.discard", f"dead_letter:{dl_id}",
-        {"topic": r.topic, "sha256": r.sha256, "reason": r.reason, "note": note[:500]},
+        {"topic": r.topic, "sha256": r.sha256, "reason": r.reason, "note": note[:500],
+         "messages": r.messages, "coalesced": r.group_key},
     )  # fmt: skip
     session.delete(r)
 
@@ -95,6 +129,13 @@ def requeue_dead_letter(session: Session, actor: Actor, ctx: Context, dl_id: int
     require_role(actor, *ACT_ROLES)
     r = _dead_letter(session, dl_id)
     raw = bytes(r.raw)
+    if r.group_key is not None:
+        # Only the first message's start was kept: requeueing it would look like the whole
+        # row went through while the others are gone. Discard it once the cause is fixed.
+        raise Conflict(
+            f"dead letter {dl_id}: stands for {r.messages} coalesced messages on {r.topic}"
+            f" ({r.group_key}); only a sample of the first was kept: cannot requeue"
+        )
     ing = ctx.config.ingest
     if len(raw) != r.size:
         # What insertion kept (dead_letter_row); only a row cut below that was evicted —
@@ -119,8 +160,9 @@ def requeue_dead_letter(session: Session, actor: Actor, ctx: Context, dl_id: int
     if isinstance(c, Rejected):
         raise Conflict(f"dead letter {dl_id}: still refused: {c.reason}")
     (out,) = store_batch(
-        session, [c], ctx.evidence, ing.dead_letter_keep_bytes, ing.dead_letters_max_total_bytes
-    )
+        session, [c], ctx.evidence, ing.dead_letter_keep_bytes, ing.dead_letters_max_total_bytes,
+        ing.dead_letters_per_topic,
+    )  # fmt: skip
     audit.record(
         session, actor.label, "dead_letter.requeue", f"dead_letter:{dl_id}",
         {"topic": r.topic, "sha256": r.sha256, "outcome": out.status, "event_id": out.event_id},

@@ -1,0 +1,61 @@
+"""The payload bytes all dead letters keep, without summing every dead letter.
+
+The database keeps it: triggers on ``dead_letters`` (migration dead_letters_0002) insert
+a signed delta into ``dead_letter_bytes`` for every insert, change of ``raw`` and delete,
+in the changing transaction. So the total read here is exact and of the reader's own
+snapshot, whatever code or SQL changed the rows (ingest, requeue, discard, retention),
+and ``ingest.dead_letters_max_total_bytes`` costs a sum over a few rows per insert
+instead of ``SUM(length(raw))`` over all of them (bench/bench_dead_letter_cap.py).
+
+Deltas are only inserted (no counter row is updated, so concurrent ingest workers never
+wait on one row); ``compact`` folds them into one row, which correctness never needs.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from central.store.models import DeadLetterBytes
+
+T = DeadLetterBytes
+COMPACT_AT = 2000  # fold once a write sees more delta rows than this
+
+
+def total(session: Session) -> int:
+    return int(session.execute(sa.select(sa.func.coalesce(sa.func.sum(T.n), 0))).scalar_one())
+
+
+def rows(session: Session) -> int:
+    return int(session.execute(sa.select(sa.func.count()).select_from(T)).scalar_one())
+
+
+def compact(session: Session) -> int:
+    """Fold the delta rows seen into one, in the caller's transaction; returns the rows
+    removed. Safe beside concurrent writers: only rows this statement deleted are summed
+    (PostgreSQL: DELETE ... RETURNING feeding the INSERT; SQLite has a single writer)."""
+    top = session.execute(sa.select(sa.func.max(T.id))).scalar()
+    if top is None:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        gone = session.execute(
+            sa.text(
+                "WITH gone AS (DELETE FROM dead_letter_bytes WHERE id <= :top RETURNING n), "
+                "ins AS (INSERT INTO dead_letter_bytes (n) SELECT SUM(n) FROM gone "
+                "HAVING COUNT(*) > 0) SELECT COUNT(*) FROM gone"
+            ),
+            {"top": top},
+        ).scalar_one()
+        return int(gone)
+    n = session.execute(sa.select(sa.func.sum(T.n)).where(T.id <= top)).scalar()
+    gone = session.execute(sa.delete(T).where(T.id <= top)).rowcount
+    session.add(T(n=int(n or 0)))
+    session.flush()
+    return int(gone or 0)
+
+
+def total_and_tidy(session: Session) -> int:
+    """``total``, folding the deltas first when they have grown long (write transactions)."""
+    if rows(session) > COMPACT_AT:
+        compact(session)
+    return total(session)
