@@ -4,7 +4,9 @@ one replaces it, a late older one does not); hostile ones — arbitrary bytes, n
 wrong dimensions, oversize, truncated, a header declaring 60000x60000 (a decompression
 bomb), unsigned, signed by another key, for another device, for a 65th camera — are
 dead-lettered with a reason while the worker keeps running; the
-snapshot goes with its device."""
+snapshot goes with its device; one camera's snapshots faster than
+``ingest.snapshot_min_interval_s`` are dropped and counted on the device, not
+dead-lettered (the flood through ``central serve``: tests/integration/test_device_flood.py)."""
 
 from __future__ import annotations
 
@@ -93,7 +95,9 @@ def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
         keys = {dev: add_device(ctx, dev) for dev in ("gw-1", "gw-2")}
         w = IngestWorker(
             MqttSettings(host=broker.host, port=broker.port, client_id="central-snap"),
-            IngestSettings(batch_max=20),
+            # No minimum interval here: these tests send one camera's snapshots back to
+            # back (test_the_minimum_interval_per_camera checks the limit itself).
+            IngestSettings(batch_max=20, snapshot_min_interval_s=0),
             ctx.sessions,
             ctx.evidence,
         ).start()
@@ -236,3 +240,63 @@ def test_a_snapshot_nobody_replaced_is_purged_after_retention(rig: Rig) -> None:
             == 1
         )
     assert rig.stored() == {}
+
+
+def test_the_minimum_interval_per_camera(rig: Rig) -> None:
+    """Through ingest's own classify + store: the gate drops a camera's second snapshot
+    within the interval before decoding it, the database check drops it across workers
+    (a fresh gate), another camera is not affected, and after the interval it is kept."""
+    from central.ingest.classify import (
+        Incoming,
+        KeyCache,
+        SnapshotGate,
+        ThrottledSnapshot,
+        classify,
+    )
+    from central.ingest.store import load_device_keys, store_batch
+
+    key, t0 = rig.keys["gw-1"], wire.utcnow() - timedelta(seconds=30)
+    clock = [0.0]
+    gate = SnapshotGate(4.0, clock=lambda: clock[0])
+
+    def keys() -> dict[str, bytes]:
+        with rig.ctx.sessions() as s:
+            return load_device_keys(s)
+
+    def ingest(camera: str, i: int, g: SnapshotGate) -> str:
+        payload = _snap(key, GOOD, camera=camera, taken=t0 + timedelta(seconds=i))
+        m = Incoming(wire.snapshot_topic("gw-1"), payload)
+        c = classify(m, KeyCache(keys), 10_000_000, snapshot_gate=g)
+        with rig.ctx.sessions.begin() as s:
+            (out,) = store_batch(s, [c], rig.ctx.evidence, 4096, snapshot_min_interval_s=4.0)
+        return out.status
+
+    def dropped() -> tuple[int, object]:
+        with rig.ctx.sessions() as s:
+            d = s.get(Device, "gw-1")
+            assert d is not None
+            return d.snapshots_dropped, d.snapshots_dropped_last
+
+    before, _ = dropped()
+    assert ingest("rate-1", 0, gate) == "snapshot"
+    assert isinstance(
+        classify(Incoming(wire.snapshot_topic("gw-1"), _snap(key, GOOD, camera="rate-1")),
+                 KeyCache(keys), 10_000_000, snapshot_gate=gate),
+        ThrottledSnapshot,
+    )  # fmt: skip
+    assert ingest("rate-1", 1, gate) == "snapshot_dropped"  # this worker's gate
+    assert ingest("rate-1", 2, SnapshotGate(4.0)) == "snapshot_dropped"  # another worker: the DB
+    assert ingest("rate-2", 3, gate) == "snapshot"  # another camera
+    n, last = dropped()
+    assert n == before + 2 and last is not None
+    rejected = rig.worker.counts["rejected"]
+    with rig.ctx.sessions.begin() as s:  # the interval passes
+        s.execute(
+            sa.update(CameraSnapshot)
+            .where(CameraSnapshot.camera_id == "rate-1")
+            .values(received=wire.utcnow() - timedelta(seconds=5))
+        )
+    clock[0] = 5.0
+    assert ingest("rate-1", 4, gate) == "snapshot"
+    assert rig.stored()["gw-1/rate-1"].taken == t0 + timedelta(seconds=4)
+    assert rig.worker.counts["rejected"] == rejected  # nothing dead-lettered
