@@ -34,8 +34,6 @@ from edge.detectors.sanitize import BoxSanitizer  # noqa: E402
 class _ClipOnly:
     """What the plugins did before the sanitizer: clip to the frame, nothing dropped."""
 
-    dropped: dict = {}
-
     def clean(self, xyxy, scores, class_ids, width, height):
         limit = np.array([width, height, width, height], np.float32)
         return np.clip(np.asarray(xyxy, np.float32), 0, limit), scores, class_ids

@@ -1,8 +1,7 @@
-"""A loopback MJPEG-over-HTTP stream of given images, for streams a real camera sends badly.
-
-Each image is JPEG-encoded as given (any size, grey or colour), so a test can make a
-stream change resolution mid-way, send 1×1 or 8K frames, or end early: the same bytes a
-misbehaving IP camera sends, read by the real capture (OpenCV/FFmpeg).
+"""A loopback MJPEG-over-HTTP camera serving given images, for streams a real camera
+sends badly: each connection gets its own list (so a camera can come back at another
+resolution), any size, then the connection closes; once every list was served, 404.
+The same bytes a misbehaving IP camera sends, read by the real capture (OpenCV/FFmpeg).
 """
 
 from __future__ import annotations
@@ -16,29 +15,29 @@ import numpy as np
 
 
 class MjpegServer:
-    """Serves ``images`` once per connection at ``fps``, then closes the connection
-    (``repeat``: serve them again on the next connection, else answer 404)."""
+    """Serves ``connections[k]`` to the k-th connection at ``fps``, then closes it."""
 
-    def __init__(self, images: list[np.ndarray], fps: float = 20.0, repeat: bool = False):
-        self.jpegs = [
-            cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() for im in images
+    def __init__(self, connections: list[list[np.ndarray]], fps: float = 20.0) -> None:
+        self.lists = [
+            [cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() for im in ims]
+            for ims in connections
         ]
         self.fps = fps
-        self.repeat = repeat
         self.connections = 0
         srv = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if srv.connections and not srv.repeat:
+                if srv.connections >= len(srv.lists):
                     self.send_error(404)
                     return
+                jpegs = srv.lists[srv.connections]
                 srv.connections += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=f")
                 self.end_headers()
                 try:
-                    for jpg in srv.jpegs:
+                    for jpg in jpegs:
                         head = b"--f\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
                         self.wfile.write(head % len(jpg) + jpg + b"\r\n")
                         time.sleep(1.0 / srv.fps)

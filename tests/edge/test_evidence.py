@@ -41,3 +41,18 @@ def test_jpeg_round_trip() -> None:
     img = np.full((32, 32, 3), 128, np.uint8)
     back = cv2.imdecode(np.frombuffer(encode_jpeg(img, 90), np.uint8), cv2.IMREAD_COLOR)
     assert back.shape == img.shape and abs(int(back.mean()) - 128) <= 2
+
+
+def test_buffer_of_huge_frames_stays_within_its_byte_budget(caplog) -> None:
+    """An 8K camera (100 MB a frame) at 10 fps would hold gigabytes for 3 s of history:
+    the buffer keeps at most ``max_bytes`` (the newest frames), and says so once."""
+    import logging
+
+    frame_bytes = 4320 * 7680 * 3
+    buf = FrameBuffer(keep_s=3.0, max_bytes=5 * frame_bytes)
+    img = np.zeros((4320, 7680, 3), np.uint8)  # one array: the budget counts each frame
+    with caplog.at_level(logging.WARNING, logger="edge.evidence"):
+        for i in range(30):
+            buf.add(Frame(i, i / 10, img), {})
+    assert [bf.frame.index for bf in buf.since(0)] == [25, 26, 27, 28, 29]
+    assert len(caplog.records) == 1 and "7680x4320" in caplog.records[0].getMessage()
