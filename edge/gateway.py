@@ -264,6 +264,7 @@ class CameraWorker:
             except ConfigError as e:
                 # A zone/ROI that does not fit the stream's frames (or a missing source):
                 # one line, no traceback; retried, since the stream's size may be fixed.
+                self._flush_failed()
                 self.status.up = False
                 self.status.error = str(e)
                 if self._file_key is not None:  # a file's frames will not change size
@@ -274,11 +275,25 @@ class CameraWorker:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 60.0)
             except Exception as e:  # a camera must never take the gateway down
+                self._flush_failed()
                 self.status.up = False
                 self.status.error = f"{type(e).__name__}: {e}"
                 log.exception("camera %s worker failed; restarting in %.0f s", self.cfg.id, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 60.0)
+
+    def _flush_failed(self) -> None:
+        """Violations the failed pipeline had confirmed still go out (with what was seen)
+        before it is replaced: a stream that came back at a size its ROI no longer fits
+        must not lose the crossings seen before."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is None:
+            return
+        try:
+            for v in pipeline.flush():
+                self._emit(v, self._anchor)
+        except Exception:
+            log.exception("camera %s: flushing the failed pipeline failed", self.cfg.id)
 
     def _consume(self, pipeline: CameraPipeline) -> None:
         src = self.cfg.source
