@@ -118,3 +118,34 @@ def test_a_camera_back_too_small_for_its_roi_reports_it_and_recovers() -> None:
     finally:
         worker.stop()
         srv.close()
+
+
+def test_a_violation_seen_before_the_stream_came_back_too_small_is_not_lost() -> None:
+    """synthetic_rules over the loopback camera at 2x speed up to video 13 s: V entered on
+    red at 12.0 s, confirmed, its clip window still open when the stream drops and comes
+    back at 40×30, where the ROI no longer fits. The failed pipeline's confirmed
+    violation still goes to the sink (it used to be discarded with the pipeline)."""
+    rules = SCENE.parent / "synthetic_rules"
+    frames = []
+    for f in VideoFileSource(rules / "video.mp4"):
+        frames.append(f.image)
+        if len(frames) == 131:
+            break
+    srv = MjpegServer([frames, [cv2.resize(frames[-1], (40, 30))] * 40], fps=20)
+    cfg = load_camera_config(rules / "camera.yaml")
+    cfg = cfg.model_copy(
+        update={
+            "source": srv.url,
+            "stream": cfg.stream.model_copy(update={"reconnect_max_s": 0.5, "read_timeout_s": 3}),
+        }
+    )
+    events = []
+    worker = CameraWorker(cfg, "gw-1", sink=events.append, restart_backoff_s=0.2)
+    worker.start()
+    try:
+        assert wait_for(lambda: "signal.roi" in worker.status.error), worker.status
+        assert wait_for(lambda: len(events) >= 1, 30), worker.status
+    finally:
+        worker.stop()
+        srv.close()
+    assert events[0].camera_id == "synthetic-rules"
