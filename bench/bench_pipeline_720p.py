@@ -19,6 +19,9 @@ each, so other load on the machine hits all alike):
   once on its prefetch thread, the small detect image made from it; evidence keeps 720p).
 * ``sub_stream``: ``detect_stream.source`` = the same scene encoded at the detect width
   (a camera's sub stream), decoded beside the main one and paired by timestamp.
+* ``sub_stream_always_converted``: ``sub_stream`` with every main frame converted to BGR
+  (``AvSource(on_demand_main=False)``: the behaviour before main frames were converted
+  on demand), the same-run baseline of that change.
 * ``main_only_predecoded``: the pipeline on pre-decoded frames (decode excluded, as raw),
   frame by frame; ``main_only_predecoded_ahead`` the same with the detector ahead.
 
@@ -32,6 +35,7 @@ the window (entry time and foot point, the pipeline flushed at the window's end 
 violation still waiting for its *after* shot counts too): the paths must agree.
 
     .venv/bin/python bench/bench_pipeline_720p.py [--frames 150] [--rounds 3] [--width 640]
+        [--height 1080]   (another main resolution, 16:9; the sub stream stays --width)
 """
 
 from __future__ import annotations
@@ -148,13 +152,16 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--width", type=int, default=640, help="detect image width")
+    ap.add_argument("--height", type=int, default=720, help="main stream height (16:9)")
     args = ap.parse_args()
+    mh = args.height
+    mw = mh * 16 // 9
     load_before = os.getloadavg()
-    video = scaled_video("vtest_road", 1280, 720)
-    cam = scaled_camera("vtest_road", 1280, 720, video)
+    video = scaled_video("vtest_road", mw, mh)
+    cam = scaled_camera("vtest_road", mw, mh, video)
     cfg = CameraConfig.model_validate(cam)
     down = CameraConfig.model_validate({**cam, "detect_stream": {"width": args.width}})
-    sub_h = round(720 * args.width / 1280) // 2 * 2
+    sub_h = round(mh * args.width / mw) // 2 * 2
     sub_video = scaled_video("vtest_road", args.width, sub_h)
     sub = CameraConfig.model_validate({**cam, "detect_stream": {"source": str(sub_video)}})
     frames = [f for _, f in zip(range(args.frames), VideoFileSource(video), strict=False)]
@@ -169,6 +176,7 @@ def main() -> None:
             "main_only_sync",
             "decoder_downscale",
             "sub_stream",
+            "sub_stream_always_converted",
             "main_only_predecoded",
             "main_only_predecoded_ahead",
         )
@@ -194,6 +202,12 @@ def main() -> None:
         runs["decoder_downscale"].append(timed)
         timed, violations["sub_stream"] = time_pipeline(sub, video, args.frames)
         runs["sub_stream"].append(timed)
+        eager = camera_source(sub, video)
+        eager.on_demand_main = False  # type: ignore[union-attr]
+        timed, violations["sub_stream_always_converted"] = time_pipeline(
+            sub, video, args.frames, eager
+        )
+        runs["sub_stream_always_converted"].append(timed)
         runs["main_only_predecoded"].append(time_predecoded(cfg, frames, False))
         runs["main_only_predecoded_ahead"].append(time_predecoded(cfg, frames, True))
     fps = {k: float(np.median([t.fps for t in v])) for k, v in runs.items()}
@@ -222,7 +236,7 @@ def main() -> None:
                 "load_average_before": [round(x, 2) for x in load_before],
                 "load_average_per_round": loads,
                 "load_average_after": [round(x, 2) for x in os.getloadavg()],
-                "video": "vtest_road re-encoded H.264 1280x720 (bench/scaled_scene.py)",
+                "video": f"vtest_road re-encoded H.264 {mw}x{mh} (bench/scaled_scene.py)",
                 "frames": len(frames),
                 "rounds": args.rounds,
                 "detector_threads": cfg.detector.threads,

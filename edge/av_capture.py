@@ -51,12 +51,79 @@ _WARMUP_S = 1.0
 _LIVE_PROBE = {"analyzeduration": "500000", "probesize": "500000"}
 
 
+class OnDemandMain:
+    """A decoded main-stream frame (YUV, as FFmpeg gives it), converted to BGR only when
+    full resolution is asked for (:class:`edge.capture.MainImage`).
+
+    Why: in sub-stream mode the detector, motion gate and signal reader never need the
+    main image; its BGR conversion (and the BGR frame's memory, twice the YUV's) was most
+    of what the main stream cost per frame (bench/bench_pipeline_720p.py). :meth:`bgr`
+    is the same swscale conversion the always-converted path makes, so evidence is the
+    same bytes; :meth:`crop` converts just a region through the same converter (equal to
+    the full conversion's crop, tests/edge/test_on_demand_main.py). Thread-safe: the
+    frame loop, the snapshot thread and the evidence renderer may all ask.
+    """
+
+    __slots__ = ("_bgr", "_lock", "_vf", "height", "width")
+
+    def __init__(self, vf) -> None:  # vf: av.VideoFrame (software, planar YUV)
+        self.width, self.height = int(vf.width), int(vf.height)
+        self._vf = vf
+        self._bgr: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def bgr(self) -> np.ndarray:
+        with self._lock:
+            if self._bgr is None:
+                self._bgr = self._vf.to_ndarray(format="bgr24")
+            return self._bgr
+
+    def crop(self, x: int, y: int, w: int, h: int) -> np.ndarray:
+        import av
+
+        with self._lock:
+            if self._bgr is not None:
+                return self._bgr[y : y + h, x : x + w]
+            vf = self._vf
+            # Even bounds: yuv420p's chroma is shared by 2x2 pixels, so the region's
+            # conversion sees exactly the samples the full frame's does.
+            x0, y0 = max(0, x - x % 2), max(0, y - y % 2)
+            x1 = min(self.width, x + w + (x + w) % 2)
+            y1 = min(self.height, y + h + (y + h) % 2)
+            part = av.VideoFrame(x1 - x0, y1 - y0, vf.format.name)
+            part.color_range, part.colorspace = vf.color_range, vf.colorspace
+            for i, (src, dst) in enumerate(zip(vf.planes, part.planes, strict=True)):
+                div = 1 if i == 0 else 2
+                a = np.frombuffer(src, np.uint8).reshape(-1, src.line_size)
+                b = np.frombuffer(dst, np.uint8).reshape(-1, dst.line_size)
+                b[: dst.height, : dst.width] = a[
+                    y0 // div : y0 // div + dst.height, x0 // div : x0 // div + dst.width
+                ]
+            out = part.to_ndarray(format="bgr24")
+        return out[y - y0 : y - y0 + h, x - x0 : x - x0 + w]
+
+    def luma(self) -> np.ndarray:
+        """The Y plane (a view, no conversion), for exact-equality checks (the decoder's
+        frame is kept after :meth:`bgr`, so this is the same before and after)."""
+        p = self._vf.planes[0]
+        return np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: self.height, : self.width]
+
+
+# Planar 8-bit YUV with 2x2 chroma: the layout OnDemandMain.crop copies. Anything else
+# (a camera sending yuv422p, a hardware decoder's nv12) is converted on every frame.
+_ON_DEMAND_FORMATS = frozenset({"yuv420p", "yuvj420p"})
+
+
 @dataclass(frozen=True, slots=True)
 class _Decoded:
     index: int  # frame number in the stream, counting the frames ``keep`` left out
     t: float  # seconds: presentation time (file) or the gateway clock (live)
-    image: np.ndarray  # BGR
+    image: np.ndarray | None  # BGR; None when ``main`` holds it unconverted
     small: np.ndarray | None = None  # the decoder's downscale, when asked for
+    main: OnDemandMain | None = None
+
+    def frame(self, index: int, t: float, **kw) -> Frame:
+        return Frame(index, t, self.image, main=self.main, **kw)
 
 
 def open_container(source: str | int, hwaccel: str, what: str, timeout_s: float = 5.0):
@@ -116,18 +183,24 @@ def _decode(
     clock: AnchoredClock | None,
     small_wh: tuple[int, int] | None,
     keep: Callable[[float], bool] | None = None,
+    on_demand: bool = False,
 ) -> Iterator[_Decoded]:
     """Decoded frames of ``container``'s first video stream as :class:`_Decoded`.
 
     ``keep(t)`` decides before the BGR conversion whether a frame is wanted at all (the
     analysis rate): a 25 fps stream analysed at 10 fps then converts 10 frames a second,
-    not 25 (OpenCV's file source likewise only *grabs* the frames it skips)."""
+    not 25 (OpenCV's file source likewise only *grabs* the frames it skips). With
+    ``on_demand`` (sub-stream mode) a frame is not converted at all until asked for
+    (:class:`OnDemandMain`)."""
     stream = container.streams.video[0]
     # No thread_type="AUTO": FFmpeg's frame threads oversubscribe the 2-core gateway; the
     # whole decode runs on one prefetch thread instead (:class:`_Prefetch`).
     for index, vf in enumerate(container.decode(stream)):
         t = clock.now() if clock is not None else float(vf.time or 0.0)
         if keep is not None and not keep(t):
+            continue
+        if on_demand and small_wh is None and vf.format.name in _ON_DEMAND_FORMATS:
+            yield _Decoded(index, t, None, main=OnDemandMain(vf))
             continue
         image = vf.to_ndarray(format="bgr24")
         small = None
@@ -440,6 +513,7 @@ class AvSource:
         max_backoff_s: float = 30.0,
         read_timeout_s: float = 5.0,
         pair_wait: bool = True,  # False: pair with what is there (bench baseline)
+        on_demand_main: bool = True,
     ) -> None:
         self.main = str(main)
         self.live = is_live_source(self.main)
@@ -464,6 +538,9 @@ class AvSource:
         self.wall0 = wall0
         self.max_backoff_s = max_backoff_s
         self.read_timeout_s = read_timeout_s
+        # Sub-stream mode: main frames converted to BGR only when needed (OnDemandMain);
+        # False converts every frame, as before (the bench's and tests' baseline).
+        self.on_demand_main = on_demand_main
         self.decoder_used: str | None = None  # "software" or the hardware device type
         self.up = False
         self._stopped = False
@@ -487,6 +564,11 @@ class AvSource:
             return None
         s = container.streams.video[0]
         return detect_size(s.codec_context.width, s.codec_context.height, self.detect_width)
+
+    def _on_demand(self, sub_stream: bool) -> bool:
+        # Software decode only: a hardware decoder's surfaces come from a fixed pool,
+        # which frames held unconverted (evidence buffer) would exhaust.
+        return self.on_demand_main and sub_stream and self.decoder_used == "software"
 
     def _rate(self) -> Callable[[float], bool]:
         """``keep(t)`` for the analysis rate: the first frame, then one per ``1/fps``."""
@@ -536,8 +618,10 @@ class AvSource:
                 sub_pf = _Prefetch(_decode(sub_c, None, None), f"decode-sub-{self.camera_id}")
                 sub_iter = iter(sub_pf)
             small_wh = None if sub_c is not None else self._small_wh(main)
+            on_demand = self._on_demand(sub_c is not None)
             main_pf = _Prefetch(
-                _decode(main, None, small_wh, keep=self._rate()), f"decode-{self.camera_id}"
+                _decode(main, None, small_wh, keep=self._rate(), on_demand=on_demand),
+                f"decode-{self.camera_id}",
             )
             for d in main_pf:
                 index = d.index
@@ -555,7 +639,7 @@ class AvSource:
                 t = d.t - t0
                 wall = None if self.wall0 is None else self.wall0 + t
                 self.up = True
-                yield Frame(index=index, t=t, image=d.image, wall=wall, detect=detect)
+                yield d.frame(index, t, wall=wall, detect=detect)
         except Exception as e:
             if index < 0:
                 raise CaptureError(f"{self.main}: no frame could be decoded ({e})") from None
@@ -601,8 +685,9 @@ class AvSource:
             # not when the pipeline gets round to it (the sub stream's are, on its
             # thread: pairing compares the two), and a slow pipeline gets the newest.
             small_wh = None if self.detect_source is not None else self._small_wh(c)
+            on_demand = self._on_demand(self.detect_source is not None)
             pf = _Prefetch(
-                _decode(c, self.clock, small_wh, keep=keep),
+                _decode(c, self.clock, small_wh, keep=keep, on_demand=on_demand),
                 f"decode-{self.camera_id}",
                 drop_oldest=True,
             )
@@ -619,7 +704,7 @@ class AvSource:
                     else:
                         detect = self.pairer.pair(d.t)
                     wall = self.clock.wall_of(d.t)
-                    yield Frame(index, d.t, d.image, wall=wall, segment=segment, detect=detect)
+                    yield d.frame(index, d.t, wall=wall, segment=segment, detect=detect)
                 log.warning("%s ended; reconnecting", what)
             except Exception as e:  # a dropped stream: reconnect, never raise
                 log.warning("%s dropped (%s); reconnecting", what, e)

@@ -16,8 +16,8 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -36,14 +36,38 @@ class CaptureError(RuntimeError):
     """A source that cannot be read; the message names the source and what went wrong."""
 
 
-@dataclass(frozen=True, slots=True)
+class MainImage(Protocol):
+    """A main-stream picture decoded but not yet converted to BGR (edge/av_capture.py's
+    sub-stream mode): converted when something needs full-resolution pixels."""
+
+    width: int
+    height: int
+
+    def bgr(self) -> np.ndarray: ...
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the BGR main image (converted or not: the same before and after, so a
+        buffer's byte count stays balanced; an unconverted frame holds about half)."""
+        if self._image is not None:
+            return int(self._image.nbytes)
+        w, h = self.size
+        return w * h * 3
+
+    def crop(self, x: int, y: int, w: int, h: int) -> np.ndarray: ...
+
+    def luma(self) -> np.ndarray: ...
+
+
 class Frame:
     """One analysed frame.
 
     Attributes:
         index: frame number in the source (0-based; gaps where frames were skipped).
         t: seconds since the start of the video or the stream's clock anchor.
-        image: BGR uint8 ``(H, W, 3)``.
+        image: BGR uint8 ``(H, W, 3)`` of the main stream. With ``main`` given instead
+            (sub-stream mode), converted on first access and kept: per-frame stages use
+            :attr:`detect`, :meth:`crop` and :attr:`size`, which do not convert.
         wall: POSIX seconds of ``t`` (the clock's anchor + ``t``), ``None`` if unknown.
         segment: 0 for the first connection; +1 on every reconnect of a live stream.
         detect: the detect stream's image of the same moment (sub stream or decoder
@@ -51,12 +75,76 @@ class Frame:
             detector sees ``image``.
     """
 
-    index: int
-    t: float
-    image: np.ndarray
-    wall: float | None = None
-    segment: int = 0
-    detect: np.ndarray | None = None
+    __slots__ = ("_image", "_main", "detect", "index", "segment", "t", "wall")
+
+    def __init__(
+        self,
+        index: int,
+        t: float,
+        image: np.ndarray | None = None,
+        wall: float | None = None,
+        segment: int = 0,
+        detect: np.ndarray | None = None,
+        *,
+        main: MainImage | None = None,
+    ) -> None:
+        if (image is None) == (main is None):
+            raise ValueError("Frame: exactly one of image and main")
+        self.index, self.t, self.wall, self.segment = index, t, wall, segment
+        self.detect = detect
+        self._image = image
+        self._main = main
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            self._image = self._main.bgr()  # type: ignore[union-attr]
+        return self._image
+
+    @property
+    def on_demand(self) -> bool:
+        """The main image is converted only when asked for (:attr:`image`)."""
+        return self._main is not None
+
+    @property
+    def converted(self) -> bool:
+        """The BGR main image exists (always, unless :attr:`on_demand` and not asked for)."""
+        return self._image is not None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the main image, without converting it."""
+        if self._main is not None:
+            return self._main.width, self._main.height
+        h, w = self._image.shape[:2]  # type: ignore[union-attr]
+        return int(w), int(h)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the BGR main image (converted or not: the same before and after, so a
+        buffer's byte count stays balanced; an unconverted frame holds about half)."""
+        if self._image is not None:
+            return int(self._image.nbytes)
+        w, h = self.size
+        return w * h * 3
+
+    def crop(self, x: int, y: int, w: int, h: int) -> np.ndarray:
+        """``image[y:y+h, x:x+w]``, the same pixels, converting only that region when the
+        full image has not been converted (a signal head's ROI on every frame)."""
+        if self._image is None and self._main is not None:
+            return self._main.crop(x, y, w, h)
+        return self.image[y : y + h, x : x + w]
+
+    def frozen_sample(self) -> np.ndarray:
+        """~1/256 of the main image's pixels (every 16th row and column) for an exact
+        "nothing changed" check: the Y plane's when the image is converted on demand
+        (never converts), else the BGR image's."""
+        if self._main is not None:
+            return self._main.luma()[::16, ::16]
+        return self.image[::16, ::16]
+
+    def __repr__(self) -> str:
+        return f"Frame(index={self.index}, t={self.t:.3f}, size={self.size}, seg={self.segment})"
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:

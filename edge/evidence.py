@@ -117,9 +117,9 @@ class FrameBuffer:
         red_for_s: float | None = None,
     ) -> None:
         self._frames.append(BufferedFrame(frame, boxes, phase, red_for_s))
-        self._bytes += frame.image.nbytes
+        self._bytes += frame.nbytes
         while self._frames and frame.t - self._frames[0].frame.t > self.keep_s:
-            self._bytes -= self._frames.popleft().frame.image.nbytes
+            self._bytes -= self._frames.popleft().frame.nbytes
         while len(self._frames) > 1 and self._bytes > self.max_bytes:
             if not self._warned:
                 self._warned = True
@@ -127,13 +127,12 @@ class FrameBuffer:
                     "evidence buffer: %d %dx%d frames exceed %d MB; keeping %.1f s instead "
                     "of %.1f s (lower the camera's resolution or fps)",
                     len(self._frames),
-                    frame.image.shape[1],
-                    frame.image.shape[0],
+                    *frame.size,
                     self.max_bytes >> 20,
                     frame.t - self._frames[1].frame.t,
                     self.keep_s,
                 )
-            self._bytes -= self._frames.popleft().frame.image.nbytes
+            self._bytes -= self._frames.popleft().frame.nbytes
 
     def latest(self) -> BufferedFrame | None:
         """The last frame added (safe from another thread: one deque read under the GIL)."""

@@ -94,7 +94,10 @@ class FrameGeometryGuard:
         self._checked: tuple[int, int] | None = None
 
     def check(self, image: np.ndarray) -> None:
-        shape = (int(image.shape[1]), int(image.shape[0]))
+        self.check_size(int(image.shape[1]), int(image.shape[0]))
+
+    def check_size(self, width: int, height: int) -> None:
+        shape = (width, height)
         if shape == self._checked:
             return
         problems = geometry_problems(self._cfg, *shape, strict=False)

@@ -317,7 +317,10 @@ class CameraWorker:
                 break
             for v in pipeline.process(frame):
                 self._emit(v, anchor)
-            self.scene.observe(frame.image, frame.t)
+            if frame.on_demand:  # sub-stream mode: converted only for a light/moved check
+                self.scene.observe(lambda f=frame: f.image, frame.t, frame.frozen_sample())
+            else:
+                self.scene.observe(frame.image, frame.t)
             now = time.monotonic()
             # fps counts frames analysed, not frames whose detector raised (failures.py)
             window_n += not pipeline.detector_failures.failing_now

@@ -57,6 +57,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+_ZERO = np.zeros((1, 1, 1), np.uint8)
+
+
+def _shape_only(width: int, height: int) -> np.ndarray:
+    """A read-only zero image of the main frame's shape, no memory behind it: for a
+    stage that only reads the shape (DetectStreamDetector with a detect image)."""
+    return np.broadcast_to(_ZERO, (height, width, 3))
+
+
 class FaceStage(Protocol):
     """What the pipeline needs from the face stage (edge/faces)."""
 
@@ -135,6 +144,9 @@ class CameraPipeline:
         self._last_frame: Frame | None = None
         self._reading: SignalReading | None = None
         self._no_phase_since: float | None = None
+        self._motion_detect: MotionGate | None = None  # on the detect image, see detect()
+        self._motion_key: tuple[int, int, int, int] | None = None
+        self._canvas: np.ndarray | None = None  # see _signal_image
 
     def process(self, frame: Frame) -> list[Violation]:
         """Analyse one frame; returns violations finished on it."""
@@ -173,8 +185,8 @@ class CameraPipeline:
         """First stage: geometry check, motion gate and detector. Depends only on the
         frames, in order (never on tracks or signal), so it may run ahead of :meth:`judge`."""
         # Zone and ROI must fit this frame size (FrameGeometryError, one line, otherwise).
-        self._geometry.check(frame.image)
-        size = (frame.image.shape[1], frame.image.shape[0])
+        self._geometry.check_size(*frame.size)
+        size = frame.size
         if self._detect_size is not None and size != self._detect_size:
             # A camera reconfigured to another resolution (seen after a reconnect): the
             # motion background, detector region and tile plan were made for the old
@@ -189,11 +201,18 @@ class CameraPipeline:
             self.motion = self._new_motion_gate()
             self.detector.reset()
         self._detect_size = size
-        if not self.motion.update(frame.image, frame.t):
+        if frame.on_demand and frame.detect is not None:
+            # Sub-stream mode: nothing here converts the main image (edge/av_capture.py).
+            moved = self._detect_motion(frame).update(frame.detect, frame.t)
+            main = _shape_only(*frame.size)
+        else:
+            moved = self.motion.update(frame.image, frame.t)
+            main = frame.image
+        if not moved:
             return Detected(frame, None)
         # On the detect stream's image when the frame has one; boxes in main pixels.
         try:
-            detections = self.detector.detect(frame.image, frame.detect)
+            detections = self.detector.detect(main, frame.detect)
         except ModelFileError:
             raise  # the model does not fit its layout: no later frame will either
         except Exception as e:
@@ -212,7 +231,7 @@ class CameraPipeline:
         self.stats.frames += 1
         self._reset_after_gap(frame)
         self._last_frame = frame
-        reading = self.signal.update(frame.image, frame.t)
+        reading = self.signal.update(self._signal_image(frame), frame.t)
         self._note_reading(reading)
         if detected.detections is not None:
             tracks = self.tracker.update(detected.detections, frame.t)
@@ -261,6 +280,44 @@ class CameraPipeline:
 
     # --- internals ------------------------------------------------------------------------
 
+    def _detect_motion(self, frame: Frame) -> MotionGate:
+        """The motion gate for the detect image: the signal ROI and the smallest person
+        scaled from main to detect pixels, so it diffs the same-size grey copy with the
+        same mask as the main-image gate (edge/motion.py)."""
+        dh, dw = frame.detect.shape[:2]  # type: ignore[union-attr]
+        mw, mh = frame.size
+        key = (mw, mh, dw, dh)
+        if self._motion_key != key:
+            sx, sy = dw / mw, dh / mh
+            rois = [(x * sx, y * sy, w * sx, h * sy) for x, y, w, h in self.motion.exclude_rois]
+            small = self.motion.min_person_px
+            self._motion_detect = MotionGate(
+                self.cfg.motion,
+                exclude_rois=rois,  # type: ignore[arg-type]
+                min_person_px=None if small is None else small * sy,
+            )
+            self._motion_key = key
+        return self._motion_detect  # type: ignore[return-value]
+
+    def _signal_image(self, frame: Frame) -> np.ndarray:
+        """What the signal reader is given. For a frame whose main image is not converted
+        (sub-stream mode): a main-sized canvas, reused, holding only the ROI's pixels,
+        converted from the main frame alone (the reader looks at nothing else; a
+        controller-fed reader at nothing at all). The ROI pixels equal the converted
+        image's, so the reading is the same as on the full frame."""
+        if not frame.on_demand:
+            return frame.image
+        if self.cfg.signal.source != "roi":
+            return _shape_only(*frame.size)
+        if self.cfg.signal.roi is None:
+            return frame.image  # the reader refuses it, as before
+        w, h = frame.size
+        if self._canvas is None or self._canvas.shape[:2] != (h, w):
+            self._canvas = np.zeros((h, w, 3), np.uint8)
+        x, y, rw, rh = self.cfg.signal.roi
+        self._canvas[y : y + rh, x : x + rw] = frame.crop(x, y, rw, rh)
+        return self._canvas
+
     def _reset_after_gap(self, frame: Frame) -> None:
         """Reset what a gap invalidates: the signal history (a red start seen before it
         would time an entry after it), each track's side and the tracks themselves (new
@@ -271,7 +328,7 @@ class CameraPipeline:
             return
         gap = frame.t - prev.t
         reconnect = frame.segment != prev.segment
-        resized = frame.image.shape != prev.image.shape  # tracks are in the old size's pixels
+        resized = frame.size != prev.size  # tracks are in the old size's pixels
         if not reconnect and not resized and gap <= self.cfg.stream.gap_reset_s:
             return
         self.stats.gap_resets += 1
@@ -320,7 +377,7 @@ class CameraPipeline:
         self._pending[tid] = p
         if at is not None:
             # Only now, for the flagged track, may its face be looked at.
-            self._face_observe(p, at.frame.image, entry.bbox, entry.t)
+            self._face_observe(p, at.frame, entry.bbox, entry.t)
         log.info(
             "camera %s: track %d entered on red (%.1f s)",
             self.cfg.id,
@@ -349,15 +406,15 @@ class CameraPipeline:
             if "after" not in p.shots and frame.t >= p.entry.t + after_s:
                 p.shots["after"] = FrameFacts(frame, box, phase, red_for_s)
             if frame.index != p.entry.frame:
-                self._face_observe(p, frame.image, box, frame.t)
+                self._face_observe(p, frame, box, frame.t)
 
     def _face_observe(
-        self, p: _Pending, image: np.ndarray, box: tuple[float, float, float, float], t: float
+        self, p: _Pending, frame: Frame, box: tuple[float, float, float, float], t: float
     ) -> None:
         if self.faces is None or p.faces_failed:
-            return
+            return  # (before frame.image: a frame converted on demand stays unconverted)
         try:
-            self.faces.observe(p.entry.track_id, image, np.asarray(box), t)
+            self.faces.observe(p.entry.track_id, frame.image, np.asarray(box), t)
         except Exception:  # identification is optional; blurring never depends on it
             log.exception("camera %s: face stage failed; track %d stays unidentified",
                           self.cfg.id, p.entry.track_id)  # fmt: skip

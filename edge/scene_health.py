@@ -24,6 +24,7 @@ timed on a monotonic clock, so this is real time for them).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -105,20 +106,32 @@ class SceneMonitor:
 
     # --- per frame --------------------------------------------------------------------------
 
-    def observe(self, image: np.ndarray, t: float) -> None:
+    def observe(
+        self,
+        image: np.ndarray | Callable[[], np.ndarray],
+        t: float,
+        frozen_sample: np.ndarray | None = None,
+    ) -> None:
+        """``image``: the BGR frame, or a function giving it (called only on the frames a
+        light or moved check runs on: a frame converted on demand, edge/av_capture.py).
+        ``frozen_sample``: what the frozen check compares, when not ``image[::16, ::16]``
+        (:meth:`edge.capture.Frame.frozen_sample`)."""
         if not self.cfg.enabled:
             return
         self._t = t
-        self._frozen_step(image, t)
+        if frozen_sample is None:
+            frozen_sample = (image() if callable(image) else image)[::16, ::16]
+        self._frozen_step(frozen_sample, t)
         if t >= self._next_light:
             self._next_light = t + self.cfg.check_every_s
+            image = image() if callable(image) else image
             self._light_step(image, t)
         if self._ref is not None and t >= self._next_moved:
             self._next_moved = t + self.cfg.moved_every_s
             # A dark, uniform or colourless frame cannot be matched fairly to a daylight
             # reference: the moved check waits for a usable picture.
             if self._dark.began is None and self._covered.began is None:
-                self._moved_step(image, t)
+                self._moved_step(image() if callable(image) else image, t)
 
     def flags(self) -> list[SceneFlag]:
         t = self._t
@@ -142,10 +155,9 @@ class SceneMonitor:
 
     # --- the checks -------------------------------------------------------------------------
 
-    def _frozen_step(self, image: np.ndarray, t: float) -> None:
+    def _frozen_step(self, sample: np.ndarray, t: float) -> None:
         # A strided view: ~1/256 of the pixels, no copy until compared; exact equality,
         # since a live sensor's noise changes some of them on every real frame.
-        sample = image[::16, ::16]
         if self._prev_sample is None or not np.array_equal(sample, self._prev_sample):
             self._changed_at = t
         self._prev_sample = sample.copy()
