@@ -55,8 +55,13 @@ class MotionGate:
         cfg: MotionConfig,
         exclude_rois: Sequence[tuple[int, int, int, int]] = (),
         min_person_px: float | None = None,
+        main_size: tuple[int, int] | None = None,
     ) -> None:
         self.cfg = cfg
+        # ROIs and person height are in pixels of a (width, height) main image; given,
+        # frames may be a smaller image of it (a detect stream's): the grey copy and mask
+        # are then computed from the main size, so they are the main image's, exactly.
+        self.main_size = main_size
         self.min_person_px = min_person_px
         self._min_fraction = cfg.min_area_fraction
         self.exclude_rois = list(exclude_rois)
@@ -68,6 +73,7 @@ class MotionGate:
 
     def _small_grey(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
+        w, h = self.main_size or (w, h)
         scale = work_scale(w, self.min_person_px)
         # Linear, not area, sampling: several times cheaper; the blur below absorbs aliasing.
         small = cv2.resize(

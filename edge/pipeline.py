@@ -145,7 +145,6 @@ class CameraPipeline:
         self._reading: SignalReading | None = None
         self._no_phase_since: float | None = None
         self._motion_detect: MotionGate | None = None  # on the detect image, see detect()
-        self._motion_key: tuple[int, int, int, int] | None = None
         self._canvas: np.ndarray | None = None  # see _signal_image
 
     def process(self, frame: Frame) -> list[Violation]:
@@ -281,23 +280,17 @@ class CameraPipeline:
     # --- internals ------------------------------------------------------------------------
 
     def _detect_motion(self, frame: Frame) -> MotionGate:
-        """The motion gate for the detect image: the signal ROI and the smallest person
-        scaled from main to detect pixels, so it diffs the same-size grey copy with the
-        same mask as the main-image gate (edge/motion.py)."""
-        dh, dw = frame.detect.shape[:2]  # type: ignore[union-attr]
-        mw, mh = frame.size
-        key = (mw, mh, dw, dh)
-        if self._motion_key != key:
-            sx, sy = dw / mw, dh / mh
-            rois = [(x * sx, y * sy, w * sx, h * sy) for x, y, w, h in self.motion.exclude_rois]
-            small = self.motion.min_person_px
+        """The motion gate for the detect image: told the main size, it diffs a grey copy
+        of the main image's size with the main image's mask (ROI, person height in main
+        pixels: edge/motion.py), made from the detect image."""
+        if self._motion_detect is None or self._motion_detect.main_size != frame.size:
             self._motion_detect = MotionGate(
                 self.cfg.motion,
-                exclude_rois=rois,  # type: ignore[arg-type]
-                min_person_px=None if small is None else small * sy,
+                exclude_rois=self.motion.exclude_rois,
+                min_person_px=self.motion.min_person_px,
+                main_size=frame.size,
             )
-            self._motion_key = key
-        return self._motion_detect  # type: ignore[return-value]
+        return self._motion_detect
 
     def _signal_image(self, frame: Frame) -> np.ndarray:
         """What the signal reader is given. For a frame whose main image is not converted

@@ -152,3 +152,65 @@ def test_scene_health_on_demand_flags_a_frozen_main_stream_without_converting() 
     converted = sum(f.converted for f in frames)
     every = cfg.health.check_every_s
     assert 0 < converted <= 40 / every + 1 < len(frames)
+
+
+@pytest.mark.parametrize("on_demand", [True, False])
+def test_live_path_converts_on_demand_to_the_same_pixels(tmp_path: Path, on_demand: bool) -> None:
+    """``edge run``'s path (``_live_frames``: gateway clock, reconnecting reader), fed a
+    ``file://`` URL (FFmpeg reads it as a stream). Each frame's converted image and ROI
+    crop are the file's frame of that number, byte for byte."""
+    sub = _encode_sub(tmp_path / "sub.mp4")
+    with av.open(str(VTEST / "video.mp4")) as c:
+        expected = [
+            vf.to_ndarray(format="bgr24")
+            for _, vf in zip(range(30), c.decode(video=0), strict=False)
+        ]
+    src = AvSource(
+        f"file://{VTEST / 'video.mp4'}",
+        camera_id="live",
+        detect_source=f"file://{sub}",
+        max_skew_s=10.0,  # arrival times of two files read flat out: pairing is not tested
+        on_demand_main=on_demand,
+    )
+    assert src.live
+    seen = 0
+    for frame in src:
+        k = frame.index - 1  # the live path counts from 1 per connection
+        if k >= len(expected) or frame.segment > 0:
+            break
+        assert frame.on_demand == on_demand and frame.converted != on_demand
+        x, y, w, h = 398, 100, 24, 48  # vtest_road's signal ROI
+        assert np.array_equal(frame.crop(x, y, w, h), expected[k][y : y + h, x : x + w])
+        assert np.array_equal(frame.image, expected[k])
+        assert frame.converted
+        seen += 1
+    src.stop()
+    assert seen > 0
+
+
+@pytest.mark.parametrize(
+    ("scene", "detect_wh"), [("vtest_road", (384, 288)), ("hd_crossing", (640, 360))]
+)
+def test_the_detect_image_motion_gate_uses_the_main_images_grey_size_and_mask(
+    scene: str, detect_wh: tuple[int, int]
+) -> None:
+    """Motion on the detect image: the ROI left out and the person-sized threshold are
+    the main gate's exactly (computed in main pixels), not rescaled approximations."""
+    cam = yaml.safe_load((SCENES / scene / "camera.yaml").read_text())
+    cfg = CameraConfig.model_validate(cam)
+    pipe = build_pipeline(cfg, None)
+    with av.open(str(SCENES / scene / "video.mp4")) as c:
+        vf = next(iter(c.decode(video=0)))
+    main = vf.to_ndarray(format="bgr24")
+    small = cv2.resize(main, detect_wh, interpolation=cv2.INTER_AREA)
+    frame = Frame(0, 0.0, main=OnDemandMain(vf), detect=small)
+    pipe.detect(frame)
+    assert not frame.converted
+    gate = pipe._detect_motion(frame)
+    pipe.motion.update(main, 0.0)
+    assert gate._mask is not None and pipe.motion._mask is not None
+    assert np.array_equal(gate._mask, pipe.motion._mask)
+    assert gate._min_fraction == pipe.motion._min_fraction
+    assert gate._prev is not None and gate._prev.shape == pipe.motion._prev.shape  # type: ignore[union-attr]
+    if scene == "vtest_road":  # untiled: the signal ROI is masked out
+        assert (~gate._mask).any()
