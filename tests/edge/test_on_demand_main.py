@@ -82,7 +82,7 @@ def _encode_sub(path: Path) -> Path:
     return path
 
 
-def _run(cfg: CameraConfig, sub: Path, on_demand: bool):
+def _run(cfg: CameraConfig, sub: Path, on_demand: bool, faces: str | None = None):
     src = AvSource(
         VTEST / "video.mp4",
         camera_id=cfg.id,
@@ -91,7 +91,7 @@ def _run(cfg: CameraConfig, sub: Path, on_demand: bool):
         max_skew_s=cfg.detect_stream.max_skew_s,  # type: ignore[union-attr]
         on_demand_main=on_demand,
     )
-    pipe = build_pipeline(cfg, None)
+    pipe = build_pipeline(cfg, faces)  # type: ignore[arg-type]
     found, frames, converted_in_loop = [], 0, 0
     for frame in src:
         assert frame.on_demand == on_demand
@@ -214,3 +214,20 @@ def test_the_detect_image_motion_gate_uses_the_main_images_grey_size_and_mask(
     assert gate._prev is not None and gate._prev.shape == pipe.motion._prev.shape  # type: ignore[union-attr]
     if scene == "vtest_road":  # untiled: the signal ROI is masked out
         assert (~gate._mask).any()
+
+
+def test_with_the_face_stage_only_flagged_tracks_frames_are_converted(tmp_path: Path) -> None:
+    """The face stage looks at the flagged track's frames: those are converted in the
+    frame loop, no others, and its decisions are those on always-converted frames."""
+    sub = _encode_sub(tmp_path / "sub.mp4")
+    cam = yaml.safe_load((VTEST / "camera.yaml").read_text())
+    cam["detect_stream"] = {"source": str(sub), "max_skew_s": 0.04}
+    cam["faces"] = {**cam.get("faces", {}), "enabled": True}
+    cfg = CameraConfig.model_validate(cam)
+    lazy, n, converted, pairer = _run(cfg, sub, on_demand=True, faces="config")
+    eager, _, _, _ = _run(cfg, sub, on_demand=False, faces="config")
+    assert pairer.unpaired == 0
+    assert lazy and [(v.entry.track_id, v.entry.frame, v.faces_used) for v in lazy] == [
+        (v.entry.track_id, v.entry.frame, v.faces_used) for v in eager
+    ]
+    assert 0 < converted < n  # the flagged tracks' frames, not every frame
