@@ -69,9 +69,18 @@ class AcceptedStatus:
 
 @dataclass
 class AcceptedSnapshot:
+    """Signed, its JPEG's header checked (``snapshot_source``); the pixels are decoded
+    only by ``reencoded``, when it is to be stored — a snapshot refused for coming too
+    soon or for a camera past the cap (central/ingest/store.py) is never decoded."""
+
     msg: Incoming
     snapshot: wire.CameraSnapshot
-    jpeg: bytes  # central's own re-encoding: decoded within limits, metadata dropped
+    source: bytes  # the JPEG as sent (base64 decoded)
+
+    def reencoded(self) -> bytes:
+        """Central's own re-encoding: decoded within limits, metadata dropped (ValueError
+        naming the field if the pixels cannot be read)."""
+        return _reencode(self.source, self.snapshot)
 
 
 @dataclass
@@ -200,6 +209,13 @@ def reencode_snapshot(m: wire.CameraSnapshot) -> bytes:
     ``height`` (both capped by the wire model at 320 x 640), so no decompression bomb is
     ever decoded; whatever the gateway put besides the pixels (EXIF, comments, ICC, data
     after the end marker) is not copied."""
+    return _reencode(snapshot_source(m), m)
+
+
+def snapshot_source(m: wire.CameraSnapshot) -> bytes:
+    """The JPEG's bytes if its base64, size, magic and header (exactly the signed ``width``
+    x ``height``) are right: the cheap checks, no pixel decoded (ValueError naming the
+    field)."""
     try:
         data = base64.b64decode(m.jpeg_b64, validate=True)
     except (binascii.Error, ValueError):
@@ -209,12 +225,21 @@ def reencode_snapshot(m: wire.CameraSnapshot) -> bytes:
     if not data.startswith(JPEG_MAGIC):
         raise ValueError("jpeg_b64: not a JPEG image")
     try:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as img:  # the header only
+            size = img.size
+    except Exception as e:  # PIL raises many kinds (corrupt header, bomb)
+        raise ValueError(f"jpeg_b64: not a readable JPEG ({type(e).__name__})") from None
+    if size != (m.width, m.height):
+        w, h = size
+        raise ValueError(f"width, height: {m.width}x{m.height} declared, the JPEG is {w}x{h}")
+    return data
+
+
+def _reencode(data: bytes, m: wire.CameraSnapshot) -> bytes:
+    try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as img:
-            if img.size != (m.width, m.height):
-                w, h = img.size
-                raise _SnapshotRefused(
-                    f"width, height: {m.width}x{m.height} declared, the JPEG is {w}x{h}"
-                )
+            if img.size != (m.width, m.height):  # snapshot_source checked it; never decode more
+                raise _SnapshotRefused(f"width, height: {m.width}x{m.height} declared")
             img.load()  # bounded: at most 320 x 640 pixels
             rgb = img.convert("RGB")
         # Pixels only, into a new image: a converted copy keeps ``info`` (its comment, EXIF,
@@ -305,7 +330,7 @@ def classify(
         if snapshot_gate is not None and not snapshot_gate(m.device_id, m.camera_id):
             return ThrottledSnapshot(msg, m.device_id, m.camera_id)
         try:
-            return AcceptedSnapshot(msg, m, reencode_snapshot(m))
+            return AcceptedSnapshot(msg, m, snapshot_source(m))
         except ValueError as e:
             return reject(str(e))
     if not isinstance(m, wire.ViolationEvent):

@@ -533,6 +533,10 @@ def store_snapshot(
         return SNAPSHOT_TOO_SOON
     if snap.camera_id not in have and len(have) >= MAX_SNAPSHOT_CAMERAS:
         return f"camera_id: device {snap.device_id} already has {len(have)} cameras' snapshots"
+    try:  # only now decoded: one that is refused above costs no decoding
+        jpeg = a.reencoded()
+    except ValueError as e:
+        return str(e)
     values = {
         "device_id": snap.device_id,
         "camera_id": snap.camera_id,
@@ -542,7 +546,7 @@ def store_snapshot(
         "height": snap.height,
         "blurred_people": snap.blurred_people,
         "blurred_faces": snap.blurred_faces,
-        "jpeg": a.jpeg,
+        "jpeg": jpeg,
     }
     stmt = _insert(session)(CameraSnapshot).values(values)
     update = {k: getattr(stmt.excluded, k) for k in values if k not in ("device_id", "camera_id")}

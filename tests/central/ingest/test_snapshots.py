@@ -206,6 +206,11 @@ def test_a_device_gets_snapshots_of_at_most_64_cameras(rig: Rig) -> None:
     rig.send(_snap(key, GOOD, device="gw-2", camera="cam-invented"), device="gw-2")
     assert rig.worker.counts["rejected"] == rejected + 1
     assert "already has 64 cameras' snapshots" in rig.last_reason()
+    # Refused before its pixels are decoded: a 65th camera's truncated JPEG (whose header
+    # is fine) is refused for the camera cap, not as unreadable (no decoding happened).
+    rig.send(_snap(key, GOOD[: len(GOOD) // 2], device="gw-2", camera="cam-x"), device="gw-2")
+    assert "already has 64 cameras' snapshots" in rig.last_reason()
+    rejected += 1
     rig.send(_snap(key, GOOD, device="gw-2", camera="cam-3"), device="gw-2")  # known: fine
     assert rig.worker.counts["rejected"] == rejected + 1
 
