@@ -256,6 +256,9 @@ def evict_dead_letters(session: Session, max_total: int) -> list[int]:
             .where(DeadLetter.group_key.is_(None))
             .order_by(DeadLetter.id)
             .limit(EVICT_FOLD)
+            # Another worker folding at the same time takes other rows (PostgreSQL; SQLite
+            # has one writer): the same row folded twice would be counted twice.
+            .with_for_update(skip_locked=True)
         ).scalars():
             folded.append(d.id)
             fold_dead_letter(session, d)

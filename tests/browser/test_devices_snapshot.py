@@ -203,7 +203,11 @@ def test_the_devices_page_shows_the_blurred_snapshot(
         wait_until(lambda: http.get(gw_b, headers=bearer).status_code == 200, 30, "gw-b's own")
         # Hostile bytes on its own snapshot topic (a bomb header, then plain garbage):
         # dead-lettered by `central serve`, which keeps serving, the picture unchanged.
-        bomb = own.model_copy(update={"signature": None, "taken": wire.utcnow()})
+        # (Another camera: the same one's next snapshot within ingest.snapshot_min_interval_s
+        # would be dropped as too soon, before any check of its JPEG.)
+        bomb = own.model_copy(
+            update={"signature": None, "taken": wire.utcnow(), "camera_id": "cam-bomb"}
+        )
         jpeg = bytearray(base64.b64decode(bomb.jpeg_b64))
         sof = jpeg.index(b"\xff\xc0")
         jpeg[sof + 5 : sof + 9] = (60000).to_bytes(2, "big") * 2
