@@ -5,16 +5,19 @@ because the signal ROI is read from the main frame's pixels. Skipping the main d
 altogether would need the reader on the detect image instead. This reads every frame of
 each real scene twice, with the camera's reader: on the main frame, and on the frame
 scaled to ``--width`` (cv2 INTER_AREA: a sub stream without its own encoding artefacts,
-so an optimistic stand-in) with the ROI scaled to it, and prints JSON: per scene, how
-many frames agree on the phase, the phase changes each found, and their time offsets.
+so an optimistic stand-in) with the ROI scaled to it, or with ``--encoded`` on the scene
+re-encoded at that size as H.264 (bench/scaled_scene.py: a sub stream with its own
+compression), and prints JSON: per scene, how many frames agree on the phase and the phase
+changes each found.
 
-    .venv/bin/python bench/signal_on_detect_image.py [--width 640]
+    .venv/bin/python bench/signal_on_detect_image.py [--width 640] [--encoded]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -23,6 +26,9 @@ import yaml
 from edge.capture import VideoFileSource
 from edge.config import CameraConfig
 from edge.signal import create_signal_reader
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scaled_scene import scaled_video
 
 SCENES = Path(__file__).resolve().parents[1] / "sample_media" / "scenes"
 
@@ -38,6 +44,7 @@ def changes(states: list[tuple[float, str]]) -> list[tuple[float, str]]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--width", type=int, default=640)
+    ap.add_argument("--encoded", action="store_true", help="a re-encoded H.264 sub stream")
     args = ap.parse_args()
     report = {}
     for scene in sorted(p.parent.name for p in SCENES.glob("*/video.mp4")):
@@ -54,8 +61,17 @@ def main() -> None:
         )
         main_r, small_r = create_signal_reader(cfg.signal), create_signal_reader(small_cfg.signal)
         main_s, small_s = [], []
+        subs = None
+        if args.encoded:
+            subs = iter(VideoFileSource(scaled_video(scene, args.width, dh)))
         for f in src:
-            small = cv2.resize(f.image, (args.width, dh), interpolation=cv2.INTER_AREA)
+            if subs is not None:
+                sf = next(subs, None)
+                if sf is None:
+                    break
+                small = sf.image
+            else:
+                small = cv2.resize(f.image, (args.width, dh), interpolation=cv2.INTER_AREA)
             main_s.append((f.t, main_r.update(f.image, f.t).state.value))
             small_s.append((f.t, small_r.update(small, f.t).state.value))
         agree = sum(a[1] == b[1] for a, b in zip(main_s, small_s, strict=True))
@@ -69,7 +85,8 @@ def main() -> None:
             "phase_changes_main": [(round(t, 2), s) for t, s in cm],
             "phase_changes_detect": [(round(t, 2), s) for t, s in cs],
         }
-    print(json.dumps({"detect_width": args.width, "scenes": report}, indent=1))
+    out = {"detect_width": args.width, "encoded_sub_stream": args.encoded, "scenes": report}
+    print(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
