@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from central.ingest.classify import Incoming, KeyCache, classify
 from central.ingest.store import load_device_keys, store_batch
-from central.store.models import User
+from central.store.models import Device, User
 from central.workflow import appeals
 from central.workflow.common import Actor
 from central.workflow.review import confirm, dismiss
@@ -47,8 +47,17 @@ def _populate(w: World) -> dict[str, Any]:
         )
     bad = Incoming(wire.violation_topic(DEVICE), b'{"kind": "violation", <b>not json</b>')
     c = classify(bad, KeyCache(lambda: _keys(w)), w.ctx.config.ingest.max_payload_bytes)
+    # A flooding device: a coalesced dead letter, and dropped snapshots on its row.
+    junk = [Incoming(wire.snapshot_topic(DEVICE), b'{"junk": %d}' % i) for i in range(14)]
+    flood = [classify(m, KeyCache(lambda: _keys(w)), 10_000) for m in junk]
     with w.ctx.sessions.begin() as s:
         store_batch(s, [c], w.ctx.evidence, 4096)
+        store_batch(s, flood, w.ctx.evidence, 4096, None, 10)
+        s.execute(
+            sa.update(Device)
+            .where(Device.id == DEVICE)
+            .values(snapshots_dropped=1234, snapshots_dropped_last=datetime.now(UTC))
+        )
     w.heartbeat(
         wire.DeviceStatus(
             device_id=DEVICE,
