@@ -247,6 +247,24 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_counts_rebuild(args: argparse.Namespace) -> int:
+    """The database's kept totals (event counts per status, dead-letter bytes) recomputed
+    from the rows: after a restore that loaded them with triggers disabled."""
+    from central.store import dead_letter_bytes, status_counts
+
+    ctx = _context(args)
+    try:
+        with ctx.sessions.begin() as s:
+            ev_before, ev_after = status_counts.rebuild(s)
+            dl_before, dl_after = dead_letter_bytes.rebuild(s)
+    finally:
+        ctx.close()
+    for st in sorted(set(ev_before) | set(ev_after)):
+        print(f"events {st}: {ev_before.get(st, 0)} -> {ev_after.get(st, 0)}")
+    print(f"dead letter bytes: {dl_before} -> {dl_after}")
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from central import audit
 
@@ -576,6 +594,14 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("purge", help="delete records past their retention time")
     p.set_defaults(func=cmd_purge)
+
+    counts = sub.add_parser(
+        "counts", help="the totals the database keeps (queue counts, dead-letter bytes)"
+    ).add_subparsers(dest="counts_command", required=True, metavar="COMMAND")
+    p = counts.add_parser(
+        "rebuild", help="recompute them from the rows (after a restore with triggers off)"
+    )
+    p.set_defaults(func=cmd_counts_rebuild)
 
     aud = sub.add_parser("audit", help="audit log").add_subparsers(
         dest="audit_command", required=True, metavar="COMMAND"

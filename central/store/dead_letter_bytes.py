@@ -64,3 +64,20 @@ def total_and_tidy(session: Session) -> int:
         compact(session)
         return total(session)
     return int(t)
+
+
+def rebuild(session: Session) -> tuple[int, int]:
+    """Replace the deltas by the total of the rows themselves (after a restore that loaded
+    ``dead_letters`` with triggers off, or SQL that dropped them); (before, after). On
+    PostgreSQL the table is locked against writers meanwhile (SQLite: one writer)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("LOCK TABLE dead_letters IN SHARE MODE"))
+    before = total(session)
+    session.execute(sa.delete(T))
+    session.execute(
+        sa.text(
+            "INSERT INTO dead_letter_bytes (n) "
+            "SELECT COALESCE(SUM(length(raw)), 0) FROM dead_letters"
+        )
+    )
+    return before, total(session)

@@ -78,3 +78,20 @@ def count_and_tidy(session: Session, statuses: Iterable[str]) -> int:
     if rows(session) > COMPACT_AT:
         compact(session)
     return count(session, statuses)
+
+
+def rebuild(session: Session) -> tuple[dict[str, int], dict[str, int]]:
+    """Replace the deltas by ``COUNT(*)`` per status of the events themselves (after a
+    restore with triggers off); (before, after). PostgreSQL: ``events`` locked against
+    writers meanwhile (SQLite: one writer)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("LOCK TABLE events IN SHARE MODE"))
+    before = counts(session)
+    session.execute(sa.delete(T))
+    session.execute(
+        sa.text(
+            "INSERT INTO event_status_counts (status, n) "
+            "SELECT status, COUNT(*) FROM events GROUP BY status"
+        )
+    )
+    return before, counts(session)

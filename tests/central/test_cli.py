@@ -56,6 +56,37 @@ def test_cli_migrate_user_device_purge_audit(tmp_path: Path) -> None:
     assert audit.returncode == 0 and "3 entries" in audit.stdout and "OK" in audit.stdout
 
 
+def test_cli_counts_rebuild_repairs_totals_kept_wrong(db_url: str, tmp_path: Path) -> None:
+    """Triggers off during a restore leave the kept totals wrong; the command recomputes
+    them from the rows (SQLite and PostgreSQL)."""
+    import sqlalchemy as sa
+
+    from central.store.db import make_engine
+
+    cfg = tmp_path / "central.yaml"
+    cfg.write_text(
+        f"database_url: {db_url}\nevidence_dir: {tmp_path / 'ev'}\n"
+        f"fines_file: {REPO / 'config' / 'fines.yaml'}\n"
+    )
+    assert run(cfg, "migrate").returncode == 0
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as c:  # what a restore with triggers disabled leaves
+            c.execute(sa.text("INSERT INTO dead_letter_bytes (n) VALUES (12345)"))
+            c.execute(
+                sa.text("INSERT INTO event_status_counts (status, n) VALUES ('pending_review', 7)")
+            )
+        out = run(cfg, "counts", "rebuild")
+        assert out.returncode == 0, out.stderr
+        assert "dead letter bytes: 12345 -> 0" in out.stdout
+        assert "events pending_review: 7 -> 0" in out.stdout
+        with engine.connect() as c:
+            assert c.execute(sa.text("SELECT SUM(n) FROM dead_letter_bytes")).scalar() == 0
+            assert not c.execute(sa.text("SELECT SUM(n) FROM event_status_counts")).scalar()
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.broker
 def test_gallery_version_is_announced_retained(broker: Broker) -> None:
     gv = GalleryVersion(
