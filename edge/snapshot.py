@@ -125,6 +125,11 @@ def _iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+class DetectorFailed(Exception):
+    """The person or face detector raised on a snapshot's frame: a model that fails on
+    some content (edge/detectors/failures.py), not a bug here, so one line, no traceback."""
+
+
 class SnapshotMaker:
     """Turns one camera frame into an anonymised :class:`Snapshot`.
 
@@ -148,9 +153,12 @@ class SnapshotMaker:
         self, image: np.ndarray, tracked: Sequence[Box] = ()
     ) -> tuple[np.ndarray, int, int]:
         """Copy of ``image`` with every person and face blurred; (image, people, faces).
-        Raises whatever a detector raises: the caller then sends nothing."""
-        people = find_people(self.detect, image) + [tuple(map(float, b)) for b in tracked]
-        faces = self.faces.detect_tiled(image, FACE_SCORE)  # on the original pixels
+        Raises :class:`DetectorFailed` if a detector raises: the caller then sends nothing."""
+        try:
+            people = find_people(self.detect, image) + [tuple(map(float, b)) for b in tracked]
+            faces = self.faces.detect_tiled(image, FACE_SCORE)  # on the original pixels
+        except Exception as e:
+            raise DetectorFailed(f"{type(e).__name__}: {e}".splitlines()[0][:300]) from e
         out = image.copy()
         for b in people:
             blur_region(out, *person_region(b, out.shape))  # type: ignore[arg-type]
@@ -230,6 +238,14 @@ class SnapshotReporter:
                 continue
             try:
                 snap = maker.make(camera_id, frame.image, frame.taken, frame.tracked)
+            except DetectorFailed as e:  # once per round at most (interval_s >= 5 s)
+                self.skipped += 1
+                log.error(
+                    "camera %s: snapshot not anonymised (detector failed: %s); none sent",
+                    camera_id,
+                    e,
+                )
+                continue
             except Exception:
                 self.skipped += 1
                 log.exception("camera %s: snapshot not anonymised; none sent", camera_id)

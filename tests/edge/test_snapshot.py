@@ -79,7 +79,7 @@ def test_faces_are_blurred_even_where_no_person_box_is() -> None:
     assert _detail(out, box) < 0.1 * _detail(image, box)
 
 
-def test_a_failing_detector_sends_nothing() -> None:
+def test_a_failing_detector_sends_nothing(caplog: pytest.LogCaptureFixture) -> None:
     frame = cv2.imread(str(PHOTOS / "vtest_0400.jpg"))
 
     def broken(_img: np.ndarray) -> Detections:
@@ -90,6 +90,9 @@ def test_a_failing_detector_sends_nothing() -> None:
              lambda: LatestFrame(frame, datetime.now(UTC), (), 1))]  # fmt: skip
     r = SnapshotReporter("gw-1", lambda: cams, lambda m: sent.append(m) or True)
     assert r.run_once() == [] and sent == [] and r.skipped == 1
+    # a model failing on some content is one line naming the error, not a traceback
+    (rec,) = [r for r in caplog.records if "snapshot not anonymised" in r.getMessage()]
+    assert "RuntimeError: onnxruntime fell over" in rec.getMessage() and rec.exc_info is None
 
 
 def test_reporter_sends_signed_round_trip_once_per_frame_and_never_stale() -> None:

@@ -5,7 +5,8 @@ retained heartbeat read from mosquitto (shipped ACL) as central reads it.
 The model (tests/edge/detectors/yolo_graphs.py ``failing_yolo``) fails when the network
 input's mean is above 0.5: every synthetic_rules frame, no vtest_road frame. The gateway
 keeps running; the heartbeat says synthetic-rules' detector is failing (with
-onnxruntime's reason) and shows vtest-road analysing frames with no error.
+onnxruntime's reason) and shows vtest-road analysing frames with no error. The snapshot
+thread's detector run fails on those frames too: one log line, no snapshot, no traceback.
 """
 
 from __future__ import annotations
@@ -49,7 +50,16 @@ def test_edge_run_reports_the_failing_cameras_detector_and_keeps_the_other(
         camera_yaml(scene, tmp_path / f"{scene}.yaml", detector=det, source=srv.url, fps=5.0)
         for scene, srv in servers.items()
     ]
-    cfg = gateway_yaml(tmp_path / "gw", "gw-a", broker, cams, wire.generate_device_key())
+    # Snapshots every 5 s (the least allowed): their anonymising detector run fails too,
+    # and must say so in one line, not a traceback (it raced the first round before).
+    cfg = gateway_yaml(
+        tmp_path / "gw",
+        "gw-a",
+        broker,
+        cams,
+        wire.generate_device_key(),
+        health={"snapshot_interval_s": 5},
+    )
     watcher = StatusWatcher(broker, "gw-a")
     log = tmp_path / "edge.log"
     proc = start_edge(cfg, log)
@@ -70,7 +80,11 @@ def test_edge_run_reports_the_failing_cameras_detector_and_keeps_the_other(
         bad, good = found["synthetic-rules"], found["vtest-road"]
         assert "Gather" in bad.error and bad.fps == 0.0, bad
         assert good.error == "", good
+        snap_failed = "camera synthetic-rules: snapshot not anonymised (detector failed: "
+        while time.monotonic() < deadline and snap_failed not in log.read_text():
+            time.sleep(0.2)
         text = log.read_text()
+        assert snap_failed in text, text[-3000:]
         assert "Traceback" not in text and "worker failed" not in text, text[-3000:]
     finally:
         if proc.poll() is None:
