@@ -25,7 +25,8 @@ PERSON_AREA_SHARE = 0.2
 
 
 def work_scale(frame_w: int, min_person_px: float | None = None) -> float:
-    """Scale of the grey copy the gate diffs: 160 px wide, or larger for small people.
+    """Scale of the grey copy the gate diffs (both axes): 160 px wide, or larger for small
+    people.
 
     >>> round(work_scale(1920), 3), round(work_scale(1920, min_person_px=55), 3)
     (0.083, 0.218)
@@ -75,10 +76,11 @@ class MotionGate:
         h, w = frame.shape[:2]
         w, h = self.main_size or (w, h)
         scale = work_scale(w, self.min_person_px)
-        # Linear, not area, sampling: several times cheaper; the blur below absorbs aliasing.
-        small = cv2.resize(
-            frame, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR
-        )
+        # One scale for width, height and the ROI mask below (a tiled camera's copy is wider
+        # than 160 px). Linear, not area, sampling: several times cheaper; the blur below
+        # absorbs aliasing.
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        small = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         grey = cv2.GaussianBlur(grey, (5, 5), 0)
         if self._mask is None:
