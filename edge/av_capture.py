@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge.capture import CaptureError, Frame, is_live_source
+from edge.capture import CaptureError, Frame, is_live_source, live_rate
 from edge.clock import AnchoredClock
 
 if TYPE_CHECKING:
@@ -277,33 +277,6 @@ class _Prefetch:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def live_rate(fps: float | None) -> Callable[[float], bool]:
-    """``keep(t)`` for a live stream's analysis rate, ``t`` its arrival times.
-
-    Arrival jitters: a 10 fps camera's frames come 90-110 ms apart, and a plain "at least
-    1/fps since the last kept one" drops every frame that comes a little early (a 10 fps
-    camera analysed at 10 fps gave ~6 fps on a loopback pair). So frames are kept on a
-    schedule of 1/fps slots with a quarter slot of slack; after a gap the schedule
-    restarts from the frame (no burst to catch up).
-
-    >>> keep = live_rate(10)
-    >>> [keep(t) for t in (0.0, 0.095, 0.21, 0.29, 0.33, 0.41)]
-    [True, True, True, True, False, True]
-    """
-    step = 1.0 / fps if fps else 0.0
-    slack = 0.25 * step
-    due: float | None = None
-
-    def keep(t: float) -> bool:
-        nonlocal due
-        if due is not None and t + slack < due:
-            return False
-        due = t + step if due is None else max(due + step, t + step - slack)
-        return True
-
-    return keep
 
 
 def detect_size(main_w: int, main_h: int, width: int) -> tuple[int, int]:

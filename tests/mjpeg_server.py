@@ -15,14 +15,24 @@ import numpy as np
 
 
 class MjpegServer:
-    """Serves ``connections[k]`` to the k-th connection at ``fps``, then closes it."""
+    """Serves ``connections[k]`` to the k-th connection at ``fps``, then closes it.
 
-    def __init__(self, connections: list[list[np.ndarray]], fps: float = 20.0) -> None:
+    ``intervals`` (seconds, cycled) replaces the steady 1/fps pause after each frame: a
+    real camera's frames come jittered around its rate.
+    """
+
+    def __init__(
+        self,
+        connections: list[list[np.ndarray]],
+        fps: float = 20.0,
+        intervals: list[float] | None = None,
+    ) -> None:
         self.lists = [
             [cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() for im in ims]
             for ims in connections
         ]
         self.fps = fps
+        self.intervals = intervals or [1.0 / fps]
         self.connections = 0
         srv = self
 
@@ -37,10 +47,10 @@ class MjpegServer:
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=f")
                 self.end_headers()
                 try:
-                    for jpg in jpegs:
+                    for k, jpg in enumerate(jpegs):
                         head = b"--f\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
                         self.wfile.write(head % len(jpg) + jpg + b"\r\n")
-                        time.sleep(1.0 / srv.fps)
+                        time.sleep(srv.intervals[k % len(srv.intervals)])
                 except OSError:
                     pass
 
