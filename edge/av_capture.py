@@ -330,10 +330,12 @@ class SubStreamPairer:
         self._frames: collections.deque[tuple[float, np.ndarray]] = collections.deque()
         self._cond = threading.Condition()
         self._connected = now is None  # a file's sub stream is there from the start
+        self._connected_at: float | None = None  # the reader's latest (re)connect
         self._last_add: float | None = None  # arrival (``now``) of the newest sub frame
         self._lost_since: float | None = None  # pair() saw the sub stream down since then
         self._logged_down = False
         self._sizes: set[tuple[int, int]] = set()
+        self._aspects_seen: set[tuple[tuple[int, int], tuple[int, int]]] = set()
         self._recent: collections.deque[bool] = collections.deque(maxlen=100)
         self.paired = 0
         self.unpaired = 0
@@ -361,6 +363,7 @@ class SubStreamPairer:
         """The sub reader's connection state (live); down wakes any waiting :meth:`pair`."""
         with self._cond:
             self._connected = up
+            self._connected_at = self._now() if up and self._now is not None else None
             if not up:
                 self._frames.clear()  # a reconnect's frames are timed afresh
             self._cond.notify_all()
@@ -384,13 +387,18 @@ class SubStreamPairer:
         """Down for health and the log: not alive, past the start-up grace."""
         if self._now is None or self._alive(now):
             return False
+        c = self._connected_at
+        if self._connected and c is not None and now - c <= _WARMUP_S + self.dead_after_s:
+            return False  # just (re)connected: its first frames are on their way
         if self._started is None:
             self._started = now
         return now - max(self._started, self._last_add or self._started) > max(
             self.dead_after_s, self.startup_s if self._last_add is None else 0.0
         )
 
-    def pair(self, t: float) -> np.ndarray | None:
+    def pair(self, t: float, main_wh: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The sub image of ``t``'s moment, or None. ``main_wh``: the main frame's size,
+        to say once per size pair when the sub stream has another aspect."""
         waited = 0.0
         with self._cond:
             now = self._now() if self._now is not None else t
@@ -438,7 +446,28 @@ class SubStreamPairer:
         elif came_back and self._logged_down:
             self._logged_down = False
             log.info("camera %s detect stream: sub stream back; pairing again", self.name)
-        return best[1] if ok else None  # type: ignore[index]
+        if not ok:
+            return None
+        image = best[1]  # type: ignore[index]
+        if main_wh is not None:
+            self._check_aspect(main_wh, (image.shape[1], image.shape[0]))
+        return image
+
+    def _check_aspect(self, main_wh: tuple[int, int], sub_wh: tuple[int, int]) -> None:
+        key = (main_wh, sub_wh)
+        if key in self._aspects_seen:
+            return
+        self._aspects_seen.add(key)
+        a_main, a_sub = main_wh[0] / main_wh[1], sub_wh[0] / sub_wh[1]
+        if abs(a_sub - a_main) > 0.02 * a_main:
+            log.warning(
+                "camera %s detect stream: %dx%d has another aspect than the main %dx%d; "
+                "boxes are mapped by scaling each axis (right only if the sub stream shows "
+                "the whole picture)",
+                self.name,
+                *sub_wh,
+                *main_wh,
+            )
 
     def check(self) -> str | None:
         """Why the detect stream is not doing its job now (None: it is), for health."""
@@ -654,6 +683,8 @@ class AvSource:
                 continue
             backoff, segment = 1.0, segment + 1
             base, opened = index, self.clock.now()
+            cc = c.streams.video[0].codec_context
+            main_wh = (cc.width, cc.height) if cc.width and cc.height else None
             # Decoded on its own thread: each frame's time is taken when it arrives,
             # not when the pipeline gets round to it (the sub stream's are, on its
             # thread: pairing compares the two), and a slow pipeline gets the newest.
@@ -675,7 +706,7 @@ class AvSource:
                     elif d.t - opened < _WARMUP_S:
                         detect = None  # the open's backlog: arrival is not its moment
                     else:
-                        detect = self.pairer.pair(d.t)
+                        detect = self.pairer.pair(d.t, main_wh)
                     wall = self.clock.wall_of(d.t)
                     yield d.frame(index, d.t, wall=wall, segment=segment, detect=detect)
                 log.warning("%s ended; reconnecting", what)

@@ -344,7 +344,8 @@ class DetectStreamConfig(StrictModel):
     max_skew_s: Annotated[float, Field(gt=0, le=1)] = Field(
         0.05,
         description="a sub frame further than this in time from a main frame is not its "
-        "pair; that frame is detected on the main image",
+        "pair; that frame is detected on the main image (live: a main frame waits up to "
+        "this long for its sub frame, which often arrives a few ms after it)",
     )
 
     @model_validator(mode="after")

@@ -162,3 +162,17 @@ def test_sub_stream_not_there_yet_is_down_only_after_the_startup_grace(
     assert p.check() == "sub stream down (no frame yet): detecting on the main image"
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "no sub-stream frame yet" in warnings[0]
+
+
+def test_another_aspect_is_said_once_per_size_pair(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="edge.av_capture")
+    p = SubStreamPairer(0.05, name="cam-z")
+    for k in range(5):
+        p.add(k * 0.1, np.zeros((480, 640, 3), np.uint8))  # 4:3 beside a 16:9 main
+        assert p.pair(k * 0.1, (1280, 720)) is not None
+    for k in range(5, 10):
+        p.add(k * 0.1, np.zeros((270, 480, 3), np.uint8))  # resized, 16:9 again
+        assert p.pair(k * 0.1, (1280, 720)) is not None
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "640x480 has another aspect than the main 1280x720" in warnings[0]
+    assert any("frames now 480x270" in r.getMessage() for r in caplog.records)
