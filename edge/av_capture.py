@@ -300,8 +300,8 @@ class SubStreamPairer:
     there (none later can be nearer) or ``now() >= t + max_skew_s`` (none later can be
     within the skew), so never more than ``max_skew_s`` past the main frame's arrival,
     and not at all while the sub stream is down (its reader disconnected, or no frame
-    for ``dead_after_s``). Files (``now`` None) never wait: their reader adds the sub
-    frames up to past ``t`` before asking.
+    for ``dead_after_s``, 2 s: a loaded gateway can starve its reader for 1 s). Files
+    (``now`` None) never wait: their reader adds the sub frames up to past ``t`` first.
 
     Health: :meth:`check` says when the sub stream is down or most recent main frames
     found no sub frame; a lost sub stream is logged once (warning) and its return once.
@@ -314,7 +314,7 @@ class SubStreamPairer:
         *,
         now: Callable[[], float] | None = None,
         wait: bool = True,
-        dead_after_s: float = 1.0,
+        dead_after_s: float = 2.0,
         startup_s: float = 5.0,
         name: str = "camera",
     ) -> None:
