@@ -182,9 +182,21 @@ def test_the_migration_counts_what_was_stored_before_it(db_url: str) -> None:
     migrate(db_url, "alternatives_0001")  # the schema before the counts
     engine = make_engine(db_url)
     try:
+        # The devices table as it was at that revision (the model has columns added since).
+        old_devices = sa.table(
+            "devices",
+            sa.column("id"), sa.column("public_key", sa.LargeBinary),
+            sa.column("mqtt_username"), sa.column("place"), sa.column("cameras", sa.JSON),
+            sa.column("registered", sa.DateTime(timezone=True)), sa.column("disabled", sa.Boolean),
+        )  # fmt: skip
+        with engine.begin() as c:
+            c.execute(
+                sa.insert(old_devices).values(
+                    id="gw-1", public_key=bytes(32), mqtt_username="gw-1", place="",
+                    cameras=[], registered=T0, disabled=False,
+                )
+            )  # fmt: skip
         with Session(engine) as s, s.begin():
-            s.add(Device(id="gw-1", public_key=bytes(32), mqtt_username="gw-1", cameras=[]))
-            s.flush()
             for i, status in enumerate(["pending_review"] * 3 + ["confirmed", "unidentified"]):
                 s.add(
                     Event(
