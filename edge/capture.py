@@ -45,15 +45,6 @@ class MainImage(Protocol):
 
     def bgr(self) -> np.ndarray: ...
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the BGR main image (converted or not: the same before and after, so a
-        buffer's byte count stays balanced; an unconverted frame holds about half)."""
-        if self._image is not None:
-            return int(self._image.nbytes)
-        w, h = self.size
-        return w * h * 3
-
     def crop(self, x: int, y: int, w: int, h: int) -> np.ndarray: ...
 
     def luma(self) -> np.ndarray: ...

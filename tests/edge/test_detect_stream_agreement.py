@@ -27,16 +27,14 @@ import os
 import re
 import subprocess
 import sys
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import pytest
 import yaml
 
-from edge.capture import VideoFileSource
 from edge.evaluation import score_scene
+from tests.edge.scene_video import encode_scene
 
 REPO = Path(__file__).resolve().parents[2]
 SCENE = REPO / "sample_media" / "scenes" / "vtest_road"
@@ -48,28 +46,12 @@ SX, SY = MAIN_W / SRC_W, MAIN_H / SRC_H
 pytestmark = pytest.mark.slow
 
 
-def _encode(path: Path, width: int, height: int) -> Path:
-    """The scene's frames at ``width x height`` as H.264, frame k at pts k (1/10 s)."""
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=10)
-        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
-        s.options = {"preset": "ultrafast", "crf": "20", "g": "20"}
-        s.time_base = Fraction(1, 10)
-        for f in VideoFileSource(SCENE / "video.mp4"):
-            img = cv2.resize(f.image, (width, height), interpolation=cv2.INTER_AREA)
-            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
-            vf.pts, vf.time_base = f.index, Fraction(1, 10)
-            for pkt in s.encode(vf):
-                c.mux(pkt)
-        for pkt in s.encode():
-            c.mux(pkt)
-    return path
-
-
 @pytest.fixture(scope="module")
 def streams(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("camera")
-    return _encode(d / "main.mp4", MAIN_W, MAIN_H), _encode(d / "sub.mp4", SUB_W, SUB_H)
+    return encode_scene(SCENE / "video.mp4", d / "main.mp4", MAIN_W, MAIN_H), encode_scene(
+        SCENE / "video.mp4", d / "sub.mp4", SUB_W, SUB_H
+    )
 
 
 def _camera_720p(detect_stream: dict | None) -> dict:

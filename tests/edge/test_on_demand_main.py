@@ -15,7 +15,6 @@ clip, the face stage, the snapshot. These tests hold that to what matters:
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -25,10 +24,11 @@ import pytest
 import yaml
 
 from edge.av_capture import AvSource, OnDemandMain
-from edge.capture import Frame, VideoFileSource
+from edge.capture import Frame
 from edge.config import CameraConfig
 from edge.pipeline import build_pipeline
 from edge.scene_health import SceneMonitor
+from tests.edge.scene_video import encode_scene
 
 REPO = Path(__file__).resolve().parents[2]
 SCENES = REPO / "sample_media" / "scenes"
@@ -64,24 +64,6 @@ def test_a_region_converted_alone_equals_the_full_conversions_crop(scene: str) -
     assert checked == 40 * 6
 
 
-def _encode_sub(path: Path) -> Path:
-    """vtest_road at 384x288 as H.264, frame k at pts k (1/10 s): its sub stream."""
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=10)
-        s.width, s.height, s.pix_fmt = SUB_W, SUB_H, "yuv420p"
-        s.options = {"preset": "ultrafast", "crf": "20"}
-        s.time_base = Fraction(1, 10)
-        for f in VideoFileSource(VTEST / "video.mp4"):
-            small = cv2.resize(f.image, (SUB_W, SUB_H), interpolation=cv2.INTER_AREA)
-            vf = av.VideoFrame.from_ndarray(small, format="bgr24")
-            vf.pts, vf.time_base = f.index, Fraction(1, 10)
-            for pkt in s.encode(vf):
-                c.mux(pkt)
-        for pkt in s.encode():
-            c.mux(pkt)
-    return path
-
-
 def _run(cfg: CameraConfig, sub: Path, on_demand: bool, faces: str | None = None):
     src = AvSource(
         VTEST / "video.mp4",
@@ -105,7 +87,7 @@ def _run(cfg: CameraConfig, sub: Path, on_demand: bool, faces: str | None = None
 def test_on_demand_frames_give_the_same_violations_and_the_same_evidence_pixels(
     tmp_path: Path,
 ) -> None:
-    sub = _encode_sub(tmp_path / "sub.mp4")
+    sub = encode_scene(VTEST / "video.mp4", tmp_path / "sub.mp4", SUB_W, SUB_H)
     cam = yaml.safe_load((VTEST / "camera.yaml").read_text())
     cam["detect_stream"] = {"source": str(sub), "max_skew_s": 0.04}
     cam["evidence"] = {**cam.get("evidence", {}), "clip": True}
@@ -159,7 +141,7 @@ def test_live_path_converts_on_demand_to_the_same_pixels(tmp_path: Path, on_dema
     """``edge run``'s path (``_live_frames``: gateway clock, reconnecting reader), fed a
     ``file://`` URL (FFmpeg reads it as a stream). Each frame's converted image and ROI
     crop are the file's frame of that number, byte for byte."""
-    sub = _encode_sub(tmp_path / "sub.mp4")
+    sub = encode_scene(VTEST / "video.mp4", tmp_path / "sub.mp4", SUB_W, SUB_H)
     with av.open(str(VTEST / "video.mp4")) as c:
         expected = [
             vf.to_ndarray(format="bgr24")
@@ -218,7 +200,7 @@ def test_the_detect_image_motion_gate_uses_the_main_images_grey_size_and_mask(
 def test_with_the_face_stage_only_flagged_tracks_frames_are_converted(tmp_path: Path) -> None:
     """The face stage looks at the flagged track's frames: those are converted in the
     frame loop, no others, and its decisions are those on always-converted frames."""
-    sub = _encode_sub(tmp_path / "sub.mp4")
+    sub = encode_scene(VTEST / "video.mp4", tmp_path / "sub.mp4", SUB_W, SUB_H)
     cam = yaml.safe_load((VTEST / "camera.yaml").read_text())
     cam["detect_stream"] = {"source": str(sub), "max_skew_s": 0.04}
     cam["faces"] = {**cam.get("faces", {}), "enabled": True}
